@@ -1,0 +1,15 @@
+"""Errors with an exit code, shared by every layer (the CLI maps them to ``sys.exit``)."""
+
+from __future__ import annotations
+
+
+class LoadsimError(Exception):
+    """An error the user can act on; ``exit_code`` is what the process exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(LoadsimError):
+    """Bad configuration or input (ARCHITECTURE §11: exit code 2)."""
+
+    exit_code = 2

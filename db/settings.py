@@ -1,0 +1,106 @@
+"""Database and offer-engine settings, read once from the environment.
+
+The environment variable names are the owner's (seed 000, "Environment Variables");
+keep them. Everything is validated here so a bad value is one clear error at start-up
+(exit code 2 through :class:`harness.errors.ConfigError`), never a surprise mid-run.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SimSettings(BaseSettings):
+    """Settings shared by the harness, the offer engine and the reference API."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    """Postgres URL. Unset → the embedded Postgres under ``.loadsim/``."""
+
+    simulation_mode: bool = Field(default=False, alias="SIMULATION_MODE")
+    """Only when true does a server accept ``Bearer dev:<agent_id>`` tokens."""
+
+    time_scale: float = Field(default=168.0, alias="TIME_SCALE")
+    """Simulated seconds per real second (168: one real hour is one simulated week)."""
+
+    offer_cycle_days: float = Field(default=7, alias="OFFER_CYCLE_DAYS")
+    """Length of one offer cycle in simulated days."""
+
+    offer_expiration_days: float = Field(default=14, alias="OFFER_EXPIRATION_DAYS")
+    """A coupon expires this many simulated days after it was assigned."""
+
+    max_wallet_capacity: int = Field(default=32, alias="MAX_WALLET_CAPACITY")
+    """Most active coupons one wallet may hold, enforced under concurrency."""
+
+    frontstore_per_cycle: int = Field(default=2, alias="FRONTSTORE_PER_CYCLE")
+    """Frontstore (any-basket) coupons assigned to each user per cycle."""
+
+    category_brand_per_cycle: int = Field(default=30, alias="CATEGORY_BRAND_PER_CYCLE")
+    """Category/brand coupons assigned to each user per cycle."""
+
+    wallet_full_policy: Literal["replace_oldest", "skip"] = Field(
+        default="replace_oldest", alias="WALLET_FULL_POLICY"
+    )
+    """What a cycle does when a wallet is full: expire the oldest (reason ``replaced``) or
+    assign only into the free room."""
+
+    db_statement_timeout_ms: int = Field(default=30_000, alias="DB_STATEMENT_TIMEOUT_MS")
+    """``SET LOCAL statement_timeout`` applied at the start of every transaction."""
+
+    @field_validator("time_scale")
+    @classmethod
+    def _positive_scale(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("TIME_SCALE must be > 0 (simulated seconds per real second)")
+        return v
+
+    @field_validator("offer_cycle_days", "offer_expiration_days")
+    @classmethod
+    def _positive_days(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be > 0 simulated days")
+        return v
+
+    @field_validator("max_wallet_capacity", "frontstore_per_cycle", "category_brand_per_cycle")
+    @classmethod
+    def _non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @model_validator(mode="after")
+    def _capacity_fits_cycle(self) -> SimSettings:
+        per_cycle = self.frontstore_per_cycle + self.category_brand_per_cycle
+        if self.max_wallet_capacity < per_cycle:
+            raise ValueError(
+                f"MAX_WALLET_CAPACITY={self.max_wallet_capacity} is below one cycle's assignment "
+                f"(FRONTSTORE_PER_CYCLE + CATEGORY_BRAND_PER_CYCLE = {per_cycle})"
+            )
+        return self
+
+    @property
+    def per_cycle(self) -> int:
+        return self.frontstore_per_cycle + self.category_brand_per_cycle
+
+
+def load_settings(**overrides: object) -> SimSettings:
+    """Read settings from the environment; raise ``ConfigError`` (exit 2) when invalid."""
+    from db.errors import ConfigError
+
+    try:
+        return SimSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"{loc}: {err['msg']}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""The Locust side of the harness: settings, users, shape, director, CLI."""

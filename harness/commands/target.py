@@ -1,0 +1,64 @@
+"""``loadsim target serve`` — run the reference API as the load target.
+
+The harness never imports ``reference_api`` (ARCHITECTURE §3): this command replaces the
+process with ``python -m reference_api`` (the same entry point the harness master launches
+as a subprocess), passing the options through. Exit codes are that program's: 2 for bad
+options or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_DB_CONNECTIONS = 16
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("target", help="the reference VoiceOffers API: serve it locally")
+    tsub = p.add_subparsers(dest="target_command", metavar="ACTION", required=True)
+    s = tsub.add_parser(
+        "serve",
+        help="serve reference_api with uvicorn on DATABASE_URL or the embedded Postgres "
+        "(SIMULATION_MODE=true accepts dev tokens and opens the simulation routes)",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    s.add_argument(
+        "--db-connections",
+        type=int,
+        default=DEFAULT_DB_CONNECTIONS,
+        help=f"total database connections for all workers (default {DEFAULT_DB_CONNECTIONS})",
+    )
+    s.add_argument("--access-log", action="store_true", help="log every request")
+    s.set_defaults(func=_serve)
+
+
+def command_line(args: argparse.Namespace) -> list[str]:
+    """The ``python -m reference_api`` command equivalent to ``args``."""
+    argv = [
+        sys.executable,
+        "-m",
+        "reference_api",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+        "--db-connections",
+        str(args.db_connections),
+    ]
+    if args.access_log:
+        argv.append("--access-log")
+    return argv
+
+
+def _serve(args: argparse.Namespace) -> int:
+    argv = command_line(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
+    return 0  # pragma: no cover - execv does not return

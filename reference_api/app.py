@@ -1,0 +1,151 @@
+"""The application factory: ``create_app(settings) -> FastAPI``.
+
+Endpoints are plain ``def`` functions over the sync SQLAlchemy engine and run in Starlette's
+thread pool; the pool's size is set to the database pool's so a burst queues in the event
+loop instead of timing out on the connection pool (see BENCHMARKS.md for the measurements
+behind the choice).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from db.settings import SimSettings, load_settings
+from reference_api.errors import ApiError, BadTime
+
+log = logging.getLogger("reference_api")
+
+DEFAULT_API_DB_CONNECTIONS = 16
+"""The API's default share of the database: small, because the harness connects too and
+one request holds a connection for a few milliseconds."""
+
+ENV_DB_CONNECTIONS = "REFERENCE_API_DB_CONNECTIONS"
+ENV_WORKERS = "REFERENCE_API_WORKERS"
+
+
+def _budget() -> tuple[int, int]:
+    # Passed through the environment because uvicorn's worker processes build the app
+    # from an import string and cannot receive arguments.
+    total = int(os.environ.get(ENV_DB_CONNECTIONS) or DEFAULT_API_DB_CONNECTIONS)
+    workers = int(os.environ.get(ENV_WORKERS) or 1)
+    return total, workers
+
+
+def _build_engine(settings: SimSettings, total: int, workers: int) -> Engine:
+    from db.connect import engine_from_settings
+    from db.engine import redact
+
+    engine = engine_from_settings(
+        settings, total_connections=total, processes=workers, application_name="reference_api"
+    )
+    log.info(
+        "reference_api database %s, pool %d+%d (budget %d over %d worker(s))",
+        redact(engine.url),
+        engine.pool.size(),  # type: ignore[attr-defined]
+        engine.pool._max_overflow,  # type: ignore[attr-defined]
+        total,
+        workers,
+    )
+    return engine
+
+
+def create_app(
+    settings: SimSettings | None = None,
+    *,
+    engine: Engine | None = None,
+    db_connections: int | None = None,
+    workers: int | None = None,
+) -> FastAPI:
+    """Build the reference VoiceOffers API.
+
+    Args:
+        settings: database and offer-engine settings; ``None`` reads the environment.
+        engine: an engine to use (tests); ``None`` builds one from settings at start-up.
+        db_connections: total database connection budget of the API (all workers).
+        workers: how many worker processes share that budget.
+
+    Returns:
+        The FastAPI application. Simulation routes are mounted only in simulation mode.
+    """
+    settings = settings or load_settings()
+    env_total, env_workers = _budget()
+    total = db_connections or env_total
+    nworkers = workers or env_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.simulation_mode:
+            log.warning(
+                "!!! SIMULATION_MODE=true: 'Bearer dev:<agent_id>' tokens are accepted and "
+                "the simulation routes (/cycles, /refresh/user, /time/advance) are open. "
+                "Never run this against production data. !!!"
+            )
+        own = engine is None
+        app.state.engine = (
+            engine if engine is not None else _build_engine(settings, total, nworkers)
+        )
+        pool = app.state.engine.pool
+        size = getattr(pool, "size", lambda: 0)() + getattr(pool, "_max_overflow", 0)
+        if size > 0:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = max(4, size)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="VoiceOffers reference API",
+        version="1.0.0",
+        description=(
+            "Reference implementation of the HTTP contract the load harness drives "
+            "(ARCHITECTURE §7). Money in integer cents; `X-Simulated-Time` is the request's "
+            "simulated now."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    _install_handlers(app)
+
+    from reference_api.routes import cart, catalog, offers, orders
+
+    for module in (catalog, cart, offers, orders):
+        app.include_router(module.router)
+    if settings.simulation_mode:
+        # Outside simulation mode these routes do not exist at all (404), not merely 401.
+        from reference_api.routes import simulation
+
+        app.include_router(simulation.router)
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if isinstance(exc, BadTime):
+            detail: object = [{"type": "value_error", "loc": list(exc.loc), "msg": exc.detail}]
+        else:
+            detail = exc.detail
+        return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A constraint caught a race the code did not foresee: a conflict, not a crash.
+        log.warning("integrity conflict on %s: %s", request.url.path, exc.orig)
+        return JSONResponse({"detail": "conflicting concurrent change"}, status_code=409)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable on %s: %s", request.url.path, type(exc.orig).__name__)
+        return JSONResponse(
+            {"detail": "database unavailable"}, status_code=503, headers={"Retry-After": "1"}
+        )

@@ -1,0 +1,18 @@
+"""HTTP routes, one module per area of the contract (ARCHITECTURE §7)."""
+
+from __future__ import annotations
+
+from reference_api.schemas import ErrorOut
+
+AUTH_ERRORS: dict[int | str, dict] = {
+    401: {"model": ErrorOut, "description": "missing, malformed or unknown dev token"},
+}
+"""Documented on every authenticated route so the OpenAPI document is exact."""
+
+
+def errors(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` for the given 4xx codes (401 always included)."""
+    out = dict(AUTH_ERRORS)
+    for code in codes:
+        out[code] = {"model": ErrorOut}
+    return out

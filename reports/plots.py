@@ -1,0 +1,168 @@
+"""Render a run's plots as PNG files (matplotlib, Agg canvas).
+
+Figures are built with ``matplotlib.figure.Figure`` + ``FigureCanvasAgg`` rather than
+pyplot: no global state and no backend switch inside the Locust master that calls this.
+A plot without data is still written, with a "no data" note, so the set of files is
+stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from reports.summary import RunReport
+
+PLOT_NAMES = ("ramp", "load", "sessions_orders", "slip", "funnel")
+
+
+def _save(path: Path, draw: Callable[[Axes], bool], title: str) -> Path:
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if not draw(ax):
+        ax.cla()
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", fontsize=16, color="grey")
+        ax.set_axis_off()
+    ax.set_title(title)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, format="png")
+    tmp.replace(path)
+    return path
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series | None:
+    if name in df and df[name].notna().any():
+        return df[name].astype(float)
+    return None
+
+
+def _ramp(report: RunReport) -> Callable[[Axes], bool]:
+    def draw(ax: Axes) -> bool:
+        h, scale = report.hours, report.summary["time"]["time_scale"]
+        drawn = False
+        if len(h):
+            for name, style in (("target_users", "--"), ("live_users", "-")):
+                y = _col(h, name)
+                if y is not None:
+                    ax.plot(h["sim_hour"], y, style, label=name.replace("_", " "))
+                    drawn = True
+        if not drawn and len(report.history) and scale:
+            # No per-hour file: place Locust's user count on the simulated time axis.
+            x = report.history["elapsed_s"] * scale / 3600.0
+            ax.plot(x, report.history["users"], label="users (Locust)")
+            drawn = True
+        ax.set_xlabel("simulated hour")
+        ax.set_ylabel("users")
+        if drawn:
+            ax.legend()
+        return drawn
+
+    return draw
+
+
+def _load(report: RunReport) -> Callable[[Axes], bool]:
+    def draw(ax: Axes) -> bool:
+        hist = report.history
+        if not len(hist):
+            return False
+        minutes = hist["elapsed_s"] / 60.0
+        ax.plot(minutes, hist["rps"], color="tab:blue", label="requests/s")
+        ax.plot(minutes, hist["fail_s"], color="tab:red", label="failures/s")
+        ax.set_xlabel("real minutes")
+        ax.set_ylabel("requests/s (all types)")
+        ax.legend(loc="upper left")
+        ax2 = ax.twinx()
+        ax2.plot(minutes, hist["p95_ms"], color="tab:orange", label="p95 (ms)")
+        ax2.set_ylabel("p95 ms")
+        ax2.legend(loc="upper right")
+        return True
+
+    return draw
+
+
+def _sessions(report: RunReport) -> Callable[[Axes], bool]:
+    def draw(ax: Axes) -> bool:
+        h = report.hours
+        if not len(h):
+            return False
+        drawn = False
+        for name in ("shopped", "idle", "completed", "orders"):
+            y = _col(h, name)
+            if y is not None:
+                ax.plot(h["sim_hour"], y, label=name)
+                drawn = True
+        ax.set_xlabel("simulated hour")
+        ax.set_ylabel("per simulated hour")
+        if drawn:
+            ax.legend()
+        return drawn
+
+    return draw
+
+
+def _slip(report: RunReport) -> Callable[[Axes], bool]:
+    def draw(ax: Axes) -> bool:
+        h, hour_s = report.hours, report.summary["time"]["sim_hour_real_s"]
+        if not len(h):
+            return False
+        drawn = False
+        for q in ("p50", "p95", "p99"):
+            y = _col(h, f"slip_{q}_s")
+            if y is not None:
+                ax.plot(h["sim_hour"], 100 * y / hour_s if hour_s else y, label=f"slip {q}")
+                drawn = True
+        if drawn and hour_s:
+            ax.axhline(10, color="red", linestyle=":", label="10 % of a sim hour")
+        ax.set_xlabel("simulated hour")
+        ax.set_ylabel("% of a simulated hour" if hour_s else "seconds")
+        if drawn:
+            ax.legend()
+        return drawn
+
+    return draw
+
+
+def _funnel(steps: Sequence[tuple[str, int]]) -> Callable[[Axes], bool]:
+    def draw(ax: Axes) -> bool:
+        if not steps or not steps[0][1]:
+            return False
+        labels = [s for s, _ in steps][::-1]
+        values = [v for _, v in steps][::-1]
+        bars = ax.barh(labels, values, color="tab:green")
+        for bar, v in zip(bars, values, strict=True):
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:,}", va="center")
+        ax.set_xlabel("shop sessions")
+        return True
+
+    return draw
+
+
+def write_plots(report: RunReport, out_dir: Path) -> list[Path]:
+    """Write ``ramp``, ``load``, ``sessions_orders``, ``slip`` and ``funnel`` PNGs.
+
+    Args:
+        report: the assembled run report.
+        out_dir: ``runs/<run_id>/plots``.
+
+    Returns:
+        The files written.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        _save(out_dir / "ramp.png", _ramp(report), "Users vs simulated time (ramp)"),
+        _save(out_dir / "load.png", _load(report), "Requests/s and p95 over time"),
+        _save(
+            out_dir / "sessions_orders.png",
+            _sessions(report),
+            "Sessions and orders per simulated hour",
+        ),
+        _save(out_dir / "slip.png", _slip(report), "Slip per simulated hour"),
+        _save(out_dir / "funnel.png", _funnel(report.funnel), "Shopping funnel"),
+    ]

@@ -1,0 +1,172 @@
+"""Time metrics: realized time scale, slip, missed sessions (ARCHITECTURE §4).
+
+Slip is how late an agent acted against its slot; as a share of a simulated hour
+(``3600 / time_scale`` real seconds) it is the honest measure of whether a time scale is
+sustainable. Exact percentiles come from ``agent_hours.slip_seconds`` (database); a
+``--mock-db`` run only has ``hours.csv``'s per-hour percentiles, from which the overall
+figures are acted-weighted means and the worst hour is reported separately.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """An ISO 8601 string or datetime as an aware UTC timestamp; None if unparseable."""
+    if value is None or value == "":
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if ts is pd.NaT:
+        return None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.to_pydatetime()
+
+
+def sim_hour_seconds(time_scale: float | None) -> float | None:
+    """Real seconds in one simulated hour (75 s at 48x, 37.5 s at 96x)."""
+    return 3600.0 / time_scale if time_scale else None
+
+
+def hours_from_db(
+    agent_hours: pd.DataFrame, sessions: pd.DataFrame, orders: pd.DataFrame
+) -> pd.DataFrame:
+    """A per-simulated-hour table like ``hours.csv`` rebuilt from the database rows
+    (used when the master died before writing ``hours.csv``)."""
+    if not len(agent_hours):
+        return pd.DataFrame()
+    ah = agent_hours
+    rows = []
+    for hour, g in ah.groupby("sim_hour"):
+        s = sessions[sessions["sim_hour"] == hour]
+        slip = g["slip_seconds"].dropna().astype(float)
+        rows.append(
+            {
+                "sim_hour": int(hour),
+                "live_users": int(len(g)),
+                "acted": int(g["decision"].isin(["shop", "idle"]).sum()),
+                "shopped": int((s["kind"] == "shop").sum()),
+                "idle": int((s["kind"] == "idle_browse").sum()),
+                "completed": int((s["status"] == "completed").sum()),
+                "abandoned": int((s["status"] == "abandoned").sum()),
+                "failed": int((g["outcome"] == "failed").sum()),
+                "missed": int(((g["decision"] == "missed") | (g["outcome"] == "missed")).sum()),
+                "slip_p50_s": float(slip.quantile(0.5)) if len(slip) else None,
+                "slip_p95_s": float(slip.quantile(0.95)) if len(slip) else None,
+                "slip_p99_s": float(slip.quantile(0.99)) if len(slip) else None,
+                "orders": int((orders["sim_hour"] == hour).sum()) if len(orders) else 0,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def time_metrics(
+    *,
+    manifest: dict[str, Any],
+    hours: pd.DataFrame,
+    agent_hours: pd.DataFrame | None,
+    history_elapsed_s: float | None,
+    db_run: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The Time section of the summary.
+
+    Args:
+        manifest: the run manifest (may be empty).
+        hours: ``hours.csv`` as read (may be empty).
+        agent_hours: the run's ``agent_hours`` rows, or None without a database.
+        history_elapsed_s: real seconds covered by Locust's history, if any.
+        db_run: the ``simulation_runs`` row, if any.
+    """
+    scale = manifest.get("time_scale") or (db_run or {}).get("time_scale")
+    scale = float(scale) if scale else None
+    hour_s = sim_hour_seconds(scale)
+
+    started = parse_instant(manifest.get("started_at") or (db_run or {}).get("started_at"))
+    ended = parse_instant(manifest.get("ended_at") or (db_run or {}).get("ended_at"))
+    real_seconds = (ended - started).total_seconds() if started and ended else None
+    realized = None
+    if len(hours) >= 2 and hours["sim_time"].notna().sum() >= 2:
+        h = hours.dropna(subset=["sim_time", "real_time"])
+        d_sim = (h["sim_time"].iloc[-1] - h["sim_time"].iloc[0]).total_seconds()
+        d_real = (h["real_time"].iloc[-1] - h["real_time"].iloc[0]).total_seconds()
+        realized = d_sim / d_real if d_real > 0 else None
+        if real_seconds is None:
+            real_seconds = d_real
+    if real_seconds is None:
+        real_seconds = history_elapsed_s
+
+    have_db = agent_hours is not None and len(agent_hours) > 0
+    if len(hours):
+        sim_hours = int(hours["sim_hour"].nunique())
+    elif have_db:
+        sim_hours = int(agent_hours["sim_hour"].nunique())
+    else:
+        sim_hours = manifest.get("sim_duration_hours")
+    if realized is None and sim_hours and real_seconds:
+        realized = sim_hours * 3600.0 / real_seconds
+
+    slip_source = "none"
+    p50 = p95 = p99 = worst = None
+    if have_db and agent_hours["slip_seconds"].notna().any():
+        slip = agent_hours["slip_seconds"].dropna().astype(float)
+        p50, p95, p99 = (float(slip.quantile(q)) for q in (0.5, 0.95, 0.99))
+        slip_source = "agent_hours"
+        per_hour = agent_hours.groupby("sim_hour")["slip_seconds"].quantile(0.99)
+        worst = float(per_hour.max())
+    elif len(hours) and hours["slip_p99_s"].notna().any():
+        w = hours["acted"].fillna(0).astype(float).clip(lower=0)
+        w = w if w.sum() > 0 else pd.Series(1.0, index=hours.index)
+
+        def wmean(col: str) -> float | None:
+            v = hours[col].astype(float)
+            m = v.notna()
+            return float(np.average(v[m], weights=w[m])) if m.any() and w[m].sum() else None
+
+        p50, p95, p99 = wmean("slip_p50_s"), wmean("slip_p95_s"), wmean("slip_p99_s")
+        worst = float(hours["slip_p99_s"].max())
+        slip_source = "hours.csv (acted-weighted mean of hourly percentiles)"
+
+    def pct(v: float | None) -> float | None:
+        return (100.0 * v / hour_s) if (v is not None and hour_s) else None
+
+    if have_db:
+        ah = agent_hours
+        missed = int(((ah["decision"] == "missed") | (ah["outcome"] == "missed")).sum())
+        failed = int((ah["outcome"] == "failed").sum())
+        failed_kinds = ah.loc[ah["outcome"] == "failed", "error_kind"].fillna("unspecified")
+        failure_kinds = {str(k): int(v) for k, v in failed_kinds.value_counts().items()}
+        agent_slots = int(len(ah))
+    else:
+        missed = int(hours["missed"].fillna(0).sum()) if len(hours) else 0
+        failed = int(hours["failed"].fillna(0).sum()) if len(hours) else 0
+        failure_kinds = {}
+        agent_slots = int(hours["live_users"].fillna(0).sum()) if len(hours) else 0
+
+    return {
+        "time_scale": scale,
+        "realized_time_scale": round(realized, 3) if realized else None,
+        "sim_hour_real_s": hour_s,
+        "sim_hours": sim_hours,
+        "sim_days": (sim_hours / 24.0) if sim_hours else None,
+        "real_seconds": real_seconds,
+        "slip_source": slip_source,
+        "slip_p50_s": p50,
+        "slip_p95_s": p95,
+        "slip_p99_s": p99,
+        "slip_p50_pct_hour": pct(p50),
+        "slip_p95_pct_hour": pct(p95),
+        "slip_p99_pct_hour": pct(p99),
+        "slip_p99_worst_hour_pct": pct(worst),
+        "agent_slots": agent_slots,
+        "missed_sessions": missed,
+        "failed_flows": failed,
+        "failed_flow_kinds": failure_kinds,
+    }

@@ -35,7 +35,7 @@ Unit = float  # a 0–1 attribute
 class Persona(BaseModel):
     """One shopper's attributes. Field order is the workbook's canonical column order."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     # identity & demographics -------------------------------------------------------
     persona_id: str = Field(min_length=1, max_length=64)

@@ -1,0 +1,155 @@
+"""``loadsim personas validate | seed | sample`` — the persona workbook (ARCHITECTURE §9).
+
+``seed`` writes a whole workbook in ONE transaction: any bad row means nothing is written
+and exit code 2 (the CLI maps ``ConfigError``). ``validate`` never touches a database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "personas", help="persona workbook: validate, seed users/agents, generate a sample"
+    )
+    psub = p.add_subparsers(dest="personas_command", metavar="ACTION", required=True)
+
+    v = psub.add_parser(
+        "validate",
+        help="check a workbook (.xlsx sheet 'Personas' or .csv) without touching the database",
+    )
+    v.add_argument("file", type=Path, metavar="FILE", help="persona workbook (.xlsx or .csv)")
+    v.set_defaults(func=_validate)
+
+    s = psub.add_parser(
+        "seed",
+        help="create/update one simulated user + active agent per persona, all in one transaction",
+    )
+    s.add_argument("file", type=Path, metavar="FILE", help="persona workbook (.xlsx or .csv)")
+    s.add_argument(
+        "--test", type=_positive_int, metavar="N", default=None,
+        help="seed only the first N personas (a quick trial run)",
+    )  # fmt: skip
+    s.add_argument(
+        "--deactivate-missing", action="store_true",
+        help="set simulated agents whose persona is not in FILE to inactive",
+    )  # fmt: skip
+    s.set_defaults(func=_seed)
+
+    g = psub.add_parser(
+        "sample", help="generate a realistic, correlated sample population workbook"
+    )
+    g.add_argument("-n", type=_positive_int, default=372, help="number of personas (default 372)")
+    g.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: the shipped sample's)"
+    )
+    g.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE",
+        help="where to write (.xlsx, or .csv)",
+    )  # fmt: skip
+    g.set_defaults(func=_sample)
+
+
+def open_migrated_engine() -> Engine:
+    """An engine on ``DATABASE_URL`` (or the embedded default) whose schema is at head.
+
+    Raises:
+        ConfigError: settings are invalid, the database is unreachable, or it is not
+            migrated (the message says to run ``loadsim db upgrade``).
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from db import migrate
+    from db.embedded import resolve_database_url
+    from db.engine import create_db_engine, redact
+    from db.errors import ConfigError
+    from db.settings import load_settings
+
+    settings = load_settings()
+    url = resolve_database_url(settings.database_url)
+    try:
+        current, head = migrate.current_revision(url), migrate.head_revision()
+    except OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigError(f"cannot connect to the database {redact(url)}: {first}") from None
+    if current != head:
+        raise ConfigError(
+            f"the database {redact(url)} is at revision {current or 'none (empty)'}, "
+            f"the code needs {head}: run `loadsim db upgrade` first"
+        )
+    return create_db_engine(
+        url, total_connections=2, statement_timeout_ms=settings.db_statement_timeout_ms
+    )
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from personas.reader import PersonaFileError, read_personas_report
+
+    try:
+        report = read_personas_report(args.file)
+    except PersonaFileError as exc:
+        _print_warnings(exc.warnings)
+        raise
+    _print_warnings(report.warnings)
+    print(f"{args.file}: {len(report.personas)} personas, all 28 attributes valid")
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from personas.reader import PersonaFileError, read_personas_report
+    from personas.seed import seed_personas
+
+    try:
+        report = read_personas_report(args.file)
+    except PersonaFileError as exc:
+        _print_warnings(exc.warnings)
+        raise
+    _print_warnings(report.warnings)
+    personas = report.personas[: args.test] if args.test else report.personas
+    engine = open_migrated_engine()
+    try:
+        with engine.begin() as conn:  # one transaction: all personas or none
+            stats = seed_personas(
+                conn, personas=personas, deactivate_missing=args.deactivate_missing
+            )
+    finally:
+        engine.dispose()
+    scope = f" (--test: first {len(personas)} of {len(report.personas)})" if args.test else ""
+    print(f"seeded {len(personas)} personas from {args.file}{scope}")
+    print(stats.summary())
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from db.errors import ConfigError
+    from personas.sample import SAMPLE_SEED, generate_personas, write_workbook
+
+    if args.output.suffix.lower() not in (".xlsx", ".csv"):
+        raise ConfigError(f"--output {args.output}: use a .xlsx or .csv file name")
+    seed = SAMPLE_SEED if args.seed is None else args.seed
+    personas = generate_personas(args.n, seed=seed)
+    write_workbook(personas, args.output)
+    print(f"wrote {len(personas)} personas (seed {seed}) to {args.output}")
+    return 0

@@ -1,0 +1,97 @@
+"""Bulk upsert by natural key that only ever touches simulated rows.
+
+Used by catalog and persona seeding. One ``INSERT … ON CONFLICT DO UPDATE … WHERE`` per
+chunk: the ``WHERE`` keeps non-simulated rows untouched and skips rows whose values did not
+change, so re-seeding reports *unchanged* instead of rewriting every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, literal_column, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from db.errors import ConfigError
+
+CHUNK = 1000
+"""Rows per statement: keeps the bind parameters far below Postgres's 65,535 limit."""
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """What one upsert did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+def refuse_foreign_keys(
+    conn: Connection, *, table: Table, key: str, values: Sequence[Any], flag: str = "is_simulated"
+) -> None:
+    """Raise ``ConfigError`` (exit 2) if any natural key already belongs to a row that is
+    not simulated: seeding must never take over (or silently skip) a real row."""
+    clash: list[Any] = []
+    for i in range(0, len(values), CHUNK):
+        part = list(values[i : i + CHUNK])
+        clash += conn.execute(
+            select(table.c[key]).where(table.c[key].in_(part), ~table.c[flag]).limit(10)
+        ).scalars().all()  # fmt: skip
+        if len(clash) >= 10:
+            break
+    if clash:
+        shown = ", ".join(repr(v) for v in clash[:10])
+        raise ConfigError(
+            f"{table.name}.{key} already used by rows that are not simulated: {shown}; "
+            "refusing to modify them (rename the simulated keys)"
+        )
+
+
+def upsert(
+    conn: Connection,
+    *,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    key: str,
+    update: Sequence[str],
+    flag: str = "is_simulated",
+    also_set: dict[str, Any] | None = None,
+) -> UpsertCounts:
+    """Insert ``rows`` or update the simulated rows with the same ``key``.
+
+    Args:
+        conn: an open connection; the caller owns the transaction.
+        table: the target table.
+        rows: column dicts, each with ``key`` and every column in ``update``.
+        key: the unique natural-key column.
+        update: columns rewritten on conflict (only when one of them differs).
+        flag: the column that marks a row simulated.
+        also_set: extra assignments made only when a row is updated (``updated_at``).
+
+    Returns:
+        Counts of inserted, updated and unchanged rows.
+    """
+    inserted = updated = 0
+    for i in range(0, len(rows), CHUNK):
+        chunk = list(rows[i : i + CHUNK])
+        stmt = pg_insert(table).values(chunk)
+        current = tuple_(*(table.c[c] for c in update))
+        proposed = tuple_(*(stmt.excluded[c] for c in update))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c[key]],
+            set_={**{c: stmt.excluded[c] for c in update}, **(also_set or {})},
+            where=and_(table.c[flag], current.is_distinct_from(proposed)),
+        ).returning(literal_column(f"({table.name}.xmax = 0)").label("inserted"))
+        for (was_insert,) in conn.execute(stmt):
+            if was_insert:
+                inserted += 1
+            else:
+                updated += 1
+    return UpsertCounts(inserted, updated, len(rows) - inserted - updated)

@@ -1,0 +1,71 @@
+"""The shared catalog cache (the owner's ``CatalogCache``): products read once per process
+and refreshed at each offer cycle; browsing reads it instead of the API unless
+``--browse-via api``. Immutable snapshots: a refresh swaps the whole object, so readers
+never see a half-built index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, text
+
+from behaviors.shop import Product
+
+
+class CatalogCache:
+    def __init__(self, products: Iterable[Product], stores: dict[str, int] | None = None) -> None:
+        self.products: tuple[Product, ...] = tuple(sorted(products, key=lambda p: p.id))
+        self.stores = dict(stores or {})
+        by_cat: dict[str, list[Product]] = {}
+        for p in self.products:
+            by_cat.setdefault(p.category, []).append(p)
+        self._by_category = {k: tuple(v) for k, v in by_cat.items()}
+        self._categories = sorted(by_cat)
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def categories(self) -> list[str]:
+        return list(self._categories)
+
+    def page(
+        self,
+        *,
+        store_id: int | None = None,
+        category: str | None = None,
+        brand: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Product]:
+        items: Iterable[Product] = self._by_category.get(category, ()) if category else self.products
+        if store_id is not None:
+            items = [p for p in items if p.store_id == store_id]
+        if brand:
+            items = [p for p in items if p.brand == brand]
+        items = list(items) if not isinstance(items, (list, tuple)) else items
+        return list(items[offset : offset + limit])
+
+    @classmethod
+    def from_db(cls, engine: Engine) -> CatalogCache:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, name, category, brand, price_cents, store_id FROM products")
+            ).all()
+            stores = dict(conn.execute(text("SELECT code, id FROM stores")).all())
+        return cls(
+            (Product(id=r.id, name=r.name, category=r.category, brand=r.brand,
+                     price_cents=r.price_cents, store_id=r.store_id) for r in rows),
+            stores,
+        )  # fmt: skip
+
+    @classmethod
+    def from_generated(cls, data: object) -> CatalogCache:
+        """From ``personas.catalog.generate_catalog`` output (``--mock-db``): ids are
+        assigned in generation order, the same in every process."""
+        stores = {s.code: i + 1 for i, s in enumerate(data.stores)}  # type: ignore[attr-defined]
+        products = [
+            Product(id=i + 1, name=p.name, category=p.category, brand=p.brand,
+                    price_cents=p.price_cents, store_id=stores.get(p.store_code))
+            for i, p in enumerate(data.products)  # type: ignore[attr-defined]
+        ]  # fmt: skip
+        return cls(products, stores)

@@ -1,0 +1,143 @@
+"""The master's database and control-plane operations (run record, orphan cleanup,
+lease history, ``POST /time/advance``). Only simulated rows are ever touched."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+log = logging.getLogger("loadsim")
+
+
+def cleanup_orphans(engine: Engine, *, reason: str = "orphaned", run_id: str | None = None) -> int:
+    """Sessions of simulated agents left ``active`` → ``abandoned`` (``reason``); their
+    carts are cleared. Returns how many sessions were cleaned."""
+    where = "s.status = 'active' AND s.is_simulated AND a.is_simulated"
+    params: dict[str, Any] = {"reason": reason}
+    if run_id is not None:
+        where += " AND s.run_id = :run_id"
+        params["run_id"] = run_id
+    with engine.begin() as conn:
+        rows = conn.execute(
+            text(
+                f"""
+                UPDATE shopping_sessions s SET status = 'abandoned', abandon_reason = :reason,
+                    ended_at = now()
+                FROM agents a WHERE a.id = s.agent_id AND {where}
+                RETURNING a.user_id
+                """
+            ),
+            params,
+        ).all()
+        users = sorted({r.user_id for r in rows})
+        if users:
+            sim_users = "SELECT id FROM users WHERE is_simulated AND id = ANY(:u)"
+            conn.execute(text(f"DELETE FROM cart_coupons WHERE user_id IN ({sim_users})"), {"u": users})
+            conn.execute(text(f"DELETE FROM cart_items WHERE user_id IN ({sim_users})"), {"u": users})
+        conn.execute(
+            text(
+                "UPDATE agent_hours SET outcome = 'abandoned', error_kind = :reason, finished_at = now() "
+                "WHERE outcome = 'pending'" + (" AND run_id = :run_id" if run_id else "")
+            ),
+            params,
+        )
+    return len(rows)
+
+
+def insert_run(engine: Engine, *, run: Any, opts: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """
+                INSERT INTO simulation_runs (run_id, time_scale, seed, status, config, sim_start)
+                VALUES (:run_id, :scale, :seed, 'running', CAST(:config AS jsonb), :sim_start)
+                ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL
+                """
+            ),
+            dict(
+                run_id=run.run_id, scale=opts.time_scale, seed=opts.seed,
+                config=json.dumps(opts.to_json()), sim_start=opts.sim_start,
+            ),  # fmt: skip
+        )
+
+
+def end_run(engine: Engine, *, run_id: str, status: str, sim_end: datetime | None,
+            last_hour: int | None, exit_code: int | None) -> None:  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """
+                UPDATE simulation_runs SET status = :status, ended_at = now(), sim_end = :sim_end,
+                    last_sim_hour = :last_hour, exit_code = :exit_code
+                WHERE run_id = :run_id
+                """
+            ),
+            dict(run_id=run_id, status=status, sim_end=sim_end, last_hour=last_hour, exit_code=exit_code),
+        )
+
+
+def write_lease_log(engine: Engine, *, run_id: str, events: list[tuple[str, int, str, float]]) -> None:
+    """Apply lease/release/reclaim events in order to ``persona_leases`` (the partial
+    unique index on open leases makes a double lease impossible in the database too)."""
+    if not events:
+        return
+    with engine.begin() as conn:
+        for kind, agent_id, holder, at in events:
+            ts = datetime.fromtimestamp(at, UTC)
+            if kind == "lease":
+                conn.execute(
+                    text(
+                        "INSERT INTO persona_leases (run_id, agent_id, holder, leased_at) "
+                        "VALUES (:r, :a, :h, :t)"
+                    ),
+                    dict(r=run_id, a=agent_id, h=holder, t=ts),
+                )
+            else:
+                conn.execute(
+                    text(
+                        "UPDATE persona_leases SET released_at = :t, release_reason = :k "
+                        "WHERE run_id = :r AND agent_id = :a AND released_at IS NULL"
+                    ),
+                    dict(r=run_id, a=agent_id, t=ts, k=kind),
+                )
+
+
+def release_all_leases(engine: Engine, *, run_id: str, reason: str = "run_end") -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE persona_leases SET released_at = now(), release_reason = :k "
+                "WHERE run_id = :r AND released_at IS NULL"
+            ),
+            dict(r=run_id, k=reason),
+        )
+
+
+_time_client: Any = None
+
+
+def post_time_advance(environment: Any, api_url: str | None, sim_t: datetime) -> bool:
+    """``POST /time/advance`` so servers that keep the time themselves follow the run."""
+    global _time_client
+    if not api_url:
+        return False
+    from locust.contrib.fasthttp import FastHttpSession
+
+    if _time_client is None:
+        _time_client = FastHttpSession(
+            base_url=api_url, request_event=environment.events.request, user=None,
+            network_timeout=10.0, connection_timeout=5.0,
+        )  # fmt: skip
+    body = json.dumps({"simulated_time": sim_t.isoformat()})
+    with _time_client.post(
+        "/time/advance", data=body, name="/time/advance", catch_response=True,
+        headers={"Content-Type": "application/json", "X-Simulated-Time": sim_t.isoformat()},
+    ) as resp:  # fmt: skip
+        if resp.status_code == 200:
+            return True
+        resp.failure(f"{resp.status_code}")
+        return False

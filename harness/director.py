@@ -1,0 +1,379 @@
+"""``SimulationDirector``: the master-side (or standalone) owner of the simulation.
+
+It owns the SimClock anchor and drives it from its own greenlet (never from the shape's
+``tick``, which stops during ramps on a master), leases personas, shares the rate limit
+across workers, runs the offer engine at cycle boundaries concurrently with shopping,
+calls ``POST /time/advance`` each simulated hour, logs one progress line per simulated
+hour and writes the run record and ``runs/<run_id>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+from harness.hourstats import HourAggregate, percentile
+from harness.leases import LeasePool, LeaseRequest, PoolEntry
+from harness.options import ramp_fraction
+from harness.run_files import RunFiles
+from harness.runtime import (
+    MSG_CONFIG,
+    MSG_GRANT,
+    MSG_HELLO,
+    MSG_LEASE,
+    MSG_RELEASE,
+    ProcessRuntime,
+    RunConfig,
+)
+
+log = logging.getLogger("loadsim")
+
+
+class SimulationDirector:
+    def __init__(self, rt: ProcessRuntime, *, pool: LeasePool, engine: Any, stack: Any) -> None:
+        self.rt = rt
+        self.env = rt.environment
+        self.opts = rt.opts
+        self.pool = pool
+        self.engine = engine  # master's own engine (None with --mock-db)
+        self.stack = stack  # the embedded stack (None when pointed elsewhere)
+        self.agg = HourAggregate()
+        self.run: RunConfig | None = None
+        self.files: RunFiles | None = None
+        self.started_real: float | None = None
+        self.sim_end_reached_at: float | None = None
+        self.current_hour = -1
+        self.reported_hour = -1
+        self.cycles_run: list[dict[str, Any]] = []
+        self._offer_job: gevent.Greenlet | None = None
+        self._loop: gevent.Greenlet | None = None
+        self._known_workers: frozenset[str] = frozenset()
+        self._hello_waiting: list[str] = []
+        self.paused_reason: str | None = None
+        self.exit_code: int | None = None
+        self.lease_log: list[tuple[str, int, str, float]] = []
+        self.users_at_hour: dict[int, int] = {}
+        self.stopped_early = False
+        self.settings_cycle_days = 7.0
+        self._lease_flush_at = 0.0
+        runner = self.env.runner
+        runner.register_message(MSG_HELLO, self._on_hello)
+        runner.register_message(MSG_LEASE, self._on_lease)
+        runner.register_message(MSG_RELEASE, self._on_release)
+
+    # ---------------------------------------------------------------- run start
+
+    def start_run(self) -> None:
+        """``test_start``: allocate the run, start the clock, tell every process."""
+        if self.run is not None:
+            return
+        from offer_engine.clock import SimClock
+
+        o = self.opts
+        run_id = o.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S")
+        sim_end = (
+            o.sim_start + timedelta(hours=o.sim_duration_hours) if o.sim_duration_hours else None
+        )
+        clock = SimClock.start(sim_start=o.sim_start, scale=o.time_scale)
+        processes = self._expected_processes()
+        self.run = RunConfig(
+            run_id=run_id, seed=o.seed, sim_start=o.sim_start.isoformat(),
+            sim_end=sim_end.isoformat() if sim_end else None, clock=clock.to_dict(),
+            api_url=self.stack_api_url(), database_url=self.stack_db_url(),
+            rate_share=self._rate_share(), mock_api=o.mock_api, mock_db=o.mock_db,
+            options={"processes": processes},
+        )  # fmt: skip
+        self.files = RunFiles(Path(o.runs_dir) / run_id)
+        self.files.write_manifest(self._manifest(processes))
+        if self.engine is not None:
+            self._db_run_start()
+        self.started_real = time.time()
+        self.rt.configure(self.run)
+        self._broadcast_config()
+        self._loop = gevent.spawn(self._main_loop)
+        log.info(
+            "run %s: %d personas, time scale %gx, sim start %s%s, outputs in %s",
+            run_id, self.pool.size, o.time_scale, o.sim_start.isoformat(),
+            f", sim duration {o.sim_duration_hours:g} h" if o.sim_duration_hours else "",
+            self.files.dir,
+        )  # fmt: skip
+
+    def stack_api_url(self) -> str | None:
+        if self.opts.mock_api:
+            return None
+        return self.stack.api_url if self.stack is not None else self.env.host
+
+    def stack_db_url(self) -> str | None:
+        return self.stack.db_url if self.stack is not None and not self.opts.mock_db else None
+
+    def _expected_processes(self) -> int:
+        expect = getattr(self.env.parsed_options, "expect_workers", 1) or 1
+        is_master = self.rt.role == "master"
+        return (max(1, int(expect)) + 1) if is_master else 1
+
+    def _manifest(self, processes: int) -> dict[str, Any]:
+        from harness.manifest import build_manifest
+
+        assert self.run is not None
+        return build_manifest(
+            run=self.run, opts=self.opts, personas_total=self.pool.size, processes=processes,
+            target=self.stack_api_url(), embedded=self.stack is not None,
+        )  # fmt: skip
+
+    def _db_run_start(self) -> None:
+        from harness.db_ops import cleanup_orphans, insert_run
+
+        assert self.run is not None and self.files is not None
+        n = cleanup_orphans(self.engine)
+        if n:
+            log.warning("start-up: %d orphaned active sessions abandoned, carts cleared", n)
+            self.files.log_event("cleanup", orphaned_sessions=n)
+        insert_run(self.engine, run=self.run, opts=self.opts)
+
+    # ---------------------------------------------------------------- messages
+
+    def _rate_share(self) -> float:
+        rate = self.opts.rate_limit
+        if rate <= 0:
+            return 0.0
+        if self.rt.role != "master":
+            return rate
+        workers = max(1, len(self._live_workers()))
+        return rate / workers
+
+    def _live_workers(self) -> list[str]:
+        clients = getattr(self.env.runner, "clients", None)
+        if clients is None:
+            return []
+        return [c.id for c in clients.values() if c.state not in ("missing",)]
+
+    def _broadcast_config(self) -> None:
+        if self.run is None:
+            return
+        self.run.rate_share = self._rate_share()
+        self.run.clock = self.rt.clock.to_dict()
+        if self.rt.role == "master":
+            self.env.runner.send_message(MSG_CONFIG, self.run.to_msg())
+        else:
+            self.rt.configure(self.run)
+
+    def _on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
+        if self.run is None:
+            self._hello_waiting.append(msg.node_id)
+            return
+        self.run.rate_share = self._rate_share()
+        self.run.clock = self.rt.clock.to_dict()
+        self.env.runner.send_message(MSG_CONFIG, self.run.to_msg(), client_id=msg.node_id)
+
+    def _entry_msg(self, e: PoolEntry) -> dict[str, Any]:
+        return {"agent_id": e.agent_id, "user_id": e.user_id, "persona": e.persona}
+
+    def _grant(self, req: LeaseRequest, entry: PoolEntry) -> None:
+        data = {"req_id": req.req_id, "entry": self._entry_msg(entry)}
+        self.env.runner.send_message(MSG_GRANT, data, client_id=req.holder)
+        if self.files is not None:
+            self.lease_log.append(("lease", entry.agent_id, req.holder, time.time()))
+
+    def _on_lease(self, environment: Any, msg: Any, **_: Any) -> None:
+        req = LeaseRequest(req_id=msg.data["req_id"], holder=msg.node_id)
+        entry = self.pool.request(req)
+        if entry is not None:
+            self._grant(req, entry)
+
+    def _on_release(self, environment: Any, msg: Any, **_: Any) -> None:
+        if "agent_id" in msg.data:
+            agent_id = int(msg.data["agent_id"])
+            held = self.pool.holders.get(agent_id) == msg.node_id
+            for req, entry in self.pool.release(agent_id, msg.node_id):
+                self._grant(req, entry)
+            if held:
+                self.lease_log.append(("release", agent_id, msg.node_id, time.time()))
+        elif "req_id" in msg.data:
+            self.pool.cancel(msg.data["req_id"])
+
+    def _check_workers(self) -> None:
+        """Reclaim the leases of workers that went missing; re-share the rate."""
+        if self.rt.role != "master":
+            return
+        live = frozenset(self._live_workers())
+        for holder in self.pool.holders_of() - live:
+            freed, grants = self.pool.reclaim(holder)
+            if freed:
+                log.warning("worker %s is gone: %d personas returned to the pool", holder, len(freed))
+                now = time.time()
+                self.lease_log.extend(("reclaim", a, holder, now) for a in freed)
+                if self.files is not None:
+                    self.files.log_event("leases_reclaimed", worker=holder, personas=len(freed))
+            for req, entry in grants:
+                self._grant(req, entry)
+        if live != self._known_workers:
+            self._known_workers = live
+            self._broadcast_config()
+
+    # ---------------------------------------------------------------- shape
+
+    def target_users(self) -> int:
+        """The ramp's user count at the current simulated time (hour 0 before the start)."""
+        hours = 0.0
+        if self.rt.clock is not None and self.run is not None:
+            hours = (self.rt.clock.now() - self.opts.sim_start).total_seconds() / 3600
+        frac = ramp_fraction(self.opts.ramp, hours)
+        users = min(self.pool.size, max(1, math.ceil(frac * self.pool.size))) if self.pool.size else 0
+        for req, entry in self.pool.set_limit(users):
+            self._grant(req, entry)
+        return users
+
+    def finished(self) -> bool:
+        """True once the simulated duration is reached and in-flight hours had time to end."""
+        if self.rt.sim_end is None or self.rt.clock is None or self.exit_code is not None:
+            return self.exit_code is not None
+        if self.rt.clock.now() < self.rt.sim_end:
+            return False
+        if self.sim_end_reached_at is None:
+            self.sim_end_reached_at = time.time()
+        return time.time() - self.sim_end_reached_at >= self.opts.drain_seconds
+
+    # ---------------------------------------------------------------- main loop
+
+    def _main_loop(self) -> None:
+        while True:
+            try:
+                self._step()
+            except Exception:  # noqa: BLE001 - the director must keep the run alive
+                log.exception("director step failed")
+            gevent.sleep(0.25)
+
+    def _step(self) -> None:
+        rt = self.rt
+        self.agg.merge(rt.collector.drain())
+        self._check_workers()
+        now = rt.clock.now()
+        hour = rt.hour_of(now)
+        if rt.sim_end is not None:
+            hour = min(hour, rt.hour_of(rt.sim_end - timedelta(microseconds=1)))
+        if hour > self.current_hour:
+            for h in range(self.current_hour + 1, hour + 1):
+                self._on_new_hour(h)
+            self.current_hour = hour
+        self._report_due_hours()
+        if self.engine is not None and self.lease_log and time.time() >= self._lease_flush_at:
+            self._lease_flush_at = time.time() + 2.0
+            self.flush_leases()
+        if self.files is not None:
+            self.files.sample_stats(self.env, self)
+
+    def _on_new_hour(self, hour: int) -> None:
+        sim_t = self.opts.sim_start + timedelta(hours=hour)
+        self.users_at_hour[hour] = self.env.runner.user_count
+        if self.run is not None and not self.opts.mock_api:
+            gevent.spawn(self._advance_api_time, sim_t)
+        if self.engine is not None and (self._offer_job is None or self._offer_job.dead):
+            self._offer_job = gevent.spawn(self._run_offer_engine, sim_t)
+
+    def _advance_api_time(self, sim_t: datetime) -> None:
+        from harness.db_ops import post_time_advance
+
+        assert self.run is not None
+        post_time_advance(self.env, self.run.api_url, sim_t)
+
+    def _run_offer_engine(self, sim_t: datetime) -> None:
+        from db.settings import load_settings
+        from offer_engine.scheduler import advance
+
+        assert self.run is not None
+        t0 = time.perf_counter()
+        report = advance(
+            self.engine, run_id=self.run.run_id, sim_start=self.opts.sim_start,
+            to_sim_time=sim_t, settings=load_settings(),
+        )  # fmt: skip
+        cycles = _cycles_of(report)
+        if cycles:
+            dur = time.perf_counter() - t0
+            self.cycles_run.extend(cycles)
+            for c in cycles:
+                log.info("offer cycle %s: %s", c.get("cycle_number"), _brief(c))
+            if self.files is not None:
+                self.files.log_event("offer_cycle", cycles=cycles, duration_s=round(dur, 3))
+            self.run.catalog_version += 1  # type: ignore[union-attr]
+            self._broadcast_config()
+
+    def _report_due_hours(self) -> None:
+        """Log hour H a few real seconds after it ended (worker reports arrive every 3 s)."""
+        rt = self.rt
+        while self.reported_hour < self.current_hour - 0:
+            h = self.reported_hour + 1
+            end_real = rt.clock.real_time_at(self.opts.sim_start + timedelta(hours=h + 1))
+            if end_real is None or time.time() < end_real + 4.0:
+                return
+            self._log_hour(h)
+            self.reported_hour = h
+
+    def _log_hour(self, h: int) -> None:
+        b = self.agg.get(h)
+        c = b.counts
+        sec_per_hour = 3600 / self.opts.time_scale
+        p95 = percentile(b.slips_ms, 95)
+        sim_t = self.opts.sim_start + timedelta(hours=h)
+        users = self.env.runner.user_count
+        log.info(
+            "sim %s | hour %d | users %d (leased %d/%d) | acted %d shopped %d idle %d | "
+            "completed %d abandoned %d failed %d missed %d | orders %d | slip p95 %s",
+            sim_t.strftime("%a %Y-%m-%d %H:00"), h, users, self.pool.leased, self.pool.size,
+            c["acted"], c["shopped"], c["idle"], c["completed"], c["abandoned"], c["failed"],
+            c["missed"], c["orders"],
+            "-" if p95 is None else f"{p95:.0f} ms ({p95 / 10 / sec_per_hour:.2f}% of an hour)",
+        )  # fmt: skip
+
+    def flush_leases(self) -> None:
+        from harness.db_ops import write_lease_log
+
+        assert self.run is not None
+        events, self.lease_log = self.lease_log, []
+        try:
+            write_lease_log(self.engine, run_id=self.run.run_id, events=events)
+        except Exception:
+            self.lease_log[:0] = events  # keep them for the next flush: nothing lost
+            raise
+
+    # ---------------------------------------------------------------- worker reports
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        payload = data.get("loadsim")
+        if payload:
+            self.agg.merge(payload.get("hours", {}))
+
+    # ---------------------------------------------------------------- end
+
+    def finish_run(self) -> int | None:
+        """``quitting``: stop the loop, flush, record the run, write reports; returns the
+        exit code the harness wants (None: leave Locust's)."""
+        if self.run is None or self.files is None:
+            return None
+        if self._loop is not None:
+            self._loop.kill(block=True, timeout=5)
+        self.agg.merge(self.rt.collector.drain())
+        from harness.finish import finish_run
+
+        return finish_run(self)
+
+
+def _cycles_of(report: Any) -> list[dict[str, Any]]:
+    cycles = getattr(report, "cycles", None) or (report.get("cycles") if isinstance(report, dict) else None)
+    out = []
+    for c in cycles or []:
+        if hasattr(c, "__dict__") and not isinstance(c, dict):
+            c = {k: v for k, v in vars(c).items() if not k.startswith("_")}
+        out.append(json.loads(json.dumps(c, default=str)))
+    return out
+
+
+def _brief(c: dict[str, Any]) -> str:
+    keys = ("assigned", "expired", "replaced", "users", "duration_s")
+    return ", ".join(f"{k} {c[k]}" for k in keys if k in c)

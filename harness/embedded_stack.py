@@ -1,0 +1,66 @@
+"""Start what the embedded default needs (ARCHITECTURE §12) and stop it at quit."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from harness.stack import ReferenceApiProcess, prepare_database
+
+log = logging.getLogger("loadsim")
+
+
+class EmbeddedStack:
+    def __init__(self) -> None:
+        self.db_url: str | None = None
+        self.api: ReferenceApiProcess | None = None
+        self.embedded_db = False
+
+    @property
+    def api_url(self) -> str | None:
+        return self.api.url if self.api is not None else None
+
+    @classmethod
+    def start_if_needed(cls, env: Any, opts: Any, settings: Any) -> EmbeddedStack | None:
+        """Embedded Postgres when ``DATABASE_URL`` is unset (and not ``--mock-db``);
+        ``reference_api`` when no ``--host`` (and not ``--mock-api``)."""
+        stack = cls()
+        need_db = not opts.mock_db
+        need_api = not opts.mock_api and not env.host
+        if not need_db and not need_api:
+            return None
+        if need_db:
+            if settings.database_url:
+                stack.db_url = settings.database_url
+            else:
+                from db.embedded import get_embedded
+
+                stack.db_url = get_embedded().url
+                stack.embedded_db = True
+                seeded = prepare_database(
+                    stack.db_url, personas_path=Path(opts.personas) if opts.personas else None,
+                    seed=opts.seed,
+                )  # fmt: skip
+                log.info("embedded Postgres ready%s", f" (seeded {seeded})" if seeded else "")
+        if need_api:
+            if stack.db_url is None:
+                from db.embedded import get_embedded
+
+                stack.db_url = get_embedded().url
+                stack.embedded_db = True
+                prepare_database(stack.db_url, personas_path=None, seed=opts.seed)
+            log_path = Path(opts.runs_dir) / "reference_api.log"
+            stack.api = ReferenceApiProcess(
+                database_url=stack.db_url, log_path=log_path,
+                db_connections=max(4, opts.db_connections // 2),
+            )  # fmt: skip
+            stack.api.wait_ready()
+            env.host = stack.api.url
+            log.info("reference_api (SIMULATION_MODE=true) serving on %s", stack.api.url)
+        return stack
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None

@@ -1,0 +1,271 @@
+"""``HttpShop``: the Shop port over the target API (ARCHITECTURE §7), for one agent.
+
+- Every request carries ``Authorization: Bearer dev:<agent_id>`` and ``X-Simulated-Time``,
+  an explicit timeout (the session's), and a stable ``name`` so Locust groups it per
+  endpoint (``/api/offers/{id}/view``, ``/api/products?…``).
+- A token is taken from the process's bucket *before* the request is timed.
+- 409 (business refusal) is an expected outcome → success in Locust's stats and
+  ``ShopRejected`` for the graph. 429 → wait ``Retry-After`` and retry; never a failure.
+- 5xx / timeouts / connection errors → retried only where the call is idempotent (GETs,
+  checkout with its idempotency key, DELETE cart), with exponential backoff and jitter,
+  then ``ShopUnavailable`` (the agent's flow fails this hour; the harness counts it).
+- Browsing reads the shared catalog cache unless ``--browse-via api``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import gevent
+
+from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, ShopUnavailable, WalletCoupon
+from harness.catalog_cache import CatalogCache
+from harness.rate_limit import TokenBucket
+
+MAX_429_RETRIES = 5
+MAX_5XX_RETRIES = 2
+
+
+class HttpCounters:
+    """Per-process counts the director reports (429s are not failures but are watched)."""
+
+    def __init__(self) -> None:
+        self.throttled = 0
+        self.unavailable = 0
+        self.consecutive_unavailable = 0
+
+
+class HttpShop:
+    def __init__(
+        self,
+        *,
+        client: Any,
+        agent_id: int,
+        sim_now: Callable[[], datetime],
+        bucket: TokenBucket,
+        catalog: CatalogCache | None,
+        browse_via_api: bool,
+        counters: HttpCounters,
+        routes: dict[str, str] | None = None,
+        default_store_id: int | None = None,
+    ) -> None:
+        self.client = client
+        self.agent_id = agent_id
+        self._sim_now = sim_now
+        self._bucket = bucket
+        self._catalog = catalog
+        self._browse_api = browse_via_api or catalog is None
+        self._counters = counters
+        self._auth = f"Bearer dev:{agent_id}"
+        self.routes = routes or {}
+        self._store_id = default_store_id
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _path(self, key: str, default: str) -> str:
+        return self.routes.get(key, default)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        body: dict[str, Any] | None = None,
+        idempotent: bool,
+    ) -> Any:
+        attempts_5xx = 0
+        attempts_429 = 0
+        while True:
+            self._bucket.acquire()
+            headers = {
+                "Authorization": self._auth,
+                "X-Simulated-Time": self._sim_now().isoformat(),
+                "Content-Type": "application/json",
+            }
+            data = json.dumps(body) if body is not None else None
+            with self.client.request(
+                method, path, name=name, data=data, headers=headers, catch_response=True
+            ) as resp:
+                status = resp.status_code or 0
+                if 200 <= status < 300:
+                    self._counters.consecutive_unavailable = 0
+                    try:
+                        return resp.json() if resp.content else None
+                    except ValueError:
+                        resp.failure("invalid JSON")
+                        raise ShopUnavailable("invalid JSON from target", kind="api_5xx") from None
+                if status == 429:
+                    resp.success()  # shed load is not an agent failure by itself
+                    self._counters.throttled += 1
+                    attempts_429 += 1
+                    if attempts_429 > MAX_429_RETRIES:
+                        raise ShopUnavailable("throttled (429) too long", kind="throttled")
+                    gevent.sleep(_retry_after(resp, attempts_429))
+                    continue
+                if 400 <= status < 500:
+                    detail = _detail(resp)
+                    if status == 409:
+                        resp.success()  # a business refusal the graph handles
+                    else:
+                        resp.failure(f"{status}: {detail}")
+                    raise ShopRejected(str(detail), status=status, detail=detail)
+                # 5xx or no response (timeout / connection error: status 0)
+                kind = "timeout" if status == 0 and _is_timeout(resp) else (
+                    "connection" if status == 0 else "api_5xx"
+                )
+                resp.failure(f"{status or kind}: {_detail(resp) if status else resp.error}")
+                self._counters.unavailable += 1
+                self._counters.consecutive_unavailable += 1
+                if idempotent and attempts_5xx < MAX_5XX_RETRIES:
+                    attempts_5xx += 1
+                    gevent.sleep(min(2.0, 0.2 * 2**attempts_5xx) * (0.5 + random.random()))
+                    continue
+                raise ShopUnavailable(f"{method} {name}: {status or kind}", kind=kind)
+
+    # ------------------------------------------------------------------ Shop port
+
+    def catalog_page(
+        self,
+        *,
+        store_id: int | None = None,
+        category: str | None = None,
+        brand: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Product]:
+        if store_id is None:
+            store_id = self._store_id  # the persona's preferred store, as InMemoryShop does
+        if not self._browse_api:
+            assert self._catalog is not None
+            return self._catalog.page(
+                store_id=store_id, category=category, brand=brand, limit=limit, offset=offset
+            )
+        params = [f"limit={int(limit)}", f"offset={int(offset)}"]
+        if store_id is not None:
+            params.append(f"store_id={int(store_id)}")
+        if category:
+            params.append("category=" + _q(category))
+        if brand:
+            params.append("brand=" + _q(brand))
+        path = self._path("products", "/api/products") + "?" + "&".join(params)
+        data = self._call("GET", path, name="/api/products?…", idempotent=True)
+        return [
+            Product(
+                id=p["id"], name=p["name"], category=p["category"], brand=p["brand"],
+                price_cents=p["price_cents"], store_id=p.get("store_id"),
+            )  # fmt: skip
+            for p in data.get("items", [])
+        ]
+
+    def categories(self) -> list[str]:
+        if self._catalog is not None:
+            return self._catalog.categories()
+        return []
+
+    def cart_add(self, product_id: int, quantity: int = 1) -> Cart:
+        data = self._call(
+            "POST", self._path("cart_add", "/api/cart/add"), name="/api/cart/add",
+            body={"product_id": int(product_id), "quantity": int(quantity)}, idempotent=False,
+        )  # fmt: skip
+        return _cart(data)
+
+    def cart_remove(self, product_id: int) -> Cart:
+        data = self._call(
+            "POST", self._path("cart_remove", "/api/cart/remove"), name="/api/cart/remove",
+            body={"product_id": int(product_id)}, idempotent=True,
+        )  # fmt: skip
+        return _cart(data)
+
+    def cart_clear(self) -> None:
+        self._call("DELETE", self._path("cart", "/api/cart"), name="DELETE /api/cart", idempotent=True)
+
+    def wallet(self) -> list[WalletCoupon]:
+        data = self._call(
+            "GET", self._path("wallet", "/api/offers/wallet"), name="/api/offers/wallet", idempotent=True
+        )
+        return [
+            WalletCoupon(
+                user_coupon_id=c["user_coupon_id"], coupon_id=c["coupon_id"], kind=c["kind"],
+                discount_type=c["discount_type"], discount_value=c["discount_value"],
+                min_spend_cents=c["min_spend_cents"], category=c.get("category"),
+                brand=c.get("brand"), expires_sim_at=c.get("expires_sim_at"),
+            )  # fmt: skip
+            for c in data.get("items", [])
+        ]
+
+    def refresh_wallet(self) -> dict[str, Any]:
+        """``POST /api/offers/assign`` — refresh the wallet if its refresh is due."""
+        return self._call(
+            "POST", self._path("assign", "/api/offers/assign"), name="/api/offers/assign", idempotent=True
+        )
+
+    def view_coupon(self, user_coupon_id: int) -> None:
+        path = self._path("view_coupon", "/api/offers/{id}/view").replace("{id}", str(int(user_coupon_id)))
+        self._call("POST", path, name="/api/offers/{id}/view", idempotent=True)
+
+    def apply_coupon(self, user_coupon_id: int) -> Cart:
+        data = self._call(
+            "POST", self._path("apply_coupon", "/api/cart/apply-coupon"), name="/api/cart/apply-coupon",
+            body={"user_coupon_id": int(user_coupon_id)}, idempotent=True,
+        )  # fmt: skip
+        return _cart(data)
+
+    def checkout(self, idempotency_key: str) -> Order:
+        data = self._call(
+            "POST", self._path("checkout", "/api/orders/checkout"), name="/api/orders/checkout",
+            body={"idempotency_key": idempotency_key}, idempotent=True,
+        )  # fmt: skip
+        return Order(
+            order_id=data["order_id"], idempotency_key=data["idempotency_key"],
+            subtotal_cents=data["subtotal_cents"], discount_cents=data["discount_cents"],
+            total_cents=data["total_cents"], item_count=data["item_count"],
+            user_coupon_id=data.get("user_coupon_id"),
+        )  # fmt: skip
+
+
+def _cart(data: dict[str, Any]) -> Cart:
+    lines = tuple(
+        CartLine(
+            product_id=i["product_id"], quantity=i["quantity"], unit_price_cents=i["unit_price_cents"],
+            category=i.get("category", ""), brand=i.get("brand", ""),
+        )  # fmt: skip
+        for i in data.get("items", [])
+    )
+    return Cart(
+        lines=lines,
+        subtotal_cents=data.get("subtotal_cents", 0),
+        discount_cents=data.get("discount_cents", 0),
+        total_cents=data.get("total_cents", 0),
+        applied_user_coupon_id=data.get("applied_user_coupon_id"),
+    )
+
+
+def _detail(resp: Any) -> Any:
+    try:
+        return resp.json().get("detail")
+    except Exception:  # noqa: BLE001 - any non-JSON body
+        return (resp.text or "")[:200]
+
+
+def _retry_after(resp: Any, attempt: int) -> float:
+    raw = resp.headers.get("Retry-After") if resp.headers else None
+    try:
+        return max(0.0, min(30.0, float(raw)))
+    except (TypeError, ValueError):
+        return min(5.0, 0.25 * 2**attempt) * (0.5 + random.random())
+
+
+def _is_timeout(resp: Any) -> bool:
+    err = getattr(resp, "error", None)
+    return err is not None and "timeout" in type(err).__name__.lower() + str(err).lower()
+
+
+def _q(s: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(s), safe="")

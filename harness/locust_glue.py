@@ -1,0 +1,170 @@
+"""Locust event wiring: options, the per-process runtime, messages, run start and end.
+
+``locustfile.py`` calls :func:`install` once; every listener here is repeat-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from db.errors import ConfigError, LoadsimError
+from harness.options import HarnessOptions, register_options
+from harness.runtime import MSG_CONFIG, MSG_GRANT, MSG_HELLO, REPORT_KEY, ProcessRuntime, RunConfig
+
+log = logging.getLogger("loadsim")
+_installed = False
+_ENV: Any = None  # the process's Environment (report hooks do not receive it)
+
+
+def install(events: Any) -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    events.init_command_line_parser.add_listener(register_options)
+    events.init.add_listener(_on_init)
+    events.test_start.add_listener(_on_test_start)
+    events.quitting.add_listener(_on_quitting)
+    events.report_to_master.add_listener(_on_report_to_master)
+    events.worker_report.add_listener(_on_worker_report)
+
+
+def _role(runner: Any) -> str:
+    from locust.runners import MasterRunner, WorkerRunner
+
+    if isinstance(runner, WorkerRunner):
+        return "worker"
+    if isinstance(runner, MasterRunner):
+        return "master"
+    return "local"
+
+
+def _fail(exc: LoadsimError) -> None:
+    sys.stderr.write(f"loadsim: error: {exc}\n")
+    sys.stderr.flush()
+    os._exit(exc.exit_code)  # before any greenlet could write a partial output
+
+
+def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
+    if runner is None or getattr(environment, "loadsim", None) is not None:
+        return
+    for noisy in ("pgserver", "alembic.runtime.plugins", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        opts = HarnessOptions.from_parsed(environment.parsed_options)
+        from db.settings import load_settings
+
+        settings = load_settings()
+    except ConfigError as exc:
+        _fail(exc)
+        return
+    role = _role(runner)
+    rt = ProcessRuntime(environment, opts, role)
+    environment.loadsim = rt
+    global _ENV
+    _ENV = environment
+    if role in ("worker", "local"):
+        runner.register_message(MSG_CONFIG, lambda environment, msg, **kw: _apply_config(rt, msg.data))
+        runner.register_message(MSG_GRANT, lambda environment, msg, **kw: _on_grant(rt, msg.data))
+    if role == "worker":
+        return
+    try:
+        rt.director = _build_director(rt, settings)
+    except LoadsimError as exc:
+        _fail(exc)
+    if web_ui is not None:
+        from harness.webui import install_web_ui
+
+        install_web_ui(environment, web_ui)
+
+
+def _apply_config(rt: ProcessRuntime, data: dict[str, Any]) -> None:
+    cfg = RunConfig.from_msg(data)
+    old = rt.run.catalog_version if rt.run is not None else None
+    rt.configure(cfg)
+    if old is not None and cfg.catalog_version != old:
+        rt.refresh_catalog()
+
+
+def _on_grant(rt: ProcessRuntime, data: dict[str, Any]) -> None:
+    pending = rt.pending.get(data["req_id"])
+    if pending is not None:
+        pending.set(data["entry"])
+    else:  # the user is gone: give the persona back at once
+        rt.environment.runner.send_message("loadsim_release", {"agent_id": data["entry"]["agent_id"]})
+
+
+def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
+    from harness.director import SimulationDirector
+    from harness.leases import LeasePool
+    from harness.pool import load_pool_entries
+
+    opts, env = rt.opts, rt.environment
+    stack = None
+    engine = None
+    if not opts.mock_db or (not opts.mock_api and not env.host):
+        from harness.embedded_stack import EmbeddedStack
+
+        stack = EmbeddedStack.start_if_needed(env, opts, settings)
+    if not opts.mock_db:
+        from db.engine import create_db_engine
+
+        url = stack.db_url if stack is not None and stack.db_url else settings.database_url
+        engine = create_db_engine(
+            url, total_connections=opts.db_connections, processes=_processes(env),
+            statement_timeout_ms=settings.db_statement_timeout_ms, application_name="loadsim-master",
+        )  # fmt: skip
+    entries = load_pool_entries(engine=engine, personas=Path(opts.personas) if opts.personas else None)
+    if not entries:
+        raise ConfigError("no active simulated agents: seed personas first (`loadsim personas seed FILE`)")
+    director = SimulationDirector(
+        rt, pool=LeasePool(entries=entries, seed=opts.seed), engine=engine, stack=stack
+    )
+    director.settings_cycle_days = settings.offer_cycle_days
+    return director
+
+
+def _processes(env: Any) -> int:
+    expect = getattr(env.parsed_options, "expect_workers", 1) or 1
+    return max(1, int(expect)) + 1 if _role(env.runner) == "master" else 1
+
+
+def _on_test_start(environment: Any, **_: Any) -> None:
+    rt: ProcessRuntime | None = getattr(environment, "loadsim", None)
+    if rt is None:
+        return
+    if rt.role == "worker":
+        environment.runner.send_message(MSG_HELLO, {})
+    elif rt.director is not None:
+        rt.director.start_run()
+
+
+def _on_quitting(environment: Any, **_: Any) -> None:
+    rt: ProcessRuntime | None = getattr(environment, "loadsim", None)
+    if rt is None:
+        return
+    try:
+        if rt.director is not None:
+            code = rt.director.finish_run()
+            if code is not None:
+                environment.process_exit_code = code
+    finally:
+        rt.close()
+        if rt.director is not None and rt.director.stack is not None:
+            rt.director.stack.stop()
+
+
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    rt = getattr(_ENV, "loadsim", None)
+    if rt is not None:
+        data[REPORT_KEY] = {"hours": rt.collector.drain(), "throttled": rt.counters.throttled}
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    rt = getattr(_ENV, "loadsim", None)
+    if rt is not None and rt.director is not None:
+        rt.director.on_worker_report(client_id, data)

@@ -1,0 +1,66 @@
+"""The run manifest: everything needed to know what a run was and to repeat it."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from db.engine import redact
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )  # fmt: skip
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
+                   target: str | None, embedded: bool) -> dict[str, Any]:  # fmt: skip
+    from db.settings import load_settings
+
+    persona_file = Path(opts.personas) if opts.personas else None
+    if persona_file is None:
+        from personas import SAMPLE_PATH
+
+        persona_file = Path(SAMPLE_PATH)
+    settings = load_settings()
+    return {
+        "run_id": run.run_id,
+        "seed": opts.seed,
+        "time_scale": opts.time_scale,
+        "sim_start": opts.sim_start.isoformat(),
+        "sim_duration_hours": opts.sim_duration_hours,
+        "ramp": [list(s) for s in opts.ramp],
+        "persona_file": str(persona_file),
+        "persona_file_sha256": file_sha256(persona_file),
+        "personas_total": personas_total,
+        "code_version": code_version(),
+        "started_at": datetime.now(UTC).isoformat(),
+        "mock_api": opts.mock_api,
+        "mock_db": opts.mock_db,
+        "target": "in-memory shop (--mock-api)" if opts.mock_api else (
+            "embedded reference_api " + (target or "") if embedded else redact(target) if target else None
+        ),  # fmt: skip
+        "database": "none (--mock-db)" if opts.mock_db else (
+            "embedded" if embedded else redact(settings.database_url)
+        ),  # fmt: skip
+        "rate_limit": opts.rate_limit,
+        "processes": processes,
+        "settings": settings.model_dump(exclude={"database_url"}),
+        "options": opts.to_json(),
+    }

@@ -1,0 +1,182 @@
+"""Harness options (ARCHITECTURE §11): Locust command line, ``locust.conf`` and
+``LOCUST_*`` environment variables, shown in the web UI where Locust allows.
+
+``register_options`` is attached to ``init_command_line_parser``, which fires in every
+process and again on web-UI renders, so it must be repeat-safe (it is: argparse refuses
+duplicates, and we skip options already present). ``HarnessOptions.from_parsed`` turns
+the parsed namespace into one typed, validated object; bad values raise ``ConfigError``
+(exit 2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from db.errors import ConfigError
+
+DEFAULT_SIM_START = "2026-01-05T00:00:00+00:00"  # a Monday 00:00 UTC: comparable runs
+DEFAULT_RAMP = "0:10,2:25,4:50,6:75,8:100"  # the owner's plan (seed 002 Q3.4)
+
+_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--time-scale", dict(type=float, default=168.0, help="simulated seconds per real second (48–168 typical)")),
+    ("--sim-start", dict(default=DEFAULT_SIM_START, help="simulated start instant, ISO 8601")),
+    ("--sim-duration", dict(default="", help="simulated length of the run, e.g. 7d, 36h, 90m (empty: until stopped)")),
+    ("--ramp", dict(default=DEFAULT_RAMP, help="warm-up stages 'simhour:percent,…' of the active personas")),
+    ("--rate-limit", dict(type=float, default=50.0, help="requests/s for the whole run, all workers together (0: off)")),
+    ("--breaker-threshold", dict(type=float, default=5.0, help="pause when more than this %% of an hour's active agents fail")),
+    ("--checkpoint-every", dict(type=int, default=10, help="checkpoint every N simulated hours")),
+    ("--resume", dict(default="", help="resume a run: RUN_ID, or 'last'")),
+    ("--run-id", dict(default="", help="run id (default: generated)")),
+    ("--mock-api", dict(action="store_true", default=False, help="in-memory shop instead of HTTP (harness-only runs)")),
+    ("--mock-db", dict(action="store_true", default=False, help="no database: personas from the workbook, no writes")),
+    ("--seed", dict(type=int, default=42, help="run seed: decisions, persona order, offsets")),
+    ("--personas", dict(default="", help="persona workbook for seeding/--mock-db (default: bundled 372-persona sample)")),
+    ("--browse-via", dict(default="cache", choices=["cache", "api"], help="browse the catalog from the shared cache or GET /api/products")),
+    ("--http-pools", dict(type=int, default=10, help="HTTP connection pools shared by the users (by persona hash)")),
+    ("--threshold", dict(action="append", default=[], help="CI gate, repeatable: p95<800ms, error_rate<1%%, slip_p99<10%%, missed_sessions=0")),
+    ("--db-connections", dict(type=int, default=40, help="total database connections for the whole run (all processes)")),
+    ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
+    ("--drain-seconds", dict(type=float, default=5.0, help="real seconds to let in-flight agent hours finish at the end")),
+]  # fmt: skip
+
+
+def register_options(parser: Any) -> None:
+    """Add the harness options to Locust's parser (repeat-safe)."""
+    existing = {s for a in getattr(parser, "_actions", []) for s in a.option_strings}
+    group = parser.add_argument_group("VoiceOffers harness")
+    for flag, kw in _OPTIONS:
+        if flag in existing:
+            continue
+        env = "LOCUST_" + flag[2:].upper().replace("-", "_")
+        group.add_argument(flag, env_var=env, **kw)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*$")
+
+
+def parse_duration_hours(text: str) -> float | None:
+    """``7d`` → 168, ``36h`` → 36, ``90m`` → 1.5, bare numbers are hours; empty → None."""
+    if not text:
+        return None
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ConfigError(f"--sim-duration {text!r}: expected a number with d, h or m (e.g. 7d, 36h)")
+    value, unit = float(m.group(1)), m.group(2) or "h"
+    hours = value * {"d": 24.0, "h": 1.0, "m": 1 / 60}[unit]
+    if hours <= 0:
+        raise ConfigError(f"--sim-duration {text!r}: must be > 0")
+    return hours
+
+
+def parse_ramp(text: str) -> list[tuple[float, float]]:
+    """``'0:10,2:25,…'`` → ``[(0, 0.10), (2, 0.25), …]`` sorted by hour; must start at 0."""
+    stages: list[tuple[float, float]] = []
+    for part in (p.strip() for p in str(text).split(",") if p.strip()):
+        try:
+            hour_s, pct_s = part.split(":")
+            hour, pct = float(hour_s), float(pct_s.rstrip("%"))
+        except ValueError:
+            raise ConfigError(f"--ramp stage {part!r}: expected 'simhour:percent'") from None
+        if hour < 0 or not 0 < pct <= 100:
+            raise ConfigError(f"--ramp stage {part!r}: hour >= 0 and 0 < percent <= 100")
+        stages.append((hour, pct / 100))
+    if not stages:
+        raise ConfigError("--ramp: at least one stage 'simhour:percent'")
+    stages.sort()
+    if stages[0][0] != 0:
+        raise ConfigError("--ramp: the first stage must start at hour 0")
+    return stages
+
+
+def parse_sim_start(text: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--sim-start {text!r}: expected ISO 8601, e.g. {DEFAULT_SIM_START}") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class HarnessOptions:
+    time_scale: float = 168.0
+    sim_start: datetime = field(default_factory=lambda: parse_sim_start(DEFAULT_SIM_START))
+    sim_duration_hours: float | None = None
+    ramp: tuple[tuple[float, float], ...] = tuple(parse_ramp(DEFAULT_RAMP))
+    rate_limit: float = 50.0
+    breaker_threshold: float = 5.0
+    checkpoint_every: int = 10
+    resume: str = ""
+    run_id: str = ""
+    mock_api: bool = False
+    mock_db: bool = False
+    seed: int = 42
+    personas: str = ""
+    browse_via: str = "cache"
+    http_pools: int = 10
+    thresholds: tuple[str, ...] = ()
+    db_connections: int = 40
+    runs_dir: str = "runs"
+    drain_seconds: float = 5.0
+
+    @classmethod
+    def from_parsed(cls, ns: Any) -> HarnessOptions:
+        """Validate Locust's parsed options; ``ConfigError`` names the bad option."""
+        g = lambda name, default=None: getattr(ns, name, default)  # noqa: E731
+        scale = float(g("time_scale", 168.0))
+        if scale <= 0:
+            raise ConfigError(f"--time-scale {scale}: must be > 0")
+        for name, minimum in (("rate_limit", 0), ("breaker_threshold", 0), ("drain_seconds", 0)):
+            if float(g(name, 0)) < minimum:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be >= {minimum}")
+        for name in ("http_pools", "db_connections", "checkpoint_every"):
+            if int(g(name, 1)) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")
+        thresholds = tuple(g("threshold", []) or [])
+        if thresholds:
+            try:
+                from reports.thresholds import parse_threshold
+            except ImportError:  # reports not built yet: cannot validate
+                parse_threshold = None  # type: ignore[assignment]
+            if parse_threshold is not None:
+                for expr in thresholds:
+                    parse_threshold(expr)
+        return cls(
+            time_scale=scale,
+            sim_start=parse_sim_start(g("sim_start", DEFAULT_SIM_START)),
+            sim_duration_hours=parse_duration_hours(g("sim_duration", "") or ""),
+            ramp=tuple(parse_ramp(g("ramp", DEFAULT_RAMP) or DEFAULT_RAMP)),
+            rate_limit=float(g("rate_limit", 50.0)),
+            breaker_threshold=float(g("breaker_threshold", 5.0)),
+            checkpoint_every=int(g("checkpoint_every", 10)),
+            resume=str(g("resume", "") or ""),
+            run_id=str(g("run_id", "") or ""),
+            mock_api=bool(g("mock_api", False)),
+            mock_db=bool(g("mock_db", False)),
+            seed=int(g("seed", 42)),
+            personas=str(g("personas", "") or ""),
+            browse_via=str(g("browse_via", "cache")),
+            http_pools=int(g("http_pools", 10)),
+            thresholds=thresholds,
+            db_connections=int(g("db_connections", 40)),
+            runs_dir=str(g("runs_dir", "runs")),
+            drain_seconds=float(g("drain_seconds", 5.0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sim_start"] = self.sim_start.isoformat()
+        d["ramp"] = [list(s) for s in self.ramp]
+        d["thresholds"] = list(self.thresholds)
+        return d
+
+
+def ramp_fraction(ramp: tuple[tuple[float, float], ...], sim_hours: float) -> float:
+    """The active fraction at ``sim_hours`` since the start (the last stage reached)."""
+    frac = ramp[0][1]
+    for start, f in ramp:
+        if sim_hours >= start:
+            frac = f
+    return frac

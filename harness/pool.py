@@ -1,0 +1,30 @@
+"""Where the persona pool comes from: the ``agents`` table (all active simulated agents,
+the owner's choice, seed 002 Q8.3) or, with ``--mock-db``, the workbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.leases import PoolEntry
+from personas.model import Persona
+
+
+def _entry(agent_id: int, user_id: int, persona: Persona) -> PoolEntry:
+    return PoolEntry(
+        agent_id=agent_id, user_id=user_id, persona_id=persona.persona_id,
+        segment=persona.segment, persona=persona.model_dump(mode="json"),
+    )  # fmt: skip
+
+
+def load_pool_entries(*, engine: Any | None, personas: Path | None) -> list[PoolEntry]:
+    if engine is not None:
+        from personas.seed import load_active_agents
+
+        with engine.connect() as conn:
+            return [_entry(a, u, p) for a, u, p in load_active_agents(conn)]
+    from personas import SAMPLE_PATH
+    from personas.reader import read_personas
+
+    people = read_personas(personas or Path(SAMPLE_PATH))
+    return [_entry(i + 1, i + 1, p) for i, p in enumerate(people)]

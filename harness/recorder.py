@@ -1,0 +1,276 @@
+"""Writes each agent's hour to Postgres: the decision record, the session, its events.
+
+Per-agent commits (the owner's choice, seed 002 Q2.1): one agent's hour is its own
+transactions, so one agent failing never loses another's data.
+
+- A *shopping* or *idle-browse* hour is **claimed** before anything is done against the
+  API: ``agent_hours`` (primary key run × agent × sim hour) + an ``active`` session, in one
+  transaction. If the row already exists (a resumed run re-running the hour), the hour is
+  skipped: no agent shops twice for one simulated hour.
+- It is **finished** in one transaction: events (natural key session × seq, so a retry
+  after a dropped connection cannot duplicate them), the session's outcome, the record's
+  outcome and slip.
+- Quiet hours (nothing to do) and missed hours are buffered and written in bulk every few
+  seconds with ``ON CONFLICT DO NOTHING``: they shop nothing, so batching them is safe,
+  and at 10,000 agents they are ~98 % of all agent-hours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+log = logging.getLogger(__name__)
+
+Measure = Callable[[str, float, BaseException | None], None]
+
+_CLAIM = text(
+    """
+    INSERT INTO agent_hours (run_id, agent_id, sim_hour, decision, outcome, worker, is_replay)
+    VALUES (:run_id, :agent_id, :sim_hour, :decision, 'pending', :worker, :is_replay)
+    ON CONFLICT DO NOTHING
+    RETURNING sim_hour
+    """
+)
+_CLAIM_OWNER = text(
+    "SELECT worker, session_id FROM agent_hours WHERE run_id = :run_id AND agent_id = :agent_id "
+    "AND sim_hour = :sim_hour"
+)
+_SESSION = text(
+    """
+    INSERT INTO shopping_sessions (run_id, agent_id, sim_hour, kind, status, started_sim_at, is_replay)
+    VALUES (:run_id, :agent_id, :sim_hour, :kind, 'active', :sim_at, :is_replay)
+    ON CONFLICT (run_id, agent_id, sim_hour) DO UPDATE SET kind = EXCLUDED.kind
+    RETURNING id
+    """
+)
+_LINK = text(
+    "UPDATE agent_hours SET session_id = :sid WHERE run_id = :run_id AND agent_id = :agent_id "
+    "AND sim_hour = :sim_hour"
+)
+_EVENTS = text(
+    """
+    INSERT INTO shopping_session_events
+        (session_id, seq, run_id, agent_id, event_type, product_id, user_coupon_id, quantity,
+         price_cents, sim_time, payload, is_replay)
+    VALUES (:session_id, :seq, :run_id, :agent_id, :event_type, :product_id, :user_coupon_id,
+            :quantity, :price_cents, :sim_time, CAST(:payload AS jsonb), :is_replay)
+    ON CONFLICT (session_id, seq) DO NOTHING
+    """
+)
+_END_SESSION = text(
+    """
+    UPDATE shopping_sessions SET status = :status, abandon_reason = :reason,
+        ended_sim_at = :ended_sim_at, ended_at = now(), order_id = :order_id,
+        item_count = :item_count, cart_value_cents = :cart_value, discount_cents = :discount,
+        coupon_applied = :coupon_applied
+    WHERE id = :sid
+    """
+)
+_END_HOUR = text(
+    """
+    UPDATE agent_hours SET outcome = :outcome, slip_seconds = :slip, error_kind = :error_kind,
+        finished_at = now()
+    WHERE run_id = :run_id AND agent_id = :agent_id AND sim_hour = :sim_hour
+    """
+)
+_QUIET = text(
+    """
+    INSERT INTO agent_hours (run_id, agent_id, sim_hour, decision, outcome, slip_seconds, worker,
+        is_replay, finished_at)
+    SELECT :run_id, x.agent_id, x.sim_hour, x.decision, x.outcome, x.slip, :worker, x.is_replay, now()
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+        AS x(agent_id bigint, sim_hour int, decision text, outcome text, slip float8, is_replay bool)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+def _retrying(fn: Callable[[], Any], *, attempts: int = 4, what: str = "db") -> Any:
+    """Retry a unit of work whose statements are all idempotent (natural keys + ON CONFLICT,
+    or plain UPDATEs), with exponential backoff and jitter, on connection-level errors."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except (OperationalError, DBAPIError) as exc:
+            if not getattr(exc, "connection_invalidated", False) and not isinstance(
+                exc, OperationalError
+            ):
+                raise
+            if i == attempts - 1:
+                raise
+            delay = min(2.0, 0.05 * 2**i) * (0.5 + random.random())
+            log.warning("%s: connection error, retry %d in %.2fs: %s", what, i + 1, delay, exc.__class__.__name__)
+            _sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _sleep(s: float) -> None:
+    try:
+        import gevent
+
+        gevent.sleep(s)
+    except ImportError:  # pragma: no cover
+        time.sleep(s)
+
+
+class Recorder:
+    """One per process; shared by every user of the process (the engine pools connections)."""
+
+    def __init__(self, engine: Engine, *, run_id: str, worker: str, measure: Measure | None = None):
+        self.engine = engine
+        self.run_id = run_id
+        self.worker = worker
+        self._measure = measure or (lambda name, ms, exc: None)
+        self._quiet: list[dict[str, Any]] = []
+
+    # ---------------------------------------------------------------- shopping hours
+
+    def claim(
+        self, *, agent_id: int, sim_hour: int, decision: str, sim_at: datetime, is_replay: bool, token: str
+    ) -> int | None:
+        """Claim the hour and open its session; ``None`` when it was already claimed by
+        someone else (a resumed run re-running it). Returns the session id."""
+        owner = f"{self.worker}/{token}"
+        params = dict(
+            run_id=self.run_id, agent_id=agent_id, sim_hour=sim_hour, decision=decision,
+            worker=owner, is_replay=is_replay,
+        )  # fmt: skip
+
+        def work() -> int | None:
+            with self.engine.begin() as conn:
+                if conn.execute(_CLAIM, params).first() is None:
+                    # Ours after all if a reply was lost after commit (same owner token).
+                    row = conn.execute(_CLAIM_OWNER, params).first()
+                    if row is None or row.worker != owner:
+                        return None
+                    if row.session_id is not None:
+                        return int(row.session_id)
+                sid = conn.execute(
+                    _SESSION,
+                    dict(params, kind="shop" if decision == "shop" else "idle_browse", sim_at=sim_at),
+                ).scalar_one()
+                conn.execute(_LINK, dict(params, sid=sid))
+                return int(sid)
+
+        return self._timed("claim_hour", work)
+
+    def finish(
+        self,
+        *,
+        agent_id: int,
+        sim_hour: int,
+        session_id: int,
+        result: Any,
+        slip_s: float | None,
+        is_replay: bool,
+    ) -> None:
+        """Write the hour's events and outcome in one transaction."""
+        events = [
+            dict(
+                session_id=session_id, seq=i, run_id=self.run_id, agent_id=agent_id,
+                event_type=e.event_type, product_id=e.product_id, user_coupon_id=e.user_coupon_id,
+                quantity=e.quantity, price_cents=e.price_cents, sim_time=e.sim_time,
+                payload=json.dumps(e.payload, default=str), is_replay=is_replay,
+            )  # fmt: skip
+            for i, e in enumerate(result.events)
+        ]
+        outcome = result.outcome
+        status = {"completed": "completed", "idle": "completed"}.get(outcome, "abandoned")
+        reason = result.abandon_reason
+        if outcome == "failed":
+            reason = reason or f"failed:{getattr(result.error, 'kind', 'error')}"
+        ended = events[-1]["sim_time"] if events else None
+        order = result.order
+        key = dict(run_id=self.run_id, agent_id=agent_id, sim_hour=sim_hour)
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                if events:
+                    conn.execute(_EVENTS, events)
+                conn.execute(
+                    _END_SESSION,
+                    dict(
+                        sid=session_id, status=status, reason=reason, ended_sim_at=ended,
+                        order_id=order.order_id if order else None, item_count=result.item_count,
+                        cart_value=result.cart_value_cents, discount=result.discount_cents,
+                        coupon_applied=result.coupon_applied,
+                    ),  # fmt: skip
+                )
+                conn.execute(
+                    _END_HOUR,
+                    dict(
+                        key, outcome=outcome, slip=slip_s,
+                        error_kind=getattr(result.error, "kind", None) if result.error else None,
+                    ),  # fmt: skip
+                )
+
+        self._timed("session_commit", work)
+
+    # ---------------------------------------------------------------- quiet hours
+
+    def quiet(self, *, agent_id: int, sim_hour: int, decision: str, slip_s: float | None, is_replay: bool) -> None:
+        """Buffer a no-shopping or missed hour (written by ``flush``)."""
+        self._quiet.append(
+            dict(
+                agent_id=agent_id, sim_hour=sim_hour, decision=decision,
+                outcome="missed" if decision == "missed" else "none",
+                slip=slip_s, is_replay=is_replay,
+            )  # fmt: skip
+        )
+
+    def flush(self) -> int:
+        """Write buffered quiet hours in one statement; returns how many were written."""
+        if not self._quiet:
+            return 0
+        rows, self._quiet = self._quiet, []
+        payload = json.dumps(rows)
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(_QUIET, dict(run_id=self.run_id, worker=self.worker, rows=payload))
+
+        try:
+            self._timed("quiet_hours_batch", work)
+        except Exception:
+            self._quiet[:0] = rows  # keep them for the next flush: nothing lost
+            raise
+        return len(rows)
+
+    def _timed(self, name: str, work: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            out = _retrying(work, what=name)
+        except Exception as exc:
+            self._measure(name, (time.perf_counter() - t0) * 1000, exc)
+            raise
+        self._measure(name, (time.perf_counter() - t0) * 1000, None)
+        return out
+
+
+class NullRecorder:
+    """``--mock-db``: nothing is written; claims always succeed with a local session id."""
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def claim(self, **_: Any) -> int:
+        self._next += 1
+        return self._next
+
+    def finish(self, **_: Any) -> None:
+        return None
+
+    def quiet(self, **_: Any) -> None:
+        return None
+
+    def flush(self) -> int:
+        return 0

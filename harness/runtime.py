@@ -1,0 +1,202 @@
+"""The per-process composition root (STYLE row 3), reached as ``environment.loadsim``.
+
+Built once per process in the ``init`` listener, configured for the run when the master's
+run config arrives (standalone: directly). It owns what every user of the process shares:
+the clock, the database engine and recorder, the catalog cache, the token bucket, the HTTP
+connection pools, the compiled graph and the hour counters. Nothing heavy happens at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult, Event
+
+from harness.catalog_cache import CatalogCache
+from harness.hourstats import HourCollector
+from harness.http_shop import HttpCounters
+from harness.options import HarnessOptions
+from harness.rate_limit import TokenBucket
+
+log = logging.getLogger("loadsim")
+
+MSG_HELLO = "loadsim_hello"  # worker → master: send me the run config
+MSG_CONFIG = "loadsim_config"  # master → worker(s): run config (clock, addresses, rate)
+MSG_CLOCK = "loadsim_clock"  # master → workers: new clock anchor (pause/resume/scale)
+MSG_LEASE = "loadsim_lease"  # worker → master: {req_id}
+MSG_GRANT = "loadsim_grant"  # master → worker: {req_id, entry}
+MSG_RELEASE = "loadsim_release"  # worker → master: {agent_id} or {req_id} (cancel)
+REPORT_KEY = "loadsim"  # key in worker_report data (not a reserved Locust key)
+
+
+@dataclass
+class RunConfig:
+    """What a process needs to act in a run; msgpack-safe via ``to_msg``/``from_msg``."""
+
+    run_id: str
+    seed: int
+    sim_start: str  # ISO
+    sim_end: str | None  # ISO; None = open-ended
+    clock: dict[str, Any]
+    api_url: str | None
+    database_url: str | None  # only for the embedded default (no credentials)
+    rate_share: float
+    mock_api: bool
+    mock_db: bool
+    replay_until_hour: int = -1  # hours below this are replays (resume)
+    catalog_version: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_msg(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_msg(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(**d)
+
+
+class ProcessRuntime:
+    """Shared state of one Locust process (master, worker or standalone)."""
+
+    def __init__(self, environment: Any, opts: HarnessOptions, role: str) -> None:
+        self.environment = environment
+        self.opts = opts
+        self.role = role  # "local" | "master" | "worker"
+        self.ready = Event()
+        self.run: RunConfig | None = None
+        self.clock: Any = None
+        self.sim_start: datetime | None = None
+        self.sim_end: datetime | None = None
+        self.engine: Any = None
+        self.recorder: Any = None
+        self.catalog: CatalogCache | None = None
+        self.bucket = TokenBucket(opts.rate_limit)
+        self.counters = HttpCounters()
+        self.collector = HourCollector()
+        self.pending: dict[str, AsyncResult] = {}
+        self.http_pools: list[Any] = []
+        self.graph: Any = None
+        self.worker_name = "local"
+        self.inflight = 0
+        self._flusher: gevent.Greenlet | None = None
+        self.director: Any = None  # master/local only
+
+    # ---------------------------------------------------------------- configuration
+
+    def configure(self, cfg: RunConfig) -> None:
+        """Apply a run config (first time: build engine, recorder, catalog, graph)."""
+        from offer_engine.clock import SimClock
+
+        first = self.run is None or self.run.run_id != cfg.run_id
+        self.run = cfg
+        self.clock = SimClock.from_dict(cfg.clock)
+        self.sim_start = datetime.fromisoformat(cfg.sim_start)
+        self.sim_end = datetime.fromisoformat(cfg.sim_end) if cfg.sim_end else None
+        self.bucket.set_rate(cfg.rate_share)
+        if first:
+            self._build(cfg)
+        self.ready.set()
+
+    def _build(self, cfg: RunConfig) -> None:
+        from behaviors.graph import compile_shopping_graph
+
+        runner = self.environment.runner
+        idx = getattr(runner, "worker_index", None)
+        self.worker_name = "local" if self.role == "local" else (
+            "master" if self.role == "master" else f"worker{idx}"
+        )  # fmt: skip
+        self.graph = compile_shopping_graph()
+        if cfg.mock_db:
+            from harness.recorder import NullRecorder
+            from personas.catalog import generate_catalog
+
+            self.recorder = NullRecorder()
+            self.catalog = CatalogCache.from_generated(generate_catalog(seed=cfg.seed))
+        else:
+            self.engine = self._engine(cfg)
+            from harness.recorder import Recorder
+
+            self.recorder = Recorder(
+                self.engine, run_id=cfg.run_id, worker=self.worker_name, measure=self.measure_db
+            )
+            self.catalog = CatalogCache.from_db(self.engine)
+            self._flusher = gevent.spawn(self._flush_loop)
+        if not cfg.mock_api:
+            from geventhttpclient.client import HTTPClientPool
+
+            self.http_pools = [HTTPClientPool(concurrency=10) for _ in range(self.opts.http_pools)]
+
+    def _engine(self, cfg: RunConfig) -> Any:
+        from db.engine import create_db_engine
+        from db.settings import load_settings
+        from harness.gevent_guard import ensure_gevent_safe_psycopg
+
+        ensure_gevent_safe_psycopg()
+        settings = load_settings()
+        url = cfg.database_url or settings.database_url
+        if not url:
+            raise RuntimeError("no database URL: set DATABASE_URL on this worker or use --mock-db")
+        processes = max(1, int(cfg.options.get("processes", 1)))
+        return create_db_engine(
+            url,
+            total_connections=self.opts.db_connections,
+            processes=processes,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            application_name=f"loadsim-{self.worker_name}",
+        )
+
+    def refresh_catalog(self) -> None:
+        if self.engine is not None:
+            self.catalog = CatalogCache.from_db(self.engine)
+
+    # ---------------------------------------------------------------- measurements
+
+    def measure_db(self, name: str, ms: float, exc: BaseException | None) -> None:
+        self.environment.events.request.fire(
+            request_type="DB", name=name, response_time=ms, response_length=0,
+            exception=exc, context={},
+        )  # fmt: skip
+
+    def measure_graph(self, ms: float, exc: BaseException | None = None) -> None:
+        self.environment.events.request.fire(
+            request_type="GRAPH", name="shopping_graph", response_time=ms, response_length=0,
+            exception=exc, context={},
+        )  # fmt: skip
+
+    def _flush_loop(self) -> None:
+        while True:
+            gevent.sleep(2.0)
+            try:
+                self.recorder.flush()
+            except Exception as exc:  # noqa: BLE001 - kept for the next flush, logged
+                log.warning("quiet-hour flush failed (will retry): %s", exc)
+
+    def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+        if self.recorder is not None:
+            try:
+                self.recorder.flush()
+            except Exception as exc:  # noqa: BLE001
+                log.error("final flush of quiet hours failed: %s", exc)
+        if self.engine is not None:
+            self.engine.dispose()
+
+    # ---------------------------------------------------------------- time helpers
+
+    def slot_time(self, hour: int, offset_s: float) -> datetime:
+        assert self.sim_start is not None
+        return self.sim_start + timedelta(hours=hour, seconds=offset_s)
+
+    def hour_of(self, t: datetime) -> int:
+        assert self.sim_start is not None
+        return int((t - self.sim_start).total_seconds() // 3600)
+
+    def real_wait_until(self, t: datetime) -> float | None:
+        real = self.clock.real_time_at(t)
+        return None if real is None else real - time.time()

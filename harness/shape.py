@@ -1,0 +1,27 @@
+"""``WarmupRamp``: the owner's warm-up (seed 002 Q3.4) as a Locust load shape.
+
+The user count follows the *simulated* clock (a paused clock holds the ramp); the total is
+the number of active personas. The run ends (``None``) when ``--sim-duration`` is reached
+and in-flight agent hours had ``--drain-seconds`` to finish. ``tick`` runs only on the
+master/standalone; constructing it has no side effects (every process instantiates it).
+"""
+
+from __future__ import annotations
+
+from locust import LoadTestShape
+
+
+class WarmupRamp(LoadTestShape):
+    use_common_options = False
+
+    def tick(self) -> tuple[int, float] | None:
+        rt = getattr(self.runner.environment, "loadsim", None) if self.runner else None
+        director = getattr(rt, "director", None)
+        if director is None:
+            return None
+        if director.finished():
+            return None
+        users = director.target_users()
+        # Users are cheap to start (they lease, then sleep until their slot): spawn fast so
+        # each ramp stage is reached well inside its simulated hour.
+        return users, float(max(1, users))

@@ -1,0 +1,115 @@
+"""The embedded default (ARCHITECTURE §12), started by the master/standalone process:
+embedded Postgres → migrations → catalog + bundled personas when empty → ``reference_api``
+as a subprocess on a free loopback port with ``SIMULATION_MODE=true``. Stopped at quit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import text
+
+from db.engine import create_db_engine
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def prepare_database(url: str, *, personas_path: Path | None, seed: int) -> dict[str, int]:
+    """Migrate, then seed the synthetic catalog and the personas when the tables are empty.
+    Returns what was seeded (empty dict when nothing needed seeding)."""
+    from db import migrate
+
+    migrate.upgrade(url)
+    engine = create_db_engine(url, total_connections=2)
+    seeded: dict[str, int] = {}
+    try:
+        with engine.begin() as conn:
+            products = conn.execute(text("SELECT count(*) FROM products")).scalar_one()
+            agents = conn.execute(
+                text("SELECT count(*) FROM agents WHERE status = 'active' AND is_simulated")
+            ).scalar_one()
+            if not products:
+                from personas.catalog import generate_catalog, seed_catalog
+
+                seed_catalog(conn, data=generate_catalog(seed=seed))
+                seeded["products"] = conn.execute(text("SELECT count(*) FROM products")).scalar_one()
+            if not agents:
+                from personas import SAMPLE_PATH
+                from personas.reader import read_personas
+                from personas.seed import seed_personas
+
+                personas = read_personas(personas_path or SAMPLE_PATH)
+                seed_personas(conn, personas=personas)
+                seeded["agents"] = len(personas)
+    finally:
+        engine.dispose()
+    return seeded
+
+
+class ReferenceApiProcess:
+    """``python -m reference_api`` on a free loopback port; logs go to ``log_path``."""
+
+    def __init__(self, *, database_url: str, log_path: Path, db_connections: int = 10) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        env = dict(os.environ, SIMULATION_MODE="true", DATABASE_URL=database_url)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "reference_api", "--host", "127.0.0.1",
+                "--port", str(self.port), "--db-connections", str(db_connections),
+            ],  # fmt: skip
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C to locust must not kill it before we stop it
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"reference_api exited with code {self.proc.returncode}; see {self._log.name}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:  # noqa: S310
+                    if json.loads(r.read()).get("simulation_mode") is True:
+                        return
+            except OSError:
+                pass
+            _sleep(0.2)
+        raise RuntimeError(f"reference_api did not become ready in {timeout:.0f}s; see {self._log.name}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+def _sleep(s: float) -> None:
+    try:
+        import gevent
+
+        gevent.sleep(s)
+    except ImportError:  # pragma: no cover
+        time.sleep(s)

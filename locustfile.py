@@ -1,0 +1,19 @@
+"""VoiceOffers load-and-behavior harness — run with ``locust -f locustfile.py``.
+
+Thin on purpose: the users, the warm-up shape and every hook live in ``harness/``.
+``import locust`` comes first so gevent patches ``select`` before psycopg is imported.
+"""
+
+from locust import events
+
+from harness.locust_glue import install
+from harness.shape import WarmupRamp  # noqa: F401  (Locust picks the shape up from here)
+from harness.user import PersonaUser as _PersonaUserBase
+
+install(events)
+
+
+class PersonaUser(_PersonaUserBase):
+    """One persona agent (leased from the master for this user's lifetime)."""
+
+    abstract = False

@@ -1,0 +1,413 @@
+"""The LangGraph shopping graph (seed 000): one agent's simulated hour.
+
+```
+START → decide_shop ─┬─ shop → browse_products → add_to_cart ─┬─ view_coupons → decide_checkout ─┬─ complete_checkout → END
+                     │                                        └─ (empty cart) abandon → END      └─ abandon → END
+                     ├─ idle → idle_browse → END
+                     └─ none → END
+```
+
+Nodes call the pure rules (``behaviors.rules``) and act through the ``Shop`` port in the
+per-invocation context (``HourContext``); every step returns its behavior events. A
+``ShopUnavailable`` from any step stops the flow: the router sends it to ``abandon``, which
+clears the cart (ignoring errors of that clear) and records the outcome ``failed``.
+
+Compiled once per process (``compile_shopping_graph`` caches it), no checkpointer, invoked
+with ``{"recursion_limit": 25}``. LangSmith tracing is switched off unless the user opted in
+with ``LANGSMITH_TRACING=true`` (or the legacy ``LANGCHAIN_TRACING_V2``).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from behaviors import rules
+from behaviors.events import EventClock
+from behaviors.shop import BehaviorEvent, Cart, Order, Shop, ShopRejected, ShopUnavailable
+from personas.model import Persona
+
+PAGE_LIMIT = 50
+"""Products per catalog page request."""
+IDLE_DEPTH_SHARE = 1 / 3
+"""An idle browse views about this share of ``browse_depth``."""
+GRAPH_CONFIG: dict[str, Any] = {"recursion_limit": 25}
+"""Invoke config: a routing bug fails after 25 steps, not LangGraph's default 10,007."""
+
+
+@dataclass(slots=True)
+class HourContext:
+    """Per-invocation context: who acts, when, on what, with which random stream."""
+
+    persona: Persona
+    shop: Shop
+    rng: random.Random
+    slot_time: datetime
+    sim_hour: int
+    checkout_key: str
+    relevant_coupons: int = 0
+
+
+def _merge(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    return {**left, **right}
+
+
+class HourState(TypedDict, total=False):
+    """The graph's state. ``events`` and ``steps`` accumulate across nodes."""
+
+    decision: rules.ShopDecision | None
+    clock: int
+    events: Annotated[list[BehaviorEvent], operator.add]
+    steps: Annotated[dict[str, Any], _merge]
+    viewed: tuple[Any, ...]
+    cart: Cart | None
+    coupon_applied: bool
+    wallet_seen: list[Any] | None
+    checkout: rules.CheckoutDecision | None
+    outcome: str
+    abandon_reason: str | None
+    order: Order | None
+    error: ShopUnavailable | None
+
+
+# nodes -------------------------------------------------------------------------------
+def decide_shop(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """Take the hour's decision (or reuse the one ``run_agent_hour`` already drew)."""
+    ctx = runtime.context
+    d = state.get("decision") or rules.decide_shop(
+        ctx.persona,
+        sim_time=ctx.slot_time,
+        rng=ctx.rng,
+        relevant_coupons=ctx.relevant_coupons,
+    )
+    out: dict[str, Any] = {"decision": d, "steps": {"decide_shop": d.as_payload()}}
+    if d.kind == "shop":
+        clock = EventClock(ctx.slot_time, state.get("clock", 0))
+        out["events"] = [clock.event("session_start", d.as_payload())]
+        out["clock"] = clock.seconds
+    return out
+
+
+def _browse(
+    ctx: HourContext, clock: EventClock, depth_share: float, visits: int | None
+) -> tuple[rules.CategoryChoice, rules.BrowseDecision, list[BehaviorEvent]]:
+    persona = ctx.persona
+    choice = rules.choose_categories(persona, ctx.shop.categories(), ctx.rng)
+    cats = choice.categories[:visits] if visits else choice.categories
+    pages = [ctx.shop.catalog_page(category=c, limit=PAGE_LIMIT) for c in cats]
+    browse = rules.browse_products(persona, pages, ctx.rng, depth_share=depth_share)
+    common = {**choice.as_payload(), **browse.as_payload()}
+    events = [
+        clock.event(
+            "view_product",
+            {**common, "rank": i, "weight": round(w, 6), "category": p.category},
+            product_id=p.id,
+            price_cents=p.price_cents,
+        )
+        for i, (p, w) in enumerate(zip(browse.products, browse.weights, strict=True))
+    ]
+    return choice, browse, events
+
+
+def browse_products(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """Open category pages and view products (``view_product`` events)."""
+    ctx = runtime.context
+    clock = EventClock(ctx.slot_time, state.get("clock", 0))
+    try:
+        choice, browse, events = _browse(ctx, clock, 1.0, None)
+    except ShopUnavailable as exc:
+        return {"error": exc}
+    return {
+        "viewed": browse.products,
+        "events": events,
+        "clock": clock.seconds,
+        "steps": {"browse_products": {**choice.as_payload(), **browse.as_payload()}},
+    }
+
+
+def idle_browse(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """An hour without shopping that still browses: ``idle_browse`` + a few views."""
+    ctx = runtime.context
+    d = state["decision"]
+    assert d is not None
+    clock = EventClock(ctx.slot_time, state.get("clock", 0))
+    events = [clock.event("idle_browse", d.as_payload())]
+    try:
+        _, browse, views = _browse(ctx, clock, IDLE_DEPTH_SHARE, 1)
+    except ShopUnavailable as exc:
+        return {"error": exc, "events": events, "clock": clock.seconds}
+    return {
+        "events": events + views,
+        "clock": clock.seconds,
+        "outcome": "idle",
+        "steps": {"idle_browse": browse.as_payload()},
+    }
+
+
+def add_to_cart(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """Put the basket in the cart (``cart_add_item`` events), within the budget."""
+    ctx = runtime.context
+    clock = EventClock(ctx.slot_time, state.get("clock", 0))
+    basket = rules.add_to_cart(ctx.persona, state.get("viewed", ()), ctx.rng)
+    payload = basket.as_payload()
+    events: list[BehaviorEvent] = []
+    cart: Cart | None = None
+    rejected: list[str] = []
+    for line in basket.lines:
+        try:
+            cart = ctx.shop.cart_add(line.product.id, line.quantity)
+        except ShopRejected as exc:
+            rejected.append(exc.reason)
+            continue
+        except ShopUnavailable as exc:
+            return {"error": exc, "events": events, "clock": clock.seconds}
+        events.append(
+            clock.event(
+                "cart_add_item",
+                {**payload, "unplanned": line.unplanned},
+                product_id=line.product.id,
+                quantity=line.quantity,
+                price_cents=line.product.price_cents,
+            )
+        )
+    out: dict[str, Any] = {
+        "events": events,
+        "clock": clock.seconds,
+        "cart": cart,
+        "steps": {"add_to_cart": {**payload, "rejected": rejected}},
+    }
+    if cart is None or not cart.lines:
+        out["abandon_reason"] = "over_budget" if basket.budget_cut else "empty_cart"
+    return out
+
+
+def view_coupons(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """Maybe open the wallet, look at coupons, apply the chosen one."""
+    ctx = runtime.context
+    persona = ctx.persona
+    wd = rules.open_wallet(persona, ctx.rng)
+    steps: dict[str, Any] = {"open_wallet": wd.as_payload()}
+    if not wd.open:
+        return {"steps": steps, "coupon_applied": False}
+    clock = EventClock(ctx.slot_time, state.get("clock", 0))
+    cart = state.get("cart")
+    events: list[BehaviorEvent] = []
+    try:
+        wallet = ctx.shop.wallet()
+        cd = rules.choose_coupon(persona, wallet, cart.lines if cart else (), ctx.rng)
+        values = dict(cd.eligible)
+        for cid in cd.viewed:
+            ctx.shop.view_coupon(cid)
+            events.append(
+                clock.event(
+                    "view_coupon",
+                    {**wd.as_payload(), "value_cents": values.get(cid, 0)},
+                    user_coupon_id=cid,
+                )
+            )
+        steps["choose_coupon"] = cd.as_payload()
+        applied = False
+        if cd.chosen is not None:
+            try:
+                cart = ctx.shop.apply_coupon(cd.chosen)
+                applied = cart.applied_user_coupon_id == cd.chosen
+                events.append(
+                    clock.event(
+                        "apply_coupon",
+                        cd.as_payload(),
+                        user_coupon_id=cd.chosen,
+                        price_cents=cart.discount_cents,
+                    )
+                )
+            except ShopRejected as exc:
+                steps["choose_coupon"] = {**cd.as_payload(), "rejected": exc.reason}
+    except ShopUnavailable as exc:
+        return {"error": exc, "events": events, "clock": clock.seconds, "steps": steps}
+    except ShopRejected as exc:  # a coupon vanished between wallet and view: carry on
+        steps["view_rejected"] = exc.reason
+        applied = False
+        wallet = []
+    return {
+        "events": events,
+        "clock": clock.seconds,
+        "cart": cart,
+        "coupon_applied": applied,
+        "wallet_seen": wallet,
+        "steps": steps,
+    }
+
+
+def decide_checkout(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """Complete or abandon (no event of its own: the outcome event carries the inputs)."""
+    ctx = runtime.context
+    cd = rules.decide_checkout(
+        ctx.persona, coupon_applied=state.get("coupon_applied", False), rng=ctx.rng
+    )
+    out: dict[str, Any] = {"checkout": cd, "steps": {"decide_checkout": cd.as_payload()}}
+    if cd.abandon:
+        out["abandon_reason"] = "decided"
+    return out
+
+
+def complete_checkout(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """Order the cart with the hour's idempotency key."""
+    ctx = runtime.context
+    clock = EventClock(ctx.slot_time, state.get("clock", 0))
+    cd = state.get("checkout")
+    payload = cd.as_payload() if cd else {}
+    try:
+        order = ctx.shop.checkout(ctx.checkout_key)
+    except ShopUnavailable as exc:
+        return {"error": exc}
+    except ShopRejected as exc:
+        _clear(ctx.shop)
+        event = clock.event("checkout_failed", {**payload, "reason": exc.reason})
+        return {
+            "events": [event],
+            "clock": clock.seconds,
+            "outcome": "abandoned",
+            "abandon_reason": f"checkout_rejected:{exc.reason}",
+        }
+    event = clock.event(
+        "checkout_complete",
+        {
+            **payload,
+            "order_id": order.order_id,
+            "subtotal_cents": order.subtotal_cents,
+            "discount_cents": order.discount_cents,
+            "item_count": order.item_count,
+        },
+        user_coupon_id=order.user_coupon_id,
+        quantity=order.item_count,
+        price_cents=order.total_cents,
+    )
+    return {"events": [event], "clock": clock.seconds, "order": order, "outcome": "completed"}
+
+
+def abandon(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
+    """End the session without an order: clear the cart so the next hour starts fresh."""
+    ctx = runtime.context
+    _clear(ctx.shop)
+    clock = EventClock(ctx.slot_time, state.get("clock", 0))
+    error = state.get("error")
+    if error is not None:
+        reason = f"shop_unavailable:{error.kind}"
+        outcome = "failed"
+    else:
+        reason = state.get("abandon_reason") or "decided"
+        outcome = "abandoned"
+    cd = state.get("checkout")
+    payload = {**(cd.as_payload() if cd else {}), "reason": reason}
+    cart = state.get("cart")
+    value = cart.total_cents if cart else None
+    if state.get("decision") is not None and state["decision"].kind == "idle":
+        events: list[BehaviorEvent] = []  # an idle hour has no session to abandon
+    else:
+        events = [clock.event("abandon", payload, price_cents=value)]
+    return {
+        "events": events,
+        "clock": clock.seconds,
+        "outcome": outcome,
+        "abandon_reason": reason,
+    }
+
+
+def _clear(shop: Shop) -> None:
+    try:
+        shop.cart_clear()
+    except Exception:  # noqa: BLE001 — best effort by design (issue 6): ignore
+        pass
+
+
+# routers -----------------------------------------------------------------------------
+def route_decision(state: HourState) -> Literal["browse_products", "idle_browse", "__end__"]:
+    """After decide_shop: shop, idle browse, or nothing."""
+    d = state.get("decision")
+    if d is not None and d.kind == "shop":
+        return "browse_products"
+    if d is not None and d.kind == "idle":
+        return "idle_browse"
+    return "__end__"
+
+
+def route_after_idle(state: HourState) -> Literal["abandon", "__end__"]:
+    """An idle browse ends the hour unless the shop failed."""
+    return "abandon" if state.get("error") is not None else "__end__"
+
+
+def route_after_browse(state: HourState) -> Literal["add_to_cart", "abandon"]:
+    """Continue to the cart unless the shop failed."""
+    return "abandon" if state.get("error") is not None else "add_to_cart"
+
+
+def route_after_cart(state: HourState) -> Literal["view_coupons", "abandon"]:
+    """An empty cart (nothing fit the budget, nothing viewed) or a failure ends it."""
+    if state.get("error") is not None or state.get("abandon_reason"):
+        return "abandon"
+    return "view_coupons"
+
+
+def route_after_coupons(state: HourState) -> Literal["decide_checkout", "abandon"]:
+    """On to the checkout decision unless the shop failed."""
+    return "abandon" if state.get("error") is not None else "decide_checkout"
+
+
+def route_checkout(state: HourState) -> Literal["complete_checkout", "abandon"]:
+    """Complete or abandon, as decide_checkout drew."""
+    cd = state.get("checkout")
+    return "abandon" if cd is None or cd.abandon else "complete_checkout"
+
+
+def route_after_complete(state: HourState) -> Literal["abandon", "__end__"]:
+    """A checkout that hit ``ShopUnavailable`` still clears the cart via abandon."""
+    return "abandon" if state.get("error") is not None else "__end__"
+
+
+# building ----------------------------------------------------------------------------
+def _tracing_off_unless_opted_in() -> None:
+    opted = os.environ.get("LANGSMITH_TRACING", os.environ.get("LANGCHAIN_TRACING_V2", ""))
+    if opted.strip().lower() != "true":
+        import langsmith
+
+        langsmith.configure(enabled=False)
+
+
+def build_shopping_graph() -> StateGraph:
+    """The uncompiled graph (for inspection and tests); use ``compile_shopping_graph``."""
+    g = StateGraph(HourState, context_schema=HourContext)
+    for node in (
+        decide_shop,
+        browse_products,
+        idle_browse,
+        add_to_cart,
+        view_coupons,
+        decide_checkout,
+        complete_checkout,
+        abandon,
+    ):
+        g.add_node(node.__name__, node)
+    g.add_edge(START, "decide_shop")
+    g.add_conditional_edges("decide_shop", route_decision)
+    g.add_conditional_edges("idle_browse", route_after_idle)
+    g.add_conditional_edges("browse_products", route_after_browse)
+    g.add_conditional_edges("add_to_cart", route_after_cart)
+    g.add_conditional_edges("view_coupons", route_after_coupons)
+    g.add_conditional_edges("decide_checkout", route_checkout)
+    g.add_conditional_edges("complete_checkout", route_after_complete)
+    g.add_edge("abandon", END)
+    return g
+
+
+@cache
+def compile_shopping_graph() -> Any:
+    """The compiled shopping graph, built once per process (no checkpointer)."""
+    _tracing_off_unless_opted_in()
+    return build_shopping_graph().compile(name="shopping_graph")

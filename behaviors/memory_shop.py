@@ -1,0 +1,212 @@
+"""``InMemoryShop``: the Shop port without a server, for tests, calibration and
+``--mock-api`` runs.
+
+One instance per agent (it holds that agent's cart and wallet); the product list is shared
+between instances, never copied — 10,000 agents in one process share one catalog. The
+business rules follow the reference API (see ``behaviors.pricing``): coupons must be in the
+wallet and eligible for the cart, checkout is idempotent per key and redeems the applied
+coupon, an empty cart cannot be checked out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from behaviors.pricing import discount_cents, ineligibility, subtotal_cents
+from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, WalletCoupon
+
+_INDEXES: dict[int, tuple[Sequence[Product], _CatalogIndex]] = {}
+
+
+class _CatalogIndex:
+    """Lookups over one shared product list, built once per list (not per agent)."""
+
+    __slots__ = ("by_id", "by_category", "categories", "all")
+
+    def __init__(self, products: Sequence[Product]):
+        self.all: tuple[Product, ...] = tuple(products)
+        self.by_id: dict[int, Product] = {p.id: p for p in self.all}
+        by_cat: dict[str, list[Product]] = {}
+        for p in self.all:
+            by_cat.setdefault(p.category, []).append(p)
+        self.by_category: dict[str, tuple[Product, ...]] = {
+            c: tuple(ps) for c, ps in by_cat.items()
+        }
+        self.categories: list[str] = sorted(by_cat)
+
+
+def _index_for(products: Sequence[Product]) -> _CatalogIndex:
+    # Keyed by the list's identity; the list itself is kept in the entry so its id cannot
+    # be reused by another object while the entry exists.
+    entry = _INDEXES.get(id(products))
+    if entry is not None and entry[0] is products:
+        return entry[1]
+    index = _CatalogIndex(products)
+    _INDEXES[id(products)] = (products, index)
+    return index
+
+
+def order_id_for(idempotency_key: str) -> int:
+    """A stable positive order id derived from the key (the same in every process)."""
+    return int.from_bytes(hashlib.blake2b(idempotency_key.encode(), digest_size=6).digest())
+
+
+class InMemoryShop:
+    """The Shop port in memory: one agent's cart and wallet over a shared catalog.
+
+    Args:
+        products: The catalog, shared by every agent's shop (not copied).
+        wallet: The agent's active coupons (copied into this shop).
+        store_id: When set, ``catalog_page`` without an explicit store shows only this
+            store's products (the agent's preferred store).
+    """
+
+    def __init__(
+        self,
+        products: Sequence[Product],
+        wallet: list[WalletCoupon] | None = None,
+        *,
+        store_id: int | None = None,
+    ):
+        self._index = _index_for(products)
+        self._store_id = store_id
+        self._wallet: dict[int, WalletCoupon] = {c.user_coupon_id: c for c in wallet or ()}
+        self._lines: dict[int, CartLine] = {}
+        self._applied: int | None = None
+        self._orders: dict[str, Order] = {}
+        self.viewed_coupons: dict[int, int] = {}
+        """How often each wallet coupon was viewed (the API's ``viewed_count``)."""
+        self.redeemed: list[int] = []
+        """user_coupon_ids redeemed by checkouts, in order."""
+
+    # catalog -----------------------------------------------------------------------
+    def catalog_page(
+        self,
+        *,
+        store_id: int | None = None,
+        category: str | None = None,
+        brand: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Product]:
+        """A page of products filtered like ``GET /api/products``."""
+        items: Sequence[Product] = (
+            self._index.by_category.get(category, ()) if category else self._index.all
+        )
+        store = store_id if store_id is not None else self._store_id
+        if store is not None or brand is not None:
+            items = [
+                p
+                for p in items
+                if (store is None or p.store_id == store) and (brand is None or p.brand == brand)
+            ]
+        return list(items[offset : offset + max(0, limit)])
+
+    def categories(self) -> list[str]:
+        """Every category of the catalog, sorted."""
+        return list(self._index.categories)
+
+    # cart --------------------------------------------------------------------------
+    def cart_add(self, product_id: int, quantity: int = 1) -> Cart:
+        """Add ``quantity`` of a product; ``ShopRejected`` for unknown products."""
+        product = self._index.by_id.get(product_id)
+        if product is None:
+            raise ShopRejected("unknown_product", status=404, detail=product_id)
+        if quantity < 1:
+            raise ShopRejected("bad_quantity", status=422, detail=quantity)
+        old = self._lines.get(product_id)
+        self._lines[product_id] = CartLine(
+            product_id=product_id,
+            quantity=quantity + (old.quantity if old else 0),
+            unit_price_cents=product.price_cents,
+            category=product.category,
+            brand=product.brand,
+        )
+        return self.cart()
+
+    def cart_remove(self, product_id: int) -> Cart:
+        """Remove a product's line (no-op when absent, like the API's DELETE semantics)."""
+        self._lines.pop(product_id, None)
+        return self.cart()
+
+    def cart_clear(self) -> None:
+        """Empty the cart and drop the applied coupon."""
+        self._lines.clear()
+        self._applied = None
+
+    def cart(self) -> Cart:
+        """The current cart with the applied coupon's discount (``GET /api/cart``)."""
+        lines = tuple(self._lines.values())
+        applied = self._wallet.get(self._applied) if self._applied is not None else None
+        # A coupon stays applied only while the cart still qualifies (the API recomputes).
+        if applied is not None and ineligibility(applied, lines) is not None:
+            applied = None
+            self._applied = None
+        subtotal = subtotal_cents(lines)
+        discount = discount_cents(applied, lines) if applied else 0
+        return Cart(
+            lines=lines,
+            subtotal_cents=subtotal,
+            discount_cents=discount,
+            total_cents=subtotal - discount,
+            applied_user_coupon_id=applied.user_coupon_id if applied else None,
+        )
+
+    # wallet ------------------------------------------------------------------------
+    def wallet(self) -> list[WalletCoupon]:
+        """The agent's active coupons."""
+        return list(self._wallet.values())
+
+    def set_wallet(self, coupons: list[WalletCoupon]) -> None:
+        """Replace the wallet (an offer cycle's refresh in calibration and mock runs)."""
+        self._wallet = {c.user_coupon_id: c for c in coupons}
+        if self._applied not in self._wallet:
+            self._applied = None
+
+    def view_coupon(self, user_coupon_id: int) -> None:
+        """Record a coupon view; ``ShopRejected`` for a coupon not in the wallet."""
+        if user_coupon_id not in self._wallet:
+            raise ShopRejected("foreign_coupon", status=409, detail=user_coupon_id)
+        self.viewed_coupons[user_coupon_id] = self.viewed_coupons.get(user_coupon_id, 0) + 1
+
+    def apply_coupon(self, user_coupon_id: int) -> Cart:
+        """Apply a wallet coupon; ``ShopRejected`` with the reason when it does not apply."""
+        coupon = self._wallet.get(user_coupon_id)
+        if coupon is None:
+            raise ShopRejected("foreign_coupon", status=409, detail=user_coupon_id)
+        reason = ineligibility(coupon, tuple(self._lines.values()))
+        if reason is not None:
+            raise ShopRejected(reason, status=409, detail=user_coupon_id)
+        self._applied = user_coupon_id
+        return self.cart()
+
+    # checkout ----------------------------------------------------------------------
+    def checkout(self, idempotency_key: str) -> Order:
+        """Order the cart: same key → same order; the cart empties, the coupon is redeemed."""
+        done = self._orders.get(idempotency_key)
+        if done is not None:
+            return done
+        cart = self.cart()
+        if not cart.lines:
+            raise ShopRejected("empty_cart", status=409)
+        order = Order(
+            order_id=order_id_for(idempotency_key),
+            idempotency_key=idempotency_key,
+            subtotal_cents=cart.subtotal_cents,
+            discount_cents=cart.discount_cents,
+            total_cents=cart.total_cents,
+            item_count=cart.item_count,
+            user_coupon_id=cart.applied_user_coupon_id,
+        )
+        self._orders[idempotency_key] = order
+        if cart.applied_user_coupon_id is not None:
+            self._wallet.pop(cart.applied_user_coupon_id, None)
+            self.redeemed.append(cart.applied_user_coupon_id)
+        self.cart_clear()
+        return order
+
+    @property
+    def orders(self) -> list[Order]:
+        """Orders placed through this shop, in order."""
+        return list(self._orders.values())

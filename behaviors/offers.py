@@ -1,0 +1,182 @@
+"""Coupons and the checkout decision: ``open_wallet``, ``choose_coupon``,
+``count_relevant_coupons``, ``decide_checkout``.
+
+- Opening the wallet: ``P = OPEN_BASE + OPEN_AFFINITY × coupon_affinity + OPEN_DEAL ×
+  deal_seeking`` (≤ 0.95).
+- Applying: among the coupons that apply to the cart (``behaviors.pricing``, the same
+  rules as the shop), the agent applies one with ``P = APPLY_BASE + APPLY_SENSITIVITY ×
+  discount_sensitivity``; which one is drawn with weight ``(value / best) ** (1 +
+  PICK_SHARPNESS × discount_sensitivity)`` — a sensitive shopper nearly always takes the
+  best value, an indifferent one takes whatever.
+- Checkout: the base is ``cart_abandonment_rate``, moved on the log-odds scale: up by
+  ``ABANDON_PRICE × price_consciousness`` without a coupon, down by ``ABANDON_COUPON ×
+  (price_consciousness + discount_sensitivity) / 2`` with one. Rates of exactly 0 and 1 stay
+  0 and 1.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from behaviors.pricing import discount_cents
+from behaviors.sampling import logistic_shift
+from behaviors.shop import CartLine, WalletCoupon
+from personas.model import Persona
+
+OPEN_BASE = 0.05
+OPEN_AFFINITY = 0.6
+OPEN_DEAL = 0.3
+OPEN_MAX = 0.95
+APPLY_BASE = 0.2
+APPLY_SENSITIVITY = 0.75
+PICK_SHARPNESS = 9.0
+ABANDON_PRICE = 0.8
+ABANDON_COUPON = 1.2
+MAX_VIEWS = 5
+"""Coupons an agent looks at in one visit to its wallet."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalletDecision:
+    """Whether the agent opens its wallet this session."""
+
+    p_open: float
+    draw: float
+
+    @property
+    def open(self) -> bool:
+        return self.draw < self.p_open
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "rule": "open_wallet",
+            "p_open": round(self.p_open, 6),
+            "draw": round(self.draw, 6),
+            "open": self.open,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CouponDecision:
+    """Which coupons were looked at and which one (if any) to apply."""
+
+    viewed: tuple[int, ...]
+    eligible: tuple[tuple[int, int], ...]  # (user_coupon_id, discount cents), best first
+    p_apply: float
+    draw: float
+    chosen: int | None
+    chosen_value: int
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "rule": "choose_coupon",
+            "eligible": [[cid, v] for cid, v in self.eligible],
+            "p_apply": round(self.p_apply, 6),
+            "draw": round(self.draw, 6),
+            "chosen": self.chosen,
+            "chosen_value_cents": self.chosen_value,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutDecision:
+    """Complete or abandon, with the probability used."""
+
+    base: float
+    delta: float
+    p_abandon: float
+    draw: float
+    coupon_applied: bool
+
+    @property
+    def abandon(self) -> bool:
+        return self.draw < self.p_abandon
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "rule": "decide_checkout",
+            "base_abandon": round(self.base, 6),
+            "logit_delta": round(self.delta, 6),
+            "p_abandon": round(self.p_abandon, 6),
+            "draw": round(self.draw, 6),
+            "coupon_applied": self.coupon_applied,
+            "decision": "abandon" if self.abandon else "complete",
+        }
+
+
+def open_wallet(persona: Persona, rng: random.Random) -> WalletDecision:
+    """Whether to look at the wallet (driven by coupon affinity and deal seeking)."""
+    p = OPEN_BASE + OPEN_AFFINITY * persona.coupon_affinity + OPEN_DEAL * persona.deal_seeking
+    return WalletDecision(min(OPEN_MAX, p), rng.random())
+
+
+def is_relevant(persona: Persona, coupon: WalletCoupon) -> bool:
+    """A coupon the persona cares about: frontstore, or a preferred category/brand."""
+    if coupon.kind == "frontstore":
+        return True
+    return (coupon.category is not None and coupon.category in persona.preferred_categories) or (
+        coupon.brand is not None and coupon.brand in persona.preferred_brands
+    )
+
+
+def count_relevant_coupons(persona: Persona, wallet: list[WalletCoupon] | None) -> int:
+    """How many coupons of a (last seen) wallet are relevant — ``decide_shop``'s input."""
+    return sum(1 for c in wallet or () if is_relevant(persona, c))
+
+
+def choose_coupon(
+    persona: Persona,
+    wallet: list[WalletCoupon],
+    lines: tuple[CartLine, ...],
+    rng: random.Random,
+) -> CouponDecision:
+    """Which coupons to look at and which to apply to a cart of ``lines``.
+
+    Args:
+        persona: The shopper.
+        wallet: The coupons in the wallet (``Shop.wallet()``).
+        lines: The cart's lines.
+        rng: The hour's random stream (one draw, two when a coupon is applied).
+    """
+    values = [(c.user_coupon_id, discount_cents(c, lines)) for c in wallet]
+    eligible = sorted(((cid, v) for cid, v in values if v > 0), key=lambda x: (-x[1], x[0]))
+    others = [cid for cid, v in values if v <= 0]
+    viewed = tuple([cid for cid, _ in eligible] + others)[:MAX_VIEWS]
+    p_apply = APPLY_BASE + APPLY_SENSITIVITY * persona.discount_sensitivity if eligible else 0.0
+    draw = rng.random()
+    chosen: int | None = None
+    value = 0
+    if draw < p_apply:
+        best = eligible[0][1]
+        sharp = 1.0 + PICK_SHARPNESS * persona.discount_sensitivity
+        weights = [(v / best) ** sharp for _, v in eligible]
+        pick = rng.random() * sum(weights)
+        for (cid, v), w in zip(eligible, weights, strict=True):
+            pick -= w
+            if pick <= 0:
+                chosen, value = cid, v
+                break
+        else:
+            chosen, value = eligible[-1]
+    return CouponDecision(viewed, tuple(eligible), p_apply, draw, chosen, value)
+
+
+def decide_checkout(
+    persona: Persona, *, coupon_applied: bool, rng: random.Random
+) -> CheckoutDecision:
+    """Complete or abandon the cart.
+
+    Args:
+        persona: The shopper.
+        coupon_applied: Whether a coupon discounts this cart.
+        rng: The hour's random stream; one draw.
+    """
+    if coupon_applied:
+        delta = -ABANDON_COUPON * 0.5 * (persona.price_consciousness + persona.discount_sensitivity)
+    else:
+        delta = ABANDON_PRICE * persona.price_consciousness
+    base = persona.cart_abandonment_rate
+    p = logistic_shift(base, delta)
+    return CheckoutDecision(base, delta, p, rng.random(), coupon_applied)

@@ -1,0 +1,158 @@
+"""The assigner's SQL, kept apart from its control flow (see :mod:`offer_engine.assigner`).
+
+Every statement takes the due users as one ``bigint[]`` parameter, so a batch of users
+costs the same number of round trips as one user.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+TARGETS = (
+    "SELECT u.id FROM users u JOIN agents a ON a.user_id = u.id"
+    " WHERE a.status = 'active' AND a.is_simulated AND u.is_simulated"
+)
+
+REPLACE_OLDEST = text(
+    """
+    WITH n AS (
+        SELECT user_id, count(*) AS n FROM user_coupons
+        WHERE user_id = ANY(:ids) AND status = 'active' GROUP BY user_id
+    ), r AS (
+        SELECT uc.id, uc.user_id,
+               row_number() OVER (PARTITION BY uc.user_id
+                                  ORDER BY uc.assigned_sim_at NULLS FIRST, uc.id) AS rn
+        FROM user_coupons uc
+        WHERE uc.user_id = ANY(:ids) AND uc.status = 'active' AND uc.is_simulation
+    )
+    UPDATE user_coupons uc
+    SET status = 'expired', removed_reason = 'replaced', removed_sim_at = :now
+    FROM r JOIN n ON n.user_id = r.user_id
+    WHERE uc.id = r.id AND r.rn <= n.n + :quota - :cap AND uc.status = 'active'
+    """
+)
+
+# jsonb list → lower-cased text[]; anything but an array counts as "no preference".
+_PREF_LIST = (
+    "ARRAY(SELECT lower(x) FROM jsonb_array_elements_text(CASE WHEN"
+    " jsonb_typeof(a.persona->'{k}') = 'array' THEN a.persona->'{k}' ELSE '[]'::jsonb END) x)"
+)
+_PREF_UNIT = (
+    "CASE WHEN jsonb_typeof(a.persona->'{k}') = 'number'"
+    " THEN LEAST(GREATEST((a.persona->>'{k}')::float8, 0), 1) ELSE 0.5 END"
+)
+
+_KEY = (
+    # Efraimidis–Spirakis key ln(u)/w; u in (0, 1) from a 64-bit hash of (user seed, coupon)
+    "ln((CAST(hashint8extended(c.id, p.useed) AS float8) + 9223372036854775808.5)"
+    " / 18446744073709551616.0) / ({weight})"
+)
+_W_FRONT = "1 + p.dsens * c.disc"
+_W_CATBRAND = (
+    "(1 + 3 * coalesce(c.category = ANY(p.cats), false)::int"
+    " + 6 * p.loyalty * coalesce(c.brand = ANY(p.brands), false)::int) * (1 + p.dsens * c.disc)"
+)
+
+INSERT_PICKS = text(
+    f"""
+    WITH held AS MATERIALIZED (
+        SELECT user_id, array_agg(coupon_id) AS coupons, count(*) AS n FROM user_coupons
+        WHERE user_id = ANY(:ids) AND status = 'active' GROUP BY user_id
+    ),
+    prefs AS MATERIALIZED (
+        SELECT a.user_id,
+               :cap - coalesce(h.n, 0) AS room,
+               coalesce(h.coupons, '{{}}') AS held,
+               {_PREF_LIST.format(k="preferred_categories")} AS cats,
+               {_PREF_LIST.format(k="preferred_brands")} AS brands,
+               {_PREF_UNIT.format(k="brand_loyalty")} AS loyalty,
+               {_PREF_UNIT.format(k="discount_sensitivity")} AS dsens,
+               -- one md5 per user: the picks depend on (run, cycle, user) only
+               ('x' || substr(md5(CAST(:seed AS text) || a.user_id), 1, 16))::bit(64)::bigint
+                   AS useed
+        FROM agents a LEFT JOIN held h ON h.user_id = a.user_id
+        WHERE a.user_id = ANY(:ids)
+    ),
+    cat AS MATERIALIZED (
+        SELECT id, kind = 'frontstore' AS front, lower(category) AS category,
+               lower(brand) AS brand,
+               CASE discount_type WHEN 'percent' THEN discount_value / 100.0
+                    ELSE LEAST(discount_value / 1000.0, 1.0) END::float8 AS disc
+        FROM coupons WHERE is_active
+    ),
+    picks AS (
+        SELECT p.user_id, p.room, s.coupon_id, s.front, s.key
+        FROM prefs p CROSS JOIN LATERAL (
+            (SELECT c.id AS coupon_id, true AS front, {_KEY.format(weight=_W_FRONT)} AS key
+             FROM cat c WHERE c.front AND c.id <> ALL(p.held)
+             ORDER BY key DESC, c.id LIMIT :nf)
+            UNION ALL
+            (SELECT c.id, false, {_KEY.format(weight=_W_CATBRAND)}
+             FROM cat c WHERE NOT c.front AND c.id <> ALL(p.held)
+             ORDER BY 3 DESC, 1 LIMIT :nc)
+        ) s
+        WHERE p.room > 0
+    ),
+    ranked AS (
+        -- frontstore first when room is short: they apply to any basket
+        SELECT user_id, room, coupon_id, front,
+               row_number() OVER (PARTITION BY user_id ORDER BY front DESC, key DESC, coupon_id)
+                   AS pos
+        FROM picks
+    ),
+    ins AS (
+        INSERT INTO user_coupons (user_id, coupon_id, status, offer_cycle_id, is_simulation,
+                                  assigned_sim_at, expires_sim_at)
+        SELECT user_id, coupon_id, 'active', :cycle_id, true, :now, :expires
+        FROM ranked WHERE pos <= room
+        RETURNING user_id, coupon_id
+    ),
+    per AS (
+        SELECT ins.user_id, count(*) AS n, count(*) FILTER (WHERE cat.front) AS nf
+        FROM ins JOIN cat ON cat.id = ins.coupon_id GROUP BY ins.user_id
+    )
+    SELECT coalesce(sum(n), 0) AS assigned, coalesce(sum(nf), 0) AS frontstore,
+           count(*) AS users_assigned,
+           count(*) FILTER (WHERE n >= :per_cycle) AS users_full
+    FROM per
+    """
+)
+
+# Only wallets this assignment added to: an assigner must not fail a whole cycle because
+# something else overfilled a wallet it then left alone.
+GUARD = text(
+    "SELECT user_id, count(*) AS n FROM user_coupons"
+    " WHERE user_id = ANY(:ids) AND status = 'active'"
+    " GROUP BY user_id HAVING count(*) > :cap"
+    " AND bool_or(offer_cycle_id = :cycle_id AND assigned_sim_at = :now)"
+    " ORDER BY user_id LIMIT 5"
+)
+
+ENSURE_OWNER_ROWS = text(
+    "INSERT INTO user_offer_cycles (user_id, is_simulation)"
+    " SELECT unnest(CAST(:ids AS bigint[])), true ON CONFLICT (user_id) DO NOTHING"
+)
+
+# ORDER BY under FOR UPDATE locks in id order, so assigners over overlapping users queue.
+LOCK_OWNER_ROWS = text(
+    "SELECT user_id FROM user_offer_cycles WHERE user_id = ANY(:ids) ORDER BY user_id FOR UPDATE"
+)
+
+# Due = never assigned, assigned by another run's (or the server's) cycle, or by an earlier
+# cycle of this run.
+DUE = (
+    "SELECT t.id FROM ({targets}) t(id)"
+    " LEFT JOIN user_offer_cycles uoc ON uoc.user_id = t.id"
+    " LEFT JOIN offer_cycles cur ON cur.id = uoc.current_cycle_id"
+    " WHERE cur.id IS NULL OR cur.run_id IS DISTINCT FROM :run_id OR cur.cycle_number < :n"
+    " ORDER BY t.id"
+)
+
+CATALOG_KINDS = text("SELECT kind, count(*) FROM coupons WHERE is_active GROUP BY kind")
+
+MARK_ASSIGNED = text(
+    "UPDATE user_offer_cycles SET current_cycle_id = :cid, last_refresh_at = :now,"
+    " next_refresh_at = :next, is_simulation = true WHERE user_id = ANY(:ids)"
+)
+
+LOCK_CYCLE = text("SELECT stats FROM offer_cycles WHERE id = :id FOR NO KEY UPDATE")

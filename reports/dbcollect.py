@@ -55,22 +55,23 @@ def collect_run_rows(conn: Connection, *, run_id: str) -> RunRows:
     Returns:
         The rows as frames (empty frames when the run wrote nothing).
     """
-    run_row = conn.execute(select(SimulationRun).where(SimulationRun.run_id == run_id)).first()
-    run = None
-    if run_row is not None:
-        r = run_row[0]
-        run = {
-            "run_id": r.run_id,
-            "time_scale": r.time_scale,
-            "seed": r.seed,
-            "status": r.status,
-            "sim_start": r.sim_start,
-            "sim_end": r.sim_end,
-            "started_at": r.started_at,
-            "ended_at": r.ended_at,
-            "exit_code": r.exit_code,
-            "last_sim_hour": r.last_sim_hour,
-        }
+    r = SimulationRun
+    run_cols = [
+        "run_id",
+        "time_scale",
+        "seed",
+        "status",
+        "sim_start",
+        "sim_end",
+        "started_at",
+        "ended_at",
+        "exit_code",
+        "last_sim_hour",
+    ]
+    run_row = conn.execute(
+        select(*(getattr(r, c) for c in run_cols)).where(r.run_id == run_id)
+    ).first()
+    run = dict(zip(run_cols, run_row, strict=True)) if run_row is not None else None
     s = ShoppingSession
     session_cols = [
         "id",

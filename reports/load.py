@@ -169,11 +169,11 @@ def load_metrics(
         ``errors_by_kind``, ``exceptions``.
     """
     rows = stats[stats["Name"] != "Aggregated"]
-    http_rows = rows[[is_http(t) for t in rows["Type"]]]
+    http_rows = rows[rows["Type"].map(is_http).astype(bool)]
     endpoints = endpoint_frame(stats)
-    http_mask = [is_http(t) for t in endpoints["type"]]
+    http_mask = endpoints["type"].map(is_http).astype(bool)
     api = endpoints[http_mask]
-    other = endpoints[[not m for m in http_mask]]
+    other = endpoints[~http_mask]
     requests = int(api["requests"].sum())
     fails = int(api["failures"].sum())
     agg = stats[stats["Name"] == "Aggregated"]

@@ -1,0 +1,291 @@
+"""Run reports from a run directory (Locust's real CSV format) and the real database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from matplotlib.image import imread
+from openpyxl import load_workbook
+
+from db.errors import ConfigError
+from reports.build import build_run_report
+from reports.console import render_console
+from reports.load import error_kind, mixture_percentile
+from reports.sources import read_run_files
+from reports.xlsx import NO_DATA, SHEETS
+from tests.test_reports_support import (
+    RunSpec,
+    populate_run,
+    population,
+    write_hours,
+    write_locust_csvs,
+    write_manifest,
+)
+
+CART_MS = [100 + i % 50 for i in range(200)]  # 100..149 ms
+CHECKOUT_MS = [300 + i for i in range(50)]  # 300..349 ms, every 10th fails with a 500
+HOURS = [
+    dict(
+        sim_hour=h,
+        target_users=10 * (h + 1),
+        live_users=10 * (h + 1),
+        acted=5 * (h + 1),
+        shopped=2 * h,
+        idle=h,
+        completed=h + 1,
+        abandoned=1,
+        orders=h + 1,
+        failed=h % 2,
+        missed=1 if h == 5 else 0,
+        slip_p50_s=0.5,
+        slip_p95_s=1.5,
+        slip_p99_s=3.0,
+        offer_cycle=0,
+    )
+    for h in range(24)
+]
+
+
+@pytest.fixture(scope="module")
+def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Locust CSVs written once by Locust's own writer: two HTTP endpoints plus DB and
+    GRAPH measurements that must not count as API latency."""
+    d = tmp_path_factory.mktemp("locust") / "tpl"
+    reqs = [("GET", "/api/cart", ms, None) for ms in CART_MS]
+    reqs += [
+        (
+            "POST",
+            "/api/orders/checkout",
+            ms,
+            "HTTPError('500 Server Error: Internal Server Error')" if i % 10 == 0 else None,
+        )
+        for i, ms in enumerate(CHECKOUT_MS)
+    ]
+    reqs += [("DB", "session_commit", 5000, None)] * 40
+    reqs += [("GRAPH", "shopping_graph", 20_000, None)] * 10
+    write_locust_csvs(d, reqs, duration_s=60)
+    return d
+
+
+@pytest.fixture()
+def mock_db_run(tmp_path: Path, locust_template: Path) -> Path:
+    d = tmp_path / "runs" / "r48"
+    shutil.copytree(locust_template, d)
+    write_manifest(d, mock_db=True)
+    write_hours(d, HOURS)
+    return d
+
+
+def test_mock_db_run_report_figures_follow_inputs(mock_db_run: Path) -> None:
+    s = build_run_report(mock_db_run, engine=None)
+
+    load = s["load"]
+    assert load["requests"] == len(CART_MS) + len(CHECKOUT_MS)  # DB/GRAPH excluded
+    assert load["failures"] == 5
+    assert load["error_rate"] == pytest.approx(5 / 250)
+    assert load["errors_by_kind"] == {"http_5xx": 5}
+    names = {e["name"] for e in load["endpoints"]}
+    assert names == {"/api/cart", "/api/orders/checkout"}
+    assert {e["type"] for e in load["non_http"]} == {"DB", "GRAPH"}
+    # API p99 lies in the checkout range, far below the 5-s DB and 20-s GRAPH timings.
+    assert 300 <= load["p99_ms"] <= 350
+    assert 100 <= load["p50_ms"] <= 150
+
+    beh = s["behavior"]
+    assert beh["source"] == "hours.csv"
+    assert beh["overall"]["shop_sessions"] == sum(r["shopped"] for r in HOURS)
+    assert beh["overall"]["completed"] == sum(r["completed"] for r in HOURS)
+    assert beh["overall"]["basket_size_mean"] is None
+    assert any("hours.csv only" in n for n in s["sources"]["notes"])
+
+    t = s["time"]
+    assert t["realized_time_scale"] == pytest.approx(48.0)
+    assert t["sim_hours"] == 24 and t["sim_days"] == 1.0
+    assert t["slip_p99_pct_hour"] == pytest.approx(3.0 / 75 * 100)
+    assert t["missed_sessions"] == 1
+    assert t["failed_flows"] == sum(r["failed"] for r in HOURS)
+    orders = sum(r["orders"] for r in HOURS)
+    assert s["orders_per_real_minute"] == pytest.approx(orders / 30.0)  # 30-min manifest
+    assert beh["overall"]["per_sim_day"]["orders"] == pytest.approx(orders)
+
+    on_disk = json.loads((mock_db_run / "summary.json").read_text())
+    assert on_disk["load"]["requests"] == 250
+    assert on_disk["calibration"]["checked"] is False
+
+
+def test_report_xlsx_sheets_formats_and_plots(mock_db_run: Path) -> None:
+    build_run_report(mock_db_run, engine=None)
+    wb = load_workbook(mock_db_run / "report.xlsx")
+    assert tuple(wb.sheetnames) == SHEETS
+    for ws in wb.worksheets:
+        assert ws.max_row >= 2, ws.title
+        assert ws.freeze_panes == "A2", ws.title
+    load = {r[0].value: r[1] for r in wb["Load"].iter_rows(min_row=2)}
+    assert load["error rate"].value == pytest.approx(0.02)
+    assert load["error rate"].number_format == "0.00%"
+    assert load["API requests"].number_format == "#,##0"
+    endpoints = [[c.value for c in r] for r in wb["Endpoints"].iter_rows()]
+    assert endpoints[0][:3] == ["type", "name", "requests"]
+    assert sorted(r[1] for r in endpoints[1:]) == [
+        "/api/cart",
+        "/api/orders/checkout",
+        "session_commit",
+        "shopping_graph",
+    ]
+    assert wb["Hours"].max_row == len(HOURS) + 1
+    manifest = {r[0].value: r[1].value for r in wb["Manifest"].iter_rows(min_row=2)}
+    assert manifest["time_scale"] == 48.0 and manifest["seed"] == 7
+
+    plots = sorted(p.name for p in (mock_db_run / "plots").glob("*.png"))
+    assert plots == ["funnel.png", "load.png", "ramp.png", "sessions_orders.png", "slip.png"]
+    for p in (mock_db_run / "plots").glob("*.png"):
+        img = imread(p)
+        assert img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_console_summary_shows_endpoints_and_time(mock_db_run: Path) -> None:
+    text = render_console(build_run_report(mock_db_run, engine=None))
+    assert "/api/orders/checkout" in text and "session_commit" not in text
+    assert "10.00%" in text  # checkout failure rate
+    assert "48.00 / 48.00" in text  # time scale set / realized
+    assert "slip p99 (% of sim hour)" in text and "4.00%" in text
+    assert len(text.splitlines()) < 45
+
+
+def test_missing_optional_files_still_give_a_full_report(tmp_path: Path) -> None:
+    d = tmp_path / "bare"
+    write_manifest(d, mock_db=True)
+    s = build_run_report(d, engine=None)
+    assert s["load"]["requests"] == 0 and s["load"]["p95_ms"] is None
+    assert any("locust_stats.csv missing" in n for n in s["sources"]["notes"])
+    wb = load_workbook(d / "report.xlsx")
+    assert wb["Endpoints"]["A2"].value == NO_DATA
+    assert all(ws.max_row >= 2 for ws in wb.worksheets)
+    assert len(list((d / "plots").glob("*.png"))) == 5
+
+
+def test_malformed_inputs_are_config_errors_naming_the_file(tmp_path: Path) -> None:
+    d = tmp_path / "bad"
+    write_manifest(d)
+    (d / "hours.csv").write_text("hour,acted\n1,2\n")
+    with pytest.raises(ConfigError, match=r"hours\.csv: missing column\(s\) sim_hour"):
+        read_run_files(d)
+    (d / "hours.csv").unlink()
+    (d / "manifest.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"manifest\.json: not valid JSON") as exc:
+        build_run_report(d, engine=None)
+    assert exc.value.exit_code == 2
+    assert not (d / "summary.json").exists() and not (d / "report.xlsx").exists()
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_run_report(tmp_path / "nope", engine=None)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("HTTPError('500 Server Error: Internal Server Error for url: /api/cart')", "http_5xx"),
+        ("HTTPError('429 Client Error: Too Many Requests')", "rate_limited"),
+        ("CatchResponseError('409 status: conflict')", "http_4xx"),
+        ("ConnectionRefusedError(111, 'Connection refused')", "connection"),
+        ("ReadTimeout('timed out')", "timeout"),
+        ("ValueError('boom')", "other"),
+    ],
+)
+def test_error_kind(message: str, kind: str) -> None:
+    assert error_kind(message) == kind
+
+
+def test_mixture_percentile_of_one_endpoint_is_its_own() -> None:
+    import pandas as pd
+
+    row = {
+        "Request Count": 10,
+        "Min Response Time": 10,
+        "50%": 20,
+        "66%": 25,
+        "75%": 30,
+        "80%": 30,
+        "90%": 40,
+        "95%": 50,
+        "98%": 60,
+        "99%": 70,
+        "99.9%": 80,
+        "99.99%": 80,
+        "100%": 80,
+    }
+    one = pd.DataFrame([row])
+    assert mixture_percentile(one, 0.95) == pytest.approx(50, abs=0.1)
+    fast = dict(row, **{"Request Count": 30})
+    slow = {k: (v * 10 if k != "Request Count" else 10) for k, v in row.items()}
+    both = pd.DataFrame([fast, slow])
+    # 75 % of requests are fast: the union's median is the fast endpoint's p66.
+    assert mixture_percentile(both, 0.5) == pytest.approx(25, abs=0.5)
+    assert mixture_percentile(both, 0.99) > 400
+
+
+@pytest.fixture()
+def db_run(tmp_path: Path, clean_db, locust_template: Path):
+    d = tmp_path / "runs" / "db48"
+    shutil.copytree(locust_template, d)
+    write_manifest(d, sim_duration_hours=168)
+    with clean_db.begin() as conn:
+        truth = populate_run(conn, RunSpec(run_id="db48", agents=population(30), missed_every=97))
+    return d, truth, clean_db
+
+
+def test_db_run_behavior_offers_time_and_calibration(db_run) -> None:
+    d, truth, engine = db_run
+    s = build_run_report(d, engine=engine)
+    beh = s["behavior"]["overall"]
+    assert s["behavior"]["source"] == "database" and s["sources"]["database"] is True
+    assert beh["shop_sessions"] == truth.shop_sessions
+    assert beh["idle_browses"] == truth.idle_browses
+    assert (beh["completed"], beh["abandoned"]) == (truth.completed, truth.abandoned)
+    assert beh["conversion"] == pytest.approx(truth.completed / truth.shop_sessions)
+    assert beh["abandonment"] == pytest.approx(truth.abandoned / truth.shop_sessions)
+    assert beh["basket_size_mean"] == pytest.approx(truth.items / truth.shop_sessions)
+    assert beh["order_value_mean_cents"] == pytest.approx(truth.order_total_cents / truth.completed)
+    assert (beh["coupon_views"], beh["coupon_applies"]) == (
+        truth.coupon_views,
+        truth.coupon_applies,
+    )
+    assert beh["coupon_redemptions"] == truth.redemptions
+    assert {seg["segment"].split("/")[0] for seg in s["behavior"]["segments"]} == {"app", "voice"}
+    assert sum(seg["shop_sessions"] for seg in s["behavior"]["segments"]) == truth.shop_sessions
+
+    assert s["offers"]["cycles"] == 1 and s["offers"]["assigned"] == 40
+    assert s["offers"]["redeemed"] == truth.redemptions
+
+    t = s["time"]
+    assert t["slip_source"] == "agent_hours"
+    assert t["missed_sessions"] == truth.missed > 0
+    assert 0.5 <= t["slip_p50_s"] <= 1.5  # generated slips are uniform in [0.5, 1.5]
+
+    cal = s["calibration"]
+    assert cal["checked"] and cal["ok"], cal
+    assert {m["metric"]: m["status"] for m in cal["metrics"]} == {
+        "sessions_per_week": "ok",
+        "basket_size": "ok",
+        "abandonment": "ok",
+    }
+
+    wb = load_workbook(d / "report.xlsx")
+    segs = [[c.value for c in r] for r in wb["Segments"].iter_rows()]
+    assert segs[0][0] == "segment" and len(segs) > 2
+    assert "sessions_per_week" in [r[0].value for r in wb["Calibration"].iter_rows(min_row=2)]
+
+
+def test_db_run_distorted_behavior_fails_calibration(tmp_path: Path, clean_db) -> None:
+    d = tmp_path / "distorted"
+    write_manifest(d)
+    with clean_db.begin() as conn:
+        populate_run(conn, RunSpec(run_id="distorted", agents=population(30), abandon_factor=2.5))
+    s = build_run_report(d, engine=clean_db)
+    status = {m["metric"]: m["status"] for m in s["calibration"]["metrics"]}
+    assert status["abandonment"] == "fail" and not s["calibration"]["ok"]
+    # No hours.csv: the per-hour table is rebuilt from the database.
+    wb = load_workbook(d / "report.xlsx")
+    assert wb["Hours"].max_row == 168 + 1

@@ -212,12 +212,12 @@ def coerce(raw: object, spec: FieldSpec) -> Any:
         return text
     if spec.kind == "enum":
         by_token = {token(c): c for c in spec.choices}
-        value = by_token.get(token(str(raw)))
-        if value is None:
+        choice = by_token.get(token(str(raw)))
+        if choice is None:
             raise CellError(
                 f"unknown value {_show(raw)} (expected one of: {', '.join(spec.choices)})"
             )
-        return value
+        return choice
     parts = _split(raw)
     if spec.kind == "enum_list":
         days: list[str] = []

@@ -231,9 +231,10 @@ def seed_catalog(conn: Connection, *, data: CatalogData) -> CatalogStats:
         update=("name", "city"),
     )
     codes = [s.code for s in data.stores]
-    store_ids = dict(
-        conn.execute(select(Store.code, Store.id).where(Store.code.in_(codes))).tuples().all()
-    )
+    store_ids: dict[str, int] = {
+        code: sid
+        for code, sid in conn.execute(select(Store.code, Store.id).where(Store.code.in_(codes)))
+    }
     missing = sorted({p.store_code for p in data.products} - store_ids.keys())
     if missing:
         raise ValueError(f"products refer to stores not in the catalog: {missing[:5]}")

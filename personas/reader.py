@@ -86,6 +86,7 @@ def read_personas_report(path: Path | str) -> ReadReport:
             path, [f"{sheet} row 1: no header row (expected the 28 attribute names)"]
         )
     columns = _map_header(sheet, header[1], errors, warnings)
+    headed = {i for i, h in enumerate(header[1]) if not is_blank(h)}
     for name, spec in SPECS.items():
         if name not in columns and spec.required:
             errors.append(f"{sheet}!{name} row 1: missing required column")
@@ -98,9 +99,7 @@ def read_personas_report(path: Path | str) -> ReadReport:
     for row_no, cells in rows:
         if all(is_blank(c) for c in cells):
             continue
-        unlabeled_data |= {
-            i for i, c in enumerate(cells) if i not in columns.values() and not is_blank(c)
-        }
+        unlabeled_data |= {i for i, c in enumerate(cells) if i not in headed and not is_blank(c)}
         values: dict[str, Any] = {}
         bad = False
         for name, idx in columns.items():

@@ -126,6 +126,7 @@ def _demographics(rng: random.Random, gender: str, income: str) -> dict[str, Any
         occupation = "retired"
     else:
         occupation = rng.choice(_OCCUPATIONS[income])
+    hh_w: list[float]
     if age < 25:
         hh_w = [45, 35, 12, 5, 2, 1, 0, 0]
     elif age < 50:

@@ -107,11 +107,9 @@ def seed_personas(
     user_ids: dict[str, int] = {}
     values = list(emails.values())
     for i in range(0, len(values), 1000):
-        user_ids.update(
-            conn.execute(select(User.email, User.id).where(User.email.in_(values[i : i + 1000])))
-            .tuples()
-            .all()
-        )
+        part = values[i : i + 1000]
+        for email, uid in conn.execute(select(User.email, User.id).where(User.email.in_(part))):
+            user_ids[email] = uid
     agents = upsert(
         conn,
         table=agents_t,  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.settings import SimSettings, load_settings
 from reference_api.errors import ApiError, BadTime
@@ -136,6 +137,17 @@ def _install_handlers(app: FastAPI) -> None:
         else:
             detail = exc.detail
         return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI answers an undecodable body with 400; the contract says an invalid
+            # body is a 422, in the one validation-error shape.
+            detail: object = [{"type": "json_invalid", "loc": ["body"], "msg": str(exc.detail)}]
+            return JSONResponse({"detail": detail}, status_code=422)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -118,7 +118,10 @@ def get_ctx(
     request: Request,
     x_simulated_time: Annotated[
         str | None,
-        Header(description="ISO 8601 simulated 'now' for this request (malformed → 422)"),
+        Header(
+            description="ISO 8601 simulated 'now' for this request (malformed → 422)",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
 ) -> Ctx:
     state = request.app.state

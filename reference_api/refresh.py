@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from db.settings import SimSettings
+from reference_api.errors import Conflict
 from reference_api.schemas import AssignOut
 
 
@@ -24,10 +25,18 @@ def run_refresh(
 
     Returns:
         What the engine did, in the contract's shape.
+
+    Raises:
+        Conflict: the wallet would exceed ``MAX_WALLET_CAPACITY`` (409 "wallet full").
     """
+    from offer_engine.assigner import WalletCapacityExceeded
     from offer_engine.refresh import refresh_user
 
-    result = refresh_user(conn, user_id=user_id, sim_now=sim_now, settings=settings)
+    try:
+        result = refresh_user(conn, user_id=user_id, sim_now=sim_now, settings=settings)
+    except WalletCapacityExceeded as exc:
+        # The engine refused to overfill the wallet and the transaction rolls back.
+        raise Conflict(f"wallet full: {exc}") from None
     return AssignOut(
         status=result.status,
         assigned=result.assigned,

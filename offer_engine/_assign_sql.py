@@ -49,8 +49,8 @@ _KEY = (
 )
 _W_FRONT = "1 + p.dsens * c.disc"
 _W_CATBRAND = (
-    "(1 + 3 * coalesce(c.category = ANY(p.cats), false)::int"
-    " + 6 * p.loyalty * coalesce(c.brand = ANY(p.brands), false)::int) * (1 + p.dsens * c.disc)"
+    "(1 + 4 * coalesce(c.category = ANY(p.cats), false)::int"
+    " + 15 * p.loyalty * coalesce(c.brand = ANY(p.brands), false)::int) * (1 + p.dsens * c.disc)"
 )
 
 INSERT_PICKS = text(

@@ -17,7 +17,7 @@ Choice (persona fit): a weighted sample without replacement (Efraimidis–Spirak
 ``k`` largest ``ln(u) / w``), ``u`` from ``md5(run:cycle:user:coupon)`` so the picks are a
 function of (run, cycle, user) in every process — never Python's ``hash()``. Weights:
 
-* category/brand coupon: ``(1 + 3·[category preferred] + 6·brand_loyalty·[brand
+* category/brand coupon: ``(1 + 4·[category preferred] + 15·brand_loyalty·[brand
   preferred]) · (1 + discount_sensitivity · discount)``
 * frontstore coupon: ``1 + discount_sensitivity · discount``
 

@@ -34,27 +34,10 @@ PRICE_EXPONENT = 1.5
 IMPULSE_SHARE = 0.4
 """Share of a basket's items that are unplanned at impulsivity 1."""
 EXPLORE_MIN = 0.1
-"""Chance that a category visit explores beyond the preferred ones, at brand loyalty 1
-(it grows to ``EXPLORE_MIN + EXPLORE_LOYALTY`` at loyalty 0)."""
+"""Chance that a category page opened explores beyond the preferred ones, at brand
+loyalty 1 (it grows to ``EXPLORE_MIN + EXPLORE_LOYALTY`` at loyalty 0)."""
 EXPLORE_LOYALTY = 0.3
-PRODUCTS_PER_CATEGORY_VISIT = 12
-"""browse_depth / this = how many category pages a session opens (at least 1)."""
 _PAGE_CACHE_MAX = 200_000
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryChoice:
-    """The category pages a session opens."""
-
-    categories: tuple[str, ...]
-    p_preferred: float
-
-    def as_payload(self) -> dict[str, Any]:
-        return {
-            "rule": "choose_categories",
-            "categories": list(self.categories),
-            "p_preferred": round(self.p_preferred, 6),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,31 +94,39 @@ class BasketDecision:
         }
 
 
-def choose_categories(
-    persona: Persona, categories: list[str], rng: random.Random
-) -> CategoryChoice:
-    """Which category pages to open: mostly preferred ones, some exploration.
+def category_preference(persona: Persona, categories: list[str]) -> float:
+    """Chance that the next category page opened is a preferred one (else: explore)."""
+    known = set(categories)
+    if not any(c in known for c in persona.preferred_categories):
+        return 0.0
+    return 1.0 - EXPLORE_MIN - EXPLORE_LOYALTY * (1.0 - persona.brand_loyalty)
+
+
+def next_category(
+    persona: Persona, categories: list[str], opened: list[str], rng: random.Random
+) -> str | None:
+    """The next category page to open: a preferred one with ``category_preference``,
+    otherwise any; never one already opened (``None`` when all are).
 
     Args:
         persona: The shopper.
         categories: Every category of the catalog (``Shop.categories()``).
+        opened: Categories opened so far this session.
         rng: The hour's random stream.
     """
-    if not categories:
-        return CategoryChoice((), 0.0)
-    known = set(categories)
-    preferred = [c for c in persona.preferred_categories if c in known]
-    p_pref = (
-        (1.0 - EXPLORE_MIN - EXPLORE_LOYALTY * (1.0 - persona.brand_loyalty)) if preferred else 0.0
-    )
-    visits = max(1, round(persona.browse_depth / PRODUCTS_PER_CATEGORY_VISIT))
-    chosen: list[str] = []
-    for _ in range(visits):
-        pool = preferred if rng.random() < p_pref else categories
-        c = pool[int(rng.random() * len(pool))]
-        if c not in chosen:
-            chosen.append(c)
-    return CategoryChoice(tuple(chosen), p_pref)
+    unopened = [c for c in categories if c not in opened]
+    if not unopened:
+        return None
+    preferred = [c for c in persona.preferred_categories if c in unopened]
+    p_pref = category_preference(persona, categories)
+    pool = preferred if preferred and rng.random() < p_pref else unopened
+    return pool[int(rng.random() * len(pool))]
+
+
+def browse_target(persona: Persona, rng: random.Random, *, depth_share: float = 1.0) -> int:
+    """How many products to view: ``1 + Poisson(depth_share × browse_depth − 1)``, mean
+    ``browse_depth`` for a shopping session (an idle browse looks at a share of it)."""
+    return 1 + poisson(rng, max(0.0, persona.browse_depth * depth_share - 1.0))
 
 
 def product_weight(persona: Persona, product: Product, median_price: float) -> float:
@@ -185,7 +176,7 @@ def browse_products(
     pages: list[list[Product]],
     rng: random.Random,
     *,
-    depth_share: float = 1.0,
+    target: int,
 ) -> BrowseDecision:
     """Which products the session views: about ``browse_depth``, by preference weight.
 
@@ -196,9 +187,8 @@ def browse_products(
         persona: The shopper.
         pages: The opened category pages (``Shop.catalog_page`` results).
         rng: The hour's random stream.
-        depth_share: Share of ``browse_depth`` to aim for (an idle browse looks less).
+        target: Products to view (``browse_target``); fewer only if the pages run out.
     """
-    target = 1 + poisson(rng, max(0.0, persona.browse_depth * depth_share - 1.0))
     pages = [p for p in pages if p]
     available = sum(len(p) for p in pages)
     if not pages:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from behaviors.calibration_report import (
@@ -155,6 +155,7 @@ def calibrate(
     products: list[Product],
     wallet_factory: WalletFactory = weekly_wallet,
     alpha: float = DEFAULT_ALPHA,
+    store_ids: Mapping[str, int] | None = None,
 ) -> CalibrationReport:
     """Run every persona through ``weeks`` simulated weeks and compare with its attributes.
 
@@ -165,6 +166,8 @@ def calibrate(
         products: The catalog, shared by every agent's in-memory shop.
         wallet_factory: ``(persona, week) → coupons`` for each weekly offer cycle.
         alpha: Family error of the report's tests (see ``calibration_report``).
+        store_ids: Store code → id; when given, each agent browses its preferred store's
+            products only (as the harness's shops do).
 
     Returns:
         The report: checks overall, per segment and per discount-sensitivity band, plus
@@ -176,7 +179,8 @@ def calibrate(
     graph_runs = 0
     for persona in personas:
         groups = ("all", f"segment {persona.segment}")
-        shop = InMemoryShop(products)
+        store_id = store_ids.get(persona.preferred_store) if store_ids else None
+        shop = InMemoryShop(products, store_id=store_id)
         offset = timedelta(seconds=slot_seconds(persona.persona_id, seed))
         seen: list[WalletCoupon] | None = None
         for week in range(weeks):

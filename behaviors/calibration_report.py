@@ -149,7 +149,12 @@ def render(report: CalibrationReport, *, show_segments: bool = True) -> str:
         f"α = {report.alpha:g} (Bonferroni over {len(report.checks)} checks).",
         "",
     ]
-    rows = [_row(c) for c in report.overall()]
+    metric_order = {m: i for i, m in enumerate(dict.fromkeys(c.metric for c in report.checks))}
+    group_order = {"all": 0, "ds low": 1, "ds mid": 2, "ds high": 3}
+    overall = sorted(
+        report.overall(), key=lambda c: (metric_order[c.metric], group_order.get(c.group, 9))
+    )
+    rows = [_row(c) for c in overall]
     lines.append(
         tabulate(
             rows,

@@ -97,14 +97,29 @@ def decide_shop(state: HourState, runtime: Runtime[HourContext]) -> dict[str, An
 
 
 def _browse(
-    ctx: HourContext, clock: EventClock, depth_share: float, visits: int | None
-) -> tuple[rules.CategoryChoice, rules.BrowseDecision, list[BehaviorEvent]]:
-    persona = ctx.persona
-    choice = rules.choose_categories(persona, ctx.shop.categories(), ctx.rng)
-    cats = choice.categories[:visits] if visits else choice.categories
-    pages = [ctx.shop.catalog_page(category=c, limit=PAGE_LIMIT) for c in cats]
-    browse = rules.browse_products(persona, pages, ctx.rng, depth_share=depth_share)
-    common = {**choice.as_payload(), **browse.as_payload()}
+    ctx: HourContext, clock: EventClock, depth_share: float
+) -> tuple[dict[str, Any], rules.BrowseDecision, list[BehaviorEvent]]:
+    """Open category pages until they hold enough products, then view by preference."""
+    persona, rng = ctx.persona, ctx.rng
+    target = rules.browse_target(persona, rng, depth_share=depth_share)
+    categories = ctx.shop.categories()
+    opened: list[str] = []
+    pages = []
+    available = 0
+    while available < target:
+        c = rules.next_category(persona, categories, opened, rng)
+        if c is None:
+            break
+        opened.append(c)
+        page = ctx.shop.catalog_page(category=c, limit=PAGE_LIMIT)
+        pages.append(page)
+        available += len(page)
+    browse = rules.browse_products(persona, pages, rng, target=target)
+    common = {
+        **browse.as_payload(),
+        "categories": opened,
+        "p_preferred_category": round(rules.category_preference(persona, categories), 6),
+    }
     events = [
         clock.event(
             "view_product",
@@ -114,7 +129,7 @@ def _browse(
         )
         for i, (p, w) in enumerate(zip(browse.products, browse.weights, strict=True))
     ]
-    return choice, browse, events
+    return common, browse, events
 
 
 def browse_products(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
@@ -122,14 +137,14 @@ def browse_products(state: HourState, runtime: Runtime[HourContext]) -> dict[str
     ctx = runtime.context
     clock = EventClock(ctx.slot_time, state.get("clock", 0))
     try:
-        choice, browse, events = _browse(ctx, clock, 1.0, None)
+        common, browse, events = _browse(ctx, clock, 1.0)
     except ShopUnavailable as exc:
         return {"error": exc}
     return {
         "viewed": browse.products,
         "events": events,
         "clock": clock.seconds,
-        "steps": {"browse_products": {**choice.as_payload(), **browse.as_payload()}},
+        "steps": {"browse_products": common},
     }
 
 
@@ -141,14 +156,14 @@ def idle_browse(state: HourState, runtime: Runtime[HourContext]) -> dict[str, An
     clock = EventClock(ctx.slot_time, state.get("clock", 0))
     events = [clock.event("idle_browse", d.as_payload())]
     try:
-        _, browse, views = _browse(ctx, clock, IDLE_DEPTH_SHARE, 1)
+        common, _, views = _browse(ctx, clock, IDLE_DEPTH_SHARE)
     except ShopUnavailable as exc:
         return {"error": exc, "events": events, "clock": clock.seconds}
     return {
         "events": events + views,
         "clock": clock.seconds,
         "outcome": "idle",
-        "steps": {"idle_browse": browse.as_payload()},
+        "steps": {"idle_browse": common},
     }
 
 
@@ -372,9 +387,19 @@ def route_after_complete(state: HourState) -> Literal["abandon", "__end__"]:
 
 
 # building ----------------------------------------------------------------------------
+TRACING_OPT_IN_VARS = (
+    "LANGSMITH_TRACING",
+    "LANGSMITH_TRACING_V2",
+    "LANGCHAIN_TRACING_V2",
+    "LANGCHAIN_TRACING",
+)
+"""Any of these set to ``true`` is the user opting in to LangSmith tracing."""
+
+
 def _tracing_off_unless_opted_in() -> None:
-    opted = os.environ.get("LANGSMITH_TRACING", os.environ.get("LANGCHAIN_TRACING_V2", ""))
-    if opted.strip().lower() != "true":
+    # 10,000 agents × a traced run per hour would flood LangSmith (and cost CPU); the
+    # owner's seed 000 wants tracing as an option, so only an explicit opt-in keeps it.
+    if not any(os.environ.get(v, "").strip().lower() == "true" for v in TRACING_OPT_IN_VARS):
         import langsmith
 
         langsmith.configure(enabled=False)

@@ -21,7 +21,9 @@ from reports.summary import RunReport
 PLOT_NAMES = ("ramp", "load", "sessions_orders", "slip", "funnel")
 
 
-def _save(path: Path, draw: Callable[[Axes], bool], title: str) -> Path:
+def _save(
+    path: Path, draw: Callable[[Axes], bool], title: str, *, horizontal: bool = False
+) -> Path:
     fig = Figure(figsize=(8, 4.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -30,7 +32,8 @@ def _save(path: Path, draw: Callable[[Axes], bool], title: str) -> Path:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", fontsize=16, color="grey")
         ax.set_axis_off()
     ax.set_title(title)
-    fig.tight_layout()
+    # Fixed margins: tight_layout() draws the figure once more just to measure it.
+    fig.subplots_adjust(left=0.1 if not horizontal else 0.22, right=0.9, bottom=0.12, top=0.9)
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, format="png")
     tmp.replace(path)
@@ -164,5 +167,5 @@ def write_plots(report: RunReport, out_dir: Path) -> list[Path]:
             "Sessions and orders per simulated hour",
         ),
         _save(out_dir / "slip.png", _slip(report), "Slip per simulated hour"),
-        _save(out_dir / "funnel.png", _funnel(report.funnel), "Shopping funnel"),
+        _save(out_dir / "funnel.png", _funnel(report.funnel), "Shopping funnel", horizontal=True),
     ]

@@ -396,6 +396,8 @@ def populate_run(conn: Connection, spec: RunSpec, *, id_offset: int = 0) -> RunT
                         agent_id=aid,
                         event_type="idle_browse",
                         sim_time=at,
+                        quantity=None,
+                        payload=None,
                     )
                 )
                 truth.idle_browses += 1

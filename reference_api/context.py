@@ -114,7 +114,7 @@ class UserCtx(Ctx):
             yield conn, int(user_id)
 
 
-def get_ctx(
+async def get_ctx(
     request: Request,
     x_simulated_time: Annotated[
         str | None,
@@ -136,7 +136,7 @@ _bearer = HTTPBearer(
 )
 
 
-def get_user_ctx(
+async def get_user_ctx(
     ctx: Annotated[Ctx, Depends(get_ctx)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> UserCtx:

@@ -51,7 +51,7 @@ class Persona(BaseModel):
     city: str = Field(min_length=1, max_length=100)
     """Segment attribute; the sample pairs it with a store in that city."""
     household_size: int = Field(ge=1, le=8)
-    """Segment attribute; correlates with basket size in the sample."""
+    """Segment attribute; in the sample it drives basket size and shopping frequency."""
     occupation: str = Field(min_length=1, max_length=100)
     """Segment attribute."""
 
@@ -73,7 +73,8 @@ class Persona(BaseModel):
     avg_basket_size: float = Field(ge=1, le=40)
     """Mean items added per shopping session (add_to_cart)."""
     budget_per_trip: int = Field(gt=0)
-    """Cents; add_to_cart never exceeds it."""
+    """Cents; add_to_cart never exceeds it. The sample sizes it to afford the average basket
+    at typical prices with headroom (see ``personas.sample``), so it rarely clips baskets."""
     impulsivity: Unit = Field(ge=0, le=1)
     """Unplanned extra items, and idle browsing in hours without shopping."""
     cart_abandonment_rate: Unit = Field(ge=0, le=1)
@@ -81,13 +82,13 @@ class Persona(BaseModel):
 
     # preferences -----------------------------------------------------------------
     preferred_categories: tuple[str, ...] = ()
-    """Categories browse_products favours."""
+    """Categories browse_products favours (``products.category`` values)."""
     preferred_brands: tuple[str, ...] = ()
     """Brands browse_products favours, weighted by brand_loyalty."""
     brand_loyalty: Unit = Field(ge=0, le=1)
     """How strongly preferred brands win over exploration (browse, offer assignment)."""
     preferred_store: str = Field(min_length=1, max_length=64)
-    """Store code whose catalog the persona browses."""
+    """Store code (``stores.code``) whose catalog the persona browses."""
 
     # offers & price --------------------------------------------------------------
     discount_sensitivity: Unit = Field(ge=0, le=1)

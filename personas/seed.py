@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, func, select, update
 
 from db.errors import ConfigError
-from db.models import Agent, User
+from db.models import Agent, Store, User
 from personas._upsert import UpsertCounts, refuse_foreign_keys, upsert
 from personas.model import Persona
 
@@ -136,6 +136,14 @@ def seed_personas(
             .values(status="inactive", updated_at=func.now())
         ).rowcount
     return SeedStats(users=users, agents=agents, deactivated=deactivated)
+
+
+def unknown_stores(conn: Connection, *, personas: list[Persona]) -> list[str]:
+    """Preferred store codes of ``personas`` that the ``stores`` table does not have
+    (sorted); such personas browse nothing until the catalog is seeded."""
+    wanted = sorted({p.preferred_store for p in personas})
+    known = set(conn.execute(select(Store.code).where(Store.code.in_(wanted))).scalars())
+    return [code for code in wanted if code not in known]
 
 
 def load_active_agents(conn: Connection) -> list[tuple[int, int, Persona]]:

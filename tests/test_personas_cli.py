@@ -119,11 +119,16 @@ def test_shipped_sample_and_catalog_pass_db_check_and_reseed_is_stable(cli_url, 
 def test_seed_test_n_and_warnings(tmp_path, env_url, capsys):
     path = write_workbook(generate_personas(12, seed=9), tmp_path / "twelve.xlsx")
     assert main(["personas", "seed", str(path), "--test", "5"]) == 0
-    out = capsys.readouterr().out
-    assert "seeded 5 personas" in out and "first 5 of 12" in out
+    captured = capsys.readouterr()
+    assert "seeded 5 personas" in captured.out and "first 5 of 12" in captured.out
+    # no catalog yet: the seed says which preferred stores are missing
+    assert "preferred_store codes are not in the stores table" in captured.err
     assert _rows(env_url)["agents"] == 5
+    assert main(["catalog", "seed"]) == 0
     assert main(["personas", "seed", str(path)]) == 0
-    assert "agents: 12 (7 created, 0 updated, 5 unchanged)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "agents: 12 (7 created, 0 updated, 5 unchanged)" in captured.out
+    assert "not in the stores table" not in captured.err
     assert _rows(env_url)["agents"] == 12
 
 

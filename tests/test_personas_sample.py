@@ -121,3 +121,25 @@ def test_written_csv_reads_back(tmp_path, sample):
     from personas.sample import write_workbook
 
     assert read_personas(write_workbook(sample[:30], tmp_path / "s.csv")) == sample[:30]
+
+
+def test_personas_package_imports_no_locust_gevent_or_http():
+    import ast
+    from pathlib import Path
+
+    import personas
+
+    forbidden = {"locust", "gevent", "httpx", "requests", "geventhttpclient", "urllib3", "aiohttp",
+                 "reference_api", "harness", "behaviors"}  # fmt: skip
+    root = Path(personas.__file__).parent
+    files = sorted(root.glob("*.py"))
+    assert len(files) >= 8
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"

@@ -119,7 +119,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     from personas.reader import PersonaFileError, read_personas_report
-    from personas.seed import seed_personas
+    from personas.seed import seed_personas, unknown_stores
 
     try:
         report = read_personas_report(args.file)
@@ -134,11 +134,20 @@ def _seed(args: argparse.Namespace) -> int:
             stats = seed_personas(
                 conn, personas=personas, deactivate_missing=args.deactivate_missing
             )
+            missing = unknown_stores(conn, personas=personas)
     finally:
         engine.dispose()
     scope = f" (--test: first {len(personas)} of {len(report.personas)})" if args.test else ""
     print(f"seeded {len(personas)} personas from {args.file}{scope}")
     print(stats.summary())
+    if missing:
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        _print_warnings(
+            [
+                f"{len(missing)} preferred_store codes are not in the stores table ({shown}); "
+                "seed the catalog (`loadsim catalog seed`) or fix the workbook"
+            ]  # fmt: skip
+        )
     return 0
 
 

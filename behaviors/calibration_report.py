@@ -173,11 +173,12 @@ def render(report: CalibrationReport, *, show_segments: bool = True) -> str:
         for seg, checks in sorted(by_seg.items()):
             row = [seg]
             for m in metrics:
-                c = checks.get(m)
-                if c is None or c.units == 0:
+                cell = checks.get(m)
+                if cell is None or cell.units == 0:
                     row.append("-")
                 else:
-                    row.append(f"{c.realized:.2f}/{c.expected:.2f}{'' if c.passed else ' FAIL'}")
+                    mark = "" if cell.passed else " FAIL"
+                    row.append(f"{cell.realized:.2f}/{cell.expected:.2f}{mark}")
             seg_rows.append(row)
         lines.append(tabulate(seg_rows, headers=["segment", *metrics], tablefmt="simple"))
     lines.append("")

@@ -215,12 +215,16 @@ def view_coupons(state: HourState, runtime: Runtime[HourContext]) -> dict[str, A
     clock = EventClock(ctx.slot_time, state.get("clock", 0))
     cart = state.get("cart")
     events: list[BehaviorEvent] = []
+    applied = False
     try:
         wallet = ctx.shop.wallet()
         cd = rules.choose_coupon(persona, wallet, cart.lines if cart else (), ctx.rng)
         values = dict(cd.eligible)
         for cid in cd.viewed:
-            ctx.shop.view_coupon(cid)
+            try:
+                ctx.shop.view_coupon(cid)
+            except ShopRejected:  # gone between wallet and view (expired): skip it
+                continue
             events.append(
                 clock.event(
                     "view_coupon",
@@ -229,7 +233,6 @@ def view_coupons(state: HourState, runtime: Runtime[HourContext]) -> dict[str, A
                 )
             )
         steps["choose_coupon"] = cd.as_payload()
-        applied = False
         if cd.chosen is not None:
             try:
                 cart = ctx.shop.apply_coupon(cd.chosen)
@@ -246,10 +249,6 @@ def view_coupons(state: HourState, runtime: Runtime[HourContext]) -> dict[str, A
                 steps["choose_coupon"] = {**cd.as_payload(), "rejected": exc.reason}
     except ShopUnavailable as exc:
         return {"error": exc, "events": events, "clock": clock.seconds, "steps": steps}
-    except ShopRejected as exc:  # a coupon vanished between wallet and view: carry on
-        steps["view_rejected"] = exc.reason
-        applied = False
-        wallet = []
     return {
         "events": events,
         "clock": clock.seconds,
@@ -323,7 +322,8 @@ def abandon(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
     payload = {**(cd.as_payload() if cd else {}), "reason": reason}
     cart = state.get("cart")
     value = cart.total_cents if cart else None
-    if state.get("decision") is not None and state["decision"].kind == "idle":
+    decision = state.get("decision")
+    if decision is not None and decision.kind == "idle":
         events: list[BehaviorEvent] = []  # an idle hour has no session to abandon
     else:
         events = [clock.event("abandon", payload, price_cents=value)]
@@ -405,7 +405,7 @@ def _tracing_off_unless_opted_in() -> None:
         langsmith.configure(enabled=False)
 
 
-def build_shopping_graph() -> StateGraph:
+def build_shopping_graph() -> StateGraph[HourState, HourContext, HourState, HourState]:
     """The uncompiled graph (for inspection and tests); use ``compile_shopping_graph``."""
     g = StateGraph(HourState, context_schema=HourContext)
     for node in (

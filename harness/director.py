@@ -55,7 +55,6 @@ class SimulationDirector:
         self._offer_job: gevent.Greenlet | None = None
         self._loop: gevent.Greenlet | None = None
         self._known_workers: frozenset[str] = frozenset()
-        self._hello_waiting: list[str] = []
         self.paused_reason: str | None = None
         self.exit_code: int | None = None
         self.lease_log: list[tuple[str, int, str, float]] = []
@@ -81,11 +80,11 @@ class SimulationDirector:
         sim_end = (
             o.sim_start + timedelta(hours=o.sim_duration_hours) if o.sim_duration_hours else None
         )
-        clock = SimClock.start(sim_start=o.sim_start, scale=o.time_scale)
         processes = self._expected_processes()
+        t0 = time.perf_counter()
         self.run = RunConfig(
             run_id=run_id, seed=o.seed, sim_start=o.sim_start.isoformat(),
-            sim_end=sim_end.isoformat() if sim_end else None, clock=clock.to_dict(),
+            sim_end=sim_end.isoformat() if sim_end else None, clock={},
             api_url=self.stack_api_url(), database_url=self.stack_db_url(),
             rate_share=self._rate_share(), mock_api=o.mock_api, mock_db=o.mock_db,
             options={"processes": processes},
@@ -94,6 +93,11 @@ class SimulationDirector:
         self.files.write_manifest(self._manifest(processes))
         if self.engine is not None:
             self._db_run_start()
+        self.rt.prepare(self.run)
+        log.debug("run set-up took %.2fs", time.perf_counter() - t0)
+        # The clock starts only now, when everything is ready: simulated time must not run
+        # while the run is still being set up (at 1800x a second is half a simulated hour).
+        self.run.clock = SimClock.start(sim_start=o.sim_start, scale=o.time_scale).to_dict()
         self.started_real = time.time()
         self.rt.configure(self.run)
         self._broadcast_config()
@@ -165,8 +169,7 @@ class SimulationDirector:
             self.rt.configure(self.run)
 
     def _on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
-        if self.run is None:
-            self._hello_waiting.append(msg.node_id)
+        if self.run is None or self.rt.clock is None:  # answered by start_run's broadcast
             return
         self.run.rate_share = self._rate_share()
         self.run.clock = self.rt.clock.to_dict()
@@ -365,15 +368,12 @@ class SimulationDirector:
 
 
 def _cycles_of(report: Any) -> list[dict[str, Any]]:
-    cycles = getattr(report, "cycles", None) or (report.get("cycles") if isinstance(report, dict) else None)
-    out = []
-    for c in cycles or []:
-        if hasattr(c, "__dict__") and not isinstance(c, dict):
-            c = {k: v for k, v in vars(c).items() if not k.startswith("_")}
-        out.append(json.loads(json.dumps(c, default=str)))
-    return out
+    """The cycles an ``advance`` call ran, as JSON-safe dicts."""
+    data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    return [json.loads(json.dumps(c, default=str)) for c in data.get("cycles", [])]
 
 
 def _brief(c: dict[str, Any]) -> str:
-    keys = ("assigned", "expired", "replaced", "users", "duration_s")
-    return ", ".join(f"{k} {c[k]}" for k in keys if k in c)
+    flat = {**c, **(c.get("stats") or {})}
+    keys = ("users", "assigned", "expired", "replaced", "duration_s")
+    return ", ".join(f"{k} {flat[k]}" for k in keys if k in flat)

@@ -182,7 +182,7 @@ class HttpShop:
         return _cart(data)
 
     def cart_clear(self) -> None:
-        self._call("DELETE", self._path("cart", "/api/cart"), name="DELETE /api/cart", idempotent=True)
+        self._call("DELETE", self._path("cart", "/api/cart"), name="/api/cart", idempotent=True)
 
     def wallet(self) -> list[WalletCoupon]:
         data = self._call(

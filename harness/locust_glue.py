@@ -67,6 +67,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
     environment.loadsim = rt
     global _ENV
     _ENV = environment
+    rt.compile_graph()
     if role in ("worker", "local"):
         runner.register_message(MSG_CONFIG, lambda environment, msg, **kw: _apply_config(rt, msg.data))
         runner.register_message(MSG_GRANT, lambda environment, msg, **kw: _on_grant(rt, msg.data))
@@ -140,7 +141,11 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if rt.role == "worker":
         environment.runner.send_message(MSG_HELLO, {})
     elif rt.director is not None:
-        rt.director.start_run()
+        try:
+            rt.director.start_run()
+        except Exception:
+            log.exception("could not start the run")
+            raise
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:

@@ -85,6 +85,7 @@ class ProcessRuntime:
         self.inflight = 0
         self._flusher: gevent.Greenlet | None = None
         self.director: Any = None  # master/local only
+        self._prepared_for: str | None = None
 
     # ---------------------------------------------------------------- configuration
 
@@ -92,25 +93,36 @@ class ProcessRuntime:
         """Apply a run config (first time: build engine, recorder, catalog, graph)."""
         from offer_engine.clock import SimClock
 
-        first = self.run is None or self.run.run_id != cfg.run_id
+        self.prepare(cfg)
         self.run = cfg
         self.clock = SimClock.from_dict(cfg.clock)
         self.sim_start = datetime.fromisoformat(cfg.sim_start)
         self.sim_end = datetime.fromisoformat(cfg.sim_end) if cfg.sim_end else None
         self.bucket.set_rate(cfg.rate_share)
-        if first:
-            self._build(cfg)
         self.ready.set()
 
-    def _build(self, cfg: RunConfig) -> None:
-        from behaviors.graph import compile_shopping_graph
+    def compile_graph(self) -> None:
+        """Import and compile the LangGraph graph (seconds on a busy machine): done in
+        ``init``, long before the simulated clock starts."""
+        if self.graph is None:
+            from behaviors.graph import compile_shopping_graph
 
+            self.graph = compile_shopping_graph()
+
+    def prepare(self, cfg: RunConfig) -> None:
+        """Build what the run needs (once per run id); safe to call again."""
+        if self._prepared_for == cfg.run_id:
+            return
+        self._prepared_for = cfg.run_id
+        self._build(cfg)
+
+    def _build(self, cfg: RunConfig) -> None:
         runner = self.environment.runner
         idx = getattr(runner, "worker_index", None)
         self.worker_name = "local" if self.role == "local" else (
             "master" if self.role == "master" else f"worker{idx}"
         )  # fmt: skip
-        self.graph = compile_shopping_graph()
+        self.compile_graph()
         if cfg.mock_db:
             from harness.recorder import NullRecorder
             from personas.catalog import generate_catalog

@@ -1,0 +1,133 @@
+"""Helpers for end-to-end tests: real ``locust`` processes against a real Postgres and the
+reference API the harness starts itself on loopback. Bounded in time and count."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = ROOT / "locustfile.py"
+
+
+def seed_small_population(engine: Engine, *, n: int, seed: int = 7) -> None:
+    """Synthetic catalog + ``n`` generated personas, committed."""
+    from personas.catalog import generate_catalog, seed_catalog
+    from personas.sample import generate_personas
+    from personas.seed import seed_personas
+
+    with engine.begin() as conn:
+        seed_catalog(conn, data=generate_catalog(seed=seed))
+        seed_personas(conn, personas=generate_personas(n, seed=seed))
+
+
+def locust_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+
+
+def harness_env(db_url: str | None, tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env.pop("DATABASE_URL", None)
+    if db_url:
+        env["DATABASE_URL"] = db_url
+    env["LOADSIM_HOME"] = str(tmp / ".loadsim")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_locust(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        locust_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start_locust(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    fh = open(log, "w")  # noqa: SIM115 - closed by the caller's process end
+    return subprocess.Popen(
+        locust_cmd(*args), env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    return proc.returncode
+
+
+def wait_for(predicate, *, timeout: float, every: float = 0.5, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# ------------------------------------------------------------------ database assertions
+
+
+def lease_overlaps(engine: Engine, run_id: str) -> int:
+    """Pairs of leases of one persona whose holding intervals overlap (must be 0)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                """
+                SELECT count(*) FROM persona_leases a JOIN persona_leases b
+                  ON a.run_id = b.run_id AND a.agent_id = b.agent_id AND a.id < b.id
+                 AND a.leased_at < coalesce(b.released_at, 'infinity')
+                 AND b.leased_at < coalesce(a.released_at, 'infinity')
+                WHERE a.run_id = :r
+                """
+            ),
+            {"r": run_id},
+        ).scalar_one()
+
+
+def hour_gaps(engine: Engine, run_id: str, last_hour: int) -> list[tuple[int, int, int]]:
+    """Agents whose recorded hours are not one contiguous run up to ``last_hour``:
+    (agent, first hour, hours recorded) — every leased persona must act every hour."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                """
+                SELECT agent_id, min(sim_hour) AS first, max(sim_hour) AS last, count(*) AS n
+                FROM agent_hours WHERE run_id = :r AND decision <> 'missed'
+                GROUP BY agent_id
+                """
+            ),
+            {"r": run_id},
+        ).all()
+    return [(r.agent_id, r.first, r.n) for r in rows if r.last < last_hour or r.n != r.last - r.first + 1]
+
+
+def distinct_agents_by_hour(engine: Engine, run_id: str) -> dict[int, int]:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                text(
+                    "SELECT sim_hour, count(DISTINCT agent_id) FROM agent_hours "
+                    "WHERE run_id = :r GROUP BY sim_hour ORDER BY sim_hour"
+                ),
+                {"r": run_id},
+            ).all()
+        )
+
+
+def count(engine: Engine, sql: str, **params: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar_one())

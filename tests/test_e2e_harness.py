@@ -1,0 +1,233 @@
+"""End-to-end: real ``locust`` processes (standalone, ``--processes 2``, master + workers)
+against a real Postgres and the reference API that the harness starts on loopback.
+
+Each run is small and fast (60 personas at 1800x: one simulated hour = 2 real seconds)
+and every assertion reads the database, the source of truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from db import migrate
+from db.engine import create_db_engine
+from tests.e2e_support import (
+    count,
+    distinct_agents_by_hour,
+    harness_env,
+    hour_gaps,
+    lease_overlaps,
+    run_locust,
+    seed_small_population,
+    start_locust,
+    stop,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+N = 60
+RAMP = "0:10,2:50,4:100"
+FAST = ["--headless", "--time-scale", "1800", "--sim-start", "2026-01-10T09:00:00+00:00", "--ramp", RAMP, "--rate-limit", "0", "--drain-seconds", "3"]
+
+
+@pytest.fixture()
+def e2e_db(pg_server, request):
+    name = "e2e_" + request.node.name.replace("[", "_").replace("]", "")[:40]
+    url = pg_server.create_database(name, drop_first=True)
+    migrate.upgrade(url)
+    eng = create_db_engine(url, total_connections=4)
+    seed_small_population(eng, n=N)
+    yield url, eng
+    eng.dispose()
+
+
+def _assert_run_is_sound(eng, run_dir: Path, run_id: str, *, hours: int) -> None:
+    """The acceptance checks shared by every topology."""
+    assert (run_dir / "manifest.json").exists()
+    for f in ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_report.html"):
+        assert (run_dir / f).exists(), f
+    with open(run_dir / "locust_failures.csv") as fh:
+        failures = list(csv.DictReader(fh))
+    assert failures == [], failures
+    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id = :r AND status = 'completed'", r=run_id) == 1
+    # No persona was ever held by two users at once.
+    assert count(eng, "SELECT count(*) FROM persona_leases WHERE run_id = :r", r=run_id) >= N
+    assert lease_overlaps(eng, run_id) == 0
+    # Every leased persona acted in every simulated hour it was active; nothing missed.
+    assert hour_gaps(eng, run_id, last_hour=hours - 1) == []
+    assert count(eng, "SELECT count(*) FROM agent_hours WHERE run_id = :r AND decision = 'missed'", r=run_id) == 0
+    # The ramp reached each stage (10 %, 50 %, 100 % of the active personas).
+    by_hour = distinct_agents_by_hour(eng, run_id)
+    for stage_hour, frac in ((1, 0.10), (3, 0.50), (5, 1.0)):
+        assert by_hour[stage_hour] == math.ceil(frac * N), (stage_hour, by_hour)
+    # Behavior data reached the database, and the API saw the graph's endpoints.
+    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id = :r", r=run_id) > 0
+    assert count(eng, "SELECT count(*) FROM shopping_session_events WHERE run_id = :r", r=run_id) > 0
+    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id = :r AND status = 'active'", r=run_id) == 0
+    with open(run_dir / "locust_stats.csv") as fh:
+        names = {row["Name"] for row in csv.DictReader(fh)}
+    assert {"/api/cart/add", "/api/orders/checkout", "/time/advance"} <= names, names
+
+
+def test_standalone_run(e2e_db, tmp_path):
+    url, eng = e2e_db
+    hours = 8
+    r = run_locust(
+        [*FAST, "--sim-duration", f"{hours}h", "--run-id", "solo", "--runs-dir", str(tmp_path / "runs")],
+        env=harness_env(url, tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    _assert_run_is_sound(eng, tmp_path / "runs" / "solo", "solo", hours=hours)
+    manifest = json.loads((tmp_path / "runs" / "solo" / "manifest.json").read_text())
+    assert manifest["time_scale"] == 1800 and manifest["personas_total"] == N
+    assert manifest["exit_code"] in (None, 0)
+
+
+def test_two_processes(e2e_db, tmp_path):
+    url, eng = e2e_db
+    hours = 8
+    r = run_locust(
+        [*FAST, "--processes", "2", "--sim-duration", f"{hours}h", "--run-id", "procs",
+         "--runs-dir", str(tmp_path / "runs")],
+        env=harness_env(url, tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    _assert_run_is_sound(eng, tmp_path / "runs" / "procs", "procs", hours=hours)
+    holders = count(eng, "SELECT count(DISTINCT holder) FROM persona_leases WHERE run_id = 'procs'")
+    assert holders == 2  # both worker processes held personas
+
+
+def test_master_two_workers_and_a_worker_killed(e2e_db, tmp_path):
+    url, eng = e2e_db
+    env = harness_env(url, tmp_path)
+    runs = str(tmp_path / "runs")
+    port = str(_free_port())
+    master = start_locust(
+        [*FAST, "--master", "--expect-workers", "2", "--master-bind-port", port,
+         "--sim-duration", "40h", "--run-id", "dist", "--runs-dir", runs],
+        env=env, cwd=tmp_path, log=tmp_path / "master.log",
+    )  # fmt: skip
+    workers = [
+        start_locust(["--worker", "--master-port", port], env=env, cwd=tmp_path, log=tmp_path / f"w{i}.log")
+        for i in range(2)
+    ]
+    try:
+        open_leases = "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL"
+        wait_for(lambda: _safe_count(eng, open_leases) == N, timeout=120, what="all personas leased")
+        held = dict(
+            _rows(eng, "SELECT holder, count(*) FROM persona_leases WHERE run_id = 'dist' "
+                       "AND released_at IS NULL GROUP BY holder")
+        )  # fmt: skip
+        assert len(held) == 2 and sum(held.values()) == N
+        killed_at = time.time()
+        stop(workers[0], signal.SIGKILL)
+        # Its personas are leased again by the remaining worker within 60 s.
+        wait_for(
+            lambda: _safe_count(
+                eng,
+                "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL",
+            ) == N and len(_open_holders(eng)) == 1,
+            timeout=60, what="the dead worker's personas leased again",
+        )  # fmt: skip
+        releasedd = _safe_count(
+            eng, "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND release_reason = 'reclaim'"
+        )
+        assert releasedd > 0
+        assert time.time() - killed_at < 60
+        assert lease_overlaps(eng, "dist") == 0
+        rc = master.wait(timeout=180)
+    finally:
+        for p in [master, *workers]:
+            stop(p)
+    log = (tmp_path / "master.log").read_text()
+    assert "personas returned to the pool" in log
+    assert rc in (0, 1), log[-3000:]  # 1: requests cut off by the kill count as failures
+    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id = 'dist' AND ended_at IS NOT NULL") == 1
+
+
+def test_mock_api_and_mock_db_need_no_database_or_server(tmp_path):
+    r = run_locust(
+        [*FAST, "--mock-api", "--mock-db", "--sim-duration", "4h", "--run-id", "dry",
+         "--runs-dir", str(tmp_path / "runs")],
+        env=harness_env(None, tmp_path), cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert not (tmp_path / ".loadsim" / "pg").exists()  # no Postgres was started
+    with open(tmp_path / "runs" / "dry" / "hours.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sum(int(r["acted"]) for r in rows) >= 372  # the bundled sample at full ramp
+    assert "reference_api" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--time-scale", "-1"], "--time-scale"),
+        (["--ramp", "5:10"], "--ramp"),
+        (["--sim-duration", "soon"], "--sim-duration"),
+    ],
+)
+def test_bad_options_exit_2_before_anything_starts(tmp_path, args, fragment):
+    r = run_locust(["--headless", "--mock-api", "--mock-db", *args], env=harness_env(None, tmp_path), cwd=tmp_path, timeout=60)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert fragment in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
+    url, eng = e2e_db
+    proc = start_locust(
+        [*FAST, "--sim-duration", "200h", "--run-id", "term", "--runs-dir", str(tmp_path / "runs")],
+        env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "term.log",
+    )  # fmt: skip
+    try:
+        wait_for(
+            lambda: _safe_count(eng, "SELECT count(*) FROM agent_hours WHERE run_id = 'term' AND sim_hour >= 2") > 0,
+            timeout=90, what="the run to get going",
+        )  # fmt: skip
+    finally:
+        rc = stop(proc, signal.SIGTERM, timeout=90)
+    run_dir = tmp_path / "runs" / "term"
+    log = (tmp_path / "term.log").read_text()
+    assert rc in (0, 1), log[-3000:]
+    assert (run_dir / "locust_stats.csv").exists() and (run_dir / "locust_report.html").exists()
+    assert json.loads((run_dir / "manifest.json").read_text()).get("ended_at")
+    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id = 'term' AND status = 'active'") == 0
+    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id = 'term' AND ended_at IS NOT NULL") == 1
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _free_port() -> int:
+    from harness.stack import free_port
+
+    return free_port()
+
+
+def _safe_count(eng, sql: str) -> int:
+    try:
+        return count(eng, sql)
+    except Exception:  # noqa: BLE001 - tables busy during a run: try again
+        return -1
+
+
+def _rows(eng, sql: str):
+    with eng.connect() as conn:
+        return conn.execute(text(sql)).all()
+
+
+def _open_holders(eng) -> set[str]:
+    return {
+        r[0]
+        for r in _rows(eng, "SELECT DISTINCT holder FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL")
+    }

@@ -45,6 +45,7 @@ def persona_frame(agents: pd.DataFrame) -> pd.DataFrame:
                 "shopping_frequency": p.shopping_frequency,
                 "avg_basket_size": p.avg_basket_size,
                 "cart_abandonment_rate": p.cart_abandonment_rate,
+                "raw": raw,
             }
         )
     cols = [
@@ -54,6 +55,7 @@ def persona_frame(agents: pd.DataFrame) -> pd.DataFrame:
         "shopping_frequency",
         "avg_basket_size",
         "cart_abandonment_rate",
+        "raw",
     ]
     return pd.DataFrame(rows, columns=cols)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from db.models import (
     Agent,
@@ -37,7 +37,25 @@ class RunRows:
     agent_hours: pd.DataFrame
     cycles: pd.DataFrame
     coupons: pd.DataFrame
+    session_facts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per session, from the rules' event payloads: ``planned_items``, ``p_abandon``."""
     notes: list[str] = field(default_factory=list)
+
+
+# What the rules recorded (ARCHITECTURE §8 payloads): the planned basket after the budget
+# (``items`` of add_to_cart) and the checkout decision's ``p_abandon``. Type-checked so a
+# payload of another shape is ignored rather than failing the cast.
+_FACTS_SQL = """
+SELECT session_id,
+  max(CASE WHEN event_type = 'cart_add_item' AND jsonb_typeof(payload->'items') = 'number'
+      THEN (payload->>'items')::float8 END) AS planned_items,
+  max(CASE WHEN event_type IN ('checkout_complete', 'abandon', 'checkout_failed')
+       AND jsonb_typeof(payload->'p_abandon') = 'number'
+      THEN (payload->>'p_abandon')::float8 END) AS p_abandon
+FROM shopping_session_events
+WHERE run_id = :run_id
+GROUP BY session_id
+"""
 
 
 def _frame(conn: Connection, stmt: Any, columns: list[str]) -> pd.DataFrame:
@@ -160,5 +178,21 @@ def collect_run_rows(conn: Connection, *, run_id: str) -> RunRows:
             .group_by(u.status, u.removed_reason),
             ["status", "removed_reason", "count"],
         )
+    session_facts = _frame(
+        conn,
+        text(_FACTS_SQL).bindparams(run_id=run_id),
+        ["session_id", "planned_items", "p_abandon"],
+    )
     notes = [] if run is not None else [f"database has no simulation_runs row for {run_id}"]
-    return RunRows(run, sessions, event_counts, orders, agents, agent_hours, cycles, coupons, notes)
+    return RunRows(
+        run,
+        sessions,
+        event_counts,
+        orders,
+        agents,
+        agent_hours,
+        cycles,
+        coupons,
+        session_facts=session_facts,
+        notes=notes,
+    )

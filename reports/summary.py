@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from reports import behavior as bh
-from reports.calibration import check_calibration
+from reports.calibration import check_calibration, sim_start_of
 from reports.dbcollect import RunRows
 from reports.load import endpoint_frame, errors_frame, history_frame, load_metrics
 from reports.sources import RunFiles
@@ -93,7 +93,11 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
         offers = bh.offer_metrics(rows.cycles, rows.coupons)
         cycles = bh.cycles_frame(rows.cycles)
         calibration = check_calibration(
-            sessions=rows.sessions, agent_hours=rows.agent_hours, personas=personas
+            sessions=rows.sessions,
+            agent_hours=rows.agent_hours,
+            personas=personas,
+            session_facts=rows.session_facts,
+            sim_start=sim_start_of(manifest, rows.run),
         )
         agent_hours = rows.agent_hours
         funnel = _funnel_db(overall, rows)

@@ -278,14 +278,59 @@ def test_db_run_behavior_offers_time_and_calibration(db_run) -> None:
     assert "sessions_per_week" in [r[0].value for r in wb["Calibration"].iter_rows(min_row=2)]
 
 
-def test_db_run_distorted_behavior_fails_calibration(tmp_path: Path, clean_db) -> None:
-    d = tmp_path / "distorted"
+def _calibration(tmp_path: Path, engine, spec: RunSpec) -> dict:
+    d = tmp_path / spec.run_id
     write_manifest(d)
-    with clean_db.begin() as conn:
-        populate_run(conn, RunSpec(run_id="distorted", agents=population(30), abandon_factor=2.5))
-    s = build_run_report(d, engine=clean_db)
+    with engine.begin() as conn:
+        populate_run(conn, spec)
+    return build_run_report(d, engine=engine)
+
+
+def test_db_run_distorted_behavior_fails_calibration(tmp_path: Path, clean_db) -> None:
+    s = _calibration(
+        tmp_path, clean_db, RunSpec(run_id="distorted", agents=population(30), abandon_factor=2.5)
+    )
     status = {m["metric"]: m["status"] for m in s["calibration"]["metrics"]}
     assert status["abandonment"] == "fail" and not s["calibration"]["ok"]
+    assert status["sessions_per_week"] == "ok"
     # No hours.csv: the per-hour table is rebuilt from the database.
-    wb = load_workbook(d / "report.xlsx")
+    wb = load_workbook(tmp_path / "distorted" / "report.xlsx")
     assert wb["Hours"].max_row == 168 + 1
+
+
+def test_calibration_uses_the_rules_recorded_probabilities(tmp_path: Path, clean_db) -> None:
+    s = _calibration(
+        tmp_path, clean_db, RunSpec(run_id="rules", agents=population(30), rule_payloads=True)
+    )
+    by = {m["metric"]: m for m in s["calibration"]["metrics"]}
+    assert by["abandonment"]["basis"] == "p_abandon recorded by decide_checkout"
+    assert by["basket_size"]["basis"] == "planned basket (rule payload)"
+    assert by["basket_size"]["realized"] == pytest.approx(by["basket_size"]["expected"])
+    assert s["calibration"]["ok"], by
+
+
+def test_calibration_flags_a_target_that_turns_checkouts_into_abandons(
+    tmp_path: Path, clean_db
+) -> None:
+    # The rule recorded the persona's p_abandon, but many more sessions ended abandoned.
+    s = _calibration(
+        tmp_path,
+        clean_db,
+        RunSpec(run_id="rej", agents=population(30), rule_payloads=True, abandon_factor=2.5),
+    )
+    by = {m["metric"]: m for m in s["calibration"]["metrics"]}
+    assert by["abandonment"]["status"] == "fail"
+    assert (
+        by["abandonment"]["realized"]
+        > by["abandonment"]["expected"] + by["abandonment"]["tolerance"]
+    )
+
+
+def test_calibration_flags_sessions_beyond_the_coupon_lift(tmp_path: Path, clean_db) -> None:
+    s = _calibration(
+        tmp_path, clean_db, RunSpec(run_id="busy", agents=population(30), shop_factor=3.0)
+    )
+    by = {m["metric"]: m for m in s["calibration"]["metrics"]}
+    assert by["sessions_per_week"]["status"] == "fail"
+    lo, hi = by["sessions_per_week"]["expected"]
+    assert lo < hi < by["sessions_per_week"]["realized"]

@@ -201,6 +201,11 @@ class RunSpec:
     slip_seconds: float = 1.0
     missed_every: int = 0
     """Every n-th agent hour is missed (0: none)."""
+    shop_factor: float = 1.0
+    """Multiplies every chance to shop: 1.0 follows the personas."""
+    rule_payloads: bool = False
+    """Record the rules' payloads (planned ``items``, ``p_abandon`` = the persona's rate)
+    as the behaviors graph does."""
 
 
 @dataclass
@@ -298,7 +303,7 @@ def populate_run(conn: Connection, spec: RunSpec, *, id_offset: int = 0) -> RunT
                 truth.missed += 1
                 continue
             at = SIM_START + timedelta(hours=h, minutes=10)
-            if rng.random() < p["shopping_frequency"] / 168:
+            if rng.random() < p["shopping_frequency"] / 168 * spec.shop_factor:
                 b = p["avg_basket_size"]
                 items = rng.randint(max(0, int(b) - 2), int(b) + 2) + (b - int(b) > rng.random())
                 abandon = rng.random() < min(1.0, p["cart_abandonment_rate"] * spec.abandon_factor)
@@ -355,6 +360,14 @@ def populate_run(conn: Connection, spec: RunSpec, *, id_offset: int = 0) -> RunT
                 kinds = ["session_start", "view_product"] + ["cart_add_item"] * items
                 kinds += ["view_coupon"] * viewed + ["apply_coupon"] * applied
                 kinds.append("abandon" if abandon else "checkout_complete")
+                payloads = {
+                    "cart_add_item": {"rule": "add_to_cart", "items": items},
+                    "abandon": {"rule": "decide_checkout", "p_abandon": p["cart_abandonment_rate"]},
+                    "checkout_complete": {
+                        "rule": "decide_checkout",
+                        "p_abandon": p["cart_abandonment_rate"],
+                    },
+                }
                 for seq, k in enumerate(kinds):
                     events.append(
                         dict(
@@ -365,7 +378,9 @@ def populate_run(conn: Connection, spec: RunSpec, *, id_offset: int = 0) -> RunT
                             event_type=k,
                             sim_time=at,
                             quantity=1 if k == "cart_add_item" else None,
-                            payload={"p": 0.5, "draw": 0.25},
+                            payload=payloads.get(k, {"p": 0.5, "draw": 0.25})
+                            if spec.rule_payloads
+                            else {"p": 0.5, "draw": 0.25},
                         )
                     )
                 truth.shop_sessions += 1

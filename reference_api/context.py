@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine, text
 
 from db.settings import SimSettings
+from offer_engine.state import get_server_time
 from reference_api.errors import BadTime, Unauthorized
 
 DEV_PREFIX = "dev:"
@@ -67,12 +68,6 @@ def parse_dev_token(token: str | None) -> int:
 
 def server_time(conn: Connection) -> datetime | None:
     """The server's simulated time (``simulation_state`` key ``'server'``), if set."""
-    try:
-        from offer_engine.state import get_server_time
-    except ImportError:  # pragma: no cover - until offer_engine.state lands
-        return conn.execute(
-            text("SELECT simulated_date FROM simulation_state WHERE key = 'server'")
-        ).scalar()
     return get_server_time(conn)
 
 

@@ -17,6 +17,8 @@ from behaviors.pricing import discount_cents, ineligibility, subtotal_cents
 from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, WalletCoupon
 
 _INDEXES: dict[int, tuple[Sequence[Product], _CatalogIndex]] = {}
+_MAX_CATALOGS = 8
+"""Catalog indexes kept (one per distinct product list; a refresh makes a new list)."""
 
 
 class _CatalogIndex:
@@ -44,6 +46,8 @@ def _index_for(products: Sequence[Product]) -> _CatalogIndex:
         return entry[1]
     index = _CatalogIndex(products)
     _INDEXES[id(products)] = (products, index)
+    while len(_INDEXES) > _MAX_CATALOGS:  # refreshed catalogs replace old ones
+        del _INDEXES[next(iter(_INDEXES))]
     return index
 
 

@@ -41,6 +41,19 @@ from offer_engine import _assign_sql as sql_
 from offer_engine.cycles import CycleRow, complete_cycle
 from offer_engine.expiration import expire_due
 
+CHUNK_USERS = 1000
+"""Users per statement inside one assignment (about 32,000 coupon rows)."""
+
+_SUMMED = (
+    "users_assigned",
+    "assigned",
+    "frontstore",
+    "category_brand",
+    "replaced",
+    "expired",
+    "users_short",
+)
+
 
 class WalletCapacityExceeded(RuntimeError):
     """A wallet holds more than ``MAX_WALLET_CAPACITY`` active coupons after assignment.
@@ -102,7 +115,8 @@ def pending_users(
         ``(targeted, due)``: how many active simulated users were considered, and the ids
         of those still due, ascending.
     """
-    sql, params = sql_.TARGETS, {"run_id": cycle.run_id, "n": cycle.cycle_number}
+    sql = sql_.TARGETS
+    params: dict[str, Any] = {"run_id": cycle.run_id, "n": cycle.cycle_number}
     if user_ids is not None:
         sql += " AND u.id = ANY(:only)"
         params["only"] = list(user_ids)
@@ -160,8 +174,14 @@ def assign_cycle(
         # A new statement sees what a concurrent assigner committed before we got the locks.
         _, due = pending_users(conn, cycle=cycle, user_ids=candidates)
     stats.users_due = len(due)
-    if due:
-        _assign_to(conn, due=due, cycle=cycle, sim_now=sim_now, settings=settings, stats=stats)
+    # Chunks keep each statement far below statement_timeout for a whole 10,000-user cycle;
+    # they share the caller's transaction, so the cycle is still all or nothing.
+    for i in range(0, len(due), CHUNK_USERS):
+        part = AssignStats(cycle_id=cycle.id, cycle_number=cycle.cycle_number)
+        chunk = due[i : i + CHUNK_USERS]
+        _assign_to(conn, due=chunk, cycle=cycle, sim_now=sim_now, settings=settings, stats=part)
+        for key in _SUMMED:
+            setattr(stats, key, getattr(stats, key) + getattr(part, key))
     stats.duration_s = round(time.perf_counter() - t0, 4)
     if record and (due or (whole_cycle and previous is None)):
         _record(conn, cycle=cycle, previous=previous, stats=stats, settings=settings)
@@ -172,7 +192,7 @@ def assign_cycle(
 
 def _catalog_quota(conn: Connection, settings: SimSettings) -> tuple[int, int]:
     """Per-kind quotas, lowered to what the catalog can supply at all."""
-    kinds = dict(conn.execute(sql_.CATALOG_KINDS).all())
+    kinds: dict[str, int] = {r[0]: r[1] for r in conn.execute(sql_.CATALOG_KINDS)}
     return (
         min(settings.frontstore_per_cycle, kinds.get("frontstore", 0)),
         min(settings.category_brand_per_cycle, kinds.get("category_brand", 0)),

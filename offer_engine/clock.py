@@ -177,7 +177,10 @@ class SimClock:
             scale = float(d["scale"])
         except (TypeError, ValueError):
             raise ValueError("clock anchor real_t0 and scale must be numbers") from None
-        return cls(real_t0, sim_t0, scale, bool(d.get("paused", False)))
+        paused = d.get("paused", False)
+        if not isinstance(paused, bool):  # "false" would be truthy: refuse, don't guess
+            raise ValueError(f"clock anchor paused must be a bool (got {paused!r})")
+        return cls(real_t0, sim_t0, scale, paused)
 
 
 def _real(real: float | None) -> float:

@@ -194,12 +194,13 @@ def _run_cycle(
     total = AssignStats(cycle_id=cycle.id, cycle_number=n)
     for i in range(0, len(due), batch_users):
         batch = due[i : i + batch_users]
-        part, tries = _with_retry(
-            target,
-            lambda c, b=batch: assign_cycle(
-                c, cycle=cycle, sim_now=at, settings=settings, user_ids=b, record_stats=True
-            ),
-        )
+
+        def assign_batch(conn: Connection, users: list[int] = batch) -> AssignStats:
+            return assign_cycle(
+                conn, cycle=cycle, sim_now=at, settings=settings, user_ids=users, record_stats=True
+            )
+
+        part, tries = _with_retry(target, assign_batch)
         attempts += tries - 1
         _add(total, part)
     _with_retry(target, lambda c: complete_cycle(c, cycle_id=cycle.id))

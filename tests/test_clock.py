@@ -68,6 +68,8 @@ def test_from_dict_names_bad_keys():
         SimClock.from_dict({"real_t0": 1.0, "scale": 2.0})
     with pytest.raises(ValueError, match="ISO 8601"):
         SimClock.from_dict({"real_t0": 1.0, "scale": 2.0, "sim_t0": "yesterday"})
+    with pytest.raises(ValueError, match="paused must be a bool"):
+        SimClock.from_dict({"real_t0": 1.0, "scale": 2.0, "sim_t0": T0.isoformat(), "paused": "no"})
 
 
 def test_rejects_naive_time_and_bad_scale():

@@ -310,3 +310,27 @@ def test_refresh_user_is_idempotent_within_a_cycle(population):
 def test_persona_helper_is_deterministic():
     assert persona_for(7, seed="a") == persona_for(7, seed="a")
     assert persona_for(7, seed="a") != persona_for(8, seed="a")
+
+
+def test_whole_cycle_in_chunks_is_one_transaction(population, monkeypatch):
+    import offer_engine.assigner as assigner_mod
+
+    monkeypatch.setattr(assigner_mod, "CHUNK_USERS", 5)  # 12 users → chunks of 5, 5, 2
+    eng, users = population.engine, population.user_ids
+    c0 = _cycle(eng, 0)
+    stats = _assign(eng, c0)
+    assert (stats.users_due, stats.users_assigned, stats.assigned, stats.frontstore) == (
+        12,
+        12,
+        12 * 32,
+        24,
+    )
+    assert active_counts(eng) == {u: 32 for u in users}
+    c1 = _cycle(eng, 1)
+    with pytest.raises(RuntimeError, match="crash"):
+        with eng.begin() as conn:
+            assign_cycle(conn, cycle=c1, sim_now=c1.simulated_start_date, settings=S)
+            raise RuntimeError("crash")
+    assert set(_kinds(eng, c0.id)) == {
+        (u, k) for u in users for k in ("frontstore", "category_brand")
+    }

@@ -126,17 +126,23 @@ def time_metrics(
 
     started = parse_instant(manifest.get("started_at") or (db_run or {}).get("started_at"))
     ended = parse_instant(manifest.get("ended_at") or (db_run or {}).get("ended_at"))
-    real_seconds = (ended - started).total_seconds() if started and ended else None
+    real_seconds, real_source = None, "unknown"
     realized = None
     if len(hours) >= 2 and hours["sim_time"].notna().sum() >= 2:
         h = hours.dropna(subset=["sim_time", "real_time"])
         d_sim = (h["sim_time"].iloc[-1] - h["sim_time"].iloc[0]).total_seconds()
         d_real = (h["real_time"].iloc[-1] - h["real_time"].iloc[0]).total_seconds()
-        realized = d_sim / d_real if d_real > 0 else None
-        if real_seconds is None:
-            real_seconds = d_real
-    if real_seconds is None:
-        real_seconds = history_elapsed_s
+        if d_real > 0:
+            # The simulated window only: rows mark hour starts, so the last hour adds one
+            # more hour at the realized pace. Set-up and teardown (in started/ended_at)
+            # are not simulated time and would understate orders per real minute.
+            realized = d_sim / d_real
+            real_seconds = d_real + 3600.0 / realized
+            real_source = "hours.csv"
+    if real_seconds is None and started and ended:
+        real_seconds, real_source = (ended - started).total_seconds(), "manifest"
+    if real_seconds is None and history_elapsed_s:
+        real_seconds, real_source = history_elapsed_s, "locust history"
 
     have_db = agent_hours is not None and len(agent_hours) > 0
     if len(hours):
@@ -192,6 +198,7 @@ def time_metrics(
         "sim_hours": sim_hours,
         "sim_days": (sim_hours / 24.0) if sim_hours else None,
         "real_seconds": real_seconds,
+        "real_seconds_source": real_source,
         "slip_source": slip_source,
         "slip_p50_s": p50,
         "slip_p95_s": p95,

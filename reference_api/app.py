@@ -1,9 +1,10 @@
 """The application factory: ``create_app(settings) -> FastAPI``.
 
 Endpoints are plain ``def`` functions over the sync SQLAlchemy engine and run in Starlette's
-thread pool; the pool's size is set to the database pool's so a burst queues in the event
-loop instead of timing out on the connection pool (see BENCHMARKS.md for the measurements
-behind the choice).
+thread pool; the thread pool is capped at the database pool's size (and at 8) so a burst
+queues in the event loop instead of timing out on the connection pool or thrashing the GIL
+(see BENCHMARKS.md for the measurements behind the choice). Dependencies that do no I/O
+are ``async`` so they cost no thread hop.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ one request holds a connection for a few milliseconds."""
 
 ENV_DB_CONNECTIONS = "REFERENCE_API_DB_CONNECTIONS"
 ENV_WORKERS = "REFERENCE_API_WORKERS"
+ENV_THREADS = "REFERENCE_API_THREADS"
+
+
+def default_threads(pool_total: int) -> int:
+    """Request threads per worker: never more than its connections (a thread beyond them
+    would only wait on the pool), and at most 8 — measured on 2 cores, 16 threads cost
+    ~30 % more CPU per request than 4–8 (GIL contention) for no extra throughput."""
+    return max(2, min(8, pool_total or 8))
 
 
 def _budget() -> tuple[int, int]:
@@ -96,8 +105,9 @@ def create_app(
         )
         pool = app.state.engine.pool
         size = getattr(pool, "size", lambda: 0)() + getattr(pool, "_max_overflow", 0)
-        if size > 0:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = max(4, size)
+        threads = int(os.environ.get(ENV_THREADS) or 0) or default_threads(size)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        log.info("reference_api: %d request thread(s) per worker", threads)
         try:
             yield
         finally:

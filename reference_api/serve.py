@@ -31,6 +31,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"total database connections for all workers (default {DEFAULT_API_DB_CONNECTIONS})",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="request threads per worker (default: min(8, its DB connections))",
+    )
+    parser.add_argument(
         "--access-log", action="store_true", help="log every request (off: it costs CPU)"
     )
 
@@ -43,7 +49,7 @@ def serve(args: argparse.Namespace) -> int:
     from db.engine import redact
     from db.errors import ConfigError
     from db.settings import load_settings
-    from reference_api.app import ENV_DB_CONNECTIONS, ENV_WORKERS
+    from reference_api.app import ENV_DB_CONNECTIONS, ENV_THREADS, ENV_WORKERS
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
@@ -51,6 +57,8 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--db-connections ({args.db_connections}) must be >= --workers ({args.workers})"
         )
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1 (got {args.threads})")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535 (got {args.port})")
     settings = load_settings()
@@ -63,6 +71,8 @@ def serve(args: argparse.Namespace) -> int:
         log.info("embedded Postgres ready at %s", redact(url))
     os.environ[ENV_DB_CONNECTIONS] = str(args.db_connections)
     os.environ[ENV_WORKERS] = str(args.workers)
+    if args.threads is not None:
+        os.environ[ENV_THREADS] = str(args.threads)
     uvicorn.run(
         "reference_api.app:create_app",
         factory=True,

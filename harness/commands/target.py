@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_DB_CONNECTIONS,
         help=f"total database connections for all workers (default {DEFAULT_DB_CONNECTIONS})",
     )
+    s.add_argument(
+        "--threads", type=int, default=None, help="request threads per worker (default: auto)"
+    )
     s.add_argument("--access-log", action="store_true", help="log every request")
     s.set_defaults(func=_serve)
 
@@ -51,6 +54,8 @@ def command_line(args: argparse.Namespace) -> list[str]:
         "--db-connections",
         str(args.db_connections),
     ]
+    if args.threads is not None:
+        argv += ["--threads", str(args.threads)]
     if args.access_log:
         argv.append("--access-log")
     return argv

@@ -37,7 +37,9 @@ class CatalogCache:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Product]:
-        items: Iterable[Product] = self._by_category.get(category, ()) if category else self.products
+        items: Iterable[Product] = (
+            self._by_category.get(category, ()) if category else self.products
+        )
         if store_id is not None:
             items = [p for p in items if p.store_id == store_id]
         if brand:

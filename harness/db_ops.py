@@ -36,8 +36,12 @@ def cleanup_orphans(engine: Engine, *, reason: str = "orphaned", run_id: str | N
         users = sorted({r.user_id for r in rows})
         if users:
             sim_users = "SELECT id FROM users WHERE is_simulated AND id = ANY(:u)"
-            conn.execute(text(f"DELETE FROM cart_coupons WHERE user_id IN ({sim_users})"), {"u": users})
-            conn.execute(text(f"DELETE FROM cart_items WHERE user_id IN ({sim_users})"), {"u": users})
+            conn.execute(
+                text(f"DELETE FROM cart_coupons WHERE user_id IN ({sim_users})"), {"u": users}
+            )
+            conn.execute(
+                text(f"DELETE FROM cart_items WHERE user_id IN ({sim_users})"), {"u": users}
+            )
         conn.execute(
             text(
                 "UPDATE agent_hours SET outcome = 'abandoned', error_kind = :reason, finished_at = now() "
@@ -59,8 +63,11 @@ def insert_run(engine: Engine, *, run: Any, opts: Any) -> None:
                 """
             ),
             dict(
-                run_id=run.run_id, scale=opts.time_scale, seed=opts.seed,
-                config=json.dumps(opts.to_json()), sim_start=opts.sim_start,
+                run_id=run.run_id,
+                scale=opts.time_scale,
+                seed=opts.seed,
+                config=json.dumps(opts.to_json()),
+                sim_start=opts.sim_start,
             ),  # fmt: skip
         )
 
@@ -76,11 +83,27 @@ def end_run(engine: Engine, *, run_id: str, status: str, sim_end: datetime | Non
                 WHERE run_id = :run_id
                 """
             ),
-            dict(run_id=run_id, status=status, sim_end=sim_end, last_hour=last_hour, exit_code=exit_code),
+            dict(
+                run_id=run_id,
+                status=status,
+                sim_end=sim_end,
+                last_hour=last_hour,
+                exit_code=exit_code,
+            ),
         )
 
 
-def write_lease_log(engine: Engine, *, run_id: str, events: list[tuple[str, int, str, float]]) -> None:
+def set_run_status(engine: Engine, *, run_id: str, status: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE simulation_runs SET status = :s WHERE run_id = :r"),
+            dict(s=status, r=run_id),
+        )
+
+
+def write_lease_log(
+    engine: Engine, *, run_id: str, events: list[tuple[str, int, str, float]]
+) -> None:
     """Apply lease/release/reclaim events in order to ``persona_leases`` (the partial
     unique index on open leases makes a double lease impossible in the database too)."""
     if not events:

@@ -29,6 +29,7 @@ from harness.runtime import (
     MSG_HELLO,
     MSG_LEASE,
     MSG_RELEASE,
+    MSG_REVOKE,
     ProcessRuntime,
     RunConfig,
 )
@@ -59,6 +60,8 @@ class SimulationDirector:
         self.exit_code: int | None = None
         self.lease_log: list[tuple[str, int, str, float]] = []
         self.users_at_hour: dict[int, int] = {}
+        self._missing_since: dict[str, float] = {}
+        self._reclaimed: dict[str, set[int]] = {}
         self.stopped_early = False
         self.settings_cycle_days = 7.0
         self._lease_flush_at = 0.0
@@ -201,21 +204,43 @@ class SimulationDirector:
         elif "req_id" in msg.data:
             self.pool.cancel(msg.data["req_id"])
 
+    RECLAIM_AFTER_S = 10.0
+    """A worker missing this long loses its leases (Locust marks a worker missing after
+    ~3 missed 1-s heartbeats, and a CPU-starved worker can come back: reclaiming at once
+    would hand its personas to a second user while the first still acts)."""
+
     def _check_workers(self) -> None:
-        """Reclaim the leases of workers that went missing; re-share the rate."""
+        """Reclaim the leases of workers gone for good; re-share the rate."""
         if self.rt.role != "master":
             return
         live = frozenset(self._live_workers())
+        now = time.time()
         for holder in self.pool.holders_of() - live:
+            since = self._missing_since.setdefault(holder, now)
+            if now - since < self.RECLAIM_AFTER_S:
+                continue
             freed, grants = self.pool.reclaim(holder)
+            self._reclaimed.setdefault(holder, set()).update(freed)
             if freed:
-                log.warning("worker %s is gone: %d personas returned to the pool", holder, len(freed))
-                now = time.time()
+                log.warning(
+                    "worker %s is gone: %d personas returned to the pool", holder, len(freed)
+                )
                 self.lease_log.extend(("reclaim", a, holder, now) for a in freed)
                 if self.files is not None:
                     self.files.log_event("leases_reclaimed", worker=holder, personas=len(freed))
             for req, entry in grants:
                 self._grant(req, entry)
+        for holder in list(self._missing_since):
+            if holder in live:
+                del self._missing_since[holder]
+                revoked = self._reclaimed.pop(holder, set())
+                if revoked:  # it came back after all: its users must let those personas go
+                    log.warning(
+                        "worker %s returned: revoking %d reclaimed personas", holder, len(revoked)
+                    )
+                    self.env.runner.send_message(
+                        MSG_REVOKE, {"agent_ids": sorted(revoked)}, client_id=holder
+                    )
         if live != self._known_workers:
             self._known_workers = live
             self._broadcast_config()
@@ -228,7 +253,9 @@ class SimulationDirector:
         if self.rt.clock is not None and self.run is not None:
             hours = (self.rt.clock.now() - self.opts.sim_start).total_seconds() / 3600
         frac = ramp_fraction(self.opts.ramp, hours)
-        users = min(self.pool.size, max(1, math.ceil(frac * self.pool.size))) if self.pool.size else 0
+        users = (
+            min(self.pool.size, max(1, math.ceil(frac * self.pool.size))) if self.pool.size else 0
+        )
         for req, entry in self.pool.set_limit(users):
             self._grant(req, entry)
         return users
@@ -344,6 +371,85 @@ class SimulationDirector:
         except Exception:
             self.lease_log[:0] = events  # keep them for the next flush: nothing lost
             raise
+
+    # ---------------------------------------------------------------- pause / resume
+
+    @property
+    def paused(self) -> bool:
+        return self.rt.clock is not None and self.rt.clock.paused
+
+    def pause(self, reason: str) -> bool:
+        """Stop simulated time (and so every user and the ramp) until :meth:`resume`."""
+        if self.rt.clock is None or self.rt.clock.paused:
+            return False
+        self.rt.clock = self.rt.clock.pause()
+        self.paused_reason = reason
+        self._broadcast_config()
+        log.warning("simulation paused at %s: %s", self.rt.clock.now().isoformat(), reason)
+        if self.files is not None:
+            self.files.log_event("pause", reason=reason, sim_time=self.rt.clock.now().isoformat())
+        self._set_status("paused")
+        return True
+
+    def resume(self) -> bool:
+        if self.rt.clock is None or not self.rt.clock.paused:
+            return False
+        self.rt.clock = self.rt.clock.resume()
+        reason, self.paused_reason = self.paused_reason, None
+        self._broadcast_config()
+        log.warning(
+            "simulation resumed at %s (was paused: %s)", self.rt.clock.now().isoformat(), reason
+        )
+        if self.files is not None:
+            self.files.log_event("resume", sim_time=self.rt.clock.now().isoformat(), was=reason)
+        self._set_status("running")
+        return True
+
+    def _set_status(self, status: str) -> None:
+        if self.engine is None or self.run is None:
+            return
+        from harness.db_ops import set_run_status
+
+        try:
+            set_run_status(self.engine, run_id=self.run.run_id, status=status)
+        except Exception:  # noqa: BLE001 - status is informative; never block a pause
+            log.exception("could not record run status %s", status)
+
+    def status(self) -> dict[str, Any]:
+        """The live state the web UI's Simulation tab shows."""
+        rt = self.rt
+        now = rt.clock.now() if rt.clock is not None else None
+        hour = max(self.current_hour, 0)
+        b = self.agg.get(hour)
+        p95 = percentile(b.slips_ms, 95)
+        cycle = None
+        if now is not None:
+            cycle = int(
+                (now - self.opts.sim_start).total_seconds() // (86400 * self.settings_cycle_days)
+            )
+        return {
+            "run_id": self.run.run_id if self.run else None,
+            "sim_time": now.isoformat() if now else None,
+            "sim_hour": hour,
+            "time_scale": self.opts.time_scale,
+            "paused": self.paused,
+            "paused_reason": self.paused_reason,
+            "ramp_fraction": ramp_fraction(self.opts.ramp, hour),
+            "target_users": self.pool.limit,
+            "personas_total": self.pool.size,
+            "personas_leased": self.pool.leased,
+            "hour_acted": b.counts["acted"],
+            "hour_sessions": b.counts["shopped"] + b.counts["idle"],
+            "hour_orders": b.counts["orders"],
+            "hour_failed": b.counts["failed"],
+            "hour_missed": b.counts["missed"],
+            "offer_cycle": cycle,
+            "offer_cycles_run": len(self.cycles_run),
+            "breaker": self.breaker_state,
+            "slip_p95_ms": p95,
+        }
+
+    breaker_state = "closed"
 
     # ---------------------------------------------------------------- worker reports
 

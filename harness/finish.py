@@ -32,11 +32,24 @@ def hours_rows(director: Any) -> list[dict[str, Any]]:
                 "stage_fraction": frac,
                 "target_users": min(director.pool.size, math.ceil(frac * director.pool.size)),
                 "live_users": director.users_at_hour.get(h, ""),
-                **{k: c.get(k, 0) for k in ("acted", "shopped", "idle", "completed", "abandoned", "failed", "missed")},
+                **{
+                    k: c.get(k, 0)
+                    for k in (
+                        "acted",
+                        "shopped",
+                        "idle",
+                        "completed",
+                        "abandoned",
+                        "failed",
+                        "missed",
+                    )
+                },
                 "slip_p50_s": _s(p[50]),
                 "slip_p95_s": _s(p[95]),
                 "slip_p99_s": _s(p[99]),
-                "slip_p99_pct_hour": round(p[99] / 1000 / sec_per_hour * 100, 4) if p[99] is not None else "",
+                "slip_p99_pct_hour": round(p[99] / 1000 / sec_per_hour * 100, 4)
+                if p[99] is not None
+                else "",
                 "orders": c.get("orders", 0),
                 "offer_cycle": int(h // (24 * director.settings_cycle_days)),
             }

@@ -32,7 +32,9 @@ class HourCollector:
     def __init__(self) -> None:
         self._hours: dict[int, HourBucket] = {}
 
-    def add(self, hour: int, *, outcome: str, decision: str, slip_s: float | None, order: bool) -> None:
+    def add(
+        self, hour: int, *, outcome: str, decision: str, slip_s: float | None, order: bool
+    ) -> None:
         b = self._hours.setdefault(hour, HourBucket())
         c = b.counts
         if decision == "missed":

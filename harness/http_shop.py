@@ -22,7 +22,15 @@ from typing import Any
 
 import gevent
 
-from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, ShopUnavailable, WalletCoupon
+from behaviors.shop import (
+    Cart,
+    CartLine,
+    Order,
+    Product,
+    ShopRejected,
+    ShopUnavailable,
+    WalletCoupon,
+)
 from harness.catalog_cache import CatalogCache
 from harness.rate_limit import TokenBucket
 
@@ -115,8 +123,10 @@ class HttpShop:
                         resp.failure(f"{status}: {detail}")
                     raise ShopRejected(str(detail), status=status, detail=detail)
                 # 5xx or no response (timeout / connection error: status 0)
-                kind = "timeout" if status == 0 and _is_timeout(resp) else (
-                    "connection" if status == 0 else "api_5xx"
+                kind = (
+                    "timeout"
+                    if status == 0 and _is_timeout(resp)
+                    else ("connection" if status == 0 else "api_5xx")
                 )
                 resp.failure(f"{status or kind}: {_detail(resp) if status else resp.error}")
                 self._counters.unavailable += 1
@@ -156,8 +166,12 @@ class HttpShop:
         data = self._call("GET", path, name="/api/products?…", idempotent=True)
         return [
             Product(
-                id=p["id"], name=p["name"], category=p["category"], brand=p["brand"],
-                price_cents=p["price_cents"], store_id=p.get("store_id"),
+                id=p["id"],
+                name=p["name"],
+                category=p["category"],
+                brand=p["brand"],
+                price_cents=p["price_cents"],
+                store_id=p.get("store_id"),
             )  # fmt: skip
             for p in data.get("items", [])
         ]
@@ -186,14 +200,22 @@ class HttpShop:
 
     def wallet(self) -> list[WalletCoupon]:
         data = self._call(
-            "GET", self._path("wallet", "/api/offers/wallet"), name="/api/offers/wallet", idempotent=True
+            "GET",
+            self._path("wallet", "/api/offers/wallet"),
+            name="/api/offers/wallet",
+            idempotent=True,
         )
         return [
             WalletCoupon(
-                user_coupon_id=c["user_coupon_id"], coupon_id=c["coupon_id"], kind=c["kind"],
-                discount_type=c["discount_type"], discount_value=c["discount_value"],
-                min_spend_cents=c["min_spend_cents"], category=c.get("category"),
-                brand=c.get("brand"), expires_sim_at=c.get("expires_sim_at"),
+                user_coupon_id=c["user_coupon_id"],
+                coupon_id=c["coupon_id"],
+                kind=c["kind"],
+                discount_type=c["discount_type"],
+                discount_value=c["discount_value"],
+                min_spend_cents=c["min_spend_cents"],
+                category=c.get("category"),
+                brand=c.get("brand"),
+                expires_sim_at=c.get("expires_sim_at"),
             )  # fmt: skip
             for c in data.get("items", [])
         ]
@@ -201,11 +223,16 @@ class HttpShop:
     def refresh_wallet(self) -> dict[str, Any]:
         """``POST /api/offers/assign`` — refresh the wallet if its refresh is due."""
         return self._call(
-            "POST", self._path("assign", "/api/offers/assign"), name="/api/offers/assign", idempotent=True
+            "POST",
+            self._path("assign", "/api/offers/assign"),
+            name="/api/offers/assign",
+            idempotent=True,
         )
 
     def view_coupon(self, user_coupon_id: int) -> None:
-        path = self._path("view_coupon", "/api/offers/{id}/view").replace("{id}", str(int(user_coupon_id)))
+        path = self._path("view_coupon", "/api/offers/{id}/view").replace(
+            "{id}", str(int(user_coupon_id))
+        )
         self._call("POST", path, name="/api/offers/{id}/view", idempotent=True)
 
     def apply_coupon(self, user_coupon_id: int) -> Cart:
@@ -231,8 +258,11 @@ class HttpShop:
 def _cart(data: dict[str, Any]) -> Cart:
     lines = tuple(
         CartLine(
-            product_id=i["product_id"], quantity=i["quantity"], unit_price_cents=i["unit_price_cents"],
-            category=i.get("category", ""), brand=i.get("brand", ""),
+            product_id=i["product_id"],
+            quantity=i["quantity"],
+            unit_price_cents=i["unit_price_cents"],
+            category=i.get("category", ""),
+            brand=i.get("brand", ""),
         )  # fmt: skip
         for i in data.get("items", [])
     )

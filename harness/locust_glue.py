@@ -13,7 +13,15 @@ from typing import Any
 
 from db.errors import ConfigError, LoadsimError
 from harness.options import HarnessOptions, register_options
-from harness.runtime import MSG_CONFIG, MSG_GRANT, MSG_HELLO, REPORT_KEY, ProcessRuntime, RunConfig
+from harness.runtime import (
+    MSG_CONFIG,
+    MSG_GRANT,
+    MSG_HELLO,
+    MSG_REVOKE,
+    REPORT_KEY,
+    ProcessRuntime,
+    RunConfig,
+)
 
 log = logging.getLogger("loadsim")
 _installed = False
@@ -69,10 +77,20 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
     _ENV = environment
     rt.compile_graph()
     if role in ("worker", "local"):
-        runner.register_message(MSG_CONFIG, lambda environment, msg, **kw: _apply_config(rt, msg.data))
+        runner.register_message(
+            MSG_CONFIG, lambda environment, msg, **kw: _apply_config(rt, msg.data)
+        )
         runner.register_message(MSG_GRANT, lambda environment, msg, **kw: _on_grant(rt, msg.data))
+        runner.register_message(
+            MSG_REVOKE, lambda environment, msg, **kw: rt.revoked.update(msg.data["agent_ids"])
+        )
     if role == "worker":
         return
+    _install_sigterm(runner)
+    if role == "master":
+        # When a worker dies, respawn its users on the others at once (they then wait for
+        # the dead worker's personas to be reclaimed) instead of after Locust's 60 s.
+        environment.parsed_options.enable_rebalancing = True
     try:
         rt.director = _build_director(rt, settings)
     except LoadsimError as exc:
@@ -81,6 +99,23 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         from harness.webui import install_web_ui
 
         install_web_ui(environment, web_ui)
+
+
+def _install_sigterm(runner: Any) -> None:
+    """SIGTERM during a headless shape run would kill the process without ``quitting``,
+    CSV flush or HTML (FIELD_NOTES): end the run through the runner instead."""
+    import signal
+
+    import gevent
+
+    def on_term() -> None:
+        log.warning("SIGTERM: stopping the run, writing outputs")
+        director = getattr(getattr(runner.environment, "loadsim", None), "director", None)
+        if director is not None:
+            director.stopped_early = True
+        runner.quit()
+
+    gevent.signal_handler(signal.SIGTERM, on_term)
 
 
 def _apply_config(rt: ProcessRuntime, data: dict[str, Any]) -> None:
@@ -96,7 +131,9 @@ def _on_grant(rt: ProcessRuntime, data: dict[str, Any]) -> None:
     if pending is not None:
         pending.set(data["entry"])
     else:  # the user is gone: give the persona back at once
-        rt.environment.runner.send_message("loadsim_release", {"agent_id": data["entry"]["agent_id"]})
+        rt.environment.runner.send_message(
+            "loadsim_release", {"agent_id": data["entry"]["agent_id"]}
+        )
 
 
 def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
@@ -119,9 +156,13 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
             url, total_connections=opts.db_connections, processes=_processes(env),
             statement_timeout_ms=settings.db_statement_timeout_ms, application_name="loadsim-master",
         )  # fmt: skip
-    entries = load_pool_entries(engine=engine, personas=Path(opts.personas) if opts.personas else None)
+    entries = load_pool_entries(
+        engine=engine, personas=Path(opts.personas) if opts.personas else None
+    )
     if not entries:
-        raise ConfigError("no active simulated agents: seed personas first (`loadsim personas seed FILE`)")
+        raise ConfigError(
+            "no active simulated agents: seed personas first (`loadsim personas seed FILE`)"
+        )
     director = SimulationDirector(
         rt, pool=LeasePool(entries=entries, seed=opts.seed), engine=engine, stack=stack
     )

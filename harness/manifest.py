@@ -53,12 +53,18 @@ def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
         "started_at": datetime.now(UTC).isoformat(),
         "mock_api": opts.mock_api,
         "mock_db": opts.mock_db,
-        "target": "in-memory shop (--mock-api)" if opts.mock_api else (
-            "embedded reference_api " + (target or "") if embedded else redact(target) if target else None
+        "target": "in-memory shop (--mock-api)"
+        if opts.mock_api
+        else (
+            "embedded reference_api " + (target or "")
+            if embedded
+            else redact(target)
+            if target
+            else None
         ),  # fmt: skip
-        "database": "none (--mock-db)" if opts.mock_db else (
-            "embedded" if embedded else redact(settings.database_url)
-        ),  # fmt: skip
+        "database": "none (--mock-db)"
+        if opts.mock_db
+        else ("embedded" if embedded else redact(settings.database_url)),  # fmt: skip
         "rate_limit": opts.rate_limit,
         "processes": processes,
         "settings": settings.model_dump(exclude={"database_url"}),

@@ -24,13 +24,20 @@ def mock_wallet(persona: Persona, seed: int) -> list[WalletCoupon]:
     front = [c for c in coupons if c.kind == "frontstore"]
     cats = set(persona.preferred_categories)
     brands = set(persona.preferred_brands)
-    fitting = [c for c in coupons if c.kind != "frontstore" and (c.category in cats or c.brand in brands)]
+    fitting = [
+        c for c in coupons if c.kind != "frontstore" and (c.category in cats or c.brand in brands)
+    ]
     chosen = rng.sample(front, min(2, len(front))) + rng.sample(fitting, min(6, len(fitting)))
     return [
         WalletCoupon(
-            user_coupon_id=i + 1, coupon_id=i + 1, kind=c.kind, discount_type=c.discount_type,
-            discount_value=c.discount_value, min_spend_cents=c.min_spend_cents,
-            category=c.category, brand=c.brand,
+            user_coupon_id=i + 1,
+            coupon_id=i + 1,
+            kind=c.kind,
+            discount_type=c.discount_type,
+            discount_value=c.discount_value,
+            min_spend_cents=c.min_spend_cents,
+            category=c.category,
+            brand=c.brand,
         )  # fmt: skip
         for i, c in enumerate(chosen)
     ]

@@ -63,7 +63,9 @@ def parse_duration_hours(text: str) -> float | None:
         return None
     m = _DURATION.match(str(text))
     if not m:
-        raise ConfigError(f"--sim-duration {text!r}: expected a number with d, h or m (e.g. 7d, 36h)")
+        raise ConfigError(
+            f"--sim-duration {text!r}: expected a number with d, h or m (e.g. 7d, 36h)"
+        )
     value, unit = float(m.group(1)), m.group(2) or "h"
     hours = value * {"d": 24.0, "h": 1.0, "m": 1 / 60}[unit]
     if hours <= 0:
@@ -95,7 +97,9 @@ def parse_sim_start(text: str) -> datetime:
     try:
         dt = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"--sim-start {text!r}: expected ISO 8601, e.g. {DEFAULT_SIM_START}") from None
+        raise ConfigError(
+            f"--sim-start {text!r}: expected ISO 8601, e.g. {DEFAULT_SIM_START}"
+        ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 

@@ -108,7 +108,13 @@ def _retrying(fn: Callable[[], Any], *, attempts: int = 4, what: str = "db") -> 
             if i == attempts - 1:
                 raise
             delay = min(2.0, 0.05 * 2**i) * (0.5 + random.random())
-            log.warning("%s: connection error, retry %d in %.2fs: %s", what, i + 1, delay, exc.__class__.__name__)
+            log.warning(
+                "%s: connection error, retry %d in %.2fs: %s",
+                what,
+                i + 1,
+                delay,
+                exc.__class__.__name__,
+            )
             _sleep(delay)
     raise AssertionError("unreachable")
 
@@ -135,7 +141,14 @@ class Recorder:
     # ---------------------------------------------------------------- shopping hours
 
     def claim(
-        self, *, agent_id: int, sim_hour: int, decision: str, sim_at: datetime, is_replay: bool, token: str
+        self,
+        *,
+        agent_id: int,
+        sim_hour: int,
+        decision: str,
+        sim_at: datetime,
+        is_replay: bool,
+        token: str,
     ) -> int | None:
         """Claim the hour and open its session; ``None`` when it was already claimed by
         someone else (a resumed run re-running it). Returns the session id."""
@@ -156,7 +169,9 @@ class Recorder:
                         return int(row.session_id)
                 sid = conn.execute(
                     _SESSION,
-                    dict(params, kind="shop" if decision == "shop" else "idle_browse", sim_at=sim_at),
+                    dict(
+                        params, kind="shop" if decision == "shop" else "idle_browse", sim_at=sim_at
+                    ),
                 ).scalar_one()
                 conn.execute(_LINK, dict(params, sid=sid))
                 return int(sid)
@@ -176,10 +191,18 @@ class Recorder:
         """Write the hour's events and outcome in one transaction."""
         events = [
             dict(
-                session_id=session_id, seq=i, run_id=self.run_id, agent_id=agent_id,
-                event_type=e.event_type, product_id=e.product_id, user_coupon_id=e.user_coupon_id,
-                quantity=e.quantity, price_cents=e.price_cents, sim_time=e.sim_time,
-                payload=json.dumps(e.payload, default=str), is_replay=is_replay,
+                session_id=session_id,
+                seq=i,
+                run_id=self.run_id,
+                agent_id=agent_id,
+                event_type=e.event_type,
+                product_id=e.product_id,
+                user_coupon_id=e.user_coupon_id,
+                quantity=e.quantity,
+                price_cents=e.price_cents,
+                sim_time=e.sim_time,
+                payload=json.dumps(e.payload, default=str),
+                is_replay=is_replay,
             )  # fmt: skip
             for i, e in enumerate(result.events)
         ]
@@ -199,16 +222,23 @@ class Recorder:
                 conn.execute(
                     _END_SESSION,
                     dict(
-                        sid=session_id, status=status, reason=reason, ended_sim_at=ended,
-                        order_id=order.order_id if order else None, item_count=result.item_count,
-                        cart_value=result.cart_value_cents, discount=result.discount_cents,
+                        sid=session_id,
+                        status=status,
+                        reason=reason,
+                        ended_sim_at=ended,
+                        order_id=order.order_id if order else None,
+                        item_count=result.item_count,
+                        cart_value=result.cart_value_cents,
+                        discount=result.discount_cents,
                         coupon_applied=result.coupon_applied,
                     ),  # fmt: skip
                 )
                 conn.execute(
                     _END_HOUR,
                     dict(
-                        key, outcome=outcome, slip=slip_s,
+                        key,
+                        outcome=outcome,
+                        slip=slip_s,
                         error_kind=getattr(result.error, "kind", None) if result.error else None,
                     ),  # fmt: skip
                 )
@@ -217,13 +247,18 @@ class Recorder:
 
     # ---------------------------------------------------------------- quiet hours
 
-    def quiet(self, *, agent_id: int, sim_hour: int, decision: str, slip_s: float | None, is_replay: bool) -> None:
+    def quiet(
+        self, *, agent_id: int, sim_hour: int, decision: str, slip_s: float | None, is_replay: bool
+    ) -> None:
         """Buffer a no-shopping or missed hour (written by ``flush``)."""
         self._quiet.append(
             dict(
-                agent_id=agent_id, sim_hour=sim_hour, decision=decision,
+                agent_id=agent_id,
+                sim_hour=sim_hour,
+                decision=decision,
                 outcome="missed" if decision == "missed" else "none",
-                slip=slip_s, is_replay=is_replay,
+                slip=slip_s,
+                is_replay=is_replay,
             )  # fmt: skip
         )
 

@@ -13,7 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, get_readable_percentiles
+from locust.stats import (
+    PERCENTILES_TO_REPORT,
+    StatsCSV,
+    StatsCSVFileWriter,
+    get_readable_percentiles,
+)
 
 _SECRET = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 

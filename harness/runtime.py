@@ -31,6 +31,7 @@ MSG_CLOCK = "loadsim_clock"  # master → workers: new clock anchor (pause/resum
 MSG_LEASE = "loadsim_lease"  # worker → master: {req_id}
 MSG_GRANT = "loadsim_grant"  # master → worker: {req_id, entry}
 MSG_RELEASE = "loadsim_release"  # worker → master: {agent_id} or {req_id} (cancel)
+MSG_REVOKE = "loadsim_revoke"  # master → worker: {agent_ids} reclaimed while it was missing
 REPORT_KEY = "loadsim"  # key in worker_report data (not a reserved Locust key)
 
 
@@ -86,6 +87,7 @@ class ProcessRuntime:
         self._flusher: gevent.Greenlet | None = None
         self.director: Any = None  # master/local only
         self._prepared_for: str | None = None
+        self.revoked: set[int] = set()
 
     # ---------------------------------------------------------------- configuration
 

@@ -46,7 +46,9 @@ def prepare_database(url: str, *, personas_path: Path | None, seed: int) -> dict
                 from personas.catalog import generate_catalog, seed_catalog
 
                 seed_catalog(conn, data=generate_catalog(seed=seed))
-                seeded["products"] = conn.execute(text("SELECT count(*) FROM products")).scalar_one()
+                seeded["products"] = conn.execute(
+                    text("SELECT count(*) FROM products")
+                ).scalar_one()
             if not agents:
                 from personas import SAMPLE_PATH
                 from personas.reader import read_personas
@@ -71,8 +73,15 @@ class ReferenceApiProcess:
         env = dict(os.environ, SIMULATION_MODE="true", DATABASE_URL=database_url)
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "reference_api", "--host", "127.0.0.1",
-                "--port", str(self.port), "--db-connections", str(db_connections),
+                sys.executable,
+                "-m",
+                "reference_api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db-connections",
+                str(db_connections),
             ],  # fmt: skip
             env=env,
             stdout=self._log,
@@ -94,7 +103,9 @@ class ReferenceApiProcess:
             except OSError:
                 pass
             _sleep(0.2)
-        raise RuntimeError(f"reference_api did not become ready in {timeout:.0f}s; see {self._log.name}")
+        raise RuntimeError(
+            f"reference_api did not become ready in {timeout:.0f}s; see {self._log.name}"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:

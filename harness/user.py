@@ -159,6 +159,13 @@ class PersonaUser(User):
     @task
     def act(self) -> None:
         rt = self.rt
+        if self.entry is not None and int(self.entry["agent_id"]) in rt.revoked:
+            # The master gave this persona to another user while this worker was missing.
+            rt.revoked.discard(int(self.entry["agent_id"]))
+            log.warning("persona of agent %s was revoked: leasing another", self.entry["agent_id"])
+            self.entry = self.persona = None
+            self.on_start()
+            return
         if self.persona is None or rt.clock is None or rt.clock.paused:
             return
         now = rt.clock.now()
@@ -217,7 +224,9 @@ class PersonaUser(User):
             log.exception("agent %s hour %s failed", agent_id, hour)
             return
         if result.decision == "none":
-            rt.recorder.quiet(agent_id=agent_id, sim_hour=hour, decision="none", slip_s=slip, is_replay=replay)
+            rt.recorder.quiet(
+                agent_id=agent_id, sim_hour=hour, decision="none", slip_s=slip, is_replay=replay
+            )
             rt.collector.add(hour, outcome="none", decision="none", slip_s=slip, order=False)
             return
         rt.measure_graph((time.perf_counter() - t0) * 1000)
@@ -241,7 +250,11 @@ class PersonaUser(User):
         if isinstance(result.error, ShopUnavailable):
             outcome = "failed"
         rt.collector.add(
-            hour, outcome=outcome, decision=result.decision, slip_s=slip, order=result.order is not None
+            hour,
+            outcome=outcome,
+            decision=result.decision,
+            slip_s=slip,
+            order=result.order is not None,
         )
 
     def _record_missed(self, hour: int) -> None:

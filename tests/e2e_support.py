@@ -42,7 +42,9 @@ def harness_env(db_url: str | None, tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_locust(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_locust(
+    args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 240
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         locust_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
@@ -51,7 +53,12 @@ def run_locust(args: list[str], *, env: dict[str, str], cwd: Path, timeout: floa
 def start_locust(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     fh = open(log, "w")  # noqa: SIM115 - closed by the caller's process end
     return subprocess.Popen(
-        locust_cmd(*args), env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        locust_cmd(*args),
+        env=env,
+        cwd=cwd,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -112,7 +119,11 @@ def hour_gaps(engine: Engine, run_id: str, last_hour: int) -> list[tuple[int, in
             ),
             {"r": run_id},
         ).all()
-    return [(r.agent_id, r.first, r.n) for r in rows if r.last < last_hour or r.n != r.last - r.first + 1]
+    return [
+        (r.agent_id, r.first, r.n)
+        for r in rows
+        if r.last < last_hour or r.n != r.last - r.first + 1
+    ]
 
 
 def distinct_agents_by_hour(engine: Engine, run_id: str) -> dict[int, int]:

@@ -36,7 +36,19 @@ pytestmark = pytest.mark.e2e
 
 N = 60
 RAMP = "0:10,2:50,4:100"
-FAST = ["--headless", "--time-scale", "1800", "--sim-start", "2026-01-10T09:00:00+00:00", "--ramp", RAMP, "--rate-limit", "0", "--drain-seconds", "3"]
+FAST = [
+    "--headless",
+    "--time-scale",
+    "1800",
+    "--sim-start",
+    "2026-01-10T09:00:00+00:00",
+    "--ramp",
+    RAMP,
+    "--rate-limit",
+    "0",
+    "--drain-seconds",
+    "3",
+]
 
 
 @pytest.fixture()
@@ -53,26 +65,54 @@ def e2e_db(pg_server, request):
 def _assert_run_is_sound(eng, run_dir: Path, run_id: str, *, hours: int) -> None:
     """The acceptance checks shared by every topology."""
     assert (run_dir / "manifest.json").exists()
-    for f in ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_report.html"):
+    for f in (
+        "locust_stats.csv",
+        "locust_stats_history.csv",
+        "locust_failures.csv",
+        "locust_report.html",
+    ):
         assert (run_dir / f).exists(), f
     with open(run_dir / "locust_failures.csv") as fh:
         failures = list(csv.DictReader(fh))
     assert failures == [], failures
-    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id = :r AND status = 'completed'", r=run_id) == 1
+    assert (
+        count(
+            eng,
+            "SELECT count(*) FROM simulation_runs WHERE run_id = :r AND status = 'completed'",
+            r=run_id,
+        )
+        == 1
+    )
     # No persona was ever held by two users at once.
     assert count(eng, "SELECT count(*) FROM persona_leases WHERE run_id = :r", r=run_id) >= N
     assert lease_overlaps(eng, run_id) == 0
     # Every leased persona acted in every simulated hour it was active; nothing missed.
     assert hour_gaps(eng, run_id, last_hour=hours - 1) == []
-    assert count(eng, "SELECT count(*) FROM agent_hours WHERE run_id = :r AND decision = 'missed'", r=run_id) == 0
+    assert (
+        count(
+            eng,
+            "SELECT count(*) FROM agent_hours WHERE run_id = :r AND decision = 'missed'",
+            r=run_id,
+        )
+        == 0
+    )
     # The ramp reached each stage (10 %, 50 %, 100 % of the active personas).
     by_hour = distinct_agents_by_hour(eng, run_id)
     for stage_hour, frac in ((1, 0.10), (3, 0.50), (5, 1.0)):
         assert by_hour[stage_hour] == math.ceil(frac * N), (stage_hour, by_hour)
     # Behavior data reached the database, and the API saw the graph's endpoints.
     assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id = :r", r=run_id) > 0
-    assert count(eng, "SELECT count(*) FROM shopping_session_events WHERE run_id = :r", r=run_id) > 0
-    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id = :r AND status = 'active'", r=run_id) == 0
+    assert (
+        count(eng, "SELECT count(*) FROM shopping_session_events WHERE run_id = :r", r=run_id) > 0
+    )
+    assert (
+        count(
+            eng,
+            "SELECT count(*) FROM shopping_sessions WHERE run_id = :r AND status = 'active'",
+            r=run_id,
+        )
+        == 0
+    )
     with open(run_dir / "locust_stats.csv") as fh:
         names = {row["Name"] for row in csv.DictReader(fh)}
     assert {"/api/cart/add", "/api/orders/checkout", "/time/advance"} <= names, names
@@ -113,16 +153,22 @@ def test_master_two_workers_and_a_worker_killed(e2e_db, tmp_path):
     port = str(_free_port())
     master = start_locust(
         [*FAST, "--master", "--expect-workers", "2", "--master-bind-port", port,
-         "--sim-duration", "40h", "--run-id", "dist", "--runs-dir", runs],
+         "--sim-duration", "30h", "--run-id", "dist", "--runs-dir", runs],
         env=env, cwd=tmp_path, log=tmp_path / "master.log",
     )  # fmt: skip
     workers = [
-        start_locust(["--worker", "--master-port", port], env=env, cwd=tmp_path, log=tmp_path / f"w{i}.log")
+        start_locust(
+            ["--worker", "--master-port", port], env=env, cwd=tmp_path, log=tmp_path / f"w{i}.log"
+        )
         for i in range(2)
     ]
     try:
-        open_leases = "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL"
-        wait_for(lambda: _safe_count(eng, open_leases) == N, timeout=120, what="all personas leased")
+        open_leases = (
+            "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL"
+        )
+        wait_for(
+            lambda: _safe_count(eng, open_leases) == N, timeout=120, what="all personas leased"
+        )
         held = dict(
             _rows(eng, "SELECT holder, count(*) FROM persona_leases WHERE run_id = 'dist' "
                        "AND released_at IS NULL GROUP BY holder")
@@ -139,7 +185,8 @@ def test_master_two_workers_and_a_worker_killed(e2e_db, tmp_path):
             timeout=60, what="the dead worker's personas leased again",
         )  # fmt: skip
         releasedd = _safe_count(
-            eng, "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND release_reason = 'reclaim'"
+            eng,
+            "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND release_reason = 'reclaim'",
         )
         assert releasedd > 0
         assert time.time() - killed_at < 60
@@ -151,7 +198,13 @@ def test_master_two_workers_and_a_worker_killed(e2e_db, tmp_path):
     log = (tmp_path / "master.log").read_text()
     assert "personas returned to the pool" in log
     assert rc in (0, 1), log[-3000:]  # 1: requests cut off by the kill count as failures
-    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id = 'dist' AND ended_at IS NOT NULL") == 1
+    assert (
+        count(
+            eng,
+            "SELECT count(*) FROM simulation_runs WHERE run_id = 'dist' AND ended_at IS NOT NULL",
+        )
+        == 1
+    )
 
 
 def test_mock_api_and_mock_db_need_no_database_or_server(tmp_path):
@@ -177,7 +230,12 @@ def test_mock_api_and_mock_db_need_no_database_or_server(tmp_path):
     ],
 )
 def test_bad_options_exit_2_before_anything_starts(tmp_path, args, fragment):
-    r = run_locust(["--headless", "--mock-api", "--mock-db", *args], env=harness_env(None, tmp_path), cwd=tmp_path, timeout=60)
+    r = run_locust(
+        ["--headless", "--mock-api", "--mock-db", *args],
+        env=harness_env(None, tmp_path),
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert r.returncode == 2, r.stderr[-2000:]
     assert fragment in r.stderr
     assert not (tmp_path / "runs").exists()
@@ -201,8 +259,20 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
     assert rc in (0, 1), log[-3000:]
     assert (run_dir / "locust_stats.csv").exists() and (run_dir / "locust_report.html").exists()
     assert json.loads((run_dir / "manifest.json").read_text()).get("ended_at")
-    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id = 'term' AND status = 'active'") == 0
-    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id = 'term' AND ended_at IS NOT NULL") == 1
+    assert (
+        count(
+            eng,
+            "SELECT count(*) FROM shopping_sessions WHERE run_id = 'term' AND status = 'active'",
+        )
+        == 0
+    )
+    assert (
+        count(
+            eng,
+            "SELECT count(*) FROM simulation_runs WHERE run_id = 'term' AND ended_at IS NOT NULL",
+        )
+        == 1
+    )
 
 
 # ------------------------------------------------------------------ helpers
@@ -229,5 +299,8 @@ def _rows(eng, sql: str):
 def _open_holders(eng) -> set[str]:
     return {
         r[0]
-        for r in _rows(eng, "SELECT DISTINCT holder FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL")
+        for r in _rows(
+            eng,
+            "SELECT DISTINCT holder FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL",
+        )
     }

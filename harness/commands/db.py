@@ -24,9 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check",
         help="pre-flight checklist: migrations, agents, coupons, products, target simulation mode",
     )
-    ck.add_argument(
-        "--host", default=None, help="target API base URL to check for simulation mode"
-    )
+    ck.add_argument("--host", default=None, help="target API base URL to check for simulation mode")
     ck.set_defaults(func=_check)
 
 

@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-scale", type=float, default=168.0, help="default: 168")
     p.add_argument("--sim-duration", default="10h", help="default: 10h (the ramp ends at hour 8)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--processes", type=int, default=0, help="locust --processes N (default: standalone)")
+    p.add_argument(
+        "--processes", type=int, default=0, help="locust --processes N (default: standalone)"
+    )
     p.add_argument("extra", nargs=argparse.REMAINDER, help="further locust options after --")
     p.set_defaults(func=_demo)
 

@@ -17,13 +17,13 @@ REPLACE_OLDEST = text(
     """
     WITH n AS (
         SELECT user_id, count(*) AS n FROM user_coupons
-        WHERE user_id = ANY(:ids) AND status = 'active' GROUP BY user_id
+        WHERE user_id = ANY(CAST(:ids AS bigint[])) AND status = 'active' GROUP BY user_id
     ), r AS (
         SELECT uc.id, uc.user_id,
                row_number() OVER (PARTITION BY uc.user_id
                                   ORDER BY uc.assigned_sim_at NULLS FIRST, uc.id) AS rn
         FROM user_coupons uc
-        WHERE uc.user_id = ANY(:ids) AND uc.status = 'active' AND uc.is_simulation
+        WHERE uc.user_id = ANY(CAST(:ids AS bigint[])) AND uc.status = 'active' AND uc.is_simulation
     )
     UPDATE user_coupons uc
     SET status = 'expired', removed_reason = 'replaced', removed_sim_at = :now
@@ -57,7 +57,7 @@ INSERT_PICKS = text(
     f"""
     WITH held AS MATERIALIZED (
         SELECT user_id, array_agg(coupon_id) AS coupons, count(*) AS n FROM user_coupons
-        WHERE user_id = ANY(:ids) AND status = 'active' GROUP BY user_id
+        WHERE user_id = ANY(CAST(:ids AS bigint[])) AND status = 'active' GROUP BY user_id
     ),
     prefs AS MATERIALIZED (
         SELECT a.user_id,
@@ -71,7 +71,7 @@ INSERT_PICKS = text(
                ('x' || substr(md5(CAST(:seed AS text) || a.user_id), 1, 16))::bit(64)::bigint
                    AS useed
         FROM agents a LEFT JOIN held h ON h.user_id = a.user_id
-        WHERE a.user_id = ANY(:ids)
+        WHERE a.user_id = ANY(CAST(:ids AS bigint[]))
     ),
     cat AS MATERIALIZED (
         SELECT id, kind = 'frontstore' AS front, lower(category) AS category,
@@ -122,7 +122,7 @@ INSERT_PICKS = text(
 # something else overfilled a wallet it then left alone.
 GUARD = text(
     "SELECT user_id, count(*) AS n FROM user_coupons"
-    " WHERE user_id = ANY(:ids) AND status = 'active'"
+    " WHERE user_id = ANY(CAST(:ids AS bigint[])) AND status = 'active'"
     " GROUP BY user_id HAVING count(*) > :cap"
     " AND bool_or(offer_cycle_id = :cycle_id AND assigned_sim_at = :now)"
     " ORDER BY user_id LIMIT 5"
@@ -135,7 +135,7 @@ ENSURE_OWNER_ROWS = text(
 
 # ORDER BY under FOR UPDATE locks in id order, so assigners over overlapping users queue.
 LOCK_OWNER_ROWS = text(
-    "SELECT user_id FROM user_offer_cycles WHERE user_id = ANY(:ids) ORDER BY user_id FOR UPDATE"
+    "SELECT user_id FROM user_offer_cycles WHERE user_id = ANY(CAST(:ids AS bigint[])) ORDER BY user_id FOR UPDATE"
 )
 
 # Due = never assigned, assigned by another run's (or the server's) cycle, or by an earlier
@@ -152,7 +152,7 @@ CATALOG_KINDS = text("SELECT kind, count(*) FROM coupons WHERE is_active GROUP B
 
 MARK_ASSIGNED = text(
     "UPDATE user_offer_cycles SET current_cycle_id = :cid, last_refresh_at = :now,"
-    " next_refresh_at = :next, is_simulation = true WHERE user_id = ANY(:ids)"
+    " next_refresh_at = :next, is_simulation = true WHERE user_id = ANY(CAST(:ids AS bigint[]))"
 )
 
 LOCK_CYCLE = text("SELECT stats FROM offer_cycles WHERE id = :id FOR NO KEY UPDATE")

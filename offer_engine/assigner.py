@@ -118,7 +118,7 @@ def pending_users(
     sql = sql_.TARGETS
     params: dict[str, Any] = {"run_id": cycle.run_id, "n": cycle.cycle_number}
     if user_ids is not None:
-        sql += " AND u.id = ANY(:only)"
+        sql += " AND u.id = ANY(CAST(:only AS bigint[]))"
         params["only"] = list(user_ids)
     rows = conn.execute(text(sql_.DUE.format(targets=sql)), params).all()
     targeted = conn.execute(text(f"SELECT count(*) FROM ({sql}) t"), params).scalar_one()

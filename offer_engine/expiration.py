@@ -35,6 +35,6 @@ def expire_due(
     if user_ids is not None:
         if not user_ids:
             return 0
-        sql += " AND user_id = ANY(:ids)"
+        sql += " AND user_id = ANY(CAST(:ids AS bigint[]))"
         params["ids"] = list(user_ids)
     return conn.execute(text(sql), params).rowcount

@@ -54,7 +54,14 @@ def _ramp(report: RunReport) -> Callable[[Axes], bool]:
             for name, style in (("target_users", "--"), ("live_users", "-")):
                 y = _col(h, name)
                 if y is not None:
-                    ax.plot(h["sim_hour"], y, style, label=name.replace("_", " "))
+                    # Stages hold for whole hours: draw them as steps, not slopes.
+                    ax.plot(
+                        h["sim_hour"],
+                        y,
+                        style,
+                        drawstyle="steps-post",
+                        label=name.replace("_", " "),
+                    )
                     drawn = True
         if not drawn and len(report.history) and scale:
             # No per-hour file: place Locust's user count on the simulated time axis.

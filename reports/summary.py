@@ -68,6 +68,8 @@ class RunReport:
     hours: pd.DataFrame
     history: pd.DataFrame
     funnel: list[tuple[str, int]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    """The whole manifest (settings and options included) for the Manifest sheet."""
 
 
 def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
@@ -141,7 +143,7 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
     summary = {
         "summary_version": SUMMARY_VERSION,
         "run_id": files.run_id,
-        "manifest": {k: manifest.get(k) for k in MANIFEST_KEYS if k in manifest},
+        "manifest": {k: redact_value(k, manifest[k]) for k in MANIFEST_KEYS if k in manifest},
         "sources": {
             "files": files.present,
             "database": db,
@@ -168,7 +170,23 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
         hours=hours,
         history=history,
         funnel=funnel,
+        manifest=manifest,
     )
+
+
+_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey")
+
+
+def redact_value(key: str, value: Any) -> Any:
+    """Belt and braces: the harness redacts the manifest, but a report must never be
+    where a credential leaks (a URL with a password, a key named like a secret)."""
+    if any(w in key.lower() for w in _SECRET_WORDS):
+        return "***"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        from db.engine import redact
+
+        return redact(value)
+    return value
 
 
 def _offers_from_hours(hours: pd.DataFrame) -> dict[str, Any]:

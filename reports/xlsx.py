@@ -16,7 +16,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from reports.summary import RunReport
+from reports.summary import RunReport, redact_value
 
 INT = "#,##0"
 DEC = "#,##0.00"
@@ -229,14 +229,25 @@ def write_report_xlsx(report: RunReport, path: Path) -> Path:
             [{"metric": "calibration", "status": "not checked", "note": cal.get("note", "")}]
         )
     table_sheet(wb, "Calibration", cal_df, {"configured": DEC, "realized": DEC, "z": DEC})
-    manifest = s["manifest"] or {"run_id": s["run_id"]}
-    kv_sheet(wb, "Manifest", [(k, v, None) for k, v in manifest.items()])
+    manifest = report.manifest or s["manifest"] or {"run_id": s["run_id"]}
+    kv_sheet(wb, "Manifest", [(k, redact_value(k, v), None) for k, v in _flatten(manifest)])
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".xlsx.tmp")
     wb.save(tmp)
     tmp.replace(path)
     return path
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.extend(_flatten(v, key + "."))
+        else:
+            out.append((key, v))
+    return out
 
 
 def _frac(pct: float | None) -> float | None:

@@ -334,3 +334,23 @@ def test_calibration_flags_sessions_beyond_the_coupon_lift(tmp_path: Path, clean
     assert by["sessions_per_week"]["status"] == "fail"
     lo, hi = by["sessions_per_week"]["expected"]
     assert lo < hi < by["sessions_per_week"]["realized"]
+
+
+def test_manifest_sheet_has_options_and_never_a_password(tmp_path: Path) -> None:
+    d = tmp_path / "secret"
+    write_manifest(
+        d,
+        mock_db=True,
+        database="postgresql://sim:hunter2@db.example.com:6543/postgres",
+        options={"rate_limit": 50, "breaker_threshold": 5.0, "api_token": "abc"},
+    )
+    s = build_run_report(d, engine=None)
+    rows = {
+        r[0].value: r[1].value
+        for r in load_workbook(d / "report.xlsx")["Manifest"].iter_rows(min_row=2)
+    }
+    assert rows["options.rate_limit"] == 50 and rows["options.breaker_threshold"] == 5.0
+    assert rows["options.api_token"] == "***"
+    assert "hunter2" not in rows["database"] and "db.example.com" in rows["database"]
+    assert "hunter2" not in (d / "summary.json").read_text()
+    assert "hunter2" not in render_console(s)

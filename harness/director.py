@@ -61,6 +61,9 @@ class SimulationDirector:
         self.lease_log: list[tuple[str, int, str, float]] = []
         self.users_at_hour: dict[int, int] = {}
         self._missing_since: dict[str, float] = {}
+        self.resume_point: Any = None  # set by the glue for --resume
+        self._probe: gevent.Greenlet | None = None
+        self.last_checkpoint: str | None = None
         self._reclaimed: dict[str, set[int]] = {}
         self.stopped_early = False
         self.settings_cycle_days = 7.0
@@ -100,11 +103,26 @@ class SimulationDirector:
         log.debug("run set-up took %.2fs", time.perf_counter() - t0)
         # The clock starts only now, when everything is ready: simulated time must not run
         # while the run is still being set up (at 1800x a second is half a simulated hour).
-        self.run.clock = SimClock.start(sim_start=o.sim_start, scale=o.time_scale).to_dict()
+        rp = self.resume_point
+        from_hour = rp.from_hour if rp is not None else 0
+        if rp is not None:
+            self.run.replay_until_hour = rp.replay_until_hour
+            self.current_hour = self.reported_hour = from_hour - 1
+            log.warning(
+                "resuming run %s from simulated hour %d (%s); hours below %d are replays",
+                run_id, from_hour, rp.source, rp.replay_until_hour,
+            )  # fmt: skip
+            self.files.log_event("resume_run", from_hour=from_hour, source=rp.source,
+                                 replay_until_hour=rp.replay_until_hour)  # fmt: skip
+        self.run.clock = SimClock.start(
+            sim_start=o.sim_start + timedelta(hours=from_hour), scale=o.time_scale
+        ).to_dict()
         self.started_real = time.time()
         self.rt.configure(self.run)
         self._broadcast_config()
         self._loop = gevent.spawn(self._main_loop)
+        if not o.mock_api and self.run.api_url:
+            self._probe = gevent.spawn(self._health_loop)
         log.info(
             "run %s: %d personas, time scale %gx, sim start %s%s, outputs in %s",
             run_id, self.pool.size, o.time_scale, o.sim_start.isoformat(),
@@ -135,9 +153,11 @@ class SimulationDirector:
         )  # fmt: skip
 
     def _db_run_start(self) -> None:
-        from harness.db_ops import cleanup_orphans, insert_run
+        from harness.db_ops import cleanup_orphans, insert_run, release_all_leases
 
         assert self.run is not None and self.files is not None
+        # A resumed run's previous master died holding leases: close them first.
+        release_all_leases(self.engine, run_id=self.run.run_id, reason="crashed")
         n = cleanup_orphans(self.engine)
         if n:
             log.warning("start-up: %d orphaned active sessions abandoned, carts cleared", n)
@@ -344,6 +364,7 @@ class SimulationDirector:
                 return
             self._log_hour(h)
             self.reported_hour = h
+            self._after_hour(h)
 
     def _log_hour(self, h: int) -> None:
         b = self.agg.get(h)
@@ -372,6 +393,105 @@ class SimulationDirector:
             self.lease_log[:0] = events  # keep them for the next flush: nothing lost
             raise
 
+    def _after_hour(self, h: int) -> None:
+        """Hour ``h`` is over: structured error log, circuit breaker, periodic checkpoint."""
+        from harness.resilience import breaker_verdict, hour_flow_counts
+
+        b = self.agg.get(h)
+        if b.errors and self.files is not None:
+            self.files.log_event("errors", sim_hour=h, **b.errors)
+        if self.engine is not None and self.run is not None:
+            try:
+                active, failed = hour_flow_counts(self.engine, run_id=self.run.run_id, hour=h)
+            except Exception:  # noqa: BLE001 - fall back to the live counters
+                log.exception("breaker: could not count hour %d from the database", h)
+                active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
+        else:
+            active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
+        v = breaker_verdict(
+            hour=h, active=active, failed=failed, threshold_pct=self.opts.breaker_threshold
+        )
+        if v.tripped and not self.paused:
+            self.breaker_state = "open"
+            msg = (
+                f"circuit breaker: {v.failed} of {v.active} active agents failed in simulated hour "
+                f"{h} ({v.failed_pct:.1f}% > {v.threshold_pct:g}%)"
+            )
+            if self.files is not None:
+                self.files.log_event("breaker_trip", sim_hour=h, active=v.active, failed=v.failed,
+                                     failed_pct=round(v.failed_pct, 2), threshold_pct=v.threshold_pct)  # fmt: skip
+            self.pause(msg)
+            self._stop_if_headless(msg)
+            return
+        if (h + 1) % max(1, self.opts.checkpoint_every) == 0:
+            self.checkpoint(reason="periodic", hour=h + 1)
+
+    def _health_loop(self) -> None:
+        """Outage detection (seed 002 Q5.5: pause immediately, manual resume): the target's
+        ``/health`` probed every 2 s, plus the users' consecutive unavailable answers."""
+        from harness.resilience import probe_health
+
+        assert self.run is not None and self.run.api_url
+        bad = 0
+        while True:
+            gevent.sleep(2.0)
+            if self.paused:
+                continue
+            ok, detail = probe_health(self.run.api_url)
+            if ok and self.rt.counters.consecutive_unavailable >= 10:
+                ok, detail = (
+                    False,
+                    f"{self.rt.counters.consecutive_unavailable} requests in a row failed",
+                )
+            bad = 0 if ok else bad + 1
+            if bad >= 2:
+                msg = f"target unavailable ({detail})"
+                if self.files is not None:
+                    self.files.log_event("outage", target=self.run.api_url, detail=detail)
+                self.pause(msg)
+                self._stop_if_headless(msg)
+                bad = 0
+
+    def _stop_if_headless(self, why: str) -> None:
+        """Headless runs have nobody to press Resume: checkpoint, report, exit 5."""
+        if not getattr(self.env.parsed_options, "headless", False):
+            return
+        log.error("%s — headless run: checkpoint, reports, exit 5 (continue with --resume %s)",
+                  why, self.run.run_id if self.run else "")  # fmt: skip
+        self.exit_code = 5
+        gevent.spawn(self.env.runner.quit)
+
+    def checkpoint(self, *, reason: str = "manual", hour: int | None = None) -> str | None:
+        """Write ``data/checkpoints/<run_id>/hour-<H>.json`` and the ``simulation_state``
+        row. ``hour``: hours below it are complete (default: the last reported hour + 1)."""
+        from harness.resilience import Checkpoint, write_checkpoint
+
+        if self.run is None or self.rt.clock is None:
+            return None
+        h = self.reported_hour + 1 if hour is None else hour
+        cycle = int(h // (24 * self.settings_cycle_days))
+        cp = Checkpoint(
+            run_id=self.run.run_id, hour=h,
+            sim_time=(self.opts.sim_start + timedelta(hours=h)).isoformat(), seed=self.run.seed,
+            time_scale=self.opts.time_scale, offer_cycle=cycle,
+            ramp_fraction=ramp_fraction(self.opts.ramp, h), clock=self.rt.clock.to_dict(),
+            counters=self.agg.totals(), reason=reason, written_at=time.time(),
+        )  # fmt: skip
+        path = write_checkpoint(cp)
+        if self.engine is not None:
+            from offer_engine.state import save_clock
+
+            try:
+                with self.engine.begin() as conn:
+                    save_clock(conn, key=self.run.run_id, clock=self.rt.clock, cycle_number=cycle)
+            except Exception:  # noqa: BLE001 - the file checkpoint is already safe
+                log.exception("could not save simulation_state")
+        self.last_checkpoint = str(path)
+        if self.files is not None:
+            self.files.log_event("checkpoint", sim_hour=h, reason=reason, path=str(path))
+        log.info("checkpoint at simulated hour %d (%s): %s", h, reason, path)
+        return str(path)
+
     # ---------------------------------------------------------------- pause / resume
 
     @property
@@ -389,6 +509,7 @@ class SimulationDirector:
         if self.files is not None:
             self.files.log_event("pause", reason=reason, sim_time=self.rt.clock.now().isoformat())
         self._set_status("paused")
+        self.checkpoint(reason="pause")
         return True
 
     def resume(self) -> bool:
@@ -396,6 +517,8 @@ class SimulationDirector:
             return False
         self.rt.clock = self.rt.clock.resume()
         reason, self.paused_reason = self.paused_reason, None
+        self.breaker_state = "closed"
+        self.rt.counters.consecutive_unavailable = 0
         self._broadcast_config()
         log.warning(
             "simulation resumed at %s (was paused: %s)", self.rt.clock.now().isoformat(), reason
@@ -465,8 +588,11 @@ class SimulationDirector:
         exit code the harness wants (None: leave Locust's)."""
         if self.run is None or self.files is None:
             return None
-        if self._loop is not None:
-            self._loop.kill(block=True, timeout=5)
+        for g in (self._loop, self._probe):
+            if g is not None:
+                g.kill(block=True, timeout=5)
+        if self.exit_code is None:
+            self.checkpoint(reason="exit")
         self.agg.merge(self.rt.collector.drain())
         from harness.finish import finish_run
 

@@ -19,11 +19,14 @@ COUNTERS = (
 class HourBucket:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     slips_ms: list[int] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: dict) -> None:
         for k, v in other.get("counts", {}).items():
             self.counts[k] = self.counts.get(k, 0) + int(v)
         self.slips_ms.extend(int(x) for x in other.get("slips_ms", []))
+        for k, v in other.get("errors", {}).items():
+            self.errors[k] = self.errors.get(k, 0) + int(v)
 
 
 class HourCollector:
@@ -33,9 +36,18 @@ class HourCollector:
         self._hours: dict[int, HourBucket] = {}
 
     def add(
-        self, hour: int, *, outcome: str, decision: str, slip_s: float | None, order: bool
+        self,
+        hour: int,
+        *,
+        outcome: str,
+        decision: str,
+        slip_s: float | None,
+        order: bool,
+        error_kind: str | None = None,
     ) -> None:
         b = self._hours.setdefault(hour, HourBucket())
+        if error_kind:
+            b.errors[error_kind] = b.errors.get(error_kind, 0) + 1
         c = b.counts
         if decision == "missed":
             c["missed"] += 1
@@ -50,7 +62,10 @@ class HourCollector:
             b.slips_ms.append(max(0, int(slip_s * 1000)))
 
     def drain(self) -> dict[str, dict]:
-        out = {str(h): {"counts": b.counts, "slips_ms": b.slips_ms} for h, b in self._hours.items()}
+        out = {
+            str(h): {"counts": b.counts, "slips_ms": b.slips_ms, "errors": b.errors}
+            for h, b in self._hours.items()
+        }
         self._hours = {}
         return out
 

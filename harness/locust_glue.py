@@ -156,6 +156,12 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
             url, total_connections=opts.db_connections, processes=_processes(env),
             statement_timeout_ms=settings.db_statement_timeout_ms, application_name="loadsim-master",
         )  # fmt: skip
+    if opts.resume:
+        from harness.resilience import resolve_resume
+
+        rp = resolve_resume(engine, opts.resume)
+        opts = _resumed_options(opts, rp)
+        rt.opts = opts
     entries = load_pool_entries(
         engine=engine, personas=Path(opts.personas) if opts.personas else None
     )
@@ -167,7 +173,27 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
         rt, pool=LeasePool(entries=entries, seed=opts.seed), engine=engine, stack=stack
     )
     director.settings_cycle_days = settings.offer_cycle_days
+    if opts.resume:
+        director.resume_point = rp
     return director
+
+
+def _resumed_options(opts: HarnessOptions, rp: Any) -> HarnessOptions:
+    """A resumed run keeps its identity (run id, seed, simulated start and length, ramp) so
+    personas bind and decide as before; the time scale may change."""
+    import dataclasses
+
+    from harness.options import parse_sim_start
+
+    original = rp.config or {}
+    return dataclasses.replace(
+        opts,
+        run_id=rp.run_id,
+        seed=rp.seed,
+        sim_start=parse_sim_start(original.get("sim_start", opts.sim_start.isoformat())),
+        sim_duration_hours=original.get("sim_duration_hours", opts.sim_duration_hours),
+        ramp=tuple(tuple(x) for x in original.get("ramp", opts.ramp)),  # type: ignore[misc]
+    )
 
 
 def _processes(env: Any) -> int:

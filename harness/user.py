@@ -220,7 +220,10 @@ class PersonaUser(User):
             return
         except Exception as exc:  # a bug or DB failure inside the hour: count it, keep going
             rt.measure_graph((time.perf_counter() - t0) * 1000, exc)
-            rt.collector.add(hour, outcome="failed", decision="shop", slip_s=slip, order=False)
+            kind = "db" if "sqlalchemy" in type(exc).__module__ else "harness"
+            rt.collector.add(
+                hour, outcome="failed", decision="shop", slip_s=slip, order=False, error_kind=kind
+            )
             log.exception("agent %s hour %s failed", agent_id, hour)
             return
         if result.decision == "none":
@@ -239,23 +242,21 @@ class PersonaUser(User):
             if sid is None:
                 return
         outcome = result.outcome
+        error_kind: str | None = None
         try:
             rt.recorder.finish(
                 agent_id=agent_id, sim_hour=hour, session_id=sid, result=result,
                 slip_s=slip, is_replay=replay,
             )  # fmt: skip
         except Exception:
-            outcome = "failed"
+            outcome, error_kind = "failed", "db"
             log.exception("agent %s hour %s: could not record the session", agent_id, hour)
         if isinstance(result.error, ShopUnavailable):
-            outcome = "failed"
+            outcome, error_kind = "failed", result.error.kind
         rt.collector.add(
-            hour,
-            outcome=outcome,
-            decision=result.decision,
-            slip_s=slip,
-            order=result.order is not None,
-        )
+            hour, outcome=outcome, decision=result.decision, slip_s=slip,
+            order=result.order is not None, error_kind=error_kind,
+        )  # fmt: skip
 
     def _record_missed(self, hour: int) -> None:
         rt = self.rt

@@ -1,0 +1,182 @@
+"""Resilience pieces the director composes (ARCHITECTURE §10; seed 002 §4–§5):
+
+- the circuit-breaker rule (pure);
+- checkpoints: ``data/checkpoints/<run_id>/hour-<H>.json`` written atomically, plus the
+  ``simulation_state`` row;
+- resume: find the run and the hour to continue from (last checkpoint, or — as the owner
+  planned — the last simulated hour in the database + 1);
+- the target health probe used to detect an outage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from db.errors import ConfigError
+
+log = logging.getLogger("loadsim")
+
+CHECKPOINT_ROOT = Path("data") / "checkpoints"
+
+
+# ------------------------------------------------------------------ breaker
+
+
+@dataclass(frozen=True)
+class BreakerVerdict:
+    hour: int
+    active: int
+    failed: int
+    threshold_pct: float
+    tripped: bool
+
+    @property
+    def failed_pct(self) -> float:
+        return 100.0 * self.failed / self.active if self.active else 0.0
+
+
+def breaker_verdict(
+    *, hour: int, active: int, failed: int, threshold_pct: float, min_failures: int = 3
+) -> BreakerVerdict:
+    """Per plan (seed 002 Q5.1/Q5.2): trip when more than ``threshold_pct`` of the agents
+    active against the target in one simulated hour failed. ``active`` counts agents whose
+    hour reached the target (a shopping session or an idle browse); hours with nothing to do
+    are not flows. ``min_failures`` keeps one unlucky flow in a quiet hour (1 of 3 = 33 %)
+    from stopping a long run; the owner's own example is 18 of 372."""
+    tripped = (
+        threshold_pct >= 0
+        and active > 0
+        and failed >= min_failures
+        and 100.0 * failed / active > threshold_pct
+    )
+    return BreakerVerdict(hour, active, failed, threshold_pct, tripped)
+
+
+def hour_flow_counts(engine: Engine, *, run_id: str, hour: int) -> tuple[int, int]:
+    """(active, failed) for one simulated hour, from the database (the source of truth:
+    Locust's stats lose a dead worker's last seconds)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                """
+                SELECT count(*) FILTER (WHERE decision IN ('shop', 'idle')) AS active,
+                       count(*) FILTER (WHERE outcome = 'failed') AS failed
+                FROM agent_hours WHERE run_id = :r AND sim_hour = :h
+                """
+            ),
+            {"r": run_id, "h": hour},
+        ).one()
+    return int(row.active), int(row.failed)
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+@dataclass
+class Checkpoint:
+    run_id: str
+    hour: int  # hours before this one were complete when it was written
+    sim_time: str  # ISO: the simulated instant of the hour boundary
+    seed: int
+    time_scale: float
+    offer_cycle: int
+    ramp_fraction: float
+    clock: dict[str, Any]
+    counters: dict[str, int] = field(default_factory=dict)
+    reason: str = "periodic"
+    written_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def checkpoint_dir(run_id: str, root: Path | None = None) -> Path:
+    return (root or CHECKPOINT_ROOT) / run_id
+
+
+def write_checkpoint(cp: Checkpoint, root: Path | None = None) -> Path:
+    """Write atomically (temp file + rename): a crash never leaves a half checkpoint."""
+    d = checkpoint_dir(cp.run_id, root)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"hour-{cp.hour:06d}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(cp.to_json(), indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def latest_checkpoint(run_id: str, root: Path | None = None) -> Checkpoint | None:
+    d = checkpoint_dir(run_id, root)
+    files = sorted(d.glob("hour-*.json")) if d.exists() else []
+    for path in reversed(files):
+        try:
+            return Checkpoint(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
+    return None
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    run_id: str
+    seed: int
+    from_hour: int  # the clock restarts at the start of this hour
+    replay_until_hour: int  # hours below this were (partly) run before: flagged is_replay
+    source: str  # "checkpoint" | "database"
+    config: dict[str, Any]
+
+
+def resolve_resume(engine: Engine | None, wanted: str, root: Path | None = None) -> ResumePoint:
+    """``--resume RUN_ID`` or ``--resume last``: where to continue, or ``ConfigError``."""
+    if engine is None:
+        raise ConfigError("--resume needs the database (not --mock-db)")
+    with engine.connect() as conn:
+        if wanted in ("last", "latest", "1", "true"):
+            row = conn.execute(
+                text("SELECT run_id FROM simulation_runs ORDER BY started_at DESC LIMIT 1")
+            ).first()
+            if row is None:
+                raise ConfigError("--resume last: there is no run in the database")
+            wanted = row.run_id
+        run = conn.execute(
+            text("SELECT run_id, seed, config, status FROM simulation_runs WHERE run_id = :r"),
+            {"r": wanted},
+        ).first()
+        if run is None:
+            raise ConfigError(f"--resume {wanted}: no such run in simulation_runs")
+        last = conn.execute(
+            text("SELECT max(sim_hour) FROM agent_hours WHERE run_id = :r"), {"r": wanted}
+        ).scalar()
+    replay_until = (last + 1) if last is not None else 0
+    cp = latest_checkpoint(wanted, root)
+    if cp is not None:
+        return ResumePoint(
+            wanted, int(run.seed), cp.hour, replay_until, "checkpoint", run.config or {}
+        )
+    # No checkpoint: the owner's plan — the last simulated time in the database + 1 hour.
+    return ResumePoint(
+        wanted, int(run.seed), replay_until, replay_until, "database", run.config or {}
+    )
+
+
+# ------------------------------------------------------------------ target health
+
+
+def probe_health(api_url: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """``GET /health``: (healthy, detail). Unreachable, a timeout or a 5xx is unhealthy."""
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as r:  # noqa: S310
+            return (r.status < 500, f"HTTP {r.status}")
+    except urllib.error.HTTPError as exc:
+        return (exc.code < 500, f"HTTP {exc.code}")
+    except (urllib.error.URLError, OSError) as exc:
+        return (False, f"unreachable: {getattr(exc, 'reason', exc)}")

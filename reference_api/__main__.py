@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    for noisy in ("pgserver", "alembic.runtime.plugins", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return serve(args)
     except LoadsimError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 log = logging.getLogger("reference_api")
 
@@ -41,6 +42,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(args: argparse.Namespace) -> int:
     """Validate options and settings (exit 2 on bad input), then run uvicorn."""
     import uvicorn
@@ -69,6 +74,10 @@ def serve(args: argparse.Namespace) -> int:
         migrate.upgrade(url)
         os.environ["DATABASE_URL"] = url
         log.info("embedded Postgres ready at %s", redact(url))
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that
+    # kills the process before atexit runs, leaving the embedded Postgres behind. Exiting
+    # through SystemExit lets pgserver's atexit hook stop it.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     os.environ[ENV_DB_CONNECTIONS] = str(args.db_connections)
     os.environ[ENV_WORKERS] = str(args.workers)
     if args.threads is not None:

@@ -38,13 +38,14 @@ async function refresh() {
     const tbody = document.getElementById("rows");
     tbody.replaceChildren(...body.rows.map((row) => {
       const tr = document.createElement("tr");
+      tr.dataset.key = row.key;
       for (const k of ["metric", "value"]) {
         const td = document.createElement("td");
         td.textContent = row[k];
-        td.dataset.name = row.name;
+        td.className = k;
         tr.appendChild(td);
       }
-      if (row.name === "state" && row.raw === "paused") tr.className = "paused";
+      if (row.key === "state" && row.raw === "paused") tr.className = "paused";
       return tr;
     }));
   } catch (e) { /* the master may be stopping; try again at the next tick */ }
@@ -76,9 +77,10 @@ def control_page(*, rows: list[dict[str, Any]], base_path: str, message: str = "
         A complete HTML document.
     """
     body = "\n".join(
-        f"<tr{' class=paused' if r['name'] == 'state' and r['raw'] == 'paused' else ''}>"
-        f'<td data-name="{escape(r["name"])}">{escape(str(r["metric"]))}</td>'
-        f'<td data-name="{escape(r["name"])}">{escape(str(r["value"]))}</td></tr>'
+        f'<tr data-key="{escape(r["key"])}"'
+        f"{' class=paused' if r['key'] == 'state' and r['raw'] == 'paused' else ''}>"
+        f'<td class="metric">{escape(str(r["metric"]))}</td>'
+        f'<td class="value">{escape(str(r["value"]))}</td></tr>'
         for r in rows
     )
     buttons = "".join(
@@ -94,7 +96,7 @@ def control_page(*, rows: list[dict[str, Any]], base_path: str, message: str = "
         f'<h1>Simulation</h1><p><a href="{escape(base_path)}/?tab=simulation">'
         "← back to Locust</a></p>"
         f"<div>{buttons}</div><div id=msg>{escape(message)}</div>"
-        f"<table><thead><tr><th>Simulation</th><th>Now</th></tr></thead>"
+        f"<table><thead><tr><th>Metric</th><th>Value</th></tr></thead>"
         f"<tbody id=rows>{body}</tbody></table>"
         f"<script>{js}</script></body></html>"
     )
@@ -131,6 +133,8 @@ _BAR_JS = """
   link.style.color = "#9cf";
   bar.appendChild(link);
   document.body.appendChild(bar);
+  // Room to scroll the last table row out from under the fixed bar.
+  document.body.style.paddingBottom = "56px";
 })();
 """
 

@@ -2,8 +2,9 @@
 
 Pure functions (no Flask, no Locust) so the wording is tested in microseconds. Locust's
 extended tables render every cell as plain text (no HTML, no per-cell formatter can come
-through JSON), so each value is a finished string; the row's ``name`` is the status key and
-``raw`` its unformatted value, for scripts that read ``/stats/requests``.
+through JSON), so each value is a finished string. A row's ``key`` is the status key and
+``raw`` its unformatted value, for scripts that read ``/stats/requests``; its ``name`` is
+its position (see :func:`status_rows`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ TAB_TITLE = "Simulation"
 
 #: The table's columns (Locust's ``extended_tables`` structure).
 STRUCTURE: list[dict[str, str]] = [
-    {"key": "metric", "title": "Simulation"},
-    {"key": "value", "title": "Now"},
+    {"key": "metric", "title": "Metric"},
+    {"key": "value", "title": "Value"},
 ]
 
 _DASH = "—"
@@ -34,8 +35,8 @@ def status_rows(status: Mapping[str, Any], *, base_path: str = "") -> list[dict[
         base_path: Locust's ``--web-base-path``, to name the controls page's address.
 
     Returns:
-        One dict per row: ``name`` (status key), ``metric`` (label), ``value`` (text),
-        ``raw`` (the status value, JSON-safe).
+        One dict per row: ``name`` (``"01"``, ``"02"``… the display order), ``key`` (the
+        status key), ``metric`` (label), ``value`` (text), ``raw`` (the status value).
     """
     s = dict(status)
     scale = _num(s.get("time_scale"))
@@ -71,17 +72,22 @@ def status_rows(status: Mapping[str, Any], *, base_path: str = "") -> list[dict[
         ("run_id", "Run", str(s.get("run_id") or "not started"), s.get("run_id")),
         ("controls", "Pause / Resume / Checkpoint", _controls(base_path), None),
     ]
-    return [{"name": n, "metric": m, "value": v, "raw": r} for n, m, v, r in rows]
+    # Locust's table sorts rows by their ``name`` field until a header is clicked, so
+    # ``name`` carries the reading order and ``key`` the stable status key.
+    return [
+        {"name": f"{i:02d}", "key": k, "metric": m, "value": v, "raw": r}
+        for i, (k, m, v, r) in enumerate(rows, start=1)
+    ]
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
-    """The rows as CSV text (``metric,value,name,raw``) for the Download Data tab."""
+    """The rows as CSV text (``metric,value,key,raw``) for the Download Data tab."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["metric", "value", "name", "raw"])
+    writer.writerow(["metric", "value", "key", "raw"])
     for row in rows:
         raw = row.get("raw")
-        writer.writerow([row["metric"], row["value"], row["name"], "" if raw is None else raw])
+        writer.writerow([row["metric"], row["value"], row["key"], "" if raw is None else raw])
     return buf.getvalue()
 
 
@@ -163,7 +169,7 @@ def _slip(ms: Any, scale: float | None) -> str:
 
 
 def _controls(base_path: str) -> str:
-    return f"buttons at the bottom of the page, or open {base_path}/simulation"
+    return f"the Simulation bar at the bottom right, or the page {base_path}/simulation"
 
 
 def _int(v: Any) -> str:

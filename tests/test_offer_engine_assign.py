@@ -334,3 +334,41 @@ def test_whole_cycle_in_chunks_is_one_transaction(population, monkeypatch):
     assert set(_kinds(eng, c0.id)) == {
         (u, k) for u in users for k in ("frontstore", "category_brand")
     }
+
+
+def test_fits_real_personas_on_the_project_catalog(clean_db):
+    """Persona JSON as `personas.seed` writes it, coupons as `personas.catalog` writes them."""
+    from personas.catalog import generate_catalog
+    from personas.catalog import seed_catalog as seed_project_catalog
+    from personas.sample import generate_personas
+    from personas.seed import seed_personas
+
+    personas = generate_personas(30, seed=3)
+    with clean_db.begin() as conn:
+        seed_project_catalog(conn, data=generate_catalog())
+        seed_personas(conn, personas=personas)
+    c0 = _cycle(clean_db, 0)
+    stats = _assign(clean_db, c0)
+    assert (stats.users_due, stats.assigned, stats.users_short) == (30, 30 * 32, 0)
+    with clean_db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.persona, c.category, c.brand FROM user_coupons uc"
+                " JOIN coupons c ON c.id = uc.coupon_id JOIN agents a ON a.user_id = uc.user_id"
+                " WHERE c.kind = 'category_brand'"
+            )
+        ).all()
+        pool = conn.execute(
+            text("SELECT category, brand FROM coupons WHERE kind = 'category_brand' AND is_active")
+        ).all()
+
+    def fits(persona, category, brand):
+        cats = {x.lower() for x in persona["preferred_categories"]}
+        brands = {x.lower() for x in persona["preferred_brands"]}
+        return (category or "").lower() in cats or (brand or "").lower() in brands
+
+    picked = sum(fits(p, c, b) for p, c, b in rows) / len(rows)
+    blind = sum(fits(p.model_dump(mode="json"), c, b) for p in personas for c, b in pool) / (
+        len(personas) * len(pool)
+    )
+    assert picked > 2 * blind

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.settings import SimSettings, load_settings
 from reference_api.errors import ApiError, BadTime
+from reference_api.shedding import ShedLoad
 
 log = logging.getLogger("reference_api")
 
@@ -33,6 +34,10 @@ one request holds a connection for a few milliseconds."""
 ENV_DB_CONNECTIONS = "REFERENCE_API_DB_CONNECTIONS"
 ENV_WORKERS = "REFERENCE_API_WORKERS"
 ENV_THREADS = "REFERENCE_API_THREADS"
+ENV_MAX_IN_FLIGHT = "REFERENCE_API_MAX_IN_FLIGHT"
+DEFAULT_MAX_IN_FLIGHT = 256
+"""Concurrent requests per worker before it answers 429 (far above the harness's default
+rate, so only a real overload sheds)."""
 
 
 def default_threads(pool_total: int) -> int:
@@ -126,6 +131,9 @@ def create_app(
     )
     app.state.settings = settings
     _install_handlers(app)
+    max_in_flight = int(os.environ.get(ENV_MAX_IN_FLIGHT) or DEFAULT_MAX_IN_FLIGHT)
+    if max_in_flight > 0:
+        app.add_middleware(ShedLoad, max_in_flight=max_in_flight)
 
     from reference_api.routes import cart, catalog, offers, orders
 

@@ -38,6 +38,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="request threads per worker (default: min(8, its DB connections))",
     )
     parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="concurrent requests per worker before answering 429 (default 256; 0 = never)",
+    )
+    parser.add_argument(
         "--access-log", action="store_true", help="log every request (off: it costs CPU)"
     )
 
@@ -54,7 +60,12 @@ def serve(args: argparse.Namespace) -> int:
     from db.engine import redact
     from db.errors import ConfigError
     from db.settings import load_settings
-    from reference_api.app import ENV_DB_CONNECTIONS, ENV_THREADS, ENV_WORKERS
+    from reference_api.app import (
+        ENV_DB_CONNECTIONS,
+        ENV_MAX_IN_FLIGHT,
+        ENV_THREADS,
+        ENV_WORKERS,
+    )
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
@@ -62,6 +73,8 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--db-connections ({args.db_connections}) must be >= --workers ({args.workers})"
         )
+    if args.max_in_flight is not None and args.max_in_flight < 0:
+        raise ConfigError(f"--max-in-flight must be >= 0 (got {args.max_in_flight})")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1 (got {args.threads})")
     if not 0 <= args.port <= 65535:
@@ -82,6 +95,8 @@ def serve(args: argparse.Namespace) -> int:
     os.environ[ENV_WORKERS] = str(args.workers)
     if args.threads is not None:
         os.environ[ENV_THREADS] = str(args.threads)
+    if args.max_in_flight is not None:
+        os.environ[ENV_MAX_IN_FLIGHT] = str(args.max_in_flight)
     uvicorn.run(
         "reference_api.app:create_app",
         factory=True,

@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--threads", type=int, default=None, help="request threads per worker (default: auto)"
     )
+    s.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="concurrent requests per worker before answering 429 (default 256; 0 = never)",
+    )
     s.add_argument("--access-log", action="store_true", help="log every request")
     s.set_defaults(func=_serve)
 
@@ -56,6 +62,8 @@ def command_line(args: argparse.Namespace) -> list[str]:
     ]
     if args.threads is not None:
         argv += ["--threads", str(args.threads)]
+    if args.max_in_flight is not None:
+        argv += ["--max-in-flight", str(args.max_in_flight)]
     if args.access_log:
         argv.append("--access-log")
     return argv

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import text
 
 from reference_api.context import CtxDep, UserDep, server_time
-from reference_api.routes import errors
+from reference_api.routes import UNAVAILABLE, errors
 from reference_api.schemas import (
     BIGINT_MAX,
     HealthOut,
@@ -24,7 +24,7 @@ router = APIRouter()
 _PRODUCT_COLS = "id, sku, name, category, brand, price_cents, store_id"
 
 
-@router.get("/health", response_model=HealthOut, tags=["meta"])
+@router.get("/health", response_model=HealthOut, responses=UNAVAILABLE, tags=["meta"])
 def health(ctx: CtxDep) -> HealthOut:
     """Liveness: the database answers; reports simulation mode and the server's sim time."""
     with ctx.tx() as conn:

@@ -19,6 +19,7 @@ from offer_engine.state import set_server_time
 from reference_api.context import CtxDep, check_sim_time
 from reference_api.errors import Conflict, NotFound
 from reference_api.refresh import run_refresh
+from reference_api.routes import SHED
 from reference_api.schemas import (
     BIGINT_MAX,
     AssignOut,
@@ -30,7 +31,7 @@ from reference_api.schemas import (
     TimeOut,
 )
 
-router = APIRouter(tags=["simulation"])
+router = APIRouter(tags=["simulation"], responses=SHED)
 _404 = {404: {"model": ErrorOut}}
 _409 = {409: {"model": ErrorOut}}
 

@@ -152,3 +152,36 @@ def test_report_before_start_and_to_dict(clean_db):
     assert d["cycles"][0]["stats"]["frontstore"] == 4
     assert d["cycles"][0]["sim_time"] == T0.isoformat()
     assert d["duration_s"] >= d["cycles"][0]["duration_s"] > 0
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+def test_batch_retried_after_deadlock(clean_db, monkeypatch):
+    from sqlalchemy.exc import DBAPIError
+
+    users = populate(clean_db, 6).user_ids
+    real_assign = scheduler_mod.assign_cycle
+    failures = [0]
+
+    def deadlocking_once(conn, **kw):
+        result = real_assign(conn, **kw)  # do the work, then lose the transaction
+        if failures[0] == 0:
+            failures[0] += 1
+            raise DBAPIError("UPDATE ...", {}, _Deadlock("deadlock detected"))
+        return result
+
+    monkeypatch.setattr(scheduler_mod, "assign_cycle", deadlocking_once)
+    rep = advance(clean_db, run_id="r", sim_start=T0, to_sim_time=T0, settings=S, batch_users=4)
+    (cycle,) = rep.cycles
+    assert (cycle.attempts, cycle.stats.assigned, cycle.stats.users_due) == (2, 6 * 32, 6)
+    assert active_counts(clean_db) == {u: 32 for u in users}
+
+    def other_error(conn, **kw):
+        raise DBAPIError("UPDATE ...", {}, ValueError("not retryable"))
+
+    monkeypatch.setattr(scheduler_mod, "assign_cycle", other_error)
+    populate(clean_db, 1, prefix="late")
+    with pytest.raises(DBAPIError):
+        advance(clean_db, run_id="r2", sim_start=T0, to_sim_time=T0, settings=S)

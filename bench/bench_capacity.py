@@ -1,0 +1,186 @@
+"""How many agents one worker process sustains, what each costs in memory and CPU, and how
+``--processes 2`` scales it (issue 10, items 3–5).
+
+    .venv/bin/python bench/bench_capacity.py                 # quick: ~4 min
+    .venv/bin/python bench/bench_capacity.py --agents 1000,5000,10000 --scales 96,168 \\
+        --processes 1,2 --targets mock,reference             # the full table (~1 h)
+
+Each row is one real ``locust -f locustfile.py --headless`` run (``--ramp 0:100``, so every
+persona is a user from the start; ``--rate-limit 0``), sampled from outside with psutil.
+``--target mock`` is ``--mock-api --mock-db`` (the harness alone); ``reference`` starts the
+embedded default (Postgres + ``reference_api``) in a fresh ``LOADSIM_HOME`` per row.
+Simulated hour 0 is partial (users join during it) and is skipped.
+
+A row *sustains* its agents when the worst simulated hour's slip p99 is under
+``--max-slip-pct`` (10 % of a simulated hour by default; the target is 1 %) and no session
+was missed. Memory: steady-state RSS of the process(es) running users, divided by the
+agents; "marginal" is the growth from just before users were spawned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._harness_run import ROOT, HarnessRun, machine, run_locust, user_pids, workbook  # noqa: E402
+
+MB = 1024 * 1024
+SIM_START = "2026-01-10T09:00:00+00:00"  # a Saturday morning: the week's busiest hours
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--agents", default="1000,10000", help="comma-separated agent counts")
+    ap.add_argument("--scales", default="168", help="comma-separated time scales")
+    ap.add_argument("--processes", default="1", help="comma-separated: 1 = standalone")
+    ap.add_argument("--targets", default="mock", help="comma-separated: mock, reference")
+    ap.add_argument("--sim-hours", type=int, default=3, help="simulated hours per run (>= 2)")
+    ap.add_argument("--sim-start", default=SIM_START)
+    ap.add_argument("--max-slip-pct", type=float, default=10.0)
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "loadsim-bench"))
+    ap.add_argument("--keep", action="store_true", help="keep run directories")
+    a = ap.parse_args(argv)
+    if a.sim_hours < 2:
+        ap.error("--sim-hours: at least 2 (hour 0 is partial and skipped)")
+    for t in a.targets.split(","):
+        if t not in ("mock", "reference"):
+            ap.error(f"--targets: unknown target {t!r} (mock, reference)")
+    return a
+
+
+def run_row(
+    *, agents: int, scale: float, processes: int, target: str, a: argparse.Namespace
+) -> dict[str, object]:
+    """One capacity run; returns its figures."""
+    cache = Path(a.cache)
+    wb = workbook(agents, cache / "workbooks")
+    run_id = f"cap-{target}-{agents}-{int(scale)}x-p{processes}"
+    runs_dir = cache / "runs"
+    shutil.rmtree(runs_dir / run_id, ignore_errors=True)
+    args = [
+        "--personas", str(wb), "--time-scale", str(scale), "--ramp", "0:100",
+        "--sim-duration", f"{a.sim_hours}h", "--sim-start", a.sim_start, "--rate-limit", "0",
+    ]  # fmt: skip
+    env: dict[str, str] = {}
+    home = None
+    if target == "mock":
+        args += ["--mock-api", "--mock-db"]
+    else:
+        home = Path(tempfile.mkdtemp(prefix="loadsim-cap-", dir=cache))
+        env["LOADSIM_HOME"] = str(home)  # a fresh embedded Postgres seeded with these personas
+        env.pop("DATABASE_URL", None)
+    if processes > 1:
+        args += ["--processes", str(processes)]
+    sim_real_s = a.sim_hours * 3600 / scale
+    run = run_locust(
+        args, run_id=run_id, runs_dir=runs_dir, timeout_s=sim_real_s + 240,
+        env=env, sample_s=1.0,
+    )  # fmt: skip
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(ROOT / "data" / "checkpoints" / run_id, ignore_errors=True)
+    row = figures(run, agents=agents, scale=scale, processes=processes, target=target)
+    if not a.keep:
+        shutil.rmtree(run.run_dir, ignore_errors=True)
+    return row
+
+
+def figures(
+    run: HarnessRun, *, agents: int, scale: float, processes: int, target: str
+) -> dict[str, object]:
+    """Capacity, memory and CPU figures of one run."""
+    users_pids = user_pids(run)
+    t_end = run.wall_s
+    t0 = (run.spawned_at or 0.0) + 0.3 * (t_end - (run.spawned_at or 0.0))
+    rss = [run.rss_at(p, t0, t_end) or 0 for p in users_pids]
+    before = [run.rss_before_spawn(p) or 0 for p in users_pids]
+    steady_cpu = run.cpu_between(t0, t_end - 8.0) if t_end - 8.0 > t0 else 0.0
+    steady_wall = max(1e-9, (t_end - 8.0) - t0)
+    acted = run.total("acted")
+    slip = run.slip_p99_pct()
+    missed = run.total("missed")
+    return {
+        "target": target, "agents": agents, "scale": scale, "processes": processes,
+        "rc": run.rc, "hours": len(run.steady_hours()), "acted": acted,
+        "shopped": run.total("shopped"), "idle": run.total("idle"), "missed": missed,
+        "slip_p99_pct": slip,
+        "rss_mb": sum(rss) / MB,
+        "kb_per_agent": sum(rss) / agents / 1024,
+        "marginal_kb_per_agent": (sum(rss) - sum(before)) / agents / 1024 if all(before) else None,
+        "cpu_pct": 100 * steady_cpu / steady_wall,
+        "cpu_ms_per_agent_hour": 1000 * run.cpu_s() / max(1, run.total("acted", steady=False)),
+        "wall_s": run.wall_s,
+        "log": str(run.log_path),
+    }  # fmt: skip
+
+
+def sustains(row: dict[str, object], max_slip_pct: float) -> bool:
+    slip = row["slip_p99_pct"]
+    return (
+        row["rc"] == 0
+        and int(row["hours"]) >= 1  # type: ignore[call-overload]
+        and slip is not None
+        and float(slip) < max_slip_pct  # type: ignore[arg-type]
+        and row["missed"] == 0
+    )
+
+
+def _fmt(row: dict[str, object], max_slip_pct: float) -> str:
+    slip = row["slip_p99_pct"]
+    marg = row["marginal_kb_per_agent"]
+    return (
+        f"| {row['target']} | {row['agents']:,} | {row['scale']:g}x | {row['processes']} | "
+        f"{row['acted']:,} / {row['shopped']:,} / {row['idle']:,} | "
+        f"{'-' if slip is None else f'{slip:.2f} %'} | {row['missed']:,} | "
+        f"{'yes' if sustains(row, max_slip_pct) else 'NO'} | {row['cpu_pct']:.0f} % | "
+        f"{row['cpu_ms_per_agent_hour']:.2f} | {row['rss_mb']:.0f} | {row['kb_per_agent']:.1f} | "
+        f"{'-' if marg is None else f'{marg:.1f}'} | rc {row['rc']}, {row['wall_s']:.0f} s |"
+    )
+
+
+HEADER = (
+    "| target | agents | scale | procs | acted / shopped / idle (hours ≥ 1) | slip p99 "
+    "(worst hour, % of sim hour) | missed | sustains | CPU (steady) | CPU ms / agent-hour | "
+    "RSS MB (user procs) | KB / agent | marginal KB / agent | run |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _args(argv)
+    print(f"# bench_capacity — {machine()}")
+    print(f"# command: {' '.join(sys.argv)}")
+    print(HEADER, flush=True)
+    rows = []
+    for target in a.targets.split(","):
+        for scale in (float(s) for s in a.scales.split(",")):
+            for procs in (int(p) for p in a.processes.split(",")):
+                for n in (int(x) for x in a.agents.split(",")):
+                    row = run_row(agents=n, scale=scale, processes=procs, target=target, a=a)
+                    rows.append(row)
+                    print(_fmt(row, a.max_slip_pct), flush=True)
+    print()
+    for target in a.targets.split(","):
+        for scale in (float(s) for s in a.scales.split(",")):
+            best: dict[int, int] = {}
+            for r in rows:
+                if r["target"] == target and r["scale"] == scale and sustains(r, a.max_slip_pct):
+                    p = int(r["processes"])  # type: ignore[call-overload]
+                    best[p] = max(best.get(p, 0), int(r["agents"]))  # type: ignore[call-overload]
+            parts = [f"{p} proc: {n:,}" for p, n in sorted(best.items())]
+            if 1 in best and 2 in best:
+                parts.append(f"ratio 2/1 = {best[2] / best[1]:.2f}")
+            print(
+                f"largest sustained ({target}, {scale:g}x, slip p99 < {a.max_slip_pct:g} %, "
+                f"0 missed, of the counts tried): {', '.join(parts) or 'none'}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

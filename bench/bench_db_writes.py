@@ -1,0 +1,190 @@
+"""Behavior events written per second with per-agent commits (issue 10, item 6).
+
+    .venv/bin/python bench/bench_db_writes.py                          # quick: ~1 min
+    .venv/bin/python bench/bench_db_writes.py --sessions 4000 --concurrency 10,40,100
+
+The harness's own ``Recorder`` (what every worker uses) against a fresh database on its own
+embedded Postgres: each shopping hour is claimed (``agent_hours`` + an ``active`` session,
+one transaction) and finished (its events, the session's and the hour's outcome, one
+transaction) — two commits per agent-hour, as in a run. The hours are real graph runs
+(synthetic personas, in-memory shop) made before the clock starts, so only the writes are
+timed. ``--concurrency`` greenlets share one engine of ``--db-connections`` connections
+(gevent patches before psycopg is imported, as ``import locust`` does in a worker). Quiet
+hours go through the bulk ``flush`` and are reported separately.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.pool import Pool  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore")
+
+from bench._harness_run import machine  # noqa: E402
+
+SAT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sessions", type=int, default=1500, help="shopping hours written per row")
+    ap.add_argument("--concurrency", default="10,40", help="comma-separated greenlet counts")
+    ap.add_argument("--db-connections", type=int, default=40, help="the engine's pool (default)")
+    ap.add_argument("--agents", type=int, default=400)
+    ap.add_argument("--quiet-hours", type=int, default=20000)
+    return ap.parse_args(argv)
+
+
+def make_hours(n: int, agents: list[tuple[int, object]]) -> list[tuple[int, int, datetime, object]]:
+    """``n`` shopping/idle hours from real graph runs: (agent_id, sim_hour, slot, result)."""
+    from behaviors.graph import compile_shopping_graph
+    from behaviors.memory_shop import InMemoryShop
+    from behaviors.run import run_agent_hour
+    from behaviors.synthetic import make_catalog, weekly_wallet
+
+    graph = compile_shopping_graph()
+    products = make_catalog()
+    out = []
+    hour = 0
+    while len(out) < n:
+        slot = SAT + timedelta(hours=hour, minutes=17)
+        for agent_id, p in agents:
+            shop = InMemoryShop(products, weekly_wallet(p, hour // 168))  # type: ignore[arg-type]
+            r = run_agent_hour(
+                p, run_seed=1, sim_hour=hour, slot_time=slot, shop=shop,  # type: ignore[arg-type]
+                checkout_key=f"b:{agent_id}:{hour}", graph=graph,
+            )  # fmt: skip
+            if r.decision != "none":
+                out.append((agent_id, hour, slot, r))
+        hour += 1
+    return out[:n]
+
+
+def write_all(recorder: object, hours: list, concurrency: int) -> float:
+    """Claim + finish every hour with ``concurrency`` greenlets; returns elapsed seconds."""
+
+    def one(item: tuple) -> None:
+        agent_id, hour, slot, r = item
+        sid = recorder.claim(  # type: ignore[attr-defined]
+            agent_id=agent_id, sim_hour=hour, decision=r.decision, sim_at=slot,
+            is_replay=False, token="bench",
+        )  # fmt: skip
+        recorder.finish(  # type: ignore[attr-defined]
+            agent_id=agent_id, sim_hour=hour, session_id=sid, result=r, slip_s=0.0,
+            is_replay=False,
+        )  # fmt: skip
+
+    pool = Pool(concurrency)
+    t0 = time.perf_counter()
+    for item in hours:
+        pool.spawn(one, item)
+    pool.join(raise_error=True)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _args(argv)
+    from sqlalchemy import text
+
+    from behaviors.synthetic import random_personas
+    from db import migrate
+    from db.embedded import EmbeddedPostgres
+    from db.engine import create_db_engine
+    from harness.gevent_guard import ensure_gevent_safe_psycopg
+    from harness.recorder import Recorder
+    from personas.catalog import generate_catalog, seed_catalog
+    from personas.seed import seed_personas
+
+    ensure_gevent_safe_psycopg()
+    print(f"# bench_db_writes — {machine()}")
+    print(f"# command: {' '.join(sys.argv)}", flush=True)
+    home = Path(tempfile.mkdtemp(prefix="loadsim-dbw-"))
+    pg = None
+    try:
+        pg = EmbeddedPostgres(home / "pg")
+        url = pg.create_database("bench_writes", drop_first=True)
+        migrate.upgrade(url)
+        engine = create_db_engine(url, total_connections=a.db_connections)
+        personas = random_personas(a.agents, seed=3)
+        with engine.begin() as conn:
+            seed_catalog(conn, data=generate_catalog(seed=42))
+            seed_personas(conn, personas=personas)
+            ids = dict(conn.execute(text("SELECT persona_id, id FROM agents")).all())
+        agents = [(int(ids[p.persona_id]), p) for p in personas]
+        t0 = time.perf_counter()
+        hours = make_hours(a.sessions, agents)
+        gen_s = time.perf_counter() - t0
+        n_events = sum(len(r.events) for *_, r in hours)
+        print(
+            f"# {len(hours):,} shopping/idle hours from the graph ({n_events:,} events, "
+            f"{n_events / len(hours):.1f} per hour) made in {gen_s:.1f} s; engine pool "
+            f"{a.db_connections} connections"
+        )
+        print(
+            "| greenlets | agent-hours | events | seconds | events/s | agent-hours/s | ms per hour |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for i, conc in enumerate(int(c) for c in a.concurrency.split(",")):
+            run_id = f"bench-writes-{i}"
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO simulation_runs (run_id, time_scale, seed) VALUES (:r, 168, 1)"
+                    ),
+                    {"r": run_id},
+                )
+            rec = Recorder(engine, run_id=run_id, worker="bench")
+            secs = write_all(rec, hours, conc)
+            print(
+                f"| {conc} | {len(hours):,} | {n_events:,} | {secs:.2f} | {n_events / secs:,.0f} | "
+                f"{len(hours) / secs:,.0f} | {1000 * secs / len(hours):.2f} |",
+                flush=True,
+            )
+        # Quiet hours (no shopping; ~98 % of agent-hours): buffered, one statement a flush.
+        run_id = "bench-quiet"
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO simulation_runs (run_id, time_scale, seed) VALUES (:r, 168, 1)"),
+                {"r": run_id},
+            )
+        rec = Recorder(engine, run_id=run_id, worker="bench")
+        per_flush = 5000
+        t0 = time.perf_counter()
+        written = 0
+        for k in range(a.quiet_hours):
+            agent_id = agents[k % len(agents)][0]
+            rec.quiet(agent_id=agent_id, sim_hour=k // len(agents), decision="none",
+                      slip_s=0.01, is_replay=False)  # fmt: skip
+            if (k + 1) % per_flush == 0:
+                written += rec.flush()
+        written += rec.flush()
+        secs = time.perf_counter() - t0
+        print(
+            f"quiet hours: {written:,} rows in {secs:.2f} s = {written / secs:,.0f} rows/s "
+            f"(flushes of {per_flush:,})"
+        )
+        engine.dispose()
+    finally:
+        if pg is not None:
+            pg.stop()
+        gevent.sleep(0)
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

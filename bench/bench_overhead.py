@@ -1,0 +1,249 @@
+"""What the harness costs per request and per shopping session against a plain Locust
+``FastHttpUser`` issuing the same requests, layer by layer (issue 10, items 1–2).
+
+    .venv/bin/python bench/bench_overhead.py                  # quick: ~4 min
+    .venv/bin/python bench/bench_overhead.py --agents 10000 --time-scale 168 --sim-hours 4
+
+One invocation, one machine state, five Locust runs against one minimal loopback server
+(``_loopback_api.py``, its own process, so its CPU is not the client's):
+
+1. ``http+db``: the full harness — graph, HttpShop over FastHttpSession, per-agent commits
+   to a fresh embedded Postgres (the Postgres server's CPU is not counted, only the Locust
+   process's);
+2. ``http``: the same with ``--mock-db`` (the server records every request it gets);
+3. ``plain``: a plain ``FastHttpUser`` replaying exactly the requests run 2 sent, back to
+   back (``_plain_locustfile.py``) — the baseline;
+4. ``mock``: ``--mock-api --mock-db`` (graph + in-memory shop, no I/O);
+5. ``none``: ``--mock-api --mock-db`` with personas that never shop (``shopping_frequency
+   0``): what an agent-hour without shopping costs (clock, scheduling, decision, counters).
+
+Client CPU is psutil's user+system time of the Locust process from "All users spawned" to
+the end. Requests per CPU-second is what one worker process generates when it is CPU-bound.
+A shopping session's harness CPU is the run's CPU minus its no-shopping hours at run 5's
+per-hour cost, divided by its sessions (shop + idle-browse hours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._harness_run import ROOT, HarnessRun, machine, run_locust, workbook  # noqa: E402
+
+SIM_START = "2026-01-10T09:00:00+00:00"  # Saturday morning: the week's busiest hours
+HTTP_TYPES = ("GET", "POST", "DELETE")
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--agents", type=int, default=2000)
+    ap.add_argument("--time-scale", type=float, default=840.0, help="high: many sessions fast")
+    ap.add_argument("--sim-hours", type=int, default=6)
+    ap.add_argument("--plain-seconds", type=int, default=30)
+    ap.add_argument("--plain-users", type=int, default=20)
+    ap.add_argument("--skip-db", action="store_true", help="skip run 1 (embedded Postgres)")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "loadsim-bench"))
+    return ap.parse_args(argv)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Loopback:
+    """The loopback server as a subprocess (recording optional)."""
+
+    def __init__(self, record: Path | None) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, str(ROOT / "bench" / "_loopback_api.py"), "--port", str(self.port)]
+        if record is not None:
+            cmd += ["--record", str(record)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2):  # noqa: S310
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("loopback server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def _cpu(run: HarnessRun) -> float:
+    """Client CPU from the moment users were spawned to the end of the run."""
+    return run.cpu_between(run.spawned_at or 0.0, run.wall_s + 1)
+
+
+def _http_requests(run: HarnessRun) -> int:
+    return sum(run.requests(t) for t in HTTP_TYPES)
+
+
+def _harness(
+    name: str, extra: list[str], wb: Path, a: argparse.Namespace, env: dict[str, str] | None = None
+) -> HarnessRun:
+    runs = Path(a.cache) / "runs"
+    run_id = f"ovh-{name}"
+    shutil.rmtree(runs / run_id, ignore_errors=True)
+    args = [
+        "--personas", str(wb), "--time-scale", str(a.time_scale), "--ramp", "0:100",
+        "--sim-duration", f"{a.sim_hours}h", "--sim-start", SIM_START, "--rate-limit", "0",
+        *extra,
+    ]  # fmt: skip
+    timeout = a.sim_hours * 3600 / a.time_scale + 240
+    run = run_locust(args, run_id=run_id, runs_dir=runs, timeout_s=timeout, env=env)
+    shutil.rmtree(ROOT / "data" / "checkpoints" / run_id, ignore_errors=True)
+    if run.rc != 0:
+        print(f"# WARNING: run {name} exited {run.rc}; see {run.log_path}", flush=True)
+    return run
+
+
+def _row(name: str, run: HarnessRun, c_none_ms: float | None) -> dict[str, float]:
+    cpu = _cpu(run)
+    acted = run.total("acted", steady=False)
+    sessions = run.total("shopped", steady=False) + run.total("idle", steady=False)
+    none_hours = acted - sessions
+    reqs = _http_requests(run)
+    per_session = None
+    if c_none_ms is not None and sessions:
+        per_session = (cpu * 1000 - c_none_ms * none_hours) / sessions
+    graph_ms = run.stat("GRAPH", "Average Response Time") * run.requests("GRAPH")
+    return {
+        "name": name, "cpu_s": cpu, "agent_hours": acted, "sessions": sessions,
+        "none_hours": none_hours, "requests": reqs,
+        "req_per_cpu_s": reqs / cpu if cpu and reqs else 0.0,
+        "ms_per_agent_hour": 1000 * cpu / max(1, acted),
+        "ms_per_session": per_session, "graph_share": graph_ms / 1000 / cpu if cpu else 0.0,
+        "rc": run.rc,
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _args(argv)
+    cache = Path(a.cache)
+    print(f"# bench_overhead — {machine()}")
+    print(f"# command: {' '.join(sys.argv)}", flush=True)
+    wb = workbook(a.agents, cache / "workbooks")
+    wb_none = workbook(a.agents, cache / "workbooks", shopping_frequency=0.0)
+    work = Path(tempfile.mkdtemp(prefix="ovh-", dir=cache))
+    runs: dict[str, HarnessRun] = {}
+    try:
+        rec = work / "requests.jsonl"
+        server = Loopback(record=rec)
+        try:
+            runs["http"] = _harness("http", ["--host", server.url, "--mock-db"], wb, a)
+        finally:
+            server.stop()
+        server = Loopback(record=None)
+        try:
+            if not a.skip_db:  # a fresh embedded Postgres, seeded with the same personas
+                env = {"LOADSIM_HOME": str(work / "home")}
+                runs["http+db"] = _harness("http-db", ["--host", server.url], wb, a, env)
+            plain_dir = cache / "runs"
+            shutil.rmtree(plain_dir / "ovh-plain", ignore_errors=True)
+            runs["plain"] = run_locust(
+                ["-H", server.url, "-u", str(a.plain_users), "-r", str(a.plain_users),
+                 "-t", f"{a.plain_seconds}s"],
+                run_id="ovh-plain", runs_dir=plain_dir, timeout_s=a.plain_seconds + 120,
+                locustfile="bench/_plain_locustfile.py", env={"BENCH_SEQUENCES": str(rec)},
+                harness=False,
+            )  # fmt: skip
+        finally:
+            server.stop()
+        runs["mock"] = _harness("mock", ["--mock-api", "--mock-db"], wb, a)
+        runs["none"] = _harness("none", ["--mock-api", "--mock-db"], wb_none, a)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(runs, a)
+    return 0
+
+
+def report(runs: dict[str, HarnessRun], a: argparse.Namespace) -> None:
+    """Print the per-layer table and the ratios."""
+    none = runs["none"]
+    c_none = 1000 * _cpu(none) / max(1, none.total("acted", steady=False))
+    plain = runs["plain"]
+    p_cpu = _cpu(plain)
+    p_reqs = plain.requests()
+    p_ms_per_req = 1000 * p_cpu / max(1, p_reqs)
+    print(
+        f"# {a.agents:,} agents, {a.time_scale:g}x, {a.sim_hours} simulated hours from "
+        f"{SIM_START}; plain: {a.plain_users} users for {a.plain_seconds} s"
+    )
+    print(
+        "| run | client CPU s | agent-hours | sessions | HTTP requests | requests / CPU-s | "
+        "CPU ms / agent-hour | CPU ms / session | graph share of CPU | rc |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    rows = {}
+    for name in ("http+db", "http", "mock", "none"):
+        if name not in runs:
+            continue
+        r = rows[name] = _row(name, runs[name], c_none)
+        ps = r["ms_per_session"]
+        print(
+            f"| {name} | {r['cpu_s']:.1f} | {r['agent_hours']:,} | {r['sessions']:,} | "
+            f"{r['requests']:,} | {r['req_per_cpu_s']:.0f} | {r['ms_per_agent_hour']:.3f} | "
+            f"{'-' if ps is None else f'{ps:.2f}'} | {100 * r['graph_share']:.0f} % | "
+            f"{r['rc']} |"
+        )
+    print(
+        f"| plain FastHttpUser | {p_cpu:.1f} | - | - | {p_reqs:,} | {1000 / p_ms_per_req:.0f} | "
+        f"- | - | - | {plain.rc} |"
+    )
+    print()
+    http = rows["http"]
+    req_per_session = http["requests"] / max(1, http["sessions"])
+    plain_session_ms = p_ms_per_req * req_per_session
+    print(f"plain FastHttpUser: {p_ms_per_req:.3f} CPU ms per request; a session's "
+          f"{req_per_session:.1f} requests cost {plain_session_ms:.2f} CPU ms")  # fmt: skip
+    for name in ("http+db", "http"):
+        if name not in rows:
+            continue
+        r = rows[name]
+        ratio_all = r["req_per_cpu_s"] * p_ms_per_req / 1000
+        ps = r["ms_per_session"] or float("nan")
+        print(
+            f"{name}: overhead ratio (requests/CPU-s, harness ÷ plain, every hour included) "
+            f"= {ratio_all:.3f}; per shopping session {ps:.2f} ms = "
+            f"{ps / plain_session_ms:.2f}× plain (ratio {plain_session_ms / ps:.3f})"
+        )
+    shop_ms = rows.get("http+db", rows["http"])["ms_per_session"] or float("nan")
+    print(
+        f"no-shopping agent-hour: {c_none:.3f} CPU ms = {100 * c_none / shop_ms:.2f} % of a "
+        f"shopping session ({'http+db' if 'http+db' in rows else 'http'})"
+    )
+    m = rows["mock"]
+    print(
+        f"graph share of the worker's CPU (mock run, graph wall time ÷ process CPU): "
+        f"{100 * m['graph_share']:.0f} %"
+    )
+    print(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in rows.items()}, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

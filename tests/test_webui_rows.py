@@ -1,0 +1,211 @@
+"""Pure parts of the Simulation tab: row wording, the controls page's HTML, and the action
+functions' answers (directors here are stand-ins that inject the cases a real run reaches
+rarely: no run yet, no ``checkpoint()``, a checkpoint that fails)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness.webui import checkpoint_action, pause_action, resume_action
+from harness.webui_page import control_page, index_bar
+from harness.webui_rows import STRUCTURE, rows_csv, status_rows
+
+RUNNING = {
+    "run_id": "run-1",
+    "sim_time": "2025-01-08T14:05:09.5+00:00",
+    "sim_hour": 62,
+    "time_scale": 96.0,
+    "paused": False,
+    "paused_reason": None,
+    "ramp_fraction": 0.25,
+    "target_users": 93,
+    "personas_total": 372,
+    "personas_leased": 90,
+    "hour_acted": 40,
+    "hour_sessions": 12,
+    "hour_orders": 5,
+    "hour_failed": 3,
+    "hour_missed": 1,
+    "offer_cycle": 0,
+    "offer_cycles_run": 1,
+    "breaker": "closed",
+    "slip_p95_ms": 375.0,
+}
+
+BEFORE_RUN = {
+    **{k: None for k in RUNNING},
+    "sim_hour": 0,
+    "time_scale": 96.0,
+    "paused": False,
+    "ramp_fraction": 0.1,
+    "target_users": 0,
+    "personas_total": 372,
+    "personas_leased": 0,
+    "hour_acted": 0,
+    "hour_sessions": 0,
+    "hour_orders": 0,
+    "hour_failed": 0,
+    "hour_missed": 0,
+    "offer_cycles_run": 0,
+    "breaker": "closed",
+}
+
+
+def _values(status: dict[str, Any]) -> dict[str, str]:
+    return {r["key"]: r["value"] for r in status_rows(status)}
+
+
+def test_running_values_read_as_the_owner_reasons() -> None:
+    v = _values(RUNNING)
+    assert v["state"] == "running"
+    assert v["sim_time"] == "Wed 2025-01-08 14:05:09 UTC"
+    assert v["time_scale"] == "96x — 1 real minute = 1.6 simulated hours"
+    assert v["ramp"] == "25 % of personas → 93 users"
+    assert v["personas"] == "90 / 93 / 372"
+    assert v["hour_failed"] == "3 of 40 acted (7.5 %)"
+    assert v["offer_cycle"] == "#1 since sim start (1 run by the engine)"
+    # 96x: a simulated hour lasts 37.5 real seconds, so 375 ms is 1 % of it.
+    assert v["slip_p95_ms"] == "375 ms = 1.0 % of a sim hour"
+    assert v["run_id"] == "run-1"
+
+
+def test_rows_keep_reading_order_under_locusts_sort_by_name() -> None:
+    rows = status_rows(RUNNING)
+    assert sorted(rows, key=lambda r: r["name"]) == rows
+    assert [r["key"] for r in rows[:4]] == ["state", "sim_time", "sim_hour", "time_scale"]
+    assert {s["key"] for s in STRUCTURE} <= set(rows[0])  # every column has a value
+
+
+def test_before_a_run_nothing_pretends_to_be_live() -> None:
+    v = _values(BEFORE_RUN)
+    assert v["state"] == "not started"
+    assert v["sim_time"] == "—"
+    assert v["offer_cycle"] == "—"
+    assert v["slip_p95_ms"] == "—"
+    assert v["hour_failed"] == "0"
+    assert v["run_id"] == "not started"
+    assert all(r["raw"] is None for r in status_rows({}) if r["key"] != "state")
+
+
+def test_paused_state_names_the_reason_and_raw_says_paused() -> None:
+    rows = {r["key"]: r for r in status_rows({**RUNNING, "paused": True, "paused_reason": "x"})}
+    assert rows["state"]["value"] == "PAUSED — x"
+    assert rows["state"]["raw"] == "paused"
+    rows = {r["key"]: r for r in status_rows({**RUNNING, "paused": True})}
+    assert rows["state"]["value"] == "PAUSED"
+
+
+def test_controls_row_names_the_base_path() -> None:
+    v = {r["key"]: r["value"] for r in status_rows(RUNNING, base_path="/locust")}
+    assert v["controls"].endswith("/locust/simulation")
+
+
+def test_csv_round_trips_the_rows() -> None:
+    rows = status_rows(RUNNING)
+    table = list(csv.DictReader(io.StringIO(rows_csv(rows))))
+    assert [t["key"] for t in table] == [r["key"] for r in rows]
+    by_key = {t["key"]: t for t in table}
+    assert by_key["sim_time"]["raw"] == RUNNING["sim_time"]
+    assert by_key["time_scale"]["value"] == "96x — 1 real minute = 1.6 simulated hours"
+    assert by_key["controls"]["raw"] == ""
+
+
+def test_page_escapes_what_it_shows() -> None:
+    evil = "<script>alert(1)</script>"
+    rows = status_rows({**RUNNING, "paused": True, "paused_reason": evil})
+    html = control_page(rows=rows, base_path="/b", message=evil)
+    assert evil not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert '<tr data-key="state" class=paused>' in html
+    assert re.findall(r'\saction="([^"]+)"', html) == [
+        "/b/simulation/pause", "/b/simulation/resume", "/b/simulation/checkpoint",
+    ]  # fmt: skip
+
+
+def test_bar_script_cannot_be_closed_by_the_base_path() -> None:
+    js = index_bar(base_path="/x</script><b>")
+    assert js.count("</script>") == 1 and js.endswith("</script>")
+    assert '"/x\\u003c/script>\\u003cb>"' in js
+
+
+class _Director:
+    """Records calls; ``run`` None means the test has not started yet."""
+
+    def __init__(self, *, run: object | None = "run", paused: bool = False) -> None:
+        self.run = run
+        self.paused = paused
+        self.reasons: list[str] = []
+
+    def status(self) -> dict[str, Any]:
+        return {"paused": self.paused, "run_id": "r" if self.run else None}
+
+    def pause(self, reason: str) -> bool:
+        self.reasons.append(reason)
+        changed, self.paused = not self.paused, True
+        return changed
+
+    def resume(self) -> bool:
+        changed, self.paused = self.paused, False
+        return changed
+
+
+def _env(director: Any) -> SimpleNamespace:
+    return SimpleNamespace(loadsim=SimpleNamespace(director=director))
+
+
+def test_pause_and_resume_answers() -> None:
+    d = _Director()
+    body, code = pause_action(_env(d), reason="look")
+    assert (code, body["changed"], body["message"], body["status"]["paused"]) == (
+        200, True, "paused: look", True,
+    )  # fmt: skip
+    assert d.reasons == ["look"]
+    body, code = pause_action(_env(d), reason="again")
+    assert (code, body["changed"], body["message"]) == (200, False, "already paused")
+    body, code = resume_action(_env(d))
+    assert (code, body["changed"], body["status"]["paused"]) == (200, True, False)
+
+
+@pytest.mark.parametrize("action", [pause_action, resume_action, checkpoint_action])
+def test_before_a_run_every_action_answers_409(action: Any) -> None:
+    d = _Director(run=None)
+    d.checkpoint = lambda: "never"  # type: ignore[attr-defined]
+    kwargs = {"reason": "r"} if action is pause_action else {}
+    body, code = action(_env(d), **kwargs)
+    assert code == 409 and body["changed"] is False
+    assert d.reasons == [] and d.paused is False
+
+
+@pytest.mark.parametrize("action", [pause_action, resume_action, checkpoint_action])
+def test_without_a_director_actions_answer_503(action: Any) -> None:
+    kwargs = {"reason": "r"} if action is pause_action else {}
+    body, code = action(SimpleNamespace(), **kwargs)
+    assert code == 503 and body["status"] == {}
+
+
+def test_checkpoint_absent_fails_and_written() -> None:
+    d = _Director()
+    body, code = checkpoint_action(_env(d))
+    assert code == 501 and body["message"] == "checkpoints are not available yet"
+
+    def broken() -> str:
+        raise OSError("disk full")
+
+    d.checkpoint = broken  # type: ignore[attr-defined]
+    body, code = checkpoint_action(_env(d))
+    assert code == 500 and body["message"] == "checkpoint failed: disk full"
+
+    d.checkpoint = lambda: None  # type: ignore[attr-defined]
+    body, code = checkpoint_action(_env(d))
+    assert (code, body["changed"], body["path"]) == (200, False, None)
+
+    d.checkpoint = lambda: "data/checkpoints/r/hour-000003.json"  # type: ignore[attr-defined]
+    body, code = checkpoint_action(_env(d))
+    assert (code, body["changed"]) == (200, True)
+    assert body["path"] == "data/checkpoints/r/hour-000003.json"

@@ -139,3 +139,31 @@ def test_server_time(clean_db):
         assert get_server_time(conn) == T0 + 2 * DAY
         clock = load_clock(conn, key="server")
     assert clock is not None and clock.paused and clock.now() == T0 + 2 * DAY
+
+
+def test_sweep_skips_rows_in_use_and_records_the_true_expiry(clean_db):
+    with clean_db.begin() as conn:
+        uid = conn.execute(
+            text("INSERT INTO users (email, is_simulated) VALUES ('s@x', true) RETURNING id")
+        ).scalar()
+        _coupon_rows(conn, uid)
+    late = T0 + 20 * DAY
+    holder = clean_db.connect()
+    try:
+        tx = holder.begin()  # e.g. a checkout holding the row, not yet committed
+        holder.execute(text("SELECT id FROM user_coupons WHERE coupon_id = 1 FOR UPDATE"))
+        with clean_db.begin() as conn:
+            assert expire_due(conn, sim_now=late) == 1  # the held row skipped, no wait
+        tx.rollback()
+    finally:
+        holder.close()
+    with clean_db.begin() as conn:
+        assert expire_due(conn, sim_now=late) == 1  # its turn once released
+        rows = conn.execute(
+            text(
+                "SELECT coupon_id, removed_sim_at FROM user_coupons"
+                " WHERE removed_reason = 'expired' ORDER BY coupon_id"
+            )
+        ).all()
+    # swept 5-6 days late, but recorded at the instant each coupon expired
+    assert [tuple(r) for r in rows] == [(1, T0 + 14 * DAY), (2, T0 + 15 * DAY)]

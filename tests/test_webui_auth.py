@@ -1,4 +1,5 @@
-"""With ``--web-login`` the Simulation routes need Locust's login, like ``/swarm`` and ``/stop``.
+"""With ``--web-login`` the Simulation routes need Locust's login, like ``/swarm`` and ``/stop``;
+the same server runs under ``--web-base-path /lt`` to show the routes follow Locust's prefix.
 
 Locust's web login needs the locustfile to configure Flask-Login (a user loader and a way
 to log in). The test writes a locustfile that wraps the project's and adds exactly that: a
@@ -16,6 +17,7 @@ import pytest
 from tests.test_webui_support import ROOT, LocustUI, _NoRedirect, http, running_locust
 
 pytestmark = pytest.mark.e2e
+BASE = "/lt"
 
 _LOGIN_LOCUSTFILE = f"""
 import sys
@@ -39,7 +41,7 @@ def _login_setup(environment, web_ui=None, **_):
     web_ui.app.secret_key = "test-only-secret"
     web_ui.login_manager.user_loader(lambda uid: _Tester(uid) if uid == "tester" else None)
 
-    @web_ui.app.route("/test-login", methods=["POST"])
+    @web_ui.app.route("/lt/test-login", methods=["POST"])
     def _test_login():
         login_user(_Tester("tester"))
         return "ok"
@@ -51,7 +53,9 @@ def ui(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("webui_auth")
     locustfile = tmp / "login_locustfile.py"
     locustfile.write_text(_LOGIN_LOCUSTFILE)
-    with running_locust(tmp, "--web-login", locustfile=locustfile) as running:
+    with running_locust(
+        tmp, "--web-login", "--web-base-path", BASE, locustfile=locustfile, base_path=BASE
+    ) as running:
         yield running
 
 
@@ -70,7 +74,7 @@ def test_routes_redirect_to_login_without_a_session(ui: LocustUI, method: str, p
     code, body = http(ui.url + path, method=method, data=b"" if method == "POST" else None,
                       follow=False)  # fmt: skip
     assert code == 302, body
-    assert body["location"].startswith("/login")
+    assert body["location"].startswith(f"{BASE}/login")
 
 
 def test_logged_in_session_reaches_the_controls(ui: LocustUI) -> None:
@@ -88,6 +92,9 @@ def test_logged_in_session_reaches_the_controls(ui: LocustUI) -> None:
 
     code, body = http(ui.url + "/simulation/pause", method="POST", data=b"", opener=opener)
     assert code == 409 and body["message"] == "no run in progress: start one first"
+    code, html = http(ui.url + "/simulation", headers={"Accept": "text/html"}, opener=opener)
+    assert code == 200 and f'action="{BASE}/simulation/pause"' in html
+    assert f"the page {BASE}/simulation" in html
 
     # The tab's rows ride on Locust's own (authenticated) stats endpoint.
     code, body = http(ui.url + "/stats/requests", opener=opener)

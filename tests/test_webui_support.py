@@ -79,9 +79,17 @@ class LocustUI:
 
 @contextmanager
 def running_locust(
-    tmp: Path, *extra: str, locustfile: Path = LOCUSTFILE, time_scale: float = 120
+    tmp: Path,
+    *extra: str,
+    locustfile: Path = LOCUSTFILE,
+    time_scale: float = 120,
+    base_path: str = "",
 ) -> Iterator[LocustUI]:
-    """Start ``locust`` (mock API and DB, web UI on loopback) in ``tmp``; stop it after."""
+    """Start ``locust`` (mock API and DB, web UI on loopback) in ``tmp``; stop it after.
+
+    ``base_path`` must match a ``--web-base-path`` given in ``extra``; ``LocustUI.url``
+    includes it.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
     env.pop("DATABASE_URL", None)
@@ -96,7 +104,7 @@ def running_locust(
         proc = subprocess.Popen(
             cmd, cwd=tmp, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
         )
-    ui = LocustUI(proc=proc, url=f"http://127.0.0.1:{port}", log=log)
+    ui = LocustUI(proc=proc, url=f"http://127.0.0.1:{port}{base_path}", log=log)
     try:
         wait_for(lambda: _answers(ui), timeout=60, what=f"the web UI at {ui.url}", ui=ui)
         yield ui

@@ -124,6 +124,7 @@ _BAR_JS = """
       let msg = r.status + " " + r.statusText;
       try { msg = (await r.json()).message || msg; } catch (e) {}
       label.textContent = msg;
+      setTimeout(refresh, 3000);  // the outcome stays readable, then the state returns
     };
     bar.appendChild(b);
   }
@@ -135,6 +136,22 @@ _BAR_JS = """
   document.body.appendChild(bar);
   // Room to scroll the last table row out from under the fixed bar.
   document.body.style.paddingBottom = "56px";
+  // Locust's header keeps saying RUNNING while the simulated clock is paused (a breaker
+  // trip, say), so the bar shows the simulation's own state on every tab.
+  async function refresh() {
+    try {
+      const r = await fetch(BASE + "/simulation/status", {headers: {Accept: "application/json"}});
+      if (!r.ok) return;
+      const s = (await r.json()).status;
+      const paused = !!s.paused;
+      label.textContent = !s.run_id ? "Simulation: not started"
+        : paused ? "Simulation PAUSED" + (s.paused_reason ? ": " + s.paused_reason : "")
+        : "Simulation: running";
+      bar.style.background = paused ? "#b00020" : "#1e2a38";
+    } catch (e) { /* the master may be stopping; try again at the next tick */ }
+  }
+  refresh();
+  setInterval(refresh, %(refresh)d);
 })();
 """
 
@@ -148,7 +165,8 @@ def index_bar(*, base_path: str) -> str:
     Returns:
         HTML to insert before ``</body>`` of Locust's ``index.html``.
     """
-    return "<script>" + (_BAR_JS % {"base": _js_str(base_path)}) + "</script>"
+    js = _BAR_JS % {"base": _js_str(base_path), "refresh": REFRESH_MS}
+    return "<script>" + js + "</script>"
 
 
 def _js_str(value: str) -> str:

@@ -169,6 +169,13 @@ def test_buttons_pause_and_resume_in_a_real_browser(ui: LocustUI, tmp_path: Path
         browser.click("#loadsim-pause")
         wait_for(lambda: ui.status()["paused"], timeout=10, what="pause by a click")
         assert ui.status()["paused_reason"] == "paused from the web UI"
+        # The bar shows the simulation's own state (Locust's header still says RUNNING).
+        browser.wait_js(
+            "document.getElementById('loadsim-sim-bar').innerText"
+            ".includes('Simulation PAUSED: paused from the web UI')",
+            timeout=15,
+            what="the bar to show the pause",
+        )
         browser.click("#loadsim-resume")
         wait_for(lambda: not ui.status()["paused"], timeout=10, what="resume by a click")
 

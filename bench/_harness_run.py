@@ -162,6 +162,8 @@ def run_locust(
     penv.setdefault("LOADSIM_HOME", str(runs_dir / ".loadsim"))
     t_start = time.monotonic()
     with open(log_path, "wb") as log:
+        log.write(("$ " + " ".join(cmd) + "\n").encode())
+        log.flush()
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=penv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

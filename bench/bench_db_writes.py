@@ -46,6 +46,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--db-connections", type=int, default=40, help="the engine's pool (default)")
     ap.add_argument("--agents", type=int, default=400)
     ap.add_argument("--quiet-hours", type=int, default=20000)
+    ap.add_argument(
+        "--synchronous-commit", default="on", choices=["on", "off"],
+        help="Postgres synchronous_commit for the writers' sessions (what bounds the rate)",
+    )  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -119,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         url = pg.create_database("bench_writes", drop_first=True)
         migrate.upgrade(url)
         engine = create_db_engine(url, total_connections=a.db_connections)
+        if a.synchronous_commit == "off":
+            from sqlalchemy import event
+
+            @event.listens_for(engine, "connect")
+            def _async_commit(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
+                with dbapi_conn.cursor() as cur:
+                    cur.execute("SET synchronous_commit = off")
+                dbapi_conn.commit()
+
         personas = random_personas(a.agents, seed=3)
         with engine.begin() as conn:
             seed_catalog(conn, data=generate_catalog(seed=42))
@@ -132,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"# {len(hours):,} shopping/idle hours from the graph ({n_events:,} events, "
             f"{n_events / len(hours):.1f} per hour) made in {gen_s:.1f} s; engine pool "
-            f"{a.db_connections} connections"
+            f"{a.db_connections} connections; synchronous_commit {a.synchronous_commit}"
         )
         print(
             "| greenlets | agent-hours | events | seconds | events/s | agent-hours/s | ms per hour |"

@@ -27,7 +27,7 @@ class EmbeddedPostgres:
 
         pgdata.mkdir(parents=True, exist_ok=True)
         self.pgdata = pgdata
-        self._server = pgserver.get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
+        self._server = _start(pgserver, pgdata, "stop" if stop_at_exit else None)
         self.database = database
         self._ensure_database(database)
 
@@ -65,6 +65,21 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Stop the server if this process is its last user."""
         self._server.cleanup()
+
+
+def _start(pgserver: object, pgdata: Path, cleanup_mode: str | None) -> object:
+    """pgserver gives ``pg_ctl start`` 10 s; on a loaded machine that can run out while the
+    server is still coming up. Ask again: a server that did start is then simply reused."""
+    import subprocess
+
+    for attempt in range(3):
+        try:
+            return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]
+        except subprocess.TimeoutExpired:
+            if attempt == 2:
+                raise
+            log.warning("embedded Postgres slow to start (attempt %d); waiting for it", attempt + 1)
+    raise AssertionError("unreachable")
 
 
 _instance: EmbeddedPostgres | None = None

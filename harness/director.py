@@ -133,7 +133,9 @@ class SimulationDirector:
     def stack_api_url(self) -> str | None:
         if self.opts.mock_api:
             return None
-        return self.stack.api_url if self.stack is not None else self.env.host
+        if self.stack is not None and self.stack.api_url:
+            return self.stack.api_url
+        return self.env.host
 
     def stack_db_url(self) -> str | None:
         return self.stack.db_url if self.stack is not None and not self.opts.mock_db else None
@@ -402,7 +404,8 @@ class SimulationDirector:
             self.files.log_event("errors", sim_hour=h, **b.errors)
         if self.engine is not None and self.run is not None:
             try:
-                active, failed = hour_flow_counts(self.engine, run_id=self.run.run_id, hour=h)
+                since = datetime.fromtimestamp(self.started_real or 0, UTC)
+                active, failed = hour_flow_counts(self.engine, run_id=self.run.run_id, hour=h, since=since)
             except Exception:  # noqa: BLE001 - fall back to the live counters
                 log.exception("breaker: could not count hour %d from the database", h)
                 active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]

@@ -16,6 +16,7 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,12 @@ def breaker_verdict(
     return BreakerVerdict(hour, active, failed, threshold_pct, tripped)
 
 
-def hour_flow_counts(engine: Engine, *, run_id: str, hour: int) -> tuple[int, int]:
+def hour_flow_counts(
+    engine: Engine, *, run_id: str, hour: int, since: datetime | None = None
+) -> tuple[int, int]:
     """(active, failed) for one simulated hour, from the database (the source of truth:
-    Locust's stats lose a dead worker's last seconds)."""
+    Locust's stats lose a dead worker's last seconds). ``since``: only rows this process
+    wrote (a resumed run must not be judged on the failures that stopped the last one)."""
     with engine.connect() as conn:
         row = conn.execute(
             text(
@@ -71,9 +75,10 @@ def hour_flow_counts(engine: Engine, *, run_id: str, hour: int) -> tuple[int, in
                 SELECT count(*) FILTER (WHERE decision IN ('shop', 'idle')) AS active,
                        count(*) FILTER (WHERE outcome = 'failed') AS failed
                 FROM agent_hours WHERE run_id = :r AND sim_hour = :h
+                  AND (CAST(:since AS timestamptz) IS NULL OR created_at >= :since)
                 """
             ),
-            {"r": run_id, "h": hour},
+            {"r": run_id, "h": hour, "since": since},
         ).one()
     return int(row.active), int(row.failed)
 

@@ -178,6 +178,8 @@ class PersonaUser(User):
         while rt.slot_time(self.next_hour + 1, self.offset_s) <= now:
             self._record_missed(self.next_hour)
             self.next_hour += 1
+            if rt.sim_end is not None and rt.slot_time(self.next_hour, self.offset_s) >= rt.sim_end:
+                return  # the rest lies beyond the run's simulated period
         hour = self.next_hour
         slot = rt.slot_time(hour, self.offset_s)
         real_slot = rt.clock.real_time_at(slot)

@@ -45,9 +45,13 @@ def harness_env(db_url: str | None, tmp: Path, **extra: str) -> dict[str, str]:
 def run_locust(
     args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 240
 ) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        locust_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
+    try:
+        return subprocess.run(
+            locust_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stderr or b"").decode(errors="replace")
+        raise AssertionError(f"locust {' '.join(args)} ran over {timeout}s:\n{out[-4000:]}") from None
 
 
 def start_locust(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:

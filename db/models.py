@@ -27,7 +27,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Text,
     UniqueConstraint,
     func,
     text,
@@ -185,7 +184,11 @@ class UserCoupon(Base):
             postgresql_where=text("status = 'active'"),
         ),
         Index("ix_user_coupons_user_status", "user_id", "status"),
-        Index("ix_user_coupons_active_expiry", "expires_sim_at", postgresql_where=text("status = 'active'")),
+        Index(
+            "ix_user_coupons_active_expiry",
+            "expires_sim_at",
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -356,7 +359,9 @@ class AgentHour(Base):
     __tablename__ = "agent_hours"
     __table_args__ = (
         CheckConstraint(
-            _in("outcome", ("pending", "completed", "abandoned", "idle", "none", "failed", "missed")),
+            _in(
+                "outcome", ("pending", "completed", "abandoned", "idle", "none", "failed", "missed")
+            ),
             name="outcome",
         ),
         Index("ix_agent_hours_run_hour", "run_id", "sim_hour"),
@@ -447,9 +452,7 @@ class ShoppingSessionEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("shopping_sessions.id", ondelete="CASCADE")
-    )
+    session_id: Mapped[int] = mapped_column(ForeignKey("shopping_sessions.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(64))
     agent_id: Mapped[int] = mapped_column(BigInteger)

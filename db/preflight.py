@@ -59,7 +59,9 @@ def run_checks(
         CheckResult(
             "tables present",
             not missing,
-            "all %d tables" % len(metadata.tables) if not missing else "missing: " + ", ".join(missing),
+            "all %d tables" % len(metadata.tables)
+            if not missing
+            else "missing: " + ", ".join(missing),
         )
     )
     if {"agents", "users", "coupons", "products"} <= present:

@@ -405,7 +405,9 @@ class SimulationDirector:
         if self.engine is not None and self.run is not None:
             try:
                 since = datetime.fromtimestamp(self.started_real or 0, UTC)
-                active, failed = hour_flow_counts(self.engine, run_id=self.run.run_id, hour=h, since=since)
+                active, failed = hour_flow_counts(
+                    self.engine, run_id=self.run.run_id, hour=h, since=since
+                )
             except Exception:  # noqa: BLE001 - fall back to the live counters
                 log.exception("breaker: could not count hour %d from the database", h)
                 active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
@@ -414,6 +416,8 @@ class SimulationDirector:
         v = breaker_verdict(
             hour=h, active=active, failed=failed, threshold_pct=self.opts.breaker_threshold
         )
+        if v.tripped and not self.paused and self._target_down():
+            return  # an outage, not a failure rate: _target_down paused the run as such
         if v.tripped and not self.paused:
             self.breaker_state = "open"
             msg = (
@@ -429,6 +433,26 @@ class SimulationDirector:
         if (h + 1) % max(1, self.opts.checkpoint_every) == 0:
             self.checkpoint(reason="periodic", hour=h + 1)
 
+    def _target_down(self) -> bool:
+        """Probe the target now; if it is down, pause as an outage and say so."""
+        from harness.resilience import probe_health
+
+        if self.opts.mock_api or self.run is None or not self.run.api_url:
+            return False
+        ok, detail = probe_health(self.run.api_url)
+        if ok:
+            return False
+        self._outage(detail)
+        return True
+
+    def _outage(self, detail: str) -> None:
+        assert self.run is not None
+        msg = f"target unavailable ({detail})"
+        if self.files is not None:
+            self.files.log_event("outage", target=self.run.api_url, detail=detail)
+        self.pause(msg)
+        self._stop_if_headless(msg)
+
     def _health_loop(self) -> None:
         """Outage detection (seed 002 Q5.5: pause immediately, manual resume): the target's
         ``/health`` probed every 2 s, plus the users' consecutive unavailable answers."""
@@ -437,7 +461,7 @@ class SimulationDirector:
         assert self.run is not None and self.run.api_url
         bad = 0
         while True:
-            gevent.sleep(2.0)
+            gevent.sleep(1.0)
             if self.paused:
                 continue
             ok, detail = probe_health(self.run.api_url)
@@ -448,11 +472,7 @@ class SimulationDirector:
                 )
             bad = 0 if ok else bad + 1
             if bad >= 2:
-                msg = f"target unavailable ({detail})"
-                if self.files is not None:
-                    self.files.log_event("outage", target=self.run.api_url, detail=detail)
-                self.pause(msg)
-                self._stop_if_headless(msg)
+                self._outage(detail)
                 bad = 0
 
     def _stop_if_headless(self, why: str) -> None:

@@ -128,7 +128,9 @@ class HttpShop:
                     if status == 0 and _is_timeout(resp)
                     else ("connection" if status == 0 else "api_5xx")
                 )
-                resp.failure(f"{status or kind}: {_detail(resp) if status else getattr(resp, 'error', '')}")
+                resp.failure(
+                    f"{status or kind}: {_detail(resp) if status else getattr(resp, 'error', '')}"
+                )
                 self._counters.unavailable += 1
                 self._counters.consecutive_unavailable += 1
                 if idempotent and attempts_5xx < MAX_5XX_RETRIES:

@@ -51,7 +51,9 @@ def run_locust(
         )
     except subprocess.TimeoutExpired as exc:
         out = (exc.stderr or b"").decode(errors="replace")
-        raise AssertionError(f"locust {' '.join(args)} ran over {timeout}s:\n{out[-4000:]}") from None
+        raise AssertionError(
+            f"locust {' '.join(args)} ran over {timeout}s:\n{out[-4000:]}"
+        ) from None
 
 
 def start_locust(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:

@@ -62,7 +62,9 @@ class ApiProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, fail_pct: float = 0.0) -> ApiProcess:
-        env = dict(os.environ, SIMULATION_MODE="true", DATABASE_URL=self.db_url, FAULT_PCT=str(fail_pct))
+        env = dict(
+            os.environ, SIMULATION_MODE="true", DATABASE_URL=self.db_url, FAULT_PCT=str(fail_pct)
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.faulty_target", "--port", str(self.port)],
             env=env, cwd=str(Path(__file__).resolve().parent.parent),
@@ -109,16 +111,29 @@ def test_breaker_trips_at_20pct_failing_flows_and_resume_continues(busy_db, api,
     trips = [e for e in _events(runs / "brk") if e["event"] == "breaker_trip"]
     assert trips and trips[0]["sim_hour"] <= 1  # within the first full simulated hour
     assert trips[0]["failed_pct"] > 5
-    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id='brk' AND status='breaker'") == 1
+    assert (
+        count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id='brk' AND status='breaker'")
+        == 1
+    )
     assert list((tmp_path / "data" / "checkpoints" / "brk").glob("hour-*.json"))
     # The dependency is fixed; the operator resumes: the run completes.
     api.restart(fail_pct=0)
-    r2 = run_locust([*BASE, "--host", api.url, "--resume", "brk", "--runs-dir", str(runs)], env=env, cwd=tmp_path)
+    r2 = run_locust(
+        [*BASE, "--host", api.url, "--resume", "brk", "--runs-dir", str(runs)],
+        env=env,
+        cwd=tmp_path,
+    )
     (tmp_path / "resume.log").write_text(r2.stdout + r2.stderr)
     assert r2.returncode == 0, r2.stderr[-3000:]
-    assert count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id='brk' AND status='completed'") == 1
+    assert (
+        count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id='brk' AND status='completed'")
+        == 1
+    )
     assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='brk'") == 7
-    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='brk' AND status='active'") == 0
+    assert (
+        count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='brk' AND status='active'")
+        == 0
+    )
 
 
 def test_breaker_holds_at_2pct_failing_flows(busy_db, api, tmp_path):
@@ -132,7 +147,9 @@ def test_breaker_holds_at_2pct_failing_flows(busy_db, api, tmp_path):
     )  # fmt: skip
     failed = count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='hold' AND outcome='failed'")
     assert failed > 0  # faults were injected and did fail some flows...
-    assert not [e for e in _events(runs / "hold") if e["event"] == "breaker_trip"]  # ...without a trip
+    assert not [
+        e for e in _events(runs / "hold") if e["event"] == "breaker_trip"
+    ]  # ...without a trip
     assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: Locust counts the injected 503s
 
 
@@ -165,18 +182,38 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     last_before = count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='down'")
     assert last_before < 29
     api.start()
-    r = run_locust([*BASE, "--host", host, "--resume", "down", "--runs-dir", str(runs)], env=env, cwd=tmp_path, timeout=240)
+    r = run_locust(
+        [*BASE, "--host", host, "--resume", "down", "--runs-dir", str(runs)],
+        env=env,
+        cwd=tmp_path,
+        timeout=240,
+    )
     assert r.returncode in (0, 1), r.stderr[-3000:]
     assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='down'") == 29
-    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='down' AND status='active'") == 0
+    assert (
+        count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='down' AND status='active'")
+        == 0
+    )
 
 
 def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_path):
     url, eng = busy_db
     runs = tmp_path / "runs"
     env = harness_env(url, tmp_path)
-    args = [*BASE, "--ramp", "0:100", "--sim-duration", "14h", "--checkpoint-every", "3", "--runs-dir", str(runs)]
-    proc = start_locust([*args, "--run-id", "crash"], env=env, cwd=tmp_path, log=tmp_path / "crash.log")
+    args = [
+        *BASE,
+        "--ramp",
+        "0:100",
+        "--sim-duration",
+        "14h",
+        "--checkpoint-every",
+        "3",
+        "--runs-dir",
+        str(runs),
+    ]
+    proc = start_locust(
+        [*args, "--run-id", "crash"], env=env, cwd=tmp_path, log=tmp_path / "crash.log"
+    )
     try:
         wait_for(
             lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='crash' AND sim_hour >= 7") > 0,
@@ -185,16 +222,27 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
     finally:
         stop(proc, signal.SIGKILL)
     committed = {
-        r[0] for r in _rows(eng, "SELECT id FROM shopping_sessions WHERE run_id='crash' AND status <> 'active'")
+        r[0]
+        for r in _rows(
+            eng, "SELECT id FROM shopping_sessions WHERE run_id='crash' AND status <> 'active'"
+        )
     }
     assert committed
-    r = run_locust([*BASE, "--resume", "crash", "--runs-dir", str(runs)], env=env, cwd=tmp_path, timeout=240)
+    r = run_locust(
+        [*BASE, "--resume", "crash", "--runs-dir", str(runs)], env=env, cwd=tmp_path, timeout=240
+    )
     assert r.returncode in (0, 1), r.stderr[-3000:]
     after = {r[0] for r in _rows(eng, "SELECT id FROM shopping_sessions WHERE run_id='crash'")}
     assert committed <= after  # no committed session was lost
     # No (agent, simulated hour) has two non-replay sessions (nor two of any kind).
-    assert _safe(eng, """SELECT count(*) FROM (SELECT agent_id, sim_hour FROM shopping_sessions
-                        WHERE run_id='crash' AND NOT is_replay GROUP BY 1, 2 HAVING count(*) > 1) d""") == 0
+    assert (
+        _safe(
+            eng,
+            """SELECT count(*) FROM (SELECT agent_id, sim_hour FROM shopping_sessions
+                        WHERE run_id='crash' AND NOT is_replay GROUP BY 1, 2 HAVING count(*) > 1) d""",
+        )
+        == 0
+    )
     assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='crash'") == 13
     # Rows written by the resumed process for hours it re-ran are flagged as replays.
     log = json.loads((runs / "crash" / "manifest.json").read_text())
@@ -212,8 +260,19 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
                       f"AND created_at >= '{resumed_at}' AND NOT is_replay") == 0  # fmt: skip
     assert count(eng, f"SELECT count(*) FROM shopping_sessions WHERE run_id='crash' AND sim_hour < {until} "
                       f"AND started_at >= '{resumed_at}' AND NOT is_replay") == 0  # fmt: skip
-    assert count(eng, f"SELECT count(*) FROM agent_hours WHERE run_id='crash' AND sim_hour >= {until} AND is_replay") == 0
-    assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='crash' AND status='active'") == 0
+    assert (
+        count(
+            eng,
+            f"SELECT count(*) FROM agent_hours WHERE run_id='crash' AND sim_hour >= {until} AND is_replay",
+        )
+        == 0
+    )
+    assert (
+        count(
+            eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='crash' AND status='active'"
+        )
+        == 0
+    )
 
 
 def _safe(eng, sql: str) -> int:

@@ -59,7 +59,7 @@ def run_checks(
         CheckResult(
             "tables present",
             not missing,
-            "all %d tables" % len(metadata.tables)
+            f"all {len(metadata.tables)} tables"
             if not missing
             else "missing: " + ", ".join(missing),
         )

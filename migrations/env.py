@@ -39,9 +39,7 @@ def run_migrations_online() -> None:
     # Migrations go over a direct connection (FIELD_NOTES: not the transaction pooler).
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection, target_metadata=target_metadata, compare_type=True
-        )
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -10,7 +10,15 @@ from db.engine import create_db_engine
 from db.models import metadata
 
 FIXED_COLUMNS = {
-    "simulation_runs": {"run_id", "started_at", "ended_at", "time_scale", "seed", "status", "config"},
+    "simulation_runs": {
+        "run_id",
+        "started_at",
+        "ended_at",
+        "time_scale",
+        "seed",
+        "status",
+        "config",
+    },
     "agents": {"id", "user_id", "persona_id", "status"},
     "shopping_sessions": {"run_id", "agent_id", "status", "is_replay"},
     "orders": {"idempotency_key", "is_simulated", "simulated_at"},
@@ -66,7 +74,9 @@ def test_wallet_status_check_constraint(clean_db):
     with pytest.raises(Exception, match="ck_user_coupons_status"):
         with clean_db.begin() as conn:
             conn.execute(
-                text("INSERT INTO user_coupons (user_id, coupon_id, status) VALUES (:u, :c, 'lost')"),
+                text(
+                    "INSERT INTO user_coupons (user_id, coupon_id, status) VALUES (:u, :c, 'lost')"
+                ),
                 {"u": uid, "c": cid},
             )
 
@@ -81,7 +91,8 @@ def test_one_active_copy_of_a_coupon_per_wallet(clean_db):
             )
         ).scalar()
         conn.execute(
-            text("INSERT INTO user_coupons (user_id, coupon_id) VALUES (:u, :c)"), {"u": uid, "c": cid}
+            text("INSERT INTO user_coupons (user_id, coupon_id) VALUES (:u, :c)"),
+            {"u": uid, "c": cid},
         )
     with pytest.raises(Exception, match="uq_user_coupons_active_user_coupon"):
         with clean_db.begin() as conn:

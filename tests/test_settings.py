@@ -14,7 +14,11 @@ from db.settings import load_settings
 def test_defaults_are_the_owners_numbers(settings_env):
     s = load_settings()
     assert (s.time_scale, s.offer_cycle_days, s.offer_expiration_days) == (168, 7, 14)
-    assert (s.max_wallet_capacity, s.frontstore_per_cycle, s.category_brand_per_cycle) == (32, 2, 30)
+    assert (s.max_wallet_capacity, s.frontstore_per_cycle, s.category_brand_per_cycle) == (
+        32,
+        2,
+        30,
+    )
     assert s.simulation_mode is False and s.database_url is None
     assert s.wallet_full_policy == "replace_oldest"
 

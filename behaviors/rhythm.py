@@ -127,6 +127,11 @@ def water_fill(weights: list[float], total: float) -> list[float]:
         return [0.0] * n
     if total >= n:
         return [1.0] * n
+    # The usual case, no hour saturates: one pass (the loop below gives the same floats; it
+    # cost ~0.3 ms per persona, paid by 10,000 agents in their first hour; issue 10).
+    scale = total / sum(weights)
+    if scale * max(weights) < 1.0:
+        return [scale * w for w in weights]
     capped: set[int] = set()
     while True:
         free_w = sum(w for i, w in enumerate(weights) if i not in capped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,6 +133,7 @@ def run_locust(
     env: dict[str, str] | None = None,
     sample_s: float = 1.0,
     harness: bool = True,
+    profile: tuple[float, float, Path] | None = None,
 ) -> HarnessRun:
     """Start a headless locust run, sample its process tree until it exits, parse outputs.
 
@@ -144,6 +146,8 @@ def run_locust(
         env: Extra environment variables.
         sample_s: Seconds between psutil samples.
         harness: Add ``--run-id``/``--runs-dir`` and read ``hours.csv`` (False for plain runs).
+        profile: ``(delay_s, duration_s, out)``: ``delay_s`` after users were spawned, record
+            the (first) user process with py-spy for ``duration_s`` into ``out`` (raw format).
 
     Returns:
         The finished run with samples, hours and Locust's stats rows.
@@ -170,12 +174,15 @@ def run_locust(
     run = HarnessRun(run_id=run_id, run_dir=run_dir, rc=-1, wall_s=0.0, log_path=log_path)
     root = psutil.Process(proc.pid)
     killed = False
+    spy: subprocess.Popen[bytes] | None = None
     try:
         while proc.poll() is None:
             t = time.monotonic() - t_start
             _sample(root, t, run.samples)
             if run.spawned_at is None and _spawned(log_path):
                 run.spawned_at = t
+            if profile and spy is None and run.spawned_at and t >= run.spawned_at + profile[0]:
+                spy = _py_spy(user_pids(run)[0], profile[1], profile[2])
             if t > timeout_s and not killed:
                 os.killpg(proc.pid, signal.SIGTERM)
                 killed = True
@@ -186,6 +193,12 @@ def run_locust(
         if proc.poll() is None:  # interrupted: never leave a run behind
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if spy is not None:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
     run.rc = proc.returncode
     run.wall_s = time.monotonic() - t_start
     hours_csv = run_dir / "hours.csv"
@@ -250,3 +263,43 @@ def workbook(n: int, cache_dir: Path, *, seed: int = 7, **overrides: Any) -> Pat
     write_workbook(personas, tmp)
     tmp.rename(path)  # a half-written workbook is never picked up from the cache
     return path
+
+
+def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
+    if exe is None:
+        print("# --profile: py-spy is not installed (pip install py-spy); no profile")
+        return None
+    cmd = [exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw",
+           "-o", str(out), "--nonblocking"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# Where a worker's CPU goes, by the innermost matching frame of each sample's stack.
+PROFILE_BUCKETS = (
+    ("LangGraph graph (Pregel.invoke)", "Pregel.invoke"),
+    ("hour decision (decide_shop)", "decide_shop"),
+    ("recorder (DB writes)", "recorder.py"),
+    ("HTTP shop", "http_shop.py"),
+    ("agent hour bookkeeping (PersonaUser.act)", "PersonaUser.act"),
+    ("user start (on_start)", "PersonaUser.on_start"),
+    ("Locust scheduling / wait_time", "User.run"),
+    ("master: director, stats, messages", ""),
+)
+
+
+def profile_shares(raw: Path) -> list[tuple[str, float]]:
+    """Share of samples per bucket: each sample counts once, for the first bucket (in
+    ``PROFILE_BUCKETS`` order) whose marker appears in its stack."""
+    counts = dict.fromkeys((b for b, _ in PROFILE_BUCKETS), 0)
+    total = 0
+    for line in raw.read_text().splitlines():
+        if not line.strip():
+            continue
+        stack, _, n = line.rpartition(" ")
+        total += int(n)
+        for bucket, marker in PROFILE_BUCKETS:
+            if marker in stack:
+                counts[bucket] += int(n)
+                break
+    return [(b, c / total) for b, c in counts.items()] if total else []

@@ -27,7 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness_run import ROOT, HarnessRun, machine, run_locust, user_pids, workbook  # noqa: E402
+from bench._harness_run import (  # noqa: E402
+    ROOT,
+    HarnessRun,
+    machine,
+    profile_shares,
+    run_locust,
+    user_pids,
+    workbook,
+)
 
 MB = 1024 * 1024
 SIM_START = "2026-01-10T09:00:00+00:00"  # a Saturday morning: the week's busiest hours
@@ -44,6 +52,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-slip-pct", type=float, default=10.0)
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "loadsim-bench"))
     ap.add_argument("--keep", action="store_true", help="keep run directories")
+    ap.add_argument(
+        "--profile", type=float, default=0.0, metavar="SECONDS",
+        help="py-spy the (first) user process this long, from hour 1 on; prints CPU shares",
+    )  # fmt: skip
     a = ap.parse_args(argv)
     if a.sim_hours < 2:
         ap.error("--sim-hours: at least 2 (hour 0 is partial and skipped)")
@@ -77,10 +89,15 @@ def run_row(
     if processes > 1:
         args += ["--processes", str(processes)]
     sim_real_s = a.sim_hours * 3600 / scale
+    raw = runs_dir / f"{run_id}.pyspy.raw"
+    profile = (3600 / scale, min(a.profile, sim_real_s - 3600 / scale), raw) if a.profile else None
     run = run_locust(
         args, run_id=run_id, runs_dir=runs_dir, timeout_s=sim_real_s + 240,
-        env=env, sample_s=1.0,
+        env=env, sample_s=1.0, profile=profile,
     )  # fmt: skip
+    if profile and raw.exists():
+        shares = profile_shares(raw)
+        print(f"# py-spy {run_id}: " + "; ".join(f"{b} {100 * x:.0f} %" for b, x in shares))
     if home is not None:
         shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(ROOT / "data" / "checkpoints" / run_id, ignore_errors=True)

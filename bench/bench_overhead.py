@@ -19,8 +19,8 @@ One invocation, one machine state, five Locust runs against one minimal loopback
 
 Client CPU is psutil's user+system time of the Locust process from "All users spawned" to
 the end. Requests per CPU-second is what one worker process generates when it is CPU-bound.
-A shopping session's harness CPU is the run's CPU minus its no-shopping hours at run 5's
-per-hour cost, divided by its sessions (shop + idle-browse hours).
+No-shopping hours are ~96 % of a run's agent-hours, so a session's own cost is measured
+directly, without them, by bench_session_cost.py.
 """
 
 from __future__ import annotations
@@ -122,22 +122,17 @@ def _harness(
     return run
 
 
-def _row(name: str, run: HarnessRun, c_none_ms: float | None) -> dict[str, float]:
+def _row(name: str, run: HarnessRun) -> dict[str, float]:
     cpu = _cpu(run)
     acted = run.total("acted", steady=False)
     sessions = run.total("shopped", steady=False) + run.total("idle", steady=False)
     none_hours = acted - sessions
     reqs = _http_requests(run)
-    per_session = None
-    if c_none_ms is not None and sessions:
-        per_session = (cpu * 1000 - c_none_ms * none_hours) / sessions
-    graph_ms = run.stat("GRAPH", "Average Response Time") * run.requests("GRAPH")
     return {
         "name": name, "cpu_s": cpu, "agent_hours": acted, "sessions": sessions,
         "none_hours": none_hours, "requests": reqs,
         "req_per_cpu_s": reqs / cpu if cpu and reqs else 0.0,
         "ms_per_agent_hour": 1000 * cpu / max(1, acted),
-        "ms_per_session": per_session, "graph_share": graph_ms / 1000 / cpu if cpu else 0.0,
         "rc": run.rc,
     }  # fmt: skip
 
@@ -196,51 +191,34 @@ def report(runs: dict[str, HarnessRun], a: argparse.Namespace) -> None:
     )
     print(
         "| run | client CPU s | agent-hours | sessions | HTTP requests | requests / CPU-s | "
-        "CPU ms / agent-hour | CPU ms / session | graph share of CPU | rc |"
+        "CPU ms / agent-hour | rc |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     rows = {}
     for name in ("http+db", "http", "mock", "none"):
         if name not in runs:
             continue
-        r = rows[name] = _row(name, runs[name], c_none)
-        ps = r["ms_per_session"]
+        r = rows[name] = _row(name, runs[name])
         print(
             f"| {name} | {r['cpu_s']:.1f} | {r['agent_hours']:,} | {r['sessions']:,} | "
             f"{r['requests']:,} | {r['req_per_cpu_s']:.0f} | {r['ms_per_agent_hour']:.3f} | "
-            f"{'-' if ps is None else f'{ps:.2f}'} | {100 * r['graph_share']:.0f} % | "
             f"{r['rc']} |"
         )
     print(
         f"| plain FastHttpUser | {p_cpu:.1f} | - | - | {p_reqs:,} | {1000 / p_ms_per_req:.0f} | "
-        f"- | - | - | {plain.rc} |"
+        f"- | {plain.rc} |"
     )
     print()
-    http = rows["http"]
-    req_per_session = http["requests"] / max(1, http["sessions"])
-    plain_session_ms = p_ms_per_req * req_per_session
-    print(f"plain FastHttpUser: {p_ms_per_req:.3f} CPU ms per request; a session's "
-          f"{req_per_session:.1f} requests cost {plain_session_ms:.2f} CPU ms")  # fmt: skip
     for name in ("http+db", "http"):
-        if name not in rows:
-            continue
-        r = rows[name]
-        ratio_all = r["req_per_cpu_s"] * p_ms_per_req / 1000
-        ps = r["ms_per_session"] or float("nan")
-        print(
-            f"{name}: overhead ratio (requests/CPU-s, harness ÷ plain, every hour included) "
-            f"= {ratio_all:.3f}; per shopping session {ps:.2f} ms = "
-            f"{ps / plain_session_ms:.2f}× plain (ratio {plain_session_ms / ps:.3f})"
-        )
-    shop_ms = rows.get("http+db", rows["http"])["ms_per_session"] or float("nan")
+        if name in rows:
+            ratio = rows[name]["req_per_cpu_s"] * p_ms_per_req / 1000
+            print(
+                f"{name}: overhead ratio (requests per CPU-second, harness ÷ plain, every "
+                f"agent-hour included) = {ratio:.3f}"
+            )
     print(
-        f"no-shopping agent-hour: {c_none:.3f} CPU ms = {100 * c_none / shop_ms:.2f} % of a "
-        f"shopping session ({'http+db' if 'http+db' in rows else 'http'})"
-    )
-    m = rows["mock"]
-    print(
-        f"graph share of the worker's CPU (mock run, graph wall time ÷ process CPU): "
-        f"{100 * m['graph_share']:.0f} %"
+        f"no-shopping agent-hour (run 'none', end to end): {c_none:.3f} CPU ms; compare with "
+        f"a session's CPU from bench_session_cost.py"
     )
     print(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in rows.items()}, default=str))
 

@@ -310,6 +310,8 @@ class SimulationDirector:
         hour = rt.hour_of(now)
         if rt.sim_end is not None:
             hour = min(hour, rt.hour_of(rt.sim_end - timedelta(microseconds=1)))
+        # Live users in an hour: the most seen during it (the ramp steps up inside hours).
+        self.users_at_hour[hour] = max(self.users_at_hour.get(hour, 0), self.env.runner.user_count)
         if hour > self.current_hour:
             for h in range(self.current_hour + 1, hour + 1):
                 self._on_new_hour(h)
@@ -323,7 +325,6 @@ class SimulationDirector:
 
     def _on_new_hour(self, hour: int) -> None:
         sim_t = self.opts.sim_start + timedelta(hours=hour)
-        self.users_at_hour[hour] = self.env.runner.user_count
         if self.run is not None and not self.opts.mock_api:
             gevent.spawn(self._advance_api_time, sim_t)
         if self.engine is not None and (self._offer_job is None or self._offer_job.dead):

@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import json
 import os
+import time
 
 PASS_THROUGH = ("/health", "/time/advance", "/cycles", "/refresh/")
 _BODY = json.dumps({"detail": "injected fault"}).encode()
@@ -42,10 +43,26 @@ class FailFlows:
         await self.app(scope, receive, send)
 
 
+class LogRequests:
+    """Append ``<epoch seconds> <path>`` per request to ``REQUEST_LOG`` (server-side rate)."""
+
+    def __init__(self, app, path: str):
+        self.app = app
+        self.fh = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the server
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.fh.write(f"{time.time():.4f} {scope.get('path', '')}\n")
+        await self.app(scope, receive, send)
+
+
 def make_app():
     from reference_api.app import create_app
 
-    return FailFlows(create_app(), fail_pct=float(os.environ.get("FAULT_PCT", "0")))
+    app = FailFlows(create_app(), fail_pct=float(os.environ.get("FAULT_PCT", "0")))
+    if os.environ.get("REQUEST_LOG"):
+        app = LogRequests(app, os.environ["REQUEST_LOG"])
+    return app
 
 
 def main() -> None:

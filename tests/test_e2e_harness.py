@@ -136,7 +136,7 @@ def test_two_processes(e2e_db, tmp_path):
     url, eng = e2e_db
     hours = 8
     r = run_locust(
-        [*FAST, "--processes", "2", "--sim-duration", f"{hours}h", "--run-id", "procs",
+        [*FAST, "--processes", "2", *_zmq_ports(), "--sim-duration", f"{hours}h", "--run-id", "procs",
          "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(url, tmp_path), cwd=tmp_path,
     )  # fmt: skip
@@ -276,6 +276,12 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _zmq_ports() -> list[str]:
+    """A free master port for ``--processes`` (the default 5557 may be taken)."""
+    port = str(_free_port())
+    return ["--master-bind-port", port, "--master-port", port]
 
 
 def _free_port() -> int:

@@ -99,6 +99,9 @@ def running_locust(
         "--web-host", "127.0.0.1", "--web-port", str(port), "--time-scale", str(time_scale),
         *extra,
     ]  # fmt: skip
+    if "--processes" in extra:  # never the default 5557: another run may hold it
+        zmq_port = str(free_port())
+        cmd += ["--master-bind-port", zmq_port, "--master-port", zmq_port]
     log = tmp / "locust.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(

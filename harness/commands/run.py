@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim-duration", default="10h", help="default: 10h (the ramp ends at hour 8)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument(
+        "--sim-start",
+        default="2026-01-10T08:00:00+00:00",
+        help="default: a Saturday 08:00, so a short demo sees daytime shopping",
+    )
+    p.add_argument(
         "--processes", type=int, default=0, help="locust --processes N (default: standalone)"
     )
     p.add_argument("extra", nargs=argparse.REMAINDER, help="further locust options after --")
@@ -37,7 +42,8 @@ def _demo(args: argparse.Namespace) -> int:
     cmd = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
         "--time-scale", str(args.time_scale), "--sim-duration", args.sim_duration,
-        "--seed", str(args.seed), "--run-id", run_id, "--only-summary",
+        "--seed", str(args.seed), "--sim-start", args.sim_start, "--run-id", run_id,
+        "--only-summary",
     ]  # fmt: skip
     if args.processes:
         cmd += ["--processes", str(args.processes)]

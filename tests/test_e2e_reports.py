@@ -1,0 +1,74 @@
+"""Reports on real runs (issue 9): the outputs of a run, CI gates' exit codes, and a
+time-scale comparison of two real runs over the same simulated period."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import openpyxl
+import pytest
+
+from db import migrate
+from db.engine import create_db_engine
+from tests.e2e_support import harness_env, run_locust, seed_small_population
+
+pytestmark = pytest.mark.e2e
+
+DRY = ["--headless", "--mock-api", "--mock-db", "--time-scale", "1800", "--ramp", "0:100",
+       "--sim-start", "2026-01-10T09:00:00+00:00", "--drain-seconds", "2", "--sim-duration", "3h"]  # fmt: skip
+
+
+def test_a_gate_that_holds_exits_0_and_one_that_fails_exits_3(tmp_path):
+    env = harness_env(None, tmp_path)
+    ok = run_locust([*DRY, "--run-id", "gate-ok", "--runs-dir", str(tmp_path / "runs"),
+                     "--threshold", "missed_sessions=0", "--threshold", "error_rate<1%"],
+                    env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "[PASS] threshold missed_sessions=0" in ok.stdout + ok.stderr
+    bad = run_locust([*DRY, "--run-id", "gate-bad", "--runs-dir", str(tmp_path / "runs"),
+                      "--threshold", "slip_p99<0.0001%"],
+                     env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert bad.returncode == 3, bad.stderr[-2000:]
+    assert "[FAIL] threshold slip_p99<0.0001%" in bad.stdout + bad.stderr
+    # A malformed gate is bad input: exit 2 before the run starts.
+    malformed = run_locust([*DRY, "--threshold", "p95 is small"], env=env, cwd=tmp_path, timeout=60)
+    assert malformed.returncode == 2
+    assert not (tmp_path / "runs" / "gate-malformed").exists()
+
+
+def test_compare_48x_and_96x_of_the_same_simulated_period(pg_server, tmp_path):
+    url = pg_server.create_database("e2e_compare", drop_first=True)
+    migrate.upgrade(url)
+    eng = create_db_engine(url, total_connections=4)
+    seed_small_population(eng, n=60)
+    env = harness_env(url, tmp_path)
+    runs = tmp_path / "runs"
+    common = ["--headless", "--sim-start", "2026-01-10T09:00:00+00:00", "--ramp", "0:100",
+              "--sim-duration", "4h", "--seed", "5", "--drain-seconds", "3", "--rate-limit", "0",
+              "--runs-dir", str(runs)]  # fmt: skip
+    # 720x and 1440x keep the test short; the comparison is the same as for 48x vs 96x.
+    for scale, rid in (("720", "slow"), ("1440", "fast")):
+        r = run_locust([*common, "--time-scale", scale, "--run-id", rid], env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        wb = openpyxl.load_workbook(runs / rid / "report.xlsx", read_only=True)
+        for ws in wb.worksheets:
+            assert ws.max_row >= 2, f"{rid}: sheet {ws.title} is empty"
+        assert list((runs / rid / "plots").glob("*.png"))
+        assert json.loads((runs / rid / "summary.json").read_text())
+    out = tmp_path / "cmp"
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "compare", "slow", "fast", "--runs-dir", str(runs), "-o", str(out)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "slow" in r.stdout and "fast" in r.stdout
+    assert (out / "comparison.xlsx").exists()
+    result = json.loads((out / "comparison.json").read_text())
+    # Same seed, same simulated period, a target that keeps up: no behavior row is flagged.
+    assert result["behavior"], "no behavior rows compared"
+    flagged = [m["metric"] for m in result["behavior"] if m["flagged"]]
+    assert flagged == [], flagged
+    assert "DIFFERS" not in r.stdout
+    eng.dispose()

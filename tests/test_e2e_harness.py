@@ -153,7 +153,7 @@ def test_master_two_workers_and_a_worker_killed(e2e_db, tmp_path):
     port = str(_free_port())
     master = start_locust(
         [*FAST, "--master", "--expect-workers", "2", "--master-bind-port", port,
-         "--sim-duration", "30h", "--run-id", "dist", "--runs-dir", runs],
+         "--sim-duration", "22h", "--run-id", "dist", "--runs-dir", runs],
         env=env, cwd=tmp_path, log=tmp_path / "master.log",
     )  # fmt: skip
     workers = [

@@ -162,7 +162,7 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     api.start()
     host = api.url
     proc = start_locust(
-        [*BASE, "--host", host, "--ramp", "0:100", "--sim-duration", "30h", "--run-id", "down",
+        [*BASE, "--host", host, "--ramp", "0:100", "--sim-duration", "16h", "--run-id", "down",
          "--runs-dir", str(runs)],
         env=env, cwd=tmp_path, log=tmp_path / "down.log",
     )  # fmt: skip
@@ -182,7 +182,7 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     paused_at = datetime.fromisoformat(pauses[0]["ts"]).timestamp()
     assert paused_at - killed < 15  # paused within a few seconds
     last_before = count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='down'")
-    assert last_before < 29
+    assert last_before < 15
     api.start()
     r = run_locust(
         [*BASE, "--host", host, "--resume", "down", "--runs-dir", str(runs)],
@@ -191,7 +191,7 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
         timeout=240,
     )
     assert r.returncode in (0, 1), r.stderr[-3000:]
-    assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='down'") == 29
+    assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='down'") == 15
     assert (
         count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='down' AND status='active'")
         == 0

@@ -84,9 +84,11 @@ class HarnessRun:
             total += (b[-1] if b else 0.0) - (a[-1] if a else 0.0)
         return total
 
+    skip_hours: int = 1  # hours counted from here on (hour 0 starts before users spawn)
+
     def steady_hours(self) -> list[dict[str, str]]:
-        """Simulated hours after hour 0 (which starts before the users are spawned)."""
-        return [h for h in self.hours if int(h["sim_hour"]) >= 1]
+        """Simulated hours from ``skip_hours`` on (hour 0 starts before users are spawned)."""
+        return [h for h in self.hours if int(h["sim_hour"]) >= self.skip_hours]
 
     def slip_p99_pct(self) -> float | None:
         xs = [float(h["slip_p99_pct_hour"]) for h in self.steady_hours() if h["slip_p99_pct_hour"]]

@@ -1,16 +1,15 @@
 """A faulty target for resilience tests: the real reference API (real HTTP, real
 database) behind an ASGI middleware that fails a share of *agent flows*.
 
-``FAULT_PCT`` (env) fails that percentage of (agent, simulated hour) pairs: every request
-of a chosen pair gets a 503, so a flow fails as a whole, the way a broken dependency fails
-some users' sessions. ``/health`` and the simulation routes are never faulted (the breaker,
+``FAULT_PCT`` (env) fails that percentage of agent flows — (agent, simulated hour) pairs:
+every request of a chosen flow gets a 503, so a flow fails as a whole, the way a broken
+dependency fails some users' sessions. ``/health`` and the simulation routes are never faulted (the breaker,
 not the outage detector, must react). Run: ``python -m tests.faulty_target --port N``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import time
@@ -20,19 +19,26 @@ _BODY = json.dumps({"detail": "injected fault"}).encode()
 
 
 class FailFlows:
-    def __init__(self, app, *, fail_pct: float, salt: str = "faults"):
+    """Fail every k-th new agent flow (k = 100 / FAULT_PCT), in the order flows reach the
+    server: exactly that share of flows fails, spread evenly over time (a hash would
+    cluster them by chance, and a breaker judging small hours would see the clusters)."""
+
+    def __init__(self, app, *, fail_pct: float):
         self.app = app
-        self.fail_pct = fail_pct
-        self.salt = salt
+        self.every = round(100 / fail_pct) if fail_pct > 0 else 0
+        self.flows: dict[tuple[str, str], bool] = {}
 
     def _fails(self, scope) -> bool:
-        if self.fail_pct <= 0 or scope.get("path", "").startswith(PASS_THROUGH):
+        if not self.every or scope.get("path", "").startswith(PASS_THROUGH):
             return False
         headers = dict(scope.get("headers") or [])
-        auth = headers.get(b"authorization", b"").decode()
-        hour = headers.get(b"x-simulated-time", b"").decode()[:13]
-        h = hashlib.blake2b(f"{self.salt}:{auth}:{hour}".encode(), digest_size=4).digest()
-        return int.from_bytes(h, "big") % 10_000 < self.fail_pct * 100
+        flow = (
+            headers.get(b"authorization", b"").decode(),
+            headers.get(b"x-simulated-time", b"").decode()[:13],  # the simulated hour
+        )
+        if flow not in self.flows:
+            self.flows[flow] = (len(self.flows) + 1) % self.every == 0
+        return self.flows[flow]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and self._fails(scope):

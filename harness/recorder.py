@@ -72,14 +72,14 @@ _FINISH = text(
             sim_time timestamptz, payload jsonb)
         ON CONFLICT (session_id, seq) DO NOTHING
     ), s AS (
-        UPDATE shopping_sessions SET status = :status, abandon_reason = :reason,
+        UPDATE shopping_sessions SET kind = :kind, status = :status, abandon_reason = :reason,
             ended_sim_at = :ended_sim_at, ended_at = now(), order_id = :order_id,
             item_count = :item_count, cart_value_cents = :cart_value, discount_cents = :discount,
             coupon_applied = :coupon_applied
         WHERE id = :sid
     )
-    UPDATE agent_hours SET outcome = :outcome, slip_seconds = :slip, error_kind = :error_kind,
-        finished_at = now()
+    UPDATE agent_hours SET decision = :decision, outcome = :outcome, slip_seconds = :slip,
+        error_kind = :error_kind, finished_at = now()
     WHERE run_id = :run_id AND agent_id = :agent_id AND sim_hour = :sim_hour
     """
 )
@@ -221,6 +221,9 @@ class Recorder:
             discount=result.discount_cents, coupon_applied=result.coupon_applied,
             outcome=outcome, slip=slip_s,
             error_kind=getattr(result.error, "kind", None) if result.error else None,
+            # The hour is claimed at its first action, before the graph says whether it is a
+            # shopping session or an idle browse: the final decision is recorded here.
+            decision=result.decision, kind="shop" if result.decision == "shop" else "idle_browse",
         )  # fmt: skip
 
         def work() -> None:

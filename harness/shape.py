@@ -24,4 +24,5 @@ class WarmupRamp(LoadTestShape):
         users = director.target_users()
         # Users are cheap to start (they lease, then sleep until their slot): spawn fast so
         # each ramp stage is reached well inside its simulated hour.
-        return users, float(max(1, users))
+        # (At most 100/s below 500 users: Locust warns above that, and it is never needed.)
+        return users, float(max(100, users // 5))

@@ -100,6 +100,23 @@ def _assert_run_is_sound(eng, run_dir: Path, run_id: str, *, hours: int) -> None
     by_hour = distinct_agents_by_hour(eng, run_id)
     for stage_hour, frac in ((1, 0.10), (3, 0.50), (5, 1.0)):
         assert by_hour[stage_hour] == math.ceil(frac * N), (stage_hour, by_hour)
+    # Each session's kind agrees with the hour's recorded decision (idle browses included).
+    assert count(eng, """SELECT count(*) FROM shopping_sessions s JOIN agent_hours h
+                         USING (run_id, agent_id, sim_hour)
+                         WHERE s.run_id = :r AND (s.kind = 'shop') <> (h.decision = 'shop')""",
+                 r=run_id) == 0  # fmt: skip
+    idle_event_not_idle_kind = """SELECT count(*) FROM shopping_sessions s WHERE s.run_id = :r
+        AND s.kind <> 'idle_browse' AND EXISTS (SELECT 1 FROM shopping_session_events e
+        WHERE e.session_id = s.id AND e.event_type = 'idle_browse')"""
+    assert count(eng, idle_event_not_idle_kind, r=run_id) == 0
+    idle = count(
+        eng, "SELECT count(*) FROM agent_hours WHERE run_id = :r AND decision = 'idle'", r=run_id
+    )
+    assert idle == count(
+        eng,
+        "SELECT count(*) FROM shopping_sessions WHERE run_id = :r AND kind = 'idle_browse'",
+        r=run_id,
+    )
     # Behavior data reached the database, and the API saw the graph's endpoints.
     assert count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id = :r", r=run_id) > 0
     assert (

@@ -286,7 +286,7 @@ PROFILE_BUCKETS = (
     ("agent hour bookkeeping (PersonaUser.act)", "PersonaUser.act"),
     ("user start (on_start)", "PersonaUser.on_start"),
     ("Locust scheduling / wait_time", "User.run"),
-    ("master: director, stats, messages", ""),
+    ("other: gevent hub, Locust runner and stats, messages (+ director)", ""),
 )
 
 

@@ -1,7 +1,7 @@
 """Behavior events written per second with per-agent commits (issue 10, item 6).
 
     .venv/bin/python bench/bench_db_writes.py                          # quick: ~1 min
-    .venv/bin/python bench/bench_db_writes.py --sessions 4000 --concurrency 10,40,100
+    .venv/bin/python bench/bench_db_writes.py --compare-old --concurrency 10,40
 
 The harness's own ``Recorder`` (what every worker uses) against a fresh database on its own
 embedded Postgres: each shopping hour is claimed (``agent_hours`` + an ``active`` session,
@@ -47,6 +47,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--agents", type=int, default=400)
     ap.add_argument("--quiet-hours", type=int, default=20000)
     ap.add_argument(
+        "--compare-old", action="store_true",
+        help="also run the pre-issue-10 finish (executemany per event), alternating",
+    )  # fmt: skip
+    ap.add_argument(
         "--synchronous-commit", default="on", choices=["on", "off"],
         help="Postgres synchronous_commit for the writers' sessions (what bounds the rate)",
     )  # fmt: skip
@@ -76,6 +80,57 @@ def make_hours(n: int, agents: list[tuple[int, object]]) -> list[tuple[int, int,
                 out.append((agent_id, hour, slot, r))
         hour += 1
     return out[:n]
+
+
+_OLD_EVENTS = """
+    INSERT INTO shopping_session_events
+        (session_id, seq, run_id, agent_id, event_type, product_id, user_coupon_id, quantity,
+         price_cents, sim_time, payload, is_replay)
+    VALUES (:session_id, :seq, :run_id, :agent_id, :event_type, :product_id, :user_coupon_id,
+            :quantity, :price_cents, :sim_time, CAST(:payload AS jsonb), :is_replay)
+    ON CONFLICT (session_id, seq) DO NOTHING
+"""
+_OLD_END = (
+    "UPDATE shopping_sessions SET status = :status, ended_sim_at = :ended, ended_at = now(), "
+    "item_count = :items WHERE id = :sid",
+    "UPDATE agent_hours SET outcome = :outcome, slip_seconds = 0, finished_at = now() "
+    "WHERE run_id = :run_id AND agent_id = :agent_id AND sim_hour = :sim_hour",
+)
+
+
+def old_recorder(engine: object, run_id: str) -> object:
+    """The Recorder with the finish it had before issue 10 (one executemany row per event,
+    then two UPDATEs): the "before" of the one-statement finish, measured in the same run."""
+    import json
+
+    from sqlalchemy import text
+
+    from harness.recorder import Recorder
+
+    class OldFinish(Recorder):
+        def finish(self, *, agent_id, sim_hour, session_id, result, slip_s, is_replay):  # type: ignore[no-untyped-def, override]  # noqa: E501
+            events = [
+                dict(session_id=session_id, seq=i, run_id=self.run_id, agent_id=agent_id,
+                     event_type=e.event_type, product_id=e.product_id,
+                     user_coupon_id=e.user_coupon_id, quantity=e.quantity,
+                     price_cents=e.price_cents, sim_time=e.sim_time,
+                     payload=json.dumps(e.payload, default=str), is_replay=is_replay)
+                for i, e in enumerate(result.events)
+            ]  # fmt: skip
+            key = dict(run_id=self.run_id, agent_id=agent_id, sim_hour=sim_hour)
+            end = dict(sid=session_id, status="completed", items=result.item_count,
+                       ended=events[-1]["sim_time"] if events else None)  # fmt: skip
+
+            def work() -> None:
+                with self.engine.begin() as conn:
+                    if events:
+                        conn.execute(text(_OLD_EVENTS), events)
+                    conn.execute(text(_OLD_END[0]), end)
+                    conn.execute(text(_OLD_END[1]), dict(key, outcome=result.outcome))
+
+            self._timed("session_commit", work)
+
+    return OldFinish(engine, run_id=run_id, worker="bench")  # type: ignore[arg-type]
 
 
 def write_all(recorder: object, hours: list, concurrency: int) -> float:
@@ -148,10 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{a.db_connections} connections; synchronous_commit {a.synchronous_commit}"
         )
         print(
-            "| greenlets | agent-hours | events | seconds | events/s | agent-hours/s | ms per hour |"
+            "| finish | greenlets | agent-hours | events | seconds | events/s | agent-hours/s "
+            "| client CPU ms per hour |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|")
-        for i, conc in enumerate(int(c) for c in a.concurrency.split(",")):
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        variants = ["one statement", "old executemany"] if a.compare_old else ["one statement"]
+        combos = [(v, int(c)) for c in a.concurrency.split(",") for v in variants]
+        for i, (variant, conc) in enumerate(combos):
             run_id = f"bench-writes-{i}"
             with engine.begin() as conn:
                 conn.execute(
@@ -160,11 +218,16 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                     {"r": run_id},
                 )
-            rec = Recorder(engine, run_id=run_id, worker="bench")
+            if variant == "old executemany":
+                rec = old_recorder(engine, run_id)
+            else:
+                rec = Recorder(engine, run_id=run_id, worker="bench")
+            c0 = time.process_time()
             secs = write_all(rec, hours, conc)
+            cpu_ms = 1000 * (time.process_time() - c0) / len(hours)
             print(
-                f"| {conc} | {len(hours):,} | {n_events:,} | {secs:.2f} | {n_events / secs:,.0f} | "
-                f"{len(hours) / secs:,.0f} | {1000 * secs / len(hours):.2f} |",
+                f"| {variant} | {conc} | {len(hours):,} | {n_events:,} | {secs:.2f} | "
+                f"{n_events / secs:,.0f} | {len(hours) / secs:,.0f} | {cpu_ms:.2f} |",
                 flush=True,
             )
         # Quiet hours (no shopping; ~98 % of agent-hours): buffered, one statement a flush.

@@ -71,6 +71,11 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         _fail(exc)
         return
     role = _role(runner)
+    if not environment.stop_timeout:
+        # Stop users gracefully: one in the middle of its hour finishes it (seconds) rather
+        # than being killed inside the LangGraph run, which could then never exit and hang
+        # the end of a busy run. Users sleeping between slots still stop at once.
+        environment.stop_timeout = 60.0
     rt = ProcessRuntime(environment, opts, role)
     environment.loadsim = rt
     global _ENV

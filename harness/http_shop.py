@@ -43,7 +43,6 @@ class HttpCounters:
 
     def __init__(self) -> None:
         self.throttled = 0
-        self.unavailable = 0
         self.consecutive_unavailable = 0
 
 
@@ -131,7 +130,6 @@ class HttpShop:
                 resp.failure(
                     f"{status or kind}: {_detail(resp) if status else getattr(resp, 'error', '')}"
                 )
-                self._counters.unavailable += 1
                 self._counters.consecutive_unavailable += 1
                 if idempotent and attempts_5xx < MAX_5XX_RETRIES:
                     attempts_5xx += 1

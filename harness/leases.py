@@ -69,7 +69,6 @@ class LeasePool:
     order: list[PoolEntry] = field(init=False)
     holders: dict[int, str] = field(init=False, default_factory=dict)
     queue: deque[LeaseRequest] = field(init=False, default_factory=deque)
-    granted_total: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.order = stratified_order(self.entries, self.seed)
@@ -138,7 +137,6 @@ class LeasePool:
     def _grant(self, entry: PoolEntry, holder: str) -> None:
         assert entry.agent_id not in self.holders, "double lease"
         self.holders[entry.agent_id] = holder
-        self.granted_total += 1
 
     def _drain(self) -> list[tuple[LeaseRequest, PoolEntry]]:
         grants = []

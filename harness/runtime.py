@@ -83,7 +83,6 @@ class ProcessRuntime:
         self.http_pools: list[Any] = []
         self.graph: Any = None
         self.worker_name = "local"
-        self.inflight = 0
         self._flusher: gevent.Greenlet | None = None
         self.director: Any = None  # master/local only
         self._prepared_for: str | None = None

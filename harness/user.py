@@ -21,6 +21,7 @@ from locust import User, task
 
 from behaviors.shop import ShopUnavailable
 from harness.runtime import MSG_LEASE, MSG_RELEASE, ProcessRuntime
+from harness.wallet_view import active_at, relevant_expiries
 from personas.model import Persona
 
 log = logging.getLogger("loadsim.user")
@@ -83,7 +84,8 @@ class PersonaUser(User):
         self.next_hour = 0
         self.offset_s = 0.0
         self.shop: Any = None
-        self.wallet_seen: list[Any] | None = None
+        self.relevant_expiries: list[datetime] = []
+        """Expiry instants of the relevant coupons the agent last saw in its wallet, sorted."""
         self._req_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -185,11 +187,7 @@ class PersonaUser(User):
         real_slot = rt.clock.real_time_at(slot)
         slip = max(0.0, time.time() - real_slot) if real_slot is not None else None
         self.next_hour += 1
-        rt.inflight += 1
-        try:
-            self._run_hour(hour, slot, slip)
-        finally:
-            rt.inflight -= 1
+        self._run_hour(hour, slot, slip)
 
     # ------------------------------------------------------------------ one hour
 
@@ -236,7 +234,7 @@ class PersonaUser(User):
             return
         rt.measure_graph((time.perf_counter() - t0) * 1000)
         if result.wallet_seen is not None:
-            self.wallet_seen = list(result.wallet_seen)
+            self.relevant_expiries = relevant_expiries(self.persona, result.wallet_seen)
         decision_box["decision"] = result.decision
         sid = shop.session_id
         if sid is None:  # the graph never touched the world: claim now to record it
@@ -271,13 +269,4 @@ class PersonaUser(User):
 
     def _relevant_coupons(self, at: datetime) -> int:
         """Active coupons the persona cares about, from the last time it saw its wallet."""
-        if not self.wallet_seen or self.persona is None:
-            return 0
-        cats, brands = set(self.persona.preferred_categories), set(self.persona.preferred_brands)
-        n = 0
-        for c in self.wallet_seen:
-            if c.expires_sim_at and datetime.fromisoformat(c.expires_sim_at) <= at:
-                continue
-            if c.kind == "frontstore" or c.category in cats or c.brand in brands:
-                n += 1
-        return n
+        return active_at(self.relevant_expiries, at)

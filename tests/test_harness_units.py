@@ -197,3 +197,30 @@ def test_checkpoints_are_atomic_and_the_latest_wins(tmp_path):
     (tmp_path / "r" / "hour-000030.json").write_text("{ half a file")  # a crash mid-write elsewhere
     assert latest_checkpoint("r", tmp_path).hour == 20
     assert not list((tmp_path / "r").glob("*.tmp"))
+
+
+def test_relevant_coupon_count_follows_expiry_and_preferences():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from behaviors.shop import WalletCoupon
+    from harness.wallet_view import active_at, relevant_expiries
+
+    persona = SimpleNamespace(preferred_categories=("dairy",), preferred_brands=("Acme",))
+
+    def coupon(
+        i: int, kind: str, cat: str | None, brand: str | None, exp: str | None
+    ) -> WalletCoupon:
+        return WalletCoupon(i, i, kind, "percent", 10, 0, cat, brand, exp)
+
+    wallet = [
+        coupon(1, "frontstore", None, None, "2026-01-10T00:00:00+00:00"),
+        coupon(2, "category_brand", "dairy", None, "2026-01-20T00:00:00Z"),
+        coupon(3, "category_brand", "snacks", "Acme", None),
+        coupon(4, "category_brand", "snacks", "Other", "2026-01-30T00:00:00+00:00"),  # not relevant
+    ]
+    expiries = relevant_expiries(persona, wallet)
+    at = lambda d: datetime(2026, 1, d, tzinfo=UTC)  # noqa: E731
+    assert active_at(expiries, at(5)) == 3
+    assert active_at(expiries, at(10)) == 2  # one expiring at `at` no longer counts
+    assert active_at(expiries, at(25)) == 1  # the one without an expiry

@@ -20,7 +20,7 @@ from tests.test_webui_support import (
     Browser,
     LocustUI,
     chromium_cli,
-    chromium_missing,
+    require_chromium,
     running_locust,
     wait_for,
 )
@@ -140,9 +140,7 @@ def test_checkpoint_writes_a_file(ui: LocustUI) -> None:
 
 
 def test_tab_renders_in_headless_chromium(ui: LocustUI, tmp_path: Path) -> None:
-    reason = chromium_missing()
-    if reason:
-        pytest.skip(reason)
+    require_chromium()
     url = ui.url + "/?tab=simulation"
     dom = chromium_cli(["--virtual-time-budget=8000", "--dump-dom", url], profile=tmp_path / "p1")
     day = _sim_time(ui).strftime("%a %Y-%m-%d")
@@ -158,9 +156,7 @@ def test_tab_renders_in_headless_chromium(ui: LocustUI, tmp_path: Path) -> None:
 
 
 def test_buttons_pause_and_resume_in_a_real_browser(ui: LocustUI, tmp_path: Path) -> None:
-    reason = chromium_missing()
-    if reason:
-        pytest.skip(reason)
+    require_chromium()
     pytest.importorskip("websocket", reason="websocket-client drives Chromium's DevTools")
     browser = Browser(tmp_path / "profile")
     try:

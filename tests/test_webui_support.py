@@ -289,3 +289,17 @@ def chromium_missing() -> str | None:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         return f"{CHROMIUM} is not installed (Debian: apt-get install -y chromium)"
     return None
+
+
+def require_chromium() -> None:
+    """Skip a browser test when Chromium is missing — but FAIL it under ``CI=true``: CI
+    (``.ci/run``) installs Chromium, so a missing browser there is a broken job, not a
+    reason to stop clicking the Simulation tab unnoticed."""
+    import pytest  # here, not at the top: bench/webui_screenshot.py imports this module
+
+    reason = chromium_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)

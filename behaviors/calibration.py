@@ -20,7 +20,7 @@ import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from behaviors.calibration_report import (
     DEFAULT_ALPHA,
@@ -35,6 +35,7 @@ from behaviors.rhythm import HOURS_PER_WEEK, IDLE_PER_WEEK_MAX, decide_shop
 from behaviors.run import HourResult, hour_rng, run_agent_hour
 from behaviors.shop import Product, WalletCoupon
 from behaviors.synthetic import weekly_wallet
+from offer_engine.calendar import slot_time
 from personas.model import Persona
 
 CALIBRATION_START = datetime(2025, 1, 6, tzinfo=UTC)
@@ -181,7 +182,7 @@ def calibrate(
         groups = ("all", f"segment {persona.segment}")
         store_id = store_ids.get(persona.preferred_store) if store_ids else None
         shop = InMemoryShop(products, store_id=store_id)
-        offset = timedelta(seconds=slot_seconds(persona.persona_id, seed))
+        offset_s = slot_seconds(persona.persona_id, seed)
         seen: list[WalletCoupon] | None = None
         for week in range(weeks):
             shop.set_wallet(wallet_factory(persona, week))
@@ -193,7 +194,7 @@ def calibrate(
             relevant = count_relevant_coupons(persona, seen)
             for h in range(HOURS_PER_WEEK):
                 sim_hour = week * HOURS_PER_WEEK + h
-                slot = CALIBRATION_START + timedelta(hours=sim_hour) + offset
+                slot = slot_time(CALIBRATION_START, sim_hour, offset_s)
                 # The same pure rule run_agent_hour starts with, on the same random stream:
                 # only shopping hours need the graph (idle browses are counted, not run).
                 d = decide_shop(

@@ -30,9 +30,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+# The week is the calendar's; re-exported because the rules and their tests read it here.
+from offer_engine.calendar import HOURS_PER_WEEK as HOURS_PER_WEEK
+from offer_engine.calendar import hour_of_week as hour_of_week
 from personas.model import TIME_OF_DAY_HOURS, WEEKDAYS, Persona
 
-HOURS_PER_WEEK = 168
 PREFERRED_DAY_WEIGHT = 3.0
 """A preferred day's hours weigh this much more than other days' of the same kind."""
 PREFERRED_HOUR_WEIGHT = 6.0
@@ -82,11 +84,6 @@ class ShopDecision:
             "draw": round(self.draw, 6),
             "relevant_coupons": self.relevant_coupons,
         }
-
-
-def hour_of_week(t: datetime) -> int:
-    """0 = Monday 00:00–00:59 … 167 = Sunday 23:00 (simulated local time)."""
-    return t.weekday() * 24 + t.hour
 
 
 def _hour_weights(tod: str) -> list[float]:

@@ -9,6 +9,8 @@ cannot drift from the master's.
 
 ``real_t0`` is epoch seconds (``time.time()``), not ``time.monotonic()``, because the anchor
 crosses process boundaries and monotonic clocks are per-process.
+
+Which sim hour or offer cycle an instant is in is ``offer_engine.calendar``'s job.
 """
 
 from __future__ import annotations
@@ -16,16 +18,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-_HOUR = timedelta(hours=1)
-
-
-def _aware_utc(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware (got naive {value.isoformat()})")
-    return value.astimezone(UTC)
+from offer_engine.calendar import aware_utc as _aware_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,38 +181,3 @@ class SimClock:
 
 def _real(real: float | None) -> float:
     return time.time() if real is None else float(real)
-
-
-def sim_hour_index(sim_time: datetime, sim_start: datetime) -> int:
-    """Whole simulated hours since ``sim_start`` (floor; negative before the start).
-
-    Computed on timedeltas (integer microseconds), so an instant exactly on an hour
-    boundary belongs to the new hour, with no float rounding.
-    """
-    return (_aware_utc(sim_time, "sim_time") - _aware_utc(sim_start, "sim_start")) // _HOUR
-
-
-def cycle_index(sim_time: datetime, sim_start: datetime, cycle_days: float) -> int:
-    """Offer-cycle number of ``sim_time``: floor of cycle lengths since ``sim_start``.
-
-    Args:
-        sim_time: The simulated instant.
-        sim_start: The run's simulated start (cycle 0 begins here).
-        cycle_days: Cycle length in simulated days (``OFFER_CYCLE_DAYS``), > 0.
-
-    Returns:
-        The cycle index (0 for the first cycle; negative before the start).
-    """
-    if cycle_days <= 0:
-        raise ValueError(f"cycle_days must be > 0 (got {cycle_days})")
-    length = timedelta(days=cycle_days)
-    return (_aware_utc(sim_time, "sim_time") - _aware_utc(sim_start, "sim_start")) // length
-
-
-def cycle_bounds(
-    cycle_number: int, sim_start: datetime, cycle_days: float
-) -> tuple[datetime, datetime]:
-    """The simulated ``[start, end)`` of cycle ``cycle_number``."""
-    length = timedelta(days=cycle_days)
-    start = _aware_utc(sim_start, "sim_start") + cycle_number * length
-    return start, start + length

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from db.settings import SimSettings
-from offer_engine.clock import cycle_bounds
+from offer_engine.calendar import cycle_bounds
 
 _COLUMNS = (
     "id, run_id, cycle_number, started_at, ends_at, simulated_start_date, "
@@ -110,7 +110,7 @@ def ensure_cycle(
     """
     if cycle_number < 0:
         raise ValueError(f"cycle_number must be >= 0 (got {cycle_number})")
-    start, end = cycle_bounds(cycle_number, sim_start, settings.offer_cycle_days)
+    start, end = cycle_bounds(sim_start, cycle_number, settings.offer_cycle_days)
     params = {"run_id": run_id, "n": cycle_number, "start": start, "end": end}
     created = conn.execute(
         text(

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from db.settings import SimSettings
 from offer_engine.assigner import AssignStats, assign_cycle, pending_users
-from offer_engine.clock import cycle_bounds, cycle_index
+from offer_engine.calendar import cycle_bounds, cycle_of
 from offer_engine.cycles import CycleRow, complete_cycle, ensure_cycle, list_cycles
 from offer_engine.expiration import expire_due
 
@@ -145,7 +145,7 @@ def advance(
     report = AdvanceReport(
         run_id=run_id,
         to_sim_time=to_sim_time,
-        current_cycle=max(-1, cycle_index(to_sim_time, sim_start, days)),
+        current_cycle=max(-1, cycle_of(sim_start, to_sim_time, days)),
     )
     done, _ = _with_retry(engine_or_conn, lambda c: _completed(c, run_id))
     for n in range(report.current_cycle + 1):
@@ -180,7 +180,7 @@ def _run_cycle(
     batch_users: int,
 ) -> CycleReport:
     t0 = time.perf_counter()
-    at, _ = cycle_bounds(n, sim_start, settings.offer_cycle_days)
+    at, _ = cycle_bounds(sim_start, n, settings.offer_cycle_days)
 
     def opening(conn: Connection) -> tuple[int, CycleRow, list[int]]:
         expired = expire_due(conn, sim_now=at)

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from behaviors.calibration_report import DEFAULT_ALPHA, bernstein_tolerance
-from behaviors.rhythm import COUPON_SATURATION, coupon_lift, hour_of_week, profile_for
+from behaviors.rhythm import COUPON_SATURATION, coupon_lift, profile_for
+from offer_engine.calendar import HOURS_PER_WEEK, hour_of_week
 from personas.model import Persona
 
-HOURS_PER_WEEK = 168
 MIN_SESSIONS = 30
 """Below this many finished sessions a rate is too noisy to judge."""
 CHECKS = 3

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import msgpack
 import pytest
 
-from offer_engine.clock import SimClock, cycle_bounds, cycle_index, sim_hour_index
+from offer_engine.clock import SimClock
 
 T0 = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
 
@@ -93,15 +93,3 @@ def test_duration_conversions_and_real_time_at():
     when = clock.real_time_at(T0 + timedelta(days=7))
     assert when == pytest.approx(4100.0)
     assert clock.now(when) == T0 + timedelta(days=7)
-
-
-def test_hour_and_cycle_indices():
-    assert sim_hour_index(T0, T0) == 0
-    assert sim_hour_index(T0 + timedelta(minutes=59, seconds=59), T0) == 0
-    assert sim_hour_index(T0 + timedelta(hours=1), T0) == 1
-    assert sim_hour_index(T0 - timedelta(seconds=1), T0) == -1
-    assert cycle_index(T0 + timedelta(days=6, hours=23), T0, 7) == 0
-    assert cycle_index(T0 + timedelta(days=7), T0, 7) == 1
-    assert cycle_index(T0 + timedelta(days=21), T0, 7) == 3
-    assert cycle_index(T0 + timedelta(days=1), T0, 0.5) == 2
-    assert cycle_bounds(2, T0, 7) == (T0 + timedelta(days=14), T0 + timedelta(days=21))

@@ -40,3 +40,15 @@ def test_walker_sees_forbidden_imports(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text("import gevent.monkey\nfrom locust import User\nfrom . import sibling\n")
     assert _imports(sample) == {"gevent", "locust"}
+
+
+PURE = {"calendar.py": {"__future__", "datetime"}}
+"""Modules that ``behaviors`` (which may not see SQL) and ``reports`` import from the engine:
+standard-library imports only, so importing them never drags in SQLAlchemy or a driver."""
+
+
+def test_pure_engine_modules_import_only_the_standard_library():
+    root = Path(offer_engine.__file__).parent
+    assert {p.name for p in root.glob("*.py")} >= set(PURE)
+    extra = {name: sorted(_imports(root / name) - allowed) for name, allowed in PURE.items()}
+    assert extra == {name: [] for name in PURE}

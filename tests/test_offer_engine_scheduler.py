@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 import offer_engine.scheduler as scheduler_mod
-from offer_engine.clock import SimClock, sim_hour_index
+from offer_engine.calendar import hour_of
+from offer_engine.clock import SimClock
 from offer_engine.cycles import list_cycles
 from offer_engine.scheduler import advance
 from tests.test_offer_engine_support import (
@@ -50,7 +51,7 @@ def test_three_weeks_hourly_with_pause_creates_cycles_0_to_3_once(clean_db):
         ran.update(c.cycle_number for c in rep.cycles)
         real += step
 
-    hours = [sim_hour_index(t, T0) for t in seen]
+    hours = [hour_of(T0, t) for t in seen]
     assert hours == sorted(hours) and hours[-1] == 3 * 7 * 24
     assert set(range(hours[-1] + 1)) <= set(hours)  # every simulated hour was reached
     assert ran == {0: 1, 1: 1, 2: 1, 3: 1}

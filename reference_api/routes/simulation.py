@@ -7,14 +7,13 @@ on a simulation server (the owner's routes, seed 000 "Offer Engine Routes").
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 from sqlalchemy import text
 
 from offer_engine import cycles as engine_cycles
-from offer_engine.clock import cycle_index
+from offer_engine.calendar import cycle_of, cycle_zero_start
 from offer_engine.state import set_server_time
 from reference_api.context import CtxDep, check_sim_time
 from reference_api.errors import Conflict, NotFound
@@ -70,8 +69,8 @@ def create_cycle(ctx: CtxDep, body: Annotated[CycleCreateIn | None, Body()] = No
         try:
             if existing:
                 first = existing[0]
-                anchor = first.simulated_start_date - first.cycle_number * timedelta(days=days)
-                number = max(existing[-1].cycle_number + 1, cycle_index(now, anchor, days))
+                anchor = cycle_zero_start(first.simulated_start_date, first.cycle_number, days)
+                number = max(existing[-1].cycle_number + 1, cycle_of(anchor, now, days))
             else:
                 anchor, number = now, 0
             if body is not None and body.cycle_number is not None:

@@ -6,9 +6,9 @@ Thin on purpose: the users, the warm-up shape and every hook live in ``harness/`
 
 from locust import events
 
-from harness.locust_glue import install
-from harness.shape import WarmupRamp  # noqa: F401  (Locust picks the shape up from here)
-from harness.user import PersonaUser as _PersonaUserBase
+from harness.agent.user import PersonaUser as _PersonaUserBase
+from harness.wiring.install import install
+from harness.wiring.shape import WarmupRamp  # noqa: F401  (Locust picks the shape up from here)
 
 install(events)
 

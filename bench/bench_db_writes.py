@@ -105,7 +105,7 @@ def old_recorder(engine: object, run_id: str) -> object:
 
     from sqlalchemy import text
 
-    from harness.recorder import Recorder
+    from harness.agent.recorder import Recorder
 
     class OldFinish(Recorder):
         def finish(self, *, agent_id, sim_hour, session_id, result, slip_s, is_replay):  # type: ignore[no-untyped-def, override]  # noqa: E501
@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     from db import migrate
     from db.embedded import EmbeddedPostgres
     from db.engine import create_db_engine
-    from harness.gevent_guard import ensure_gevent_safe_psycopg
-    from harness.recorder import Recorder
+    from harness.agent.gevent_guard import ensure_gevent_safe_psycopg
+    from harness.agent.recorder import Recorder
     from personas.catalog import generate_catalog, seed_catalog
     from personas.seed import seed_personas
 

@@ -93,9 +93,9 @@ class Layers:
         from locust.env import Environment
 
         from behaviors.graph import compile_shopping_graph
-        from harness.catalog_cache import CatalogCache
-        from harness.http_shop import HttpCounters
-        from harness.rate_limit import TokenBucket
+        from harness.agent.catalog_cache import CatalogCache
+        from harness.agent.http_shop import HttpCounters
+        from harness.agent.rate_limit import TokenBucket
         from personas.catalog import generate_catalog
 
         self.env = Environment()
@@ -120,7 +120,7 @@ class Layers:
 
     def mock(self, item: tuple[Any, int, datetime]) -> None:
         from behaviors.memory_shop import InMemoryShop
-        from harness.mock_wallet import mock_wallet
+        from harness.agent.mock_wallet import mock_wallet
 
         p = item[0]
         store = self.catalog.stores.get(p.preferred_store)
@@ -129,8 +129,8 @@ class Layers:
     def _http_shop(self, p: Any) -> Any:
         from locust.contrib.fasthttp import FastHttpSession
 
-        from harness.http_shop import HttpShop
-        from harness.user import http_pool_index
+        from harness.agent.http_shop import HttpShop
+        from harness.agent.user import http_pool_index
 
         client = FastHttpSession(
             base_url=self.url, request_event=self.env.events.request, user=None,
@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             from db import migrate
             from db.embedded import EmbeddedPostgres
             from db.engine import create_db_engine
-            from harness.gevent_guard import ensure_gevent_safe_psycopg
-            from harness.recorder import Recorder
+            from harness.agent.gevent_guard import ensure_gevent_safe_psycopg
+            from harness.agent.recorder import Recorder
             from personas.catalog import generate_catalog, seed_catalog
             from personas.seed import seed_personas
 

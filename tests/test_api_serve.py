@@ -46,7 +46,7 @@ def test_bad_settings_exit_2_naming_the_variable():
 
 def test_loadsim_target_serve_runs_the_reference_api_module():
     from harness.cli import build_parser
-    from harness.commands.target import command_line
+    from harness.cli.commands.target import command_line
 
     args = build_parser().parse_args(
         ["target", "serve", "--port", "8123", "--workers", "2", "--db-connections", "10"]

@@ -302,7 +302,7 @@ def _zmq_ports() -> list[str]:
 
 
 def _free_port() -> int:
-    from harness.stack import free_port
+    from harness.stack.launch import free_port
 
     return free_port()
 

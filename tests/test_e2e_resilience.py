@@ -17,7 +17,7 @@ import pytest
 
 from db import migrate
 from db.engine import create_db_engine
-from harness.stack import free_port
+from harness.stack.launch import free_port
 from tests.e2e_support import count, harness_env, run_locust, start_locust, stop, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +72,7 @@ class ApiProcess:
             env=env, cwd=str(Path(__file__).resolve().parent.parent),
             stdout=open(self.log, "a"), stderr=subprocess.STDOUT,  # noqa: SIM115
         )  # fmt: skip
-        from harness.resilience import probe_health
+        from harness.control.target import probe_health
 
         wait_for(lambda: probe_health(self.url)[0], timeout=60, what="reference_api")
         return self

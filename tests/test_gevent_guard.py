@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-GUARD = "from harness.gevent_guard import ensure_gevent_safe_psycopg; ensure_gevent_safe_psycopg()"
+GUARD = "from harness.agent.gevent_guard import ensure_gevent_safe_psycopg; ensure_gevent_safe_psycopg()"
 
 
 def _run(code: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:

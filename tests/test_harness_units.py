@@ -9,11 +9,16 @@ from collections import Counter
 import pytest
 
 from db.errors import ConfigError
-from harness.hourstats import HourAggregate, HourCollector, percentile
-from harness.leases import LeasePool, LeaseRequest, PoolEntry, stratified_order
-from harness.options import HarnessOptions, parse_duration_hours, parse_ramp, ramp_fraction
-from harness.rate_limit import TokenBucket
-from harness.resilience import Checkpoint, breaker_verdict, latest_checkpoint, write_checkpoint
+from harness.agent.hourstats import HourAggregate, HourCollector, percentile
+from harness.agent.rate_limit import TokenBucket
+from harness.config.options import HarnessOptions, parse_duration_hours, parse_ramp, ramp_fraction
+from harness.control.leases import LeasePool, LeaseRequest, PoolEntry, stratified_order
+from harness.control.resilience import (
+    Checkpoint,
+    breaker_verdict,
+    latest_checkpoint,
+    write_checkpoint,
+)
 
 
 def _entries(n: int) -> list[PoolEntry]:
@@ -204,7 +209,7 @@ def test_relevant_coupon_count_follows_expiry_and_preferences():
     from types import SimpleNamespace
 
     from behaviors.shop import WalletCoupon
-    from harness.wallet_view import active_at, relevant_expiries
+    from harness.agent.wallet_view import active_at, relevant_expiries
 
     persona = SimpleNamespace(preferred_categories=("dairy",), preferred_brands=("Acme",))
 

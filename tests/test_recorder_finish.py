@@ -12,7 +12,7 @@ from behaviors.graph import compile_shopping_graph
 from behaviors.memory_shop import InMemoryShop
 from behaviors.run import run_agent_hour
 from behaviors.synthetic import make_catalog, random_personas, weekly_wallet
-from harness.recorder import Recorder
+from harness.agent.recorder import Recorder
 from personas.catalog import generate_catalog, seed_catalog
 from personas.seed import seed_personas
 

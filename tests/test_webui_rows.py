@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness.webui import checkpoint_action, pause_action, resume_action
-from harness.webui_page import control_page, index_bar
-from harness.webui_rows import STRUCTURE, rows_csv, status_rows
+from harness.webui.page import control_page, index_bar
+from harness.webui.rows import STRUCTURE, rows_csv, status_rows
+from harness.webui.tab import checkpoint_action, pause_action, resume_action
 
 RUNNING = {
     "run_id": "run-1",

@@ -31,8 +31,8 @@ from behaviors.shop import (
     ShopUnavailable,
     WalletCoupon,
 )
-from harness.catalog_cache import CatalogCache
-from harness.rate_limit import TokenBucket
+from harness.agent.catalog_cache import CatalogCache
+from harness.agent.rate_limit import TokenBucket
 
 MAX_429_RETRIES = 5
 MAX_5XX_RETRIES = 2

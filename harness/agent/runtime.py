@@ -1,4 +1,4 @@
-"""The per-process composition root (STYLE row 3), reached as ``environment.loadsim``.
+"""The per-process composition root (STYLE row 3), reached through :func:`runtime_of`.
 
 Built once per process in the ``init`` listener, configured for the run when the master's
 run config arrives (standalone: directly). It owns what every user of the process shares:
@@ -10,55 +10,22 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import gevent
 from gevent.event import AsyncResult, Event
 
-from harness.catalog_cache import CatalogCache
-from harness.hourstats import HourCollector
-from harness.http_shop import HttpCounters
-from harness.options import HarnessOptions
-from harness.rate_limit import TokenBucket
+from harness.agent.catalog_cache import CatalogCache
+from harness.agent.hourstats import HourCollector
+from harness.agent.http_shop import HttpCounters
+from harness.agent.rate_limit import TokenBucket
+from harness.config.messages import RunConfig
+from harness.config.options import HarnessOptions
 
 log = logging.getLogger("loadsim")
 
-MSG_HELLO = "loadsim_hello"  # worker → master: send me the run config
-MSG_CONFIG = "loadsim_config"  # master → worker(s): run config (clock, addresses, rate)
-MSG_CLOCK = "loadsim_clock"  # master → workers: new clock anchor (pause/resume/scale)
-MSG_LEASE = "loadsim_lease"  # worker → master: {req_id}
-MSG_GRANT = "loadsim_grant"  # master → worker: {req_id, entry}
-MSG_RELEASE = "loadsim_release"  # worker → master: {agent_id} or {req_id} (cancel)
-MSG_REVOKE = "loadsim_revoke"  # master → worker: {agent_ids} reclaimed while it was missing
-REPORT_KEY = "loadsim"  # key in worker_report data (not a reserved Locust key)
-
-
-@dataclass
-class RunConfig:
-    """What a process needs to act in a run; msgpack-safe via ``to_msg``/``from_msg``."""
-
-    run_id: str
-    seed: int
-    sim_start: str  # ISO
-    sim_end: str | None  # ISO; None = open-ended
-    clock: dict[str, Any]
-    api_url: str | None
-    database_url: str | None  # only for the embedded default (no credentials)
-    rate_share: float
-    mock_api: bool
-    mock_db: bool
-    replay_until_hour: int = -1  # hours below this are replays (resume)
-    catalog_version: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def to_msg(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_msg(cls, d: dict[str, Any]) -> RunConfig:
-        return cls(**d)
+_ATTR = "loadsim"  # the attribute of Locust's Environment that holds the runtime
 
 
 class ProcessRuntime:
@@ -84,7 +51,7 @@ class ProcessRuntime:
         self.graph: Any = None
         self.worker_name = "local"
         self._flusher: gevent.Greenlet | None = None
-        self.director: Any = None  # master/local only
+        self.director: Any = None  # master/local only: control.director.SimulationDirector
         self._prepared_for: str | None = None
         self.revoked: set[int] = set()
 
@@ -125,14 +92,14 @@ class ProcessRuntime:
         )  # fmt: skip
         self.compile_graph()
         if cfg.mock_db:
-            from harness.recorder import NullRecorder
+            from harness.agent.recorder import NullRecorder
             from personas.catalog import generate_catalog
 
             self.recorder = NullRecorder()
             self.catalog = CatalogCache.from_generated(generate_catalog(seed=cfg.seed))
         else:
             self.engine = self._engine(cfg)
-            from harness.recorder import Recorder
+            from harness.agent.recorder import Recorder
 
             self.recorder = Recorder(
                 self.engine, run_id=cfg.run_id, worker=self.worker_name, measure=self.measure_db
@@ -147,7 +114,7 @@ class ProcessRuntime:
     def _engine(self, cfg: RunConfig) -> Any:
         from db.engine import create_db_engine
         from db.settings import load_settings
-        from harness.gevent_guard import ensure_gevent_safe_psycopg
+        from harness.agent.gevent_guard import ensure_gevent_safe_psycopg
 
         ensure_gevent_safe_psycopg()
         settings = load_settings()
@@ -213,3 +180,21 @@ class ProcessRuntime:
     def real_wait_until(self, t: datetime) -> float | None:
         real = self.clock.real_time_at(t)
         return None if real is None else real - time.time()
+
+
+def attach_runtime(environment: Any, rt: ProcessRuntime) -> None:
+    """Hang the process's runtime on Locust's ``Environment`` (done once, in ``init``)."""
+    setattr(environment, _ATTR, rt)
+
+
+def runtime_of(environment: Any) -> ProcessRuntime | None:
+    """The process's runtime; ``None`` before ``init`` or in a process the harness did not
+    set up. The one typed way to it, so the import graph and mypy see who depends on it."""
+    return getattr(environment, _ATTR, None)
+
+
+def director_of(environment: Any) -> Any:
+    """The master's (or standalone's) ``SimulationDirector``, or ``None`` on a worker or
+    before ``init``. Typed loosely: ``control`` imports ``agent``, never the reverse."""
+    rt = runtime_of(environment)
+    return None if rt is None else rt.director

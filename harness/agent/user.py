@@ -20,8 +20,9 @@ from gevent.event import AsyncResult
 from locust import User, task
 
 from behaviors.shop import ShopUnavailable
-from harness.runtime import MSG_LEASE, MSG_RELEASE, ProcessRuntime
-from harness.wallet_view import active_at, relevant_expiries
+from harness.agent.runtime import ProcessRuntime, runtime_of
+from harness.agent.wallet_view import active_at, relevant_expiries
+from harness.config.messages import MSG_LEASE, MSG_RELEASE
 from personas.model import Persona
 
 log = logging.getLogger("loadsim.user")
@@ -78,7 +79,9 @@ class PersonaUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.rt: ProcessRuntime = environment.loadsim
+        rt = runtime_of(environment)
+        assert rt is not None, "the harness's init listener builds the runtime first"
+        self.rt: ProcessRuntime = rt
         self.entry: dict[str, Any] | None = None
         self.persona: Persona | None = None
         self.next_hour = 0
@@ -123,14 +126,14 @@ class PersonaUser(User):
         store_id = rt.catalog.stores.get(self.persona.preferred_store)
         if rt.run.mock_api:
             from behaviors.memory_shop import InMemoryShop
-            from harness.mock_wallet import mock_wallet
+            from harness.agent.mock_wallet import mock_wallet
 
             return InMemoryShop(
                 rt.catalog.products, mock_wallet(self.persona, rt.run.seed), store_id=store_id
             )
         from locust.contrib.fasthttp import FastHttpSession
 
-        from harness.http_shop import HttpShop
+        from harness.agent.http_shop import HttpShop
 
         pool = rt.http_pools[http_pool_index(self.persona.persona_id, len(rt.http_pools))]
         client = FastHttpSession(

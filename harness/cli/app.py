@@ -1,6 +1,6 @@
 """``loadsim``: the harness's command line (pre-flight, seeding, target, reports).
 
-Every group registers itself from ``harness/commands/<group>.py``. Errors that carry an
+Every group registers itself from ``harness/cli/commands/<group>.py``. Errors that carry an
 exit code (``db.errors.LoadsimError``) end the process with that code and one clear line.
 """
 
@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from db.errors import LoadsimError
-from harness.commands import COMMAND_MODULES
+from harness.cli.commands import COMMAND_MODULES
 
 
 def build_parser() -> argparse.ArgumentParser:

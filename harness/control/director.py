@@ -19,20 +19,21 @@ from typing import Any
 
 import gevent
 
-from harness.hourstats import HourAggregate, percentile
-from harness.leases import LeasePool, LeaseRequest, PoolEntry
-from harness.options import ramp_fraction
-from harness.run_files import RunFiles
-from harness.runtime import (
+from harness.agent.hourstats import HourAggregate, percentile
+from harness.agent.runtime import ProcessRuntime
+from harness.config.messages import (
     MSG_CONFIG,
     MSG_GRANT,
     MSG_HELLO,
     MSG_LEASE,
     MSG_RELEASE,
     MSG_REVOKE,
-    ProcessRuntime,
+    REPORT_KEY,
     RunConfig,
 )
+from harness.config.options import ramp_fraction
+from harness.control.leases import LeasePool, LeaseRequest, PoolEntry
+from harness.outputs.run_files import RunFiles
 
 log = logging.getLogger("loadsim")
 
@@ -146,7 +147,7 @@ class SimulationDirector:
         return (max(1, int(expect)) + 1) if is_master else 1
 
     def _manifest(self, processes: int) -> dict[str, Any]:
-        from harness.manifest import build_manifest
+        from harness.outputs.manifest import build_manifest
 
         assert self.run is not None
         return build_manifest(
@@ -155,7 +156,7 @@ class SimulationDirector:
         )  # fmt: skip
 
     def _db_run_start(self) -> None:
-        from harness.db_ops import cleanup_orphans, insert_run, release_all_leases
+        from harness.control.run_record import cleanup_orphans, insert_run, release_all_leases
 
         assert self.run is not None and self.files is not None
         # A resumed run's previous master died holding leases: close them first.
@@ -331,7 +332,7 @@ class SimulationDirector:
             self._offer_job = gevent.spawn(self._run_offer_engine, sim_t)
 
     def _advance_api_time(self, sim_t: datetime) -> None:
-        from harness.db_ops import post_time_advance
+        from harness.control.target import post_time_advance
 
         assert self.run is not None
         post_time_advance(self.env, self.run.api_url, sim_t)
@@ -386,7 +387,7 @@ class SimulationDirector:
         )  # fmt: skip
 
     def flush_leases(self) -> None:
-        from harness.db_ops import write_lease_log
+        from harness.control.run_record import write_lease_log
 
         assert self.run is not None
         events, self.lease_log = self.lease_log, []
@@ -398,7 +399,7 @@ class SimulationDirector:
 
     def _after_hour(self, h: int) -> None:
         """Hour ``h`` is over: structured error log, circuit breaker, periodic checkpoint."""
-        from harness.resilience import breaker_verdict, hour_flow_counts
+        from harness.control.resilience import breaker_verdict, hour_flow_counts
 
         b = self.agg.get(h)
         if b.errors and self.files is not None:
@@ -436,7 +437,7 @@ class SimulationDirector:
 
     def _target_down(self) -> bool:
         """Probe the target now; if it is down, pause as an outage and say so."""
-        from harness.resilience import probe_health
+        from harness.control.target import probe_health
 
         if self.opts.mock_api or self.run is None or not self.run.api_url:
             return False
@@ -457,7 +458,7 @@ class SimulationDirector:
     def _health_loop(self) -> None:
         """Outage detection (seed 002 Q5.5: pause immediately, manual resume): the target's
         ``/health`` probed every 2 s, plus the users' consecutive unavailable answers."""
-        from harness.resilience import probe_health
+        from harness.control.target import probe_health
 
         assert self.run is not None and self.run.api_url
         bad = 0
@@ -488,7 +489,7 @@ class SimulationDirector:
     def checkpoint(self, *, reason: str = "manual", hour: int | None = None) -> str | None:
         """Write ``data/checkpoints/<run_id>/hour-<H>.json`` and the ``simulation_state``
         row. ``hour``: hours below it are complete (default: the last reported hour + 1)."""
-        from harness.resilience import Checkpoint, write_checkpoint
+        from harness.control.resilience import Checkpoint, write_checkpoint
 
         if self.run is None or self.rt.clock is None:
             return None
@@ -555,7 +556,7 @@ class SimulationDirector:
     def _set_status(self, status: str) -> None:
         if self.engine is None or self.run is None:
             return
-        from harness.db_ops import set_run_status
+        from harness.control.run_record import set_run_status
 
         try:
             set_run_status(self.engine, run_id=self.run.run_id, status=status)
@@ -601,7 +602,7 @@ class SimulationDirector:
     # ---------------------------------------------------------------- worker reports
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
-        payload = data.get("loadsim")
+        payload = data.get(REPORT_KEY)
         if payload:
             self.agg.merge(payload.get("hours", {}))
 
@@ -618,7 +619,7 @@ class SimulationDirector:
         if self.exit_code is None:
             self.checkpoint(reason="exit")
         self.agg.merge(self.rt.collector.drain())
-        from harness.finish import finish_run
+        from harness.control.finish import finish_run
 
         return finish_run(self)
 

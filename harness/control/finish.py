@@ -8,8 +8,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.hourstats import percentile
-from harness.options import ramp_fraction
+from harness.agent.hourstats import percentile
+from harness.config.options import ramp_fraction
 
 log = logging.getLogger("loadsim")
 
@@ -62,7 +62,7 @@ def _s(ms: float | None) -> float | str:
 
 
 def finish_run(director: Any) -> int | None:
-    from harness.db_ops import cleanup_orphans, end_run, release_all_leases
+    from harness.control.run_record import cleanup_orphans, end_run, release_all_leases
 
     run, files, env = director.run, director.files, director.env
     engine = director.engine

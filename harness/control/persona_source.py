@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.leases import PoolEntry
+from harness.control.leases import PoolEntry
 from personas.model import Persona
 
 

@@ -4,8 +4,9 @@
 - checkpoints: ``data/checkpoints/<run_id>/hour-<H>.json`` written atomically, plus the
   ``simulation_state`` row;
 - resume: find the run and the hour to continue from (last checkpoint, or — as the owner
-  planned — the last simulated hour in the database + 1);
-- the target health probe used to detect an outage.
+  planned — the last simulated hour in the database + 1).
+
+The target health probe that detects an outage is in :mod:`harness.control.target`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -171,17 +170,3 @@ def resolve_resume(engine: Engine | None, wanted: str, root: Path | None = None)
     return ResumePoint(
         wanted, int(run.seed), replay_until, replay_until, "database", run.config or {}
     )
-
-
-# ------------------------------------------------------------------ target health
-
-
-def probe_health(api_url: str, timeout: float = 3.0) -> tuple[bool, str]:
-    """``GET /health``: (healthy, detail). Unreachable, a timeout or a 5xx is unhealthy."""
-    try:
-        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as r:  # noqa: S310
-            return (r.status < 500, f"HTTP {r.status}")
-    except urllib.error.HTTPError as exc:
-        return (exc.code < 500, f"HTTP {exc.code}")
-    except (urllib.error.URLError, OSError) as exc:
-        return (False, f"unreachable: {getattr(exc, 'reason', exc)}")

@@ -1,5 +1,6 @@
-"""The master's database and control-plane operations (run record, orphan cleanup,
-lease history, ``POST /time/advance``). Only simulated rows are ever touched."""
+"""The run's rows in the database, written by the master: the ``simulation_runs`` record
+(start, status, end), the lease history (``persona_leases``) and the clean-up of sessions a
+run left ``active`` (with their carts). Only simulated rows are ever touched."""
 
 from __future__ import annotations
 
@@ -138,29 +139,3 @@ def release_all_leases(engine: Engine, *, run_id: str, reason: str = "run_end") 
             ),
             dict(r=run_id, k=reason),
         )
-
-
-_time_client: Any = None
-
-
-def post_time_advance(environment: Any, api_url: str | None, sim_t: datetime) -> bool:
-    """``POST /time/advance`` so servers that keep the time themselves follow the run."""
-    global _time_client
-    if not api_url:
-        return False
-    from locust.contrib.fasthttp import FastHttpSession
-
-    if _time_client is None:
-        _time_client = FastHttpSession(
-            base_url=api_url, request_event=environment.events.request, user=None,
-            network_timeout=10.0, connection_timeout=5.0,
-        )  # fmt: skip
-    body = json.dumps({"simulated_time": sim_t.isoformat()})
-    with _time_client.post(
-        "/time/advance", data=body, name="/time/advance", catch_response=True,
-        headers={"Content-Type": "application/json", "X-Simulated-Time": sim_t.isoformat()},
-    ) as resp:  # fmt: skip
-        if resp.status_code == 200:
-            return True
-        resp.failure(f"{resp.status_code}")
-        return False

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from harness.stack import ReferenceApiProcess, prepare_database
+from harness.stack.launch import ReferenceApiProcess, prepare_database
 
 log = logging.getLogger("loadsim")
 

@@ -68,7 +68,7 @@ def control_page(*, rows: list[dict[str, Any]], base_path: str, message: str = "
     """The ``/simulation`` page: the tab's rows and Pause / Resume / Checkpoint buttons.
 
     Args:
-        rows: :func:`harness.webui_rows.status_rows` output, rendered server-side so the
+        rows: :func:`harness.webui.rows.status_rows` output, rendered server-side so the
             page is complete without JavaScript (and for ``--dump-dom`` checks).
         base_path: Locust's ``--web-base-path``.
         message: The result of the last action (shown after a no-JavaScript form POST).

@@ -21,8 +21,9 @@ import logging
 import time
 from typing import Any
 
-from harness.webui_page import control_page, index_bar
-from harness.webui_rows import STRUCTURE, TAB_KEY, TAB_TITLE, rows_csv, status_rows
+from harness.agent.runtime import director_of
+from harness.webui.page import control_page, index_bar
+from harness.webui.rows import STRUCTURE, TAB_KEY, TAB_TITLE, rows_csv, status_rows
 
 log = logging.getLogger("loadsim")
 
@@ -38,7 +39,7 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
     (before Locust starts serving, so the blueprint can still be registered). Repeat-safe.
 
     Args:
-        environment: Locust's ``Environment``; ``environment.loadsim.director`` is read at
+        environment: Locust's ``Environment``; its director (:func:`director_of`) is read at
             request time (it may be replaced, and has no run until the test starts).
         web_ui: Locust's ``WebUI``.
     """
@@ -146,7 +147,7 @@ def pause_action(environment: Any, *, reason: str) -> tuple[dict[str, Any], int]
         ``(body, http_status)``: 200 with ``changed`` false when already paused, 409 before
         a run has started, 503 when there is no director.
     """
-    director = _director(environment)
+    director = director_of(environment)
     if director is None:
         return _body("pause", False, "no simulation director in this process", None), 503
     if getattr(director, "run", None) is None:
@@ -165,7 +166,7 @@ def resume_action(environment: Any) -> tuple[dict[str, Any], int]:
     Returns:
         ``(body, http_status)``, as :func:`pause_action`.
     """
-    director = _director(environment)
+    director = director_of(environment)
     if director is None:
         return _body("resume", False, "no simulation director in this process", None), 503
     if getattr(director, "run", None) is None:
@@ -185,7 +186,7 @@ def checkpoint_action(environment: Any) -> tuple[dict[str, Any], int]:
         when this build's director has no ``checkpoint()``, 409 before a run, 500 when
         writing failed (the error is logged, the run goes on).
     """
-    director = _director(environment)
+    director = director_of(environment)
     if director is None:
         return _body("checkpoint", False, "no simulation director in this process", None), 503
     write = getattr(director, "checkpoint", None)
@@ -256,12 +257,8 @@ class _StatsHook:
         return response
 
 
-def _director(environment: Any) -> Any:
-    return getattr(getattr(environment, "loadsim", None), "director", None)
-
-
 def _status(environment: Any) -> dict[str, Any]:
-    director = _director(environment)
+    director = director_of(environment)
     return dict(director.status()) if director is not None else {}
 
 

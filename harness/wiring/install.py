@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from db.errors import ConfigError, LoadsimError
-from harness.options import HarnessOptions, register_options
-from harness.runtime import (
+from harness.agent.runtime import ProcessRuntime, attach_runtime, director_of, runtime_of
+from harness.config.messages import (
     MSG_CONFIG,
     MSG_GRANT,
     MSG_HELLO,
+    MSG_RELEASE,
     MSG_REVOKE,
     REPORT_KEY,
-    ProcessRuntime,
     RunConfig,
 )
+from harness.config.options import HarnessOptions, register_options
 
 log = logging.getLogger("loadsim")
 _installed = False
@@ -58,7 +59,7 @@ def _fail(exc: LoadsimError) -> None:
 
 
 def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
-    if runner is None or getattr(environment, "loadsim", None) is not None:
+    if runner is None or runtime_of(environment) is not None:
         return
     for noisy in ("pgserver", "alembic.runtime.plugins", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -77,7 +78,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         # the end of a busy run. Users sleeping between slots still stop at once.
         environment.stop_timeout = 60.0
     rt = ProcessRuntime(environment, opts, role)
-    environment.loadsim = rt
+    attach_runtime(environment, rt)
     global _ENV
     _ENV = environment
     rt.compile_graph()
@@ -101,7 +102,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
     except LoadsimError as exc:
         _fail(exc)
     if web_ui is not None:
-        from harness.webui import install_web_ui
+        from harness.webui.tab import install_web_ui
 
         install_web_ui(environment, web_ui)
 
@@ -115,7 +116,7 @@ def _install_sigterm(runner: Any) -> None:
 
     def on_term() -> None:
         log.warning("SIGTERM: stopping the run, writing outputs")
-        director = getattr(getattr(runner.environment, "loadsim", None), "director", None)
+        director = director_of(runner.environment)
         if director is not None:
             director.stopped_early = True
         runner.quit()
@@ -136,21 +137,19 @@ def _on_grant(rt: ProcessRuntime, data: dict[str, Any]) -> None:
     if pending is not None:
         pending.set(data["entry"])
     else:  # the user is gone: give the persona back at once
-        rt.environment.runner.send_message(
-            "loadsim_release", {"agent_id": data["entry"]["agent_id"]}
-        )
+        rt.environment.runner.send_message(MSG_RELEASE, {"agent_id": data["entry"]["agent_id"]})
 
 
 def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
-    from harness.director import SimulationDirector
-    from harness.leases import LeasePool
-    from harness.pool import load_pool_entries
+    from harness.control.director import SimulationDirector
+    from harness.control.leases import LeasePool
+    from harness.control.persona_source import load_pool_entries
 
     opts, env = rt.opts, rt.environment
     stack = None
     engine = None
     if not opts.mock_db or (not opts.mock_api and not env.host):
-        from harness.embedded_stack import EmbeddedStack
+        from harness.stack.embedded import EmbeddedStack
 
         stack = EmbeddedStack.start_if_needed(env, opts, settings)
     if not opts.mock_db:
@@ -162,7 +161,7 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
             statement_timeout_ms=settings.db_statement_timeout_ms, application_name="loadsim-master",
         )  # fmt: skip
     if opts.resume:
-        from harness.resilience import resolve_resume
+        from harness.control.resilience import resolve_resume
 
         rp = resolve_resume(engine, opts.resume)
         opts = _resumed_options(opts, rp)
@@ -188,7 +187,7 @@ def _resumed_options(opts: HarnessOptions, rp: Any) -> HarnessOptions:
     personas bind and decide as before; the time scale may change."""
     import dataclasses
 
-    from harness.options import parse_sim_start
+    from harness.config.options import parse_sim_start
 
     original = rp.config or {}
     return dataclasses.replace(
@@ -207,7 +206,7 @@ def _processes(env: Any) -> int:
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
-    rt: ProcessRuntime | None = getattr(environment, "loadsim", None)
+    rt = runtime_of(environment)
     if rt is None:
         return
     if rt.role == "worker":
@@ -221,7 +220,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:
-    rt: ProcessRuntime | None = getattr(environment, "loadsim", None)
+    rt = runtime_of(environment)
     if rt is None:
         return
     try:
@@ -236,12 +235,12 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    rt = getattr(_ENV, "loadsim", None)
+    rt = runtime_of(_ENV)
     if rt is not None:
         data[REPORT_KEY] = {"hours": rt.collector.drain(), "throttled": rt.counters.throttled}
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    rt = getattr(_ENV, "loadsim", None)
+    rt = runtime_of(_ENV)
     if rt is not None and rt.director is not None:
         rt.director.on_worker_report(client_id, data)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
+from harness.agent.runtime import director_of
+
 
 class WarmupRamp(LoadTestShape):
     use_common_options = False
 
     def tick(self) -> tuple[int, float] | None:
-        rt = getattr(self.runner.environment, "loadsim", None) if self.runner else None
-        director = getattr(rt, "director", None)
+        director = director_of(self.runner.environment) if self.runner else None
         if director is None:
             return None
         if director.finished():

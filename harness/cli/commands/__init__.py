@@ -5,11 +5,11 @@ the reference API and reports do not edit one file.
 """
 
 COMMAND_MODULES = (
-    "harness.commands.db",
-    "harness.commands.personas",
-    "harness.commands.catalog",
-    "harness.commands.target",
-    "harness.commands.calibrate",
-    "harness.commands.reports",
-    "harness.commands.run",
+    "harness.cli.commands.db",
+    "harness.cli.commands.personas",
+    "harness.cli.commands.catalog",
+    "harness.cli.commands.target",
+    "harness.cli.commands.calibrate",
+    "harness.cli.commands.reports",
+    "harness.cli.commands.run",
 )

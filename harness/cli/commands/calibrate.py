@@ -61,7 +61,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from behaviors.calibration import calibrate
     from behaviors.calibration_report import render
-    from harness.catalog_cache import CatalogCache
+    from harness.agent.catalog_cache import CatalogCache
     from personas import SAMPLE_PATH
     from personas.catalog import DEFAULT_CATALOG_SEED, generate_catalog
     from personas.reader import read_personas

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from harness.commands.personas import open_migrated_engine
+    from harness.cli.commands.personas import open_migrated_engine
     from personas.catalog import DEFAULT_CATALOG_SEED, generate_catalog, seed_catalog
 
     seed = DEFAULT_CATALOG_SEED if args.seed is None else args.seed

@@ -15,6 +15,7 @@ from typing import Any
 
 import annotated_types as at
 
+from personas._scales import Scale
 from personas.model import WEEKDAYS, Persona
 
 
@@ -131,7 +132,7 @@ def _number(raw: object, spec: FieldSpec) -> float:
         raise CellError(f"expected a number, got {_show(raw)}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise CellError(f"expected a finite number, got {_show(raw)}")
-    return value / 100 if percent else value
+    return round(value / 100, 9) if percent else value
 
 
 def _check_range(value: float, raw: object, spec: FieldSpec) -> None:
@@ -176,12 +177,14 @@ def _split(raw: object) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def coerce(raw: object, spec: FieldSpec) -> Any:
+def coerce(raw: object, spec: FieldSpec, scale: Scale | None = None) -> Any:
     """Turn one cell into the attribute's value.
 
     Args:
         raw: the cell as read (``None``, str, int, float, date, …).
         spec: the attribute's rules.
+        scale: the column's scale for a 0–1 attribute written on another one (1–10,
+            0–100); plain numbers are converted from it, ``35%`` cells are percent anyway.
 
     Returns:
         The typed value (lists as tuples); the default for a blank optional cell.
@@ -196,6 +199,12 @@ def coerce(raw: object, spec: FieldSpec) -> Any:
         return spec.default
     if spec.kind in ("int", "float"):
         value = _number(raw, spec)
+        if scale is not None and spec.is_unit and not str(raw).strip().endswith("%"):
+            if not scale.contains(value):
+                raise CellError(
+                    f"out of range: {_fmt(value)} (the column is on a {scale.label} scale)"
+                )
+            value = scale.to_unit(value)
         if spec.kind == "int":
             if not value.is_integer():
                 raise CellError(f"expected a whole number, got {_show(raw)}")

@@ -2,10 +2,13 @@
 reported in one pass.
 
 Headers are matched case-, space-, hyphen- and underscore-insensitively (``Persona ID``,
-``persona_id`` and ``PERSONAID`` are one column), in any order; extra columns are ignored
-with a warning; blank rows are skipped. Each problem is one line
-``Personas!<column> row <n>: <reason>`` with the spreadsheet's row number (header = row 1),
-so the user can fix the whole file from one run (ARCHITECTURE §9).
+``persona_id`` and ``PERSONAID`` are one column), in any order, and may be the owner's own
+words (``Income``, ``Days of Week``) or mapped in their map file (``personas.columns``);
+extra columns are ignored with a warning; blank rows are skipped. 0–1 attributes written on
+another scale (1–10, 0–100) are converted per column, the scale stated in a warning
+(``personas._scales``). Each problem is one line ``Personas!<column> row <n>: <reason>``
+with the spreadsheet's row number (header = row 1), so the user can fix the whole file from
+one run (ARCHITECTURE §9).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from db.errors import ConfigError
+from personas import _scales
 from personas._cells import SPECS, CellError, coerce, is_blank
+from personas.columns import ColumnMap, closest_header, load_column_map
 from personas.model import Persona
 
 SHEET = "Personas"
@@ -54,13 +59,16 @@ class ReadReport:
     sheet: str = SHEET
     rows: list[int] = field(default_factory=list)
     """The spreadsheet row of each persona (same order as ``personas``)."""
+    notes: list[str] = field(default_factory=list)
+    """How the owner's headers and scales were read (alias → attribute, 1–10 → 0–1)."""
 
 
-def read_personas(path: Path | str) -> list[Persona]:
+def read_personas(path: Path | str, column_map: ColumnMap | None = None) -> list[Persona]:
     """Read and validate a persona workbook.
 
     Args:
         path: an ``.xlsx`` workbook with a ``Personas`` sheet, or a ``.csv`` file.
+        column_map: the owner's ``[personas.columns]``; ``None`` → ``$LOADSIM_MAP`` or none.
 
     Returns:
         One ``Persona`` per non-blank row, in file order.
@@ -69,29 +77,35 @@ def read_personas(path: Path | str) -> list[Persona]:
         PersonaFileError: any bad cell, missing column, duplicate ``persona_id``, or an
             unreadable file; ``.errors`` lists every problem.
     """
-    return read_personas_report(path).personas
+    return read_personas_report(path, column_map).personas
 
 
-def read_personas_report(path: Path | str) -> ReadReport:
-    """Like :func:`read_personas`, also returning warnings and row numbers."""
+def read_personas_report(path: Path | str, column_map: ColumnMap | None = None) -> ReadReport:
+    """Like :func:`read_personas`, also returning warnings, notes and row numbers."""
     path = Path(path)
-    sheet, rows = _open(path)
+    cmap = load_column_map() if column_map is None else column_map
+    sheet, row_iter = _open(path)
+    rows = list(row_iter)
+    notes: list[str] = []
     errors: list[str] = []
     warnings: list[str] = []
     if _norm_header(sheet) != _norm_header(SHEET):
         warnings.append(f"{sheet}: no sheet named {SHEET!r}; read the workbook's only sheet")
-    header = next(rows, None)
+    header = rows.pop(0) if rows else None
     if header is None or all(is_blank(h) for h in header[1]):
         raise PersonaFileError(
             path, [f"{sheet} row 1: no header row (expected the 28 attribute names)"]
         )
-    columns = _map_header(sheet, header[1], errors, warnings)
+    columns, unknown = _map_header(sheet, header[1], cmap, errors, warnings, notes)
     headed = {i for i, h in enumerate(header[1]) if not is_blank(h)}
     for name, spec in SPECS.items():
         if name not in columns and spec.required:
-            errors.append(f"{sheet}!{name} row 1: missing required column")
+            near = closest_header(name, unknown)
+            hint = f" (closest header: {near!r}; map it in [personas.columns])" if near else ""
+            errors.append(f"{sheet}!{name} row 1: missing required column{hint}")
+    scales = _column_scales(sheet, header[1], columns, rows, cmap, errors, warnings, notes)
 
-    incomplete = _missing_required(columns)
+    incomplete = _missing_required(columns) or any(s is None for s in scales.values())
     personas: list[Persona] = []
     persona_rows: list[int] = []
     first_row: dict[str, int] = {}
@@ -104,8 +118,10 @@ def read_personas_report(path: Path | str) -> ReadReport:
         bad = False
         for name, idx in columns.items():
             raw = cells[idx] if idx < len(cells) else None
+            if name in scales and scales[name] is None:
+                continue  # the column's scale is unknown: reported once above
             try:
-                values[name] = coerce(raw, SPECS[name])
+                values[name] = coerce(raw, SPECS[name], scales.get(name))
             except CellError as exc:
                 errors.append(f"{sheet}!{name} row {row_no}: {exc}")
                 bad = True
@@ -135,7 +151,9 @@ def read_personas_report(path: Path | str) -> ReadReport:
         errors.append(f"{sheet} row 2: no personas (every row below the header is blank)")
     if errors:
         raise PersonaFileError(path, errors, warnings)
-    return ReadReport(personas=personas, warnings=warnings, sheet=sheet, rows=persona_rows)
+    return ReadReport(
+        personas=personas, warnings=warnings, sheet=sheet, rows=persona_rows, notes=notes
+    )
 
 
 def _missing_required(columns: dict[str, int]) -> bool:
@@ -144,9 +162,6 @@ def _missing_required(columns: dict[str, int]) -> bool:
 
 def _norm_header(h: object) -> str:
     return re.sub(r"[\s_\-]+", "", str(h)).lower()
-
-
-_BY_HEADER = {_norm_header(name): name for name in SPECS}
 
 
 def _letter(idx: int) -> str:
@@ -160,17 +175,25 @@ def _letter(idx: int) -> str:
 
 
 def _map_header(
-    sheet: str, header: tuple[Any, ...], errors: list[str], warnings: list[str]
-) -> dict[str, int]:
-    """Attribute name → column index; unknown headers become warnings."""
+    sheet: str,
+    header: tuple[Any, ...],
+    cmap: ColumnMap,
+    errors: list[str],
+    warnings: list[str],
+    notes: list[str],
+) -> tuple[dict[str, int], list[str]]:
+    """Attribute name → column index, and the headers that name no attribute (warned)."""
     columns: dict[str, int] = {}
+    unknown: list[str] = []
     for idx, h in enumerate(header):
         if is_blank(h):
             continue
-        name = _BY_HEADER.get(_norm_header(h))
+        text = str(h).strip()
+        name = cmap.attribute(text)
         if name is None:
+            unknown.append(text)
             warnings.append(
-                f"{sheet} column {_letter(idx)} {str(h).strip()!r}: not a persona attribute; ignored"
+                f"{sheet} column {_letter(idx)} {text!r}: not a persona attribute; ignored"
             )
         elif name in columns:
             errors.append(
@@ -179,7 +202,60 @@ def _map_header(
             )
         else:
             columns[name] = idx
-    return columns
+            if _norm_header(text) != _norm_header(name):
+                notes.append(f"{sheet} column {_letter(idx)} {text!r}: read as {name}")
+    return columns, unknown
+
+
+def _column_scales(
+    sheet: str,
+    header: tuple[Any, ...],
+    columns: dict[str, int],
+    rows: list[tuple[int, tuple[Any, ...]]],
+    cmap: ColumnMap,
+    errors: list[str],
+    warnings: list[str],
+    notes: list[str],
+) -> dict[str, _scales.Scale | None]:
+    """The scale of each 0–1 attribute column that is not on 0–1 (``None``: unknown, an
+    error is reported once for the column). Stated scales win over detection."""
+    out: dict[str, _scales.Scale | None] = {}
+    for name, idx in columns.items():
+        if not SPECS[name].is_unit:
+            continue
+        head = str(header[idx]).strip()
+        vals = [
+            v
+            for _, cells in rows
+            if idx < len(cells) and (v := _scales.plain_number(cells[idx])) is not None
+        ]
+        stated = cmap.stated_scale(head, name)
+        if stated is not None:
+            try:
+                scale = _scales.parse_stated(stated[0])
+            except ValueError as exc:
+                errors.append(f"{sheet}!{name} row 1: {exc} ({stated[1]})")
+                out[name] = None
+                continue
+            how = f"stated {stated[1]}"
+        else:
+            scale = _scales.detect(vals)
+            if scale is None:
+                errors.append(
+                    f"{sheet}!{name} row 1: values {_scales.describe(vals)} fit no single "
+                    f"scale (rule: {_scales.RULE}); state it in the header, e.g. "
+                    f"'{head} (1-10)', or in [personas.scales]"
+                )
+                out[name] = None
+                continue
+            how = f"detected: values {_scales.describe(vals)}; rule: {_scales.RULE}"
+        if scale == _scales.UNIT:
+            continue
+        out[name] = scale
+        msg = f"{sheet}!{name} ({head!r}): read on a {scale.label} scale as {scale.formula} ({how})"
+        warnings.append(msg)
+        notes.append(msg)
+    return out
 
 
 Rows = Iterator[tuple[int, tuple[Any, ...]]]

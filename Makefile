@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # pytest exits 5 when it collects no tests: that is a failure here, never a pass.
+# Two xdist workers (the box has 2 cores); every test marked `e2e` (real locust processes)
+# is pinned to one xdist group (tests/conftest.py), so two locust runs never compete.
+TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 demo: venv
 	$(BIN)/loadsim demo

@@ -53,6 +53,7 @@ METRICS: dict[str, tuple[str, float]] = {
 """Metric → (unit, display offset). Sizes are tallied as ``size − 1`` (Poisson part)."""
 
 WalletFactory = Callable[[Persona, int], list[WalletCoupon]]
+SessionHook = Callable[[Persona, int, datetime, HourResult], None]
 
 
 def sensitivity_band(x: float) -> str:
@@ -157,6 +158,7 @@ def calibrate(
     wallet_factory: WalletFactory = weekly_wallet,
     alpha: float = DEFAULT_ALPHA,
     store_ids: Mapping[str, int] | None = None,
+    on_session: SessionHook | None = None,
 ) -> CalibrationReport:
     """Run every persona through ``weeks`` simulated weeks and compare with its attributes.
 
@@ -169,6 +171,9 @@ def calibrate(
         alpha: Family error of the report's tests (see ``calibration_report``).
         store_ids: Store code → id; when given, each agent browses its preferred store's
             products only (as the harness's shops do).
+        on_session: called with ``(persona, sim_hour, slot_time, result)`` after every
+            shopping hour — ``loadsim realism --offline`` collects its orders this way, so
+            realism is scored on exactly the runs calibration checks.
 
     Returns:
         The report: checks overall, per segment and per discount-sensitivity band, plus
@@ -222,6 +227,8 @@ def calibrate(
                 if r.outcome == "failed":
                     tal.invariants["failed hours"] += 1
                 _record_session(tal, persona, r, groups)
+                if on_session is not None:
+                    on_session(persona, sim_hour, slot, r)
                 if r.wallet_seen is not None:
                     seen = r.wallet_seen
                     relevant = count_relevant_coupons(persona, seen)

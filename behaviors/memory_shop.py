@@ -3,7 +3,7 @@
 
 One instance per agent (it holds that agent's cart and wallet); the product list is shared
 between instances, never copied — 10,000 agents in one process share one catalog. The
-business rules follow the reference API (see ``behaviors.pricing``): coupons must be in the
+business rules follow the reference API (see ``offer_engine.pricing``): coupons must be in the
 wallet and eligible for the cart, checkout is idempotent per key and redeems the applied
 coupon, an empty cart cannot be checked out.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from behaviors.pricing import discount_cents, ineligibility, subtotal_cents
 from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, WalletCoupon
+from offer_engine.pricing import discount_cents, ineligibility, subtotal_cents
 
 _INDEXES: dict[int, tuple[Sequence[Product], _CatalogIndex]] = {}
 _MAX_CATALOGS = 8

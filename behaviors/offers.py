@@ -3,7 +3,7 @@
 
 - Opening the wallet: ``P = OPEN_BASE + OPEN_AFFINITY × coupon_affinity + OPEN_DEAL ×
   deal_seeking`` (≤ 0.95).
-- Applying: among the coupons that apply to the cart (``behaviors.pricing``, the same
+- Applying: among the coupons that apply to the cart (``offer_engine.pricing``, the same
   rules as the shop), the agent applies one with ``P = APPLY_BASE + APPLY_SENSITIVITY ×
   discount_sensitivity``; which one is drawn with weight ``(value / best) ** (1 +
   PICK_SHARPNESS × discount_sensitivity)`` — a sensitive shopper nearly always takes the
@@ -20,9 +20,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from behaviors.pricing import discount_cents
 from behaviors.sampling import logistic_shift
 from behaviors.shop import CartLine, WalletCoupon
+from offer_engine.pricing import discount_cents
 from personas.model import Persona
 
 OPEN_BASE = 0.05

@@ -1,18 +1,17 @@
-"""Cart pricing and coupon eligibility: pure functions over plain values (no SQL, no HTTP).
+"""Cart pricing as the server answers it: the shared coupon rules plus the wallet state.
 
-Rules (issue #5, "Business rules"):
-- a *frontstore* coupon applies to any basket; a *category_brand* coupon needs at least one
-  line matching its category and/or brand (both, when both are set);
-- the cart subtotal must reach the coupon's ``min_spend_cents``;
-- the discount base is the whole subtotal for frontstore, the matching lines for
-  category_brand; percent discounts round down to the cent, amount discounts are capped at
-  the base so a total is never negative.
+The coupon rules themselves (what a coupon covers, minimum spend, how a discount is
+computed) are ``offer_engine.pricing``, the one rule set the agents' in-memory shop uses
+too. This module adds what only the server has: the coupon's status, expiry and whether
+the offer is still active, and the wording of the 409 ``detail``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from offer_engine import pricing as rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +55,7 @@ class Totals:
 
 def subtotal(lines: list[Line]) -> int:
     """Sum of the line totals, in cents."""
-    return sum(line.total_cents for line in lines)
-
-
-def _matches(coupon: CouponTerms, line: Line) -> bool:
-    if coupon.kind == "frontstore":
-        return True
-    if coupon.category is not None and line.category != coupon.category:
-        return False
-    return not (coupon.brand is not None and line.brand != coupon.brand)
+    return rules.subtotal_cents(lines)
 
 
 def rejection(coupon: CouponTerms, lines: list[Line], *, now: datetime) -> str | None:
@@ -84,23 +75,23 @@ def rejection(coupon: CouponTerms, lines: list[Line], *, now: datetime) -> str |
         return "coupon expired"
     if not coupon.coupon_active:
         return "coupon is no longer offered"
-    if not lines:
+    reason = rules.ineligibility(coupon, lines)
+    if reason is None:
+        return None
+    if reason == "empty_cart":
         return "cart is empty"
-    if not any(_matches(coupon, line) for line in lines):
+    if reason == "no_matching_item":
         target = " / ".join(v for v in (coupon.category, coupon.brand) if v)
         return f"coupon does not match the cart (needs an item of {target})"
-    spent = subtotal(lines)
-    if spent < coupon.min_spend_cents:
+    if reason == "min_spend":
+        spent = subtotal(lines)
         return f"below minimum spend ({spent} < {coupon.min_spend_cents} cents)"
-    return None
+    return f"coupon kind {coupon.kind!r} is not supported"
 
 
 def discount(coupon: CouponTerms, lines: list[Line]) -> int:
-    """The discount in cents ``coupon`` gives on ``lines`` (eligibility not checked)."""
-    base = sum(line.total_cents for line in lines if _matches(coupon, line))
-    if coupon.discount_type == "percent":
-        return base * coupon.discount_value // 100
-    return min(coupon.discount_value, base)
+    """The discount in cents ``coupon`` gives on ``lines`` (0 when it does not apply)."""
+    return rules.discount_cents(coupon, lines)
 
 
 def totals(lines: list[Line], coupon: CouponTerms | None, *, now: datetime) -> Totals:

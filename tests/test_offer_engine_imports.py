@@ -42,7 +42,10 @@ def test_walker_sees_forbidden_imports(tmp_path):
     assert _imports(sample) == {"gevent", "locust"}
 
 
-PURE = {"calendar.py": {"__future__", "datetime"}}
+PURE = {
+    "calendar.py": {"__future__", "datetime"},
+    "pricing.py": {"__future__", "collections", "typing"},
+}
 """Modules that ``behaviors`` (which may not see SQL) and ``reports`` import from the engine:
 standard-library imports only, so importing them never drags in SQLAlchemy or a driver."""
 

@@ -7,7 +7,8 @@ Every calibrated quantity is a *count* whose expectation the rules state exactly
 - sizes drawn as ``1 + Poisson(m − 1)`` (products viewed, intended basket): the sum of
   ``size − 1`` is Poisson with E = V = Σ(m − 1).
 
-Tolerance (Bernstein's inequality, valid for both kinds and for small counts where a normal
+Tolerance (``personas.expectations.bernstein_tolerance``, shared with ``reports``:
+Bernstein's inequality, valid for both kinds and for small counts where a normal
 approximation is not): ``P(|X − E| ≥ t) ≤ 2·exp(−t² / (2(V + t/3)))``. Setting the right side
 to ``α / m`` (family error ``α``, Bonferroni over the ``m`` tests of the report) gives
 ``t = L/3 + sqrt(L²/9 + 2·V·L)`` with ``L = ln(2m/α)``. A quantity passes when
@@ -17,12 +18,14 @@ exactly.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-DEFAULT_ALPHA = 0.01
+# The tolerance is shared with reports.calibration, so it lives below both; re-exported here
+# for the calibration run and its tests.
+from personas.expectations import DEFAULT_ALPHA as DEFAULT_ALPHA
+from personas.expectations import bernstein_tolerance as bernstein_tolerance
 
 
 @dataclass(slots=True)
@@ -43,14 +46,6 @@ class Tally:
         self.variance += other.variance
         self.configured += other.configured
         self.realized_info += other.realized_info
-
-
-def bernstein_tolerance(variance: float, *, alpha: float, tests: int) -> float:
-    """Half-width ``t`` with ``P(|X − E| ≥ t) ≤ alpha / tests`` (Bernstein, increments ≤ 1)."""
-    if variance <= 0:
-        return 1e-9
-    big_l = math.log(2.0 * max(1, tests) / alpha)
-    return big_l / 3.0 + math.sqrt(big_l * big_l / 9.0 + 2.0 * variance * big_l)
 
 
 @dataclass(frozen=True, slots=True)

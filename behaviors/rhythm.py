@@ -1,5 +1,9 @@
 """When a persona shops: ``decide_shop`` over the 168 hours of a simulated week.
 
+The expectation it draws against — the weekly profile and the coupon lift below — is
+``personas.expectations`` (shared with ``reports.calibration``, which judges real runs
+against it); this module is the decision: one draw per hour.
+
 Each hour of the week gets a habit weight from the persona's preferred days, preferred time
 of day and weekday/weekend affinities; churn risk weakens the habit (flattens the weights
 towards uniform). The weights are then scaled so that the hourly shopping probabilities
@@ -24,36 +28,21 @@ One uniform draw decides the hour: ``draw < p_shop`` → shop; else
 from __future__ import annotations
 
 import random
-from array import array
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Literal
 
-# The week is the calendar's; re-exported because the rules and their tests read it here.
+# The week is the calendar's and the expected profile is the personas' (shared with
+# reports.calibration); both re-exported because the rules and their tests read them here.
 from offer_engine.calendar import HOURS_PER_WEEK as HOURS_PER_WEEK
 from offer_engine.calendar import hour_of_week as hour_of_week
-from personas.model import TIME_OF_DAY_HOURS, WEEKDAYS, Persona
-
-PREFERRED_DAY_WEIGHT = 3.0
-"""A preferred day's hours weigh this much more than other days' of the same kind."""
-PREFERRED_HOUR_WEIGHT = 6.0
-"""Hours of the preferred time of day."""
-AWAKE_HOUR_WEIGHT = 1.0
-"""Other hours from 07:00 to 21:59."""
-ASLEEP_HOUR_WEIGHT = 0.1
-"""Other night hours — people rarely shop at 4 am unless they prefer the night."""
-AFFINITY_FLOOR = 0.05
-"""Added to weekday/weekend affinity so a 0 affinity makes those days rare, not impossible
-(and both 0 is still a valid persona)."""
-CHURN_FLATTEN = 0.6
-"""Share of the habit replaced by uniform weights at churn risk 1."""
-IDLE_PER_WEEK_MAX = 7.0
-"""Idle browses per week at impulsivity 1 (about one a day)."""
-COUPON_LIFT_MAX = 0.5
-"""Largest relative raise of the chance to shop that relevant coupons can cause."""
-COUPON_SATURATION = 3
-"""Relevant coupons beyond this many add no further lift."""
+from personas.expectations import COUPON_LIFT_MAX as COUPON_LIFT_MAX
+from personas.expectations import IDLE_PER_WEEK_MAX as IDLE_PER_WEEK_MAX
+from personas.expectations import coupon_lift as coupon_lift
+from personas.expectations import profile_for as profile_for
+from personas.expectations import water_fill as water_fill
+from personas.expectations import week_profile as week_profile
+from personas.model import Persona
 
 ShopKind = Literal["none", "idle", "shop"]
 
@@ -84,107 +73,6 @@ class ShopDecision:
             "draw": round(self.draw, 6),
             "relevant_coupons": self.relevant_coupons,
         }
-
-
-def _hour_weights(tod: str) -> list[float]:
-    preferred = {h % 24 for h in TIME_OF_DAY_HOURS[tod]}
-    out = []
-    for h in range(24):
-        if h in preferred:
-            out.append(PREFERRED_HOUR_WEIGHT)
-        elif 7 <= h <= 21:
-            out.append(AWAKE_HOUR_WEIGHT)
-        else:
-            out.append(ASLEEP_HOUR_WEIGHT)
-    return out
-
-
-def habit_weights(
-    days: tuple[str, ...], tod: str, weekday_aff: float, weekend_aff: float, churn: float
-) -> list[float]:
-    """Relative weights of the 168 hours of a week (mean 1), before normalization."""
-    hours = _hour_weights(tod)
-    raw: list[float] = []
-    for d, day in enumerate(WEEKDAYS):
-        base = (weekend_aff if d >= 5 else weekday_aff) + AFFINITY_FLOOR
-        day_w = base * (PREFERRED_DAY_WEIGHT if day in days else 1.0)
-        raw.extend(day_w * hw for hw in hours)
-    mean = sum(raw) / HOURS_PER_WEEK
-    flat = CHURN_FLATTEN * churn
-    return [(1.0 - flat) * w / mean + flat for w in raw]
-
-
-def water_fill(weights: list[float], total: float) -> list[float]:
-    """Probabilities ``min(1, s·w)`` whose sum is ``total`` (needs ``total`` ≤ len).
-
-    Hours that would exceed 1 are fixed at 1 and the scale is recomputed over the rest.
-    """
-    n = len(weights)
-    if total <= 0:
-        return [0.0] * n
-    if total >= n:
-        return [1.0] * n
-    # The usual case, no hour saturates: one pass (the loop below gives the same floats; it
-    # cost ~0.3 ms per persona, paid by 10,000 agents in their first hour; issue 10).
-    scale = total / sum(weights)
-    if scale * max(weights) < 1.0:
-        return [scale * w for w in weights]
-    capped: set[int] = set()
-    while True:
-        free_w = sum(w for i, w in enumerate(weights) if i not in capped)
-        scale = (total - len(capped)) / free_w
-        newly = {i for i, w in enumerate(weights) if i not in capped and scale * w >= 1.0}
-        if not newly:
-            return [1.0 if i in capped else scale * w for i, w in enumerate(weights)]
-        capped |= newly
-
-
-@lru_cache(maxsize=32768)
-def week_profile(
-    frequency: float,
-    days: tuple[str, ...],
-    tod: str,
-    weekday_aff: float,
-    weekend_aff: float,
-    churn: float,
-    impulsivity: float,
-) -> tuple[array, array]:
-    """Per hour of week: (p_shop without coupons, p_idle given no shopping).
-
-    Cached per distinct rhythm (two compact float arrays, ~2.7 KB), so ``decide_shop``
-    costs a lookup and a draw — most agent-hours end there.
-    """
-    weights = habit_weights(days, tod, weekday_aff, weekend_aff, churn)
-    p_shop = water_fill(weights, min(frequency, float(HOURS_PER_WEEK)))
-    idle_total = IDLE_PER_WEEK_MAX * impulsivity
-    p_idle = water_fill(weights, idle_total)
-    return array("d", p_shop), array("d", p_idle)
-
-
-def profile_for(persona: Persona) -> tuple[array, array]:
-    """``week_profile`` for a persona."""
-    return week_profile(
-        persona.shopping_frequency,
-        persona.preferred_days,
-        persona.preferred_time_of_day,
-        persona.weekday_affinity,
-        persona.weekend_affinity,
-        persona.churn_risk,
-        persona.impulsivity,
-    )
-
-
-def coupon_lift(persona: Persona, relevant_coupons: int) -> float:
-    """Relative raise of the chance to shop from ``relevant_coupons`` known coupons.
-
-    ``COUPON_LIFT_MAX × mean(discount_sensitivity, coupon_affinity) × saturation ×
-    (1 − churn_risk / 2)``: bounded by ``COUPON_LIFT_MAX``; 0 without coupons.
-    """
-    if relevant_coupons <= 0:
-        return 0.0
-    saturation = min(relevant_coupons, COUPON_SATURATION) / COUPON_SATURATION
-    drive = 0.5 * (persona.discount_sensitivity + persona.coupon_affinity)
-    return COUPON_LIFT_MAX * drive * saturation * (1.0 - 0.5 * persona.churn_risk)
 
 
 def decide_shop(

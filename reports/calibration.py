@@ -4,12 +4,12 @@ ARCHITECTURE §9: an agent's realized sessions per week, basket size and abandon
 its attributes within sampling error. ``behaviors.calibration`` (issue 6) proves the
 *rules* do so offline; this module checks what a real run did through the real target,
 where rejections, failures and missed hours can distort it. Each check is a count with a
-stated expectation ``E`` and variance ``V``, judged with the behaviors engineer's
-Bernstein tolerance (``behaviors.calibration_report.bernstein_tolerance``, family error
+stated expectation ``E`` and variance ``V``, judged with the same Bernstein tolerance the
+offline calibration uses (``personas.expectations.bernstein_tolerance``, family error
 ``alpha`` over the checks made):
 
 - **sessions per week**: expected from each agent-hour's own chance to shop
-  (``behaviors.rhythm.profile_for``: weekly frequency spread over preferred days and
+  (``personas.expectations.profile_for``: weekly frequency spread over preferred days and
   hours, so runs shorter than a week are judged fairly). Coupons raise that chance by a
   lift the database does not record for quiet hours, so the expectation is a bracket
   ``[no lift, maximum lift]``; without the run's simulated start the weekly frequency is
@@ -34,9 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from behaviors.calibration_report import DEFAULT_ALPHA, bernstein_tolerance
-from behaviors.rhythm import COUPON_SATURATION, coupon_lift, profile_for
 from offer_engine.calendar import HOURS_PER_WEEK, hour_of_week
+from personas.expectations import (
+    COUPON_SATURATION,
+    DEFAULT_ALPHA,
+    bernstein_tolerance,
+    coupon_lift,
+    profile_for,
+)
 from personas.model import Persona
 
 MIN_SESSIONS = 30

@@ -108,6 +108,9 @@ def create_db_engine(
     engine.info_pooler = pooled  # type: ignore[attr-defined]
     if statement_timeout_ms:
         _install_statement_timeout(engine, statement_timeout_ms)
+    from db.search_path import install_search_path  # adopted DBs: loadsim first (§13)
+
+    install_search_path(engine)
     return engine
 
 

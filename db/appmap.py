@@ -1,0 +1,348 @@
+"""One declared map between the harness and the app's tables (ARCHITECTURE §13).
+
+Why a map, and why views. The harness's SQL (recorder, director, pool, catalog cache,
+seeding, reports) is written against one shape: the project's own schema (``db.models``).
+An owner's database made by the app's own migrations names things differently (uuid user
+ids, ``title`` for a product's name, the coupon kind in ``type``, events as ``event_name``
++ ``properties``). Rather than threading a map through every query, the map *generates*
+one view per app concept in the harness's own schema (``loadsim``), named like the project's
+table and exposing the project's column names; every harness transaction runs with
+``SET LOCAL search_path TO loadsim, public`` (``db.search_path``), so the same SQL reads the
+owner's tables. Simple renames keep the view auto-updatable (Postgres rewrites the write
+onto the app table); expressions are read-only columns.
+
+Where a view cannot carry the harness's writes — sessions and events use ``ON CONFLICT``
+on natural keys that the owner's tables do not have, and ``ON CONFLICT`` does not work
+through ``INSTEAD OF`` triggers — the harness keeps its own rich ``shopping_sessions`` /
+``shopping_session_events`` in ``loadsim`` as the source of truth, and generated ``AFTER``
+triggers mirror each row, in the same transaction, into the app's tables through the map
+(``db.appviews``). Those app rows are marked simulated; nothing else in an app table is
+ever written.
+
+The default map is the identity over today's schema (the embedded default needs no views:
+the project's migrations created the app tables in that shape). The owner overrides it in
+a TOML file, section ``[db.map]`` (other sections of the same file belong to other parts of
+the harness and are not read here)::
+
+    [db.map]
+    app_schema = "public"
+
+    [db.map.users]
+    id_type = "uuid"                     # bigint (default) | uuid
+    [db.map.users.columns]
+    full_name = "display_name"           # harness column = app column
+    [db.map.products.columns]
+    name = "title"
+    price_cents = { column = "price", money = "dollars" }   # numeric dollars -> cents
+    sku = { sql = "'p' || id" }          # read-only expression over the app row
+    [db.map.coupons.columns]
+    kind = "type"
+    is_simulated = false                 # the app has no such column
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Table
+from sqlalchemy.dialects.postgresql import JSONB
+
+from db.errors import ConfigError
+from db.models import metadata
+
+HARNESS_SCHEMA = "loadsim"
+"""The harness's own Postgres schema on an adopted database."""
+
+CONCEPTS = (
+    "users", "agents", "stores", "products", "coupons", "user_coupons", "cart_items",
+    "cart_coupons", "orders", "order_items", "offer_cycles", "user_offer_cycles",
+    "simulation_state", "shopping_sessions", "shopping_session_events",
+)  # fmt: skip
+"""Every app table the harness reaches, by its name in the project's own schema."""
+
+MIRRORED = ("shopping_sessions", "shopping_session_events")
+"""Concepts the harness writes into its own rich tables and mirrors into the app's."""
+
+HARNESS_OWNED = ("simulation_state",)
+"""Concepts whose harness meaning differs from the app's (the harness's per-run clock):
+on an adopted database the harness keeps its own table and only checks the app's."""
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "users": ("id", "email", "is_simulated"),
+    "agents": ("id", "user_id", "persona_id", "status", "is_simulated", "persona"),
+    "stores": ("id", "code", "name"),
+    "products": ("id", "store_id", "name", "category", "brand", "price_cents"),
+    "coupons": ("id", "kind", "discount_type", "discount_value", "is_active"),
+    "user_coupons": ("id", "user_id", "coupon_id", "status"),
+    "cart_items": ("user_id", "product_id", "quantity"),
+    "cart_coupons": (),
+    "orders": ("id", "user_id", "is_simulated"),
+    "order_items": ("order_id", "product_id", "quantity"),
+    "offer_cycles": ("id", "cycle_number"),
+    "user_offer_cycles": ("user_id",),
+    "simulation_state": (),
+    "shopping_sessions": ("id", "user_id", "agent_id", "status", "is_simulated"),
+    "shopping_session_events": ("session_id", "event_type"),
+}
+"""Columns without which the harness cannot work on that concept (check says *missing*)."""
+
+ADDITIVE: dict[str, dict[str, str]] = {
+    "shopping_sessions": {"run_id": "text", "is_replay": "boolean"},
+}
+"""Nullable columns the harness may add to an app table — only when the user asks
+(``loadsim db adopt``); ARCHITECTURE §8 relies on them for the owner's ML tables."""
+
+MIRROR_FIELDS: dict[str, dict[str, str]] = {
+    "shopping_sessions": {"user_id": "id"},
+}
+"""Fields of a mirrored app row that the harness's own row does not carry (derived in the
+trigger: a session's user is its agent's user)."""
+
+USER_ID_COLUMNS = {"user_id"}
+"""Columns holding a user id: their type follows ``users.id_type``."""
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MONEY = ("cents", "dollars")
+_ID_TYPES = ("bigint", "uuid")
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one harness column is found in the app table.
+
+    Exactly one of ``column`` (a plain, writable column), ``sql`` (a read-only expression
+    over the app row) or ``absent`` (the app has nothing: NULL in the view).
+    """
+
+    name: str
+    column: str | None = None
+    sql: str | None = None
+    money: str = "cents"
+    absent: bool = False
+
+    def select_sql(self, alias: str) -> str:
+        """The expression the view selects for this column."""
+        if self.absent:
+            return "NULL"
+        if self.sql is not None:
+            return f"({self.sql})"
+        ref = f'{alias}."{self.column}"'
+        if self.money == "dollars":
+            return f"CAST(round({ref} * 100) AS integer)"
+        return ref
+
+    @property
+    def writable(self) -> bool:
+        return self.column is not None and self.money == "cents"
+
+    def describe(self) -> str:
+        if self.absent:
+            return f"{self.name}: (none)"
+        if self.sql is not None:
+            return f"{self.name} = {self.sql}"
+        conv = " (dollars -> cents)" if self.money == "dollars" else ""
+        same = self.column == self.name
+        return f"{self.name}{'' if same else ' <- ' + str(self.column)}{conv}"
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One app concept: the app table and each harness column's source."""
+
+    name: str
+    table: str | None
+    """The app table (``None``: the app has no such table — an empty view stands in)."""
+    columns: dict[str, Column]
+    id_type: str = "bigint"
+
+    @property
+    def harness_table(self) -> Table:
+        return metadata.tables[self.name]
+
+
+@dataclass(frozen=True)
+class AppMap:
+    """The whole map: the app's schema and one :class:`Concept` per name in ``CONCEPTS``."""
+
+    app_schema: str
+    concepts: dict[str, Concept]
+    source: str = "default"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id_type(self) -> str:
+        return self.concepts["users"].id_type
+
+    def qualified(self, concept: str) -> str | None:
+        c = self.concepts[concept]
+        return None if c.table is None else f'"{self.app_schema}"."{c.table}"'
+
+    def fingerprint(self) -> str:
+        """Stable hash of the map's content: stored at adoption, compared by ``check``."""
+        blob = json.dumps(self.raw, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def is_default(self) -> bool:
+        return not self.raw
+
+
+def default_map() -> AppMap:
+    """Today's schema: every concept its own table, every column its own name."""
+    return build_map({}, source="default")
+
+
+def load_map(path: str | Path | None) -> AppMap:
+    """Read ``[db.map]`` of a TOML file (``None`` → the default map).
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or the section names an unknown
+            concept/column or a bad value (the message names the file and the key).
+    """
+    if path is None:
+        return default_map()
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: map file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read map file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    section = data.get("db", {}).get("map")
+    if section is None:
+        raise ConfigError(f"{p}: no [db.map] section (see README, 'Your database')")
+    if not isinstance(section, dict):
+        raise ConfigError(f"{p}: [db.map] must be a table")
+    return build_map(section, source=str(p))
+
+
+def build_map(section: dict[str, Any], *, source: str) -> AppMap:
+    """Validate a ``[db.map]`` dict into an :class:`AppMap` (errors name ``source``)."""
+
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"{source}: [db.map] {key}: {why}")
+
+    app_schema = section.get("app_schema", "public")
+    if not isinstance(app_schema, str) or not _IDENT.match(app_schema):
+        raise bad("app_schema", f"not a plain identifier: {app_schema!r}")
+    if app_schema == HARNESS_SCHEMA:
+        raise bad("app_schema", f"{HARNESS_SCHEMA!r} is the harness's own schema")
+    unknown = sorted(k for k in section if k != "app_schema" and k not in CONCEPTS)
+    if unknown:
+        raise bad(unknown[0], f"unknown concept; known: {', '.join(CONCEPTS)}")
+    concepts: dict[str, Concept] = {}
+    for name in CONCEPTS:
+        spec = section.get(name, {})
+        if not isinstance(spec, dict):
+            raise bad(name, "must be a table")
+        extra = sorted(set(spec) - {"table", "id_type", "columns"})
+        if extra:
+            raise bad(f"{name}.{extra[0]}", "unknown key (table, id_type, columns)")
+        table = spec.get("table", name)
+        if table is not False and (not isinstance(table, str) or not _IDENT.match(table)):
+            raise bad(f"{name}.table", f"not a plain identifier (or false): {table!r}")
+        id_type = spec.get("id_type", "bigint")
+        if id_type not in _ID_TYPES:
+            raise bad(f"{name}.id_type", f"{id_type!r} is not one of {', '.join(_ID_TYPES)}")
+        cols_spec = spec.get("columns", {})
+        if not isinstance(cols_spec, dict):
+            raise bad(f"{name}.columns", "must be a table")
+        harness_cols = [c.name for c in metadata.tables[name].columns]
+        allowed = set(harness_cols) | set(ADDITIVE.get(name, {})) | set(MIRROR_FIELDS.get(name, {}))
+        for key in cols_spec:
+            if key not in allowed:
+                raise bad(
+                    f"{name}.columns.{key}", f"unknown column; known: {', '.join(sorted(allowed))}"
+                )
+        columns = {
+            col: _column(col, cols_spec.get(col, col), bad=lambda k, w, n=name: bad(f"{n}.columns.{k}", w))
+            for col in [*harness_cols, *(c for c in allowed if c not in harness_cols)]
+        }  # fmt: skip
+        concepts[name] = Concept(
+            name=name, table=None if table is False else table, columns=columns, id_type=id_type
+        )
+    return AppMap(app_schema=app_schema, concepts=concepts, source=source, raw=section)
+
+
+def _column(name: str, spec: Any, *, bad: Any) -> Column:
+    if spec is False:
+        return Column(name, absent=True)
+    if isinstance(spec, str):
+        if not _IDENT.match(spec):
+            raise bad(name, f"not a plain column name: {spec!r} (use {{ sql = ... }})")
+        return Column(name, column=spec)
+    if isinstance(spec, dict):
+        extra = sorted(set(spec) - {"column", "sql", "money"})
+        if extra:
+            raise bad(name, f"unknown key {extra[0]!r} (column, sql, money)")
+        if ("column" in spec) == ("sql" in spec):
+            raise bad(name, "give exactly one of column = ... or sql = ...")
+        money = spec.get("money", "cents")
+        if money not in _MONEY:
+            raise bad(name, f"money {money!r} is not one of {', '.join(_MONEY)}")
+        if "sql" in spec:
+            sql = spec["sql"]
+            if not isinstance(sql, str) or not sql.strip() or ";" in sql:
+                raise bad(name, "sql must be one expression (no ';')")
+            return Column(name, sql=sql.strip())
+        col = spec["column"]
+        if not isinstance(col, str) or not _IDENT.match(col):
+            raise bad(name, f"not a plain column name: {col!r}")
+        return Column(name, column=col, money=money)
+    raise bad(name, f"expected a column name, false, or a table; got {spec!r}")
+
+
+def type_family(sqltype: Any) -> str:
+    """The harness-side family of a column type, for *wrong type* checks."""
+    if isinstance(sqltype, JSONB):
+        return "json"
+    if isinstance(sqltype, Boolean):
+        return "bool"
+    if isinstance(sqltype, DateTime):
+        return "time"
+    if isinstance(sqltype, Float):
+        return "number"
+    if isinstance(sqltype, Integer):
+        return "int"
+    if isinstance(sqltype, String):
+        return "text"
+    return "any"
+
+
+PG_FAMILIES = {
+    "json": {"jsonb", "json"},
+    "bool": {"boolean"},
+    "time": {"timestamp with time zone", "timestamp without time zone", "date"},
+    "number": {"double precision", "real", "numeric", "integer", "bigint", "smallint"},
+    "int": {"integer", "bigint", "smallint"},
+    "text": {"text", "character varying", "character", "USER-DEFINED"},
+    "uuid": {"uuid"},
+    "money_dollars": {"numeric", "double precision", "real", "money"},
+    "any": set(),
+}
+"""Postgres ``information_schema.columns.data_type`` values accepted per family."""
+
+
+def expected_family(concept: Concept, col: Column, amap: AppMap) -> str:
+    """What type the app column must have for this harness column."""
+    if col.money == "dollars":
+        return "money_dollars"
+    if col.name == "id" and concept.name != "simulation_state":
+        return "uuid" if concept.id_type == "uuid" else "int"
+    if col.name in USER_ID_COLUMNS and amap.user_id_type == "uuid":
+        return "uuid"
+    extra = ADDITIVE.get(concept.name, {}).get(col.name) or MIRROR_FIELDS.get(concept.name, {}).get(
+        col.name
+    )
+    if extra is not None:
+        return {"text": "text", "boolean": "bool"}.get(extra, "int")
+    if col.name in concept.harness_table.columns:
+        return type_family(concept.harness_table.columns[col.name].type)
+    return "any"

@@ -1,0 +1,36 @@
+"""Every harness transaction sees the harness's schema first: ``loadsim, public``.
+
+On an adopted database ``loadsim`` holds the harness's own tables and the views generated
+from the map (``db.appviews``), so the harness's unqualified SQL (``FROM users``,
+``INSERT INTO shopping_sessions``) reaches them; on the embedded default ``loadsim`` does
+not exist and Postgres skips it, so the same SQL reaches ``public`` as before.
+
+Why ``SET LOCAL`` in a ``begin`` listener and not a connection-level ``SET`` or the
+``options=-c search_path`` startup parameter: behind a transaction pooler (Supabase 6543,
+PgBouncer in transaction mode) consecutive transactions may run on different server
+connections, so session settings are unreliable (FIELD_NOTES, Supabase); a ``SET LOCAL``
+issued at the start of each transaction always holds for that transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from db.appmap import HARNESS_SCHEMA
+
+SEARCH_PATH = f"SET LOCAL search_path TO {HARNESS_SCHEMA}, public"
+
+
+def install_search_path(engine: Engine) -> None:
+    """Issue ``SET LOCAL search_path`` at the start of every transaction of ``engine``
+    (idempotent: installing twice does nothing more)."""
+    if getattr(engine, "_loadsim_search_path", False):
+        return
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(SEARCH_PATH)
+
+    engine._loadsim_search_path = True  # type: ignore[attr-defined]

@@ -13,42 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from behaviors.catalog_index import index_for
 from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, WalletCoupon
 from offer_engine.pricing import discount_cents, ineligibility, subtotal_cents
-
-_INDEXES: dict[int, tuple[Sequence[Product], _CatalogIndex]] = {}
-_MAX_CATALOGS = 8
-"""Catalog indexes kept (one per distinct product list; a refresh makes a new list)."""
-
-
-class _CatalogIndex:
-    """Lookups over one shared product list, built once per list (not per agent)."""
-
-    __slots__ = ("by_id", "by_category", "categories", "all")
-
-    def __init__(self, products: Sequence[Product]):
-        self.all: tuple[Product, ...] = tuple(products)
-        self.by_id: dict[int, Product] = {p.id: p for p in self.all}
-        by_cat: dict[str, list[Product]] = {}
-        for p in self.all:
-            by_cat.setdefault(p.category, []).append(p)
-        self.by_category: dict[str, tuple[Product, ...]] = {
-            c: tuple(ps) for c, ps in by_cat.items()
-        }
-        self.categories: list[str] = sorted(by_cat)
-
-
-def _index_for(products: Sequence[Product]) -> _CatalogIndex:
-    # Keyed by the list's identity; the list itself is kept in the entry so its id cannot
-    # be reused by another object while the entry exists.
-    entry = _INDEXES.get(id(products))
-    if entry is not None and entry[0] is products:
-        return entry[1]
-    index = _CatalogIndex(products)
-    _INDEXES[id(products)] = (products, index)
-    while len(_INDEXES) > _MAX_CATALOGS:  # refreshed catalogs replace old ones
-        del _INDEXES[next(iter(_INDEXES))]
-    return index
 
 
 def order_id_for(idempotency_key: str) -> int:
@@ -73,7 +40,7 @@ class InMemoryShop:
         *,
         store_id: int | None = None,
     ):
-        self._index = _index_for(products)
+        self._index = index_for(products)
         self._store_id = store_id
         self._wallet: dict[int, WalletCoupon] = {c.user_coupon_id: c for c in wallet or ()}
         self._lines: dict[int, CartLine] = {}
@@ -94,18 +61,12 @@ class InMemoryShop:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Product]:
-        """A page of products filtered like ``GET /api/products``."""
-        items: Sequence[Product] = (
-            self._index.by_category.get(category, ()) if category else self._index.all
-        )
+        """A page of products filtered like ``GET /api/products`` (``CatalogIndex.page``);
+        without a ``store_id``, the agent's own store when it has one."""
         store = store_id if store_id is not None else self._store_id
-        if store is not None or brand is not None:
-            items = [
-                p
-                for p in items
-                if (store is None or p.store_id == store) and (brand is None or p.brand == brand)
-            ]
-        return list(items[offset : offset + max(0, limit)])
+        return self._index.page(
+            store_id=store, category=category, brand=brand, limit=limit, offset=offset
+        )
 
     def categories(self) -> list[str]:
         """Every category of the catalog, sorted."""

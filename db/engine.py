@@ -1,19 +1,33 @@
 """Engine factory: one place that knows how to connect, for the embedded default and for
-a remote Postgres such as Supabase's transaction pooler.
+a remote Postgres behind a pooler (Supabase's, or PgBouncer).
 
 Pool sizes come from a *total* connection budget divided across the processes that will
 connect (FIELD_NOTES: the owner's 50 + 75 per process exceeds Supabase Micro with two
 workers).
+
+**Poolers.** A transaction pooler hands each transaction to any server connection, so a
+statement psycopg prepared on one is missing on the next (``prepared statement "_pg3_0"
+does not exist``, measured with PgBouncer 1.18 on port 6432). The mode is said explicitly
+— ``--db-pooler`` / ``LOADSIM_DB_POOLER`` = ``transaction | session | none`` — and only
+guessed from the URL when unset (port 6543 or ``pooler.supabase`` → transaction, as
+Supabase's transaction pooler). ``transaction`` turns prepared statements off; ``session``
+and ``none`` keep them (a session pooler pins one server connection per client). Every
+mode sets ``statement_timeout`` with ``SET LOCAL`` at each transaction start, the one form
+that holds behind any pooler.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
+
+from db.errors import DatabaseUnavailable
+from db.settings import PoolerMode, parse_pooler, pooler_from_env
 
 DEFAULT_DB_CONNECTIONS = 40
 """Default total budget: fits Supabase Micro (~60 direct connections) with headroom for
@@ -41,14 +55,32 @@ def plan_pool(total_budget: int, processes: int) -> PoolPlan:
     return PoolPlan(pool_size=pool_size, max_overflow=per_process - pool_size)
 
 
+_POSTGRES_DRIVERS = ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg")
+
+
 def normalize_url(url: str | URL) -> URL:
-    """Force the psycopg 3 driver (``postgres://`` and ``postgresql://`` → ``+psycopg``)."""
+    """Force the psycopg 3 driver (``postgres://`` and ``postgresql://`` → ``+psycopg``).
+
+    Raises:
+        DatabaseUnavailable: the text is not a Postgres URL (one line, password redacted).
+    """
     if isinstance(url, str) and url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
-    u = make_url(url)
-    if u.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
-        u = u.set(drivername="postgresql+psycopg")
-    return u
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        why = "the port is not a number" if "int()" in str(exc) else "not a URL"
+        raise DatabaseUnavailable(
+            f"DATABASE_URL {redact(url)} cannot be parsed ({why}) — expected "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (URL-encode special characters "
+            "in the password: @ → %40, : → %3A, / → %2F)"
+        ) from None
+    if u.drivername not in _POSTGRES_DRIVERS:
+        raise DatabaseUnavailable(
+            f"DATABASE_URL {redact(url)} is not a Postgres URL (scheme {u.drivername!r}) — "
+            "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    return u.set(drivername="postgresql+psycopg")
 
 
 def is_transaction_pooler(url: URL) -> bool:
@@ -56,15 +88,32 @@ def is_transaction_pooler(url: URL) -> bool:
     return url.port == 6543 or "pooler.supabase" in (url.host or "")
 
 
+def resolve_pooler(url: URL, pooler: PoolerMode | bool | None = None) -> PoolerMode:
+    """The pooler mode of a connection: ``pooler`` when given (``True`` is transaction,
+    ``False`` none), else ``$LOADSIM_DB_POOLER``, else the guess from the URL."""
+    if isinstance(pooler, bool):
+        return "transaction" if pooler else "none"
+    if pooler is not None:
+        return parse_pooler(pooler)
+    from_env = pooler_from_env()
+    if from_env is not None:
+        return from_env
+    return "transaction" if is_transaction_pooler(url) else "none"
+
+
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^/?#]*@")  # to the last @: "p@ss" too
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
 def redact(url: str | URL | None) -> str:
-    """A URL safe for logs: the password replaced by ``***``."""
+    """A URL safe for logs and messages: the password replaced by ``***`` (also in a URL
+    that does not parse)."""
     if url is None:
         return "<embedded>"
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - never let logging leak a credential
-        parts = urlsplit(str(url))
-        return f"{parts.scheme}://***@{parts.hostname or ''}"
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    text = _USERINFO_PASSWORD.sub(r"\1***@", str(url))
+    return _QUERY_PASSWORD.sub(r"\1***", text)
 
 
 def create_db_engine(
@@ -73,7 +122,7 @@ def create_db_engine(
     total_connections: int = DEFAULT_DB_CONNECTIONS,
     processes: int = 1,
     statement_timeout_ms: int | None = 30_000,
-    pooler: bool | None = None,
+    pooler: PoolerMode | bool | None = None,
     application_name: str = "loadsim",
     **kwargs: Any,
 ) -> Engine:
@@ -85,12 +134,20 @@ def create_db_engine(
         processes: how many processes share the budget.
         statement_timeout_ms: applied with ``SET LOCAL`` at every transaction start, which
             also works through a transaction pooler (the startup ``options`` do not).
-        pooler: force transaction-pooler mode; ``None`` detects it from the URL.
+        pooler: ``transaction`` (prepared statements off), ``session`` or ``none``;
+            ``None`` → ``$LOADSIM_DB_POOLER``, else guessed from the URL (6543 →
+            transaction). ``True``/``False`` are transaction/none.
+
+    Raises:
+        DatabaseUnavailable: the URL does not parse.
+        ConfigError: an unknown pooler mode.
     """
     u = normalize_url(url)
-    pooled = is_transaction_pooler(u) if pooler is None else pooler
+    mode = resolve_pooler(u, pooler)
+    pooled = mode == "transaction"
     plan = plan_pool(total_connections, processes)
-    connect_args: dict[str, Any] = {"application_name": application_name}
+    # A blackholed host must fail in seconds (one clear line), not after the OS's minutes.
+    connect_args: dict[str, Any] = {"application_name": application_name, "connect_timeout": 10}
     if pooled:
         # Transaction pooling hands each transaction to any server connection: prepared
         # statements would be missing or clash there.
@@ -106,6 +163,7 @@ def create_db_engine(
         **kwargs,
     )
     engine.info_pooler = pooled  # type: ignore[attr-defined]
+    engine.info_pooler_mode = mode  # type: ignore[attr-defined]
     if statement_timeout_ms:
         _install_statement_timeout(engine, statement_timeout_ms)
     from db.search_path import install_search_path  # adopted DBs: loadsim first (§13)

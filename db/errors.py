@@ -13,3 +13,12 @@ class ConfigError(LoadsimError):
     """Bad configuration or input (ARCHITECTURE §11: exit code 2)."""
 
     exit_code = 2
+
+
+class DatabaseUnavailable(ConfigError):
+    """The database cannot be reached or refuses us (exit code 2).
+
+    ``str()`` is one line: what failed, the URL with its password redacted, and the fix to
+    try. Built by :func:`db.connect.database_unavailable` from a driver or SQLAlchemy
+    error, so no caller ever shows a traceback for a bad ``DATABASE_URL``.
+    """

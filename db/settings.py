@@ -7,10 +7,38 @@ keep them. Everything is validated here so a bad value is one clear error at sta
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PoolerMode = Literal["transaction", "session", "none"]
+"""How the database is reached: through a transaction pooler (no prepared statements), a
+session pooler, or directly (``db.engine`` explains the difference)."""
+
+POOLER_MODES: tuple[str, ...] = get_args(PoolerMode)
+POOLER_ENV = "LOADSIM_DB_POOLER"
+
+
+def parse_pooler(text: str) -> PoolerMode:
+    """``'Transaction'`` → ``'transaction'``; raise ``ConfigError`` for anything else."""
+    from db.errors import ConfigError
+
+    mode = str(text).strip().lower()
+    if mode not in POOLER_MODES:
+        raise ConfigError(
+            f"--db-pooler / {POOLER_ENV} {text!r}: expected one of {', '.join(POOLER_MODES)} "
+            "(transaction for PgBouncer/Supavisor in transaction mode, whatever the port)"
+        )
+    return mode  # type: ignore[return-value]
+
+
+def pooler_from_env() -> PoolerMode | None:
+    """``$LOADSIM_DB_POOLER`` when set (every engine of every process honours it, so
+    ``--processes`` children and ``loadsim`` commands agree), else ``None``."""
+    text = os.environ.get(POOLER_ENV, "").strip()
+    return parse_pooler(text) if text else None
 
 
 class SimSettings(BaseSettings):
@@ -50,6 +78,20 @@ class SimSettings(BaseSettings):
 
     db_statement_timeout_ms: int = Field(default=30_000, alias="DB_STATEMENT_TIMEOUT_MS")
     """``SET LOCAL statement_timeout`` applied at the start of every transaction."""
+
+    db_pooler: PoolerMode | None = Field(default=None, alias=POOLER_ENV)
+    """``transaction`` / ``session`` / ``none``; unset → guessed from the URL (port 6543 →
+    transaction). ``transaction`` turns prepared statements off (``db.engine``)."""
+
+    @field_validator("db_pooler", mode="before")
+    @classmethod
+    def _pooler(cls, v: object) -> object:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        mode = str(v).strip().lower()
+        if mode not in POOLER_MODES:
+            raise ValueError(f"expected one of {', '.join(POOLER_MODES)}, got {v!r}")
+        return mode
 
     @field_validator("time_scale")
     @classmethod

@@ -57,6 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("loadsim: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A database that cannot be reached (or a DATABASE_URL that is not one) is one
+        # line and exit 2 in every command, never a driver traceback (issue 14).
+        import os
+
+        from db.connect import database_unavailable, is_connection_error
+
+        if not is_connection_error(exc):
+            raise
+        err = database_unavailable(exc, os.environ.get("DATABASE_URL") or None)
+        print(f"loadsim: error: {err}", file=sys.stderr)
+        return err.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -98,13 +98,53 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         # the dead worker's personas to be reclaimed) instead of after Locust's 60 s.
         environment.parsed_options.enable_rebalancing = True
     try:
+        if not opts.mock_db and settings.database_url:
+            from db.connect import check_database
+
+            check_database(settings.database_url)  # a bad URL: one line, exit 2 (issue 14)
+        if not opts.mock_api and environment.host:
+            _check_host(environment.host)
         rt.director = _build_director(rt, settings)
     except LoadsimError as exc:
         _fail(exc)
+    except Exception as exc:
+        from db.connect import database_unavailable, is_connection_error
+
+        if not is_connection_error(exc):
+            raise
+        _fail(database_unavailable(exc, settings.database_url))
     if web_ui is not None:
         from harness.webui.tab import install_web_ui
 
         install_web_ui(environment, web_ui)
+
+
+def _check_host(host: str) -> None:
+    """``--host`` must be an http(s) URL whose port accepts a connection: otherwise one
+    line and exit 2 before anything is built (what the target answers is checked later)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from db.engine import redact
+
+    shown = redact(host)
+    try:
+        parts = urlsplit(host)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        parts, port = None, 0
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--host {shown}: not an http(s) URL — e.g. http://127.0.0.1:8000")
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=10):
+            pass
+    except OSError as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(
+            f"--host {shown}: cannot connect to {parts.hostname}:{port} ({why}) — is the API "
+            "running there? Check the scheme, host and port (or leave --host out to start "
+            "the reference API)"
+        ) from None
 
 
 def _install_sigterm(runner: Any) -> None:

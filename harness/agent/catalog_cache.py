@@ -9,24 +9,28 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine, text
 
+from behaviors.catalog_index import CatalogIndex, index_for
 from behaviors.shop import Product
 
 
 class CatalogCache:
+    """The process's catalog: a :class:`~behaviors.catalog_index.CatalogIndex` (the one
+    filter/paging implementation, shared with ``InMemoryShop``) plus the store codes.
+
+    ``products`` is the index's own id-ordered tuple, so an ``InMemoryShop`` built over it
+    (``--mock-api``) finds this same index instead of building one per catalog again.
+    """
+
     def __init__(self, products: Iterable[Product], stores: dict[str, int] | None = None) -> None:
-        self.products: tuple[Product, ...] = tuple(sorted(products, key=lambda p: p.id))
+        self.index: CatalogIndex = index_for(tuple(products))
+        self.products: tuple[Product, ...] = self.index.all
         self.stores = dict(stores or {})
-        by_cat: dict[str, list[Product]] = {}
-        for p in self.products:
-            by_cat.setdefault(p.category, []).append(p)
-        self._by_category = {k: tuple(v) for k, v in by_cat.items()}
-        self._categories = sorted(by_cat)
 
     def __len__(self) -> int:
-        return len(self.products)
+        return len(self.index)
 
     def categories(self) -> list[str]:
-        return list(self._categories)
+        return list(self.index.categories)
 
     def page(
         self,
@@ -37,15 +41,11 @@ class CatalogCache:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Product]:
-        items: Iterable[Product] = (
-            self._by_category.get(category, ()) if category else self.products
+        """``GET /api/products`` semantics (``CatalogIndex.page``): ``None`` = no filter,
+        ``""`` = equality, id order."""
+        return self.index.page(
+            store_id=store_id, category=category, brand=brand, limit=limit, offset=offset
         )
-        if store_id is not None:
-            items = [p for p in items if p.store_id == store_id]
-        if brand:
-            items = [p for p in items if p.brand == brand]
-        items = list(items) if not isinstance(items, (list, tuple)) else items
-        return list(items[offset : offset + limit])
 
     @classmethod
     def from_db(cls, engine: Engine) -> CatalogCache:

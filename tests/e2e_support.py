@@ -95,7 +95,11 @@ def wait_for(predicate, *, timeout: float, every: float = 0.5, what: str = "cond
 
 
 def lease_overlaps(engine: Engine, run_id: str) -> int:
-    """Pairs of leases of one persona whose holding intervals overlap (must be 0)."""
+    """Pairs of leases of one persona whose holding intervals overlap (must be 0).
+
+    This is the master's own bookkeeping (``persona_leases`` is written by the lease
+    pool): it shows the master never *granted* a persona twice, not that no two users
+    *acted* as one — ``acting_overlaps`` checks that from what the agents wrote."""
     with engine.connect() as conn:
         return conn.execute(
             text(
@@ -111,15 +115,44 @@ def lease_overlaps(engine: Engine, run_id: str) -> int:
         ).scalar_one()
 
 
+ACTING_OVERLAPS = """
+WITH acted AS (
+    -- The process that wrote each hour: agent_hours.worker is "<process>" for quiet and
+    -- missed hours and "<process>/<claim token>" for claimed ones.
+    SELECT agent_id, split_part(worker, '/', 1) AS proc, min(sim_hour) AS first,
+           max(sim_hour) AS last
+    FROM agent_hours WHERE run_id = :r AND NOT is_replay
+    GROUP BY agent_id, split_part(worker, '/', 1)
+)
+SELECT a.agent_id, a.proc, a.first, a.last, b.proc, b.first, b.last
+FROM acted a JOIN acted b ON a.agent_id = b.agent_id AND a.proc < b.proc
+WHERE a.first <= b.last AND b.first <= a.last   -- interleaved simulated hours
+ORDER BY 1
+"""
+
+
+def acting_overlaps(engine: Engine, run_id: str) -> list[tuple]:
+    """Personas that two processes acted as at once, from the rows the agents wrote
+    (must be empty): per agent and writing process, the span of simulated hours; two
+    processes' spans of one agent must not interleave (each hour is claimed once, so two
+    users acting as one persona win alternate hours). A persona handed over (a killed
+    worker's, reclaimed) shows as consecutive, disjoint spans. Replayed hours of a
+    resumed run are left out (they re-run hours on purpose)."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(ACTING_OVERLAPS), {"r": run_id}).all()]
+
+
 def hour_gaps(engine: Engine, run_id: str, last_hour: int) -> list[tuple[int, int, int]]:
     """Agents whose recorded hours are not one contiguous run up to ``last_hour``:
-    (agent, first hour, hours recorded) — every leased persona must act every hour."""
+    (agent, first hour, hours recorded). Every slot of a leased persona is accounted
+    for — acted, or recorded as ``missed`` when the box could not keep up (how many is a
+    speed figure: ``missed_hours``)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 """
                 SELECT agent_id, min(sim_hour) AS first, max(sim_hour) AS last, count(*) AS n
-                FROM agent_hours WHERE run_id = :r AND decision <> 'missed'
+                FROM agent_hours WHERE run_id = :r
                 GROUP BY agent_id
                 """
             ),
@@ -130,6 +163,20 @@ def hour_gaps(engine: Engine, run_id: str, last_hour: int) -> list[tuple[int, in
         for r in rows
         if r.last < last_hour or r.n != r.last - r.first + 1
     ]
+
+
+def missed_hours(engine: Engine, run_id: str) -> tuple[int, int]:
+    """(missed, all) agent-hours of a run: a benchmark figure, not an invariant — at
+    1800x a busy box misses slots, and the harness records them honestly."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE decision = 'missed'), count(*) "
+                "FROM agent_hours WHERE run_id = :r"
+            ),
+            {"r": run_id},
+        ).one()
+    return int(row[0]), int(row[1])
 
 
 def distinct_agents_by_hour(engine: Engine, run_id: str) -> dict[int, int]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import gevent
 
-from harness.agent.hourstats import HourAggregate, percentile
+from harness.agent.hourstats import HourAggregate
 from harness.agent.runtime import ProcessRuntime
 from harness.config.messages import (
     MSG_CONFIG,
@@ -33,6 +33,7 @@ from harness.config.messages import (
 )
 from harness.config.options import ramp_fraction
 from harness.control.leases import LeasePool, LeaseRequest, PoolEntry
+from harness.control.status import hour_line, live_status
 from harness.outputs.run_files import RunFiles
 
 log = logging.getLogger("loadsim")
@@ -371,20 +372,7 @@ class SimulationDirector:
             self._after_hour(h)
 
     def _log_hour(self, h: int) -> None:
-        b = self.agg.get(h)
-        c = b.counts
-        sec_per_hour = 3600 / self.opts.time_scale
-        p95 = percentile(b.slips_ms, 95)
-        sim_t = self.opts.sim_start + timedelta(hours=h)
-        users = self.env.runner.user_count
-        log.info(
-            "sim %s | hour %d | users %d (leased %d/%d) | acted %d shopped %d idle %d | "
-            "completed %d abandoned %d failed %d missed %d | orders %d | slip p95 %s",
-            sim_t.strftime("%a %Y-%m-%d %H:00"), h, users, self.pool.leased, self.pool.size,
-            c["acted"], c["shopped"], c["idle"], c["completed"], c["abandoned"], c["failed"],
-            c["missed"], c["orders"],
-            "-" if p95 is None else f"{p95:.0f} ms ({p95 / 10 / sec_per_hour:.2f}% of an hour)",
-        )  # fmt: skip
+        log.info("%s", hour_line(self, h))
 
     def flush_leases(self) -> None:
         from harness.control.run_record import write_lease_log
@@ -565,37 +553,7 @@ class SimulationDirector:
 
     def status(self) -> dict[str, Any]:
         """The live state the web UI's Simulation tab shows."""
-        rt = self.rt
-        now = rt.clock.now() if rt.clock is not None else None
-        hour = max(self.current_hour, 0)
-        b = self.agg.get(hour)
-        p95 = percentile(b.slips_ms, 95)
-        cycle = None
-        if now is not None:
-            cycle = int(
-                (now - self.opts.sim_start).total_seconds() // (86400 * self.settings_cycle_days)
-            )
-        return {
-            "run_id": self.run.run_id if self.run else None,
-            "sim_time": now.isoformat() if now else None,
-            "sim_hour": hour,
-            "time_scale": self.opts.time_scale,
-            "paused": self.paused,
-            "paused_reason": self.paused_reason,
-            "ramp_fraction": ramp_fraction(self.opts.ramp, hour),
-            "target_users": self.pool.limit,
-            "personas_total": self.pool.size,
-            "personas_leased": self.pool.leased,
-            "hour_acted": b.counts["acted"],
-            "hour_sessions": b.counts["shopped"] + b.counts["idle"],
-            "hour_orders": b.counts["orders"],
-            "hour_failed": b.counts["failed"],
-            "hour_missed": b.counts["missed"],
-            "offer_cycle": cycle,
-            "offer_cycles_run": len(self.cycles_run),
-            "breaker": self.breaker_state,
-            "slip_p95_ms": p95,
-        }
+        return live_status(self)
 
     breaker_state = "closed"
 

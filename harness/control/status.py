@@ -1,0 +1,66 @@
+"""What the director tells people about a running simulation: the live status the web UI's
+Simulation tab shows, and the one progress line logged per simulated hour.
+
+Pure reads of the director's state (``director`` is a ``SimulationDirector``; typed loosely
+so this module does not import it back).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from harness.agent.hourstats import percentile
+from harness.config.options import ramp_fraction
+
+
+def live_status(director: Any) -> dict[str, Any]:
+    """The status dict behind the Simulation tab, its ``/simulation/status`` and CSV."""
+    d = director
+    rt = d.rt
+    now = rt.clock.now() if rt.clock is not None else None
+    hour = max(d.current_hour, 0)
+    b = d.agg.get(hour)
+    p95 = percentile(b.slips_ms, 95)
+    cycle = None
+    if now is not None:
+        cycle = int((now - d.opts.sim_start).total_seconds() // (86400 * d.settings_cycle_days))
+    return {
+        "run_id": d.run.run_id if d.run else None,
+        "sim_time": now.isoformat() if now else None,
+        "sim_hour": hour,
+        "time_scale": d.opts.time_scale,
+        "paused": d.paused,
+        "paused_reason": d.paused_reason,
+        "ramp_fraction": ramp_fraction(d.opts.ramp, hour),
+        "target_users": d.pool.limit,
+        "personas_total": d.pool.size,
+        "personas_leased": d.pool.leased,
+        "hour_acted": b.counts["acted"],
+        "hour_sessions": b.counts["shopped"] + b.counts["idle"],
+        "hour_orders": b.counts["orders"],
+        "hour_failed": b.counts["failed"],
+        "hour_missed": b.counts["missed"],
+        "offer_cycle": cycle,
+        "offer_cycles_run": len(d.cycles_run),
+        "breaker": d.breaker_state,
+        "slip_p95_ms": p95,
+    }
+
+
+def hour_line(director: Any, h: int) -> str:
+    """The progress line for simulated hour ``h`` (logged a few seconds after it ended)."""
+    d = director
+    b = d.agg.get(h)
+    c = b.counts
+    sec_per_hour = 3600 / d.opts.time_scale
+    p95 = percentile(b.slips_ms, 95)
+    sim_t = d.opts.sim_start + timedelta(hours=h)
+    users = d.env.runner.user_count
+    slip = "-" if p95 is None else f"{p95:.0f} ms ({p95 / 10 / sec_per_hour:.2f}% of an hour)"
+    return (
+        f"sim {sim_t.strftime('%a %Y-%m-%d %H:00')} | hour {h} | users {users} "
+        f"(leased {d.pool.leased}/{d.pool.size}) | acted {c['acted']} shopped {c['shopped']} "
+        f"idle {c['idle']} | completed {c['completed']} abandoned {c['abandoned']} "
+        f"failed {c['failed']} missed {c['missed']} | orders {c['orders']} | slip p95 {slip}"
+    )

@@ -12,7 +12,11 @@ Conventions, chosen so no caller has to think about them:
   exactly on a boundary belongs to the *new* hour/cycle with no rounding;
 - indexes are floors: an instant before ``sim_start`` has a negative hour (and cycle);
 - instants must be timezone-aware (a naive one is a bug: its zone is unknowable across
-  processes) and results are normalized to UTC.
+  processes); hours and cycles are counted in absolute time (UTC), so a DST change never
+  makes an hour 0 or 2 hours long;
+- an hour's start and an agent's slot keep ``sim_start``'s zone (``--sim-start
+  2025-01-06T08:00+02:00`` means shoppers whose mornings are at +02:00: ``hour_of_week``
+  reads the slot's own wall clock, so the zone decides the rhythm); cycle bounds are UTC.
 
 It lives in ``offer_engine`` because ``offer_engine`` owns the SimClock and offer cycles and
 sits below every package that needs the calendar (ARCHITECTURE §3).
@@ -45,17 +49,20 @@ def hour_of(sim_start: datetime, t: datetime) -> int:
 
 
 def start_of_hour(sim_start: datetime, hour: int) -> datetime:
-    """The simulated instant at which sim hour ``hour`` begins (UTC)."""
-    return aware_utc(sim_start, "sim_start") + hour * HOUR
+    """The simulated instant at which sim hour ``hour`` begins, in ``sim_start``'s zone."""
+    start = aware_utc(sim_start, "sim_start")
+    return (start + hour * HOUR).astimezone(sim_start.tzinfo)
 
 
 def slot_time(sim_start: datetime, hour: int, offset_s: float) -> datetime:
-    """An agent's slot: ``offset_s`` simulated seconds into sim hour ``hour`` (UTC).
+    """An agent's slot: ``offset_s`` simulated seconds into sim hour ``hour``, in
+    ``sim_start``'s zone.
 
     ``offset_s`` is normally in ``[0, 3600)`` (the agent's stable offset, ARCHITECTURE §4);
     it is not checked, so ``offset_s = 3600`` is simply the next hour's start.
     """
-    return start_of_hour(sim_start, hour) + timedelta(seconds=offset_s)
+    start = aware_utc(sim_start, "sim_start")
+    return (start + hour * HOUR + timedelta(seconds=offset_s)).astimezone(sim_start.tzinfo)
 
 
 def hour_of_week(t: datetime) -> int:

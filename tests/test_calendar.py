@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -42,7 +43,10 @@ def test_tz_aware_inputs_in_other_zones_mean_the_same_instant():
     t = datetime(2025, 1, 6, 5, 30, tzinfo=plus2)  # 03:30 UTC
     assert hour_of(start_local, t) == 3 == hour_of(T0, t)
     assert start_of_hour(start_local, 3) == datetime(2025, 1, 6, 3, tzinfo=UTC)
-    assert start_of_hour(start_local, 3).tzinfo is UTC
+    # the zone of sim_start is kept: the shoppers' wall clock decides their rhythm
+    assert start_of_hour(start_local, 3).isoformat() == "2025-01-06T05:00:00+02:00"
+    assert slot_time(start_local, 3, 90).isoformat() == "2025-01-06T05:01:30+02:00"
+    assert hour_of_week(slot_time(start_local, 3, 90)) == 5
     assert cycle_of(start_local, T0 + timedelta(days=7), 7) == 1
 
 
@@ -118,3 +122,23 @@ def test_hour_of_week_is_in_the_instants_own_zone():
     assert hour_of_week(T0 + timedelta(days=7)) == 0
     plus2 = timezone(timedelta(hours=2))
     assert hour_of_week(datetime(2025, 1, 8, 9, tzinfo=plus2)) == 2 * 24 + 9
+
+
+def test_hours_are_absolute_across_a_dst_change_and_keep_the_local_zone():
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2025, 3, 29, 12, tzinfo=berlin)  # DST begins 2025-03-30 02:00 local
+    t = start_of_hour(start, 24)
+    assert t - start.astimezone(UTC) == timedelta(hours=24)  # 24 real hours, not wall hours
+    assert t.tzinfo is berlin and t.hour == 13  # local wall clock moved an hour forward
+    assert hour_of(start, t) == 24 and hour_of(start, t - US) == 23
+
+
+def test_the_harness_fixed_offset_arithmetic_is_kept_exactly():
+    """The harness's ``sim_start + timedelta(hours=h, seconds=s)`` (fixed offsets, as
+    ``--sim-start`` parses) gives the very same datetime, zone and ISO string."""
+    for start in (T0, datetime(2025, 1, 6, 8, 30, tzinfo=timezone(timedelta(hours=-5)))):
+        for h, s in ((0, 0), (7, 1234.5), (170, 3599.999999), (-2, 10)):
+            old = start + timedelta(hours=h, seconds=s)
+            new = slot_time(start, h, s)
+            assert new == old and new.isoformat() == old.isoformat()
+            assert start_of_hour(start, h).isoformat() == (start + timedelta(hours=h)).isoformat()

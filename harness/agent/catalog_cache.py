@@ -53,7 +53,7 @@ class CatalogCache:
             rows = conn.execute(
                 text("SELECT id, name, category, brand, price_cents, store_id FROM products")
             ).all()
-            stores = dict(conn.execute(text("SELECT code, id FROM stores")).all())
+            stores: dict[str, int] = dict(conn.execute(text("SELECT code, id FROM stores")).all())
         return cls(
             (Product(id=r.id, name=r.name, category=r.category, brand=r.brand,
                      price_cents=r.price_cents, store_id=r.store_id) for r in rows),

@@ -38,6 +38,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--http-pools", dict(type=int, default=10, help="HTTP connection pools shared by the users (by persona hash)")),
     ("--threshold", dict(action="append", default=[], help="CI gate, repeatable: p95<800ms, error_rate<1%%, slip_p99<10%%, missed_sessions=0")),
     ("--db-connections", dict(type=int, default=40, help="total database connections for the whole run (all processes)")),
+    ("--db-pooler", dict(default="", choices=["", "transaction", "session", "none"], help="how DATABASE_URL is reached: transaction (PgBouncer/Supavisor transaction mode: no prepared statements), session, none (default: $LOADSIM_DB_POOLER, else port 6543 = transaction)")),
     ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
     ("--drain-seconds", dict(type=float, default=5.0, help="real seconds to let in-flight agent hours finish at the end")),
 ]  # fmt: skip
@@ -138,6 +139,14 @@ class HarnessOptions:
         for name in ("http_pools", "db_connections", "checkpoint_every"):
             if int(g(name, 1)) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")
+        if g("db_pooler", ""):
+            import os
+
+            from db.settings import POOLER_ENV, parse_pooler
+
+            # Every engine of this process and of its children (reference_api, --processes)
+            # reads the mode from the environment (db.engine.resolve_pooler).
+            os.environ[POOLER_ENV] = parse_pooler(g("db_pooler"))
         thresholds = tuple(g("threshold", []) or [])
         if thresholds:
             try:

@@ -166,7 +166,8 @@ def load_metrics(
     Returns:
         ``requests``, ``failures``, ``error_rate`` (fraction), ``rps``, ``p50_ms``,
         ``p95_ms``, ``p99_ms``, ``endpoints`` and ``non_http`` (lists of row dicts),
-        ``errors_by_kind``, ``exceptions``.
+        ``errors_by_kind``, ``exceptions``. Rates and percentiles are ``None`` when the
+        run made no HTTP request (not measured).
     """
     rows = stats[stats["Name"] != "Aggregated"]
     http_rows = rows[rows["Type"].map(is_http).astype(bool)]
@@ -188,8 +189,10 @@ def load_metrics(
     return {
         "requests": requests,
         "failures": fails,
-        "error_rate": (fails / requests) if requests else 0.0,
-        "rps": round(float(api["rps"].sum()), 3),
+        # No HTTP request (e.g. a --mock-api run): not measured, so None — a gate on it
+        # must fail ("not measured"), never pass on a 0.0 nobody computed.
+        "error_rate": (fails / requests) if requests else None,
+        "rps": round(float(api["rps"].sum()), 3) if requests else None,
         "p50_ms": p50,
         "p95_ms": p95,
         "p99_ms": p99,

@@ -201,7 +201,17 @@ FORBIDDEN = ("locust", "gevent", "requests", "httpx", "urllib3", "aiohttp", "sql
              "psycopg", "psycopg_pool", "harness", "reference_api", "db", "fastapi")  # fmt: skip
 
 
-@pytest.mark.parametrize("path", sorted(Path("behaviors").glob("*.py")), ids=lambda p: p.name)
+BEHAVIORS = Path(__file__).resolve().parent.parent / "behaviors"
+BEHAVIOR_FILES = sorted(BEHAVIORS.rglob("*.py"))
+"""Relative to this file, not to the directory pytest was started from."""
+
+
+def test_the_import_rule_sees_the_behaviors_package():
+    names = {p.name for p in BEHAVIOR_FILES}
+    assert {"__init__.py", "run.py", "graph.py", "nodes.py"} <= names, names
+
+
+@pytest.mark.parametrize("path", BEHAVIOR_FILES, ids=lambda p: str(p.relative_to(BEHAVIORS)))
 def test_behaviors_import_no_locust_http_or_sql(path):
     tree = ast.parse(path.read_text())
     names = []

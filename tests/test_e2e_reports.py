@@ -21,21 +21,35 @@ DRY = ["--headless", "--mock-api", "--mock-db", "--time-scale", "1800", "--ramp"
 
 
 def test_a_gate_that_holds_exits_0_and_one_that_fails_exits_3(tmp_path):
+    """Gates on figures that do not depend on the box's speed: an in-memory shop never
+    fails a flow (holds); a slip below 0.0001 % of an hour cannot hold, and ``--mock-api``
+    makes no HTTP request, so ``error_rate`` is not measured — and an unmeasured gate fails."""
     env = harness_env(None, tmp_path)
     ok = run_locust([*DRY, "--run-id", "gate-ok", "--runs-dir", str(tmp_path / "runs"),
-                     "--threshold", "missed_sessions=0", "--threshold", "error_rate<1%"],
+                     "--threshold", "failed_flows=0"],
                     env=env, cwd=tmp_path, timeout=120)  # fmt: skip
     assert ok.returncode == 0, ok.stderr[-2000:]
-    assert "[PASS] threshold missed_sessions=0" in ok.stdout + ok.stderr
+    assert "[PASS] threshold failed_flows=0: actual 0" in ok.stdout + ok.stderr
     bad = run_locust([*DRY, "--run-id", "gate-bad", "--runs-dir", str(tmp_path / "runs"),
-                      "--threshold", "slip_p99<0.0001%"],
+                      "--threshold", "slip_p99<0.0001%", "--threshold", "error_rate<1%"],
                      env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    out = bad.stdout + bad.stderr
     assert bad.returncode == 3, bad.stderr[-2000:]
-    assert "[FAIL] threshold slip_p99<0.0001%" in bad.stdout + bad.stderr
-    # A malformed gate is bad input: exit 2 before the run starts.
-    malformed = run_locust([*DRY, "--threshold", "p95 is small"], env=env, cwd=tmp_path, timeout=60)
-    assert malformed.returncode == 2
-    assert not (tmp_path / "runs" / "gate-malformed").exists()
+    assert "[FAIL] threshold slip_p99<0.0001%" in out
+    assert "[FAIL] threshold error_rate<1%: actual None" in out  # not measured: fails
+    # A malformed gate is bad input: exit 2 before the run starts, one readable line,
+    # and nothing written (a fresh directory, so an earlier run's outputs cannot hide it).
+    fresh = tmp_path / "malformed"
+    fresh.mkdir()
+    malformed = run_locust(
+        [*DRY, "--threshold", "p95 is small", "--run-id", "gate-malformed",
+         "--runs-dir", str(fresh / "runs")],
+        env=harness_env(None, fresh), cwd=fresh, timeout=60,
+    )  # fmt: skip
+    assert malformed.returncode == 2, malformed.stderr[-2000:]
+    assert "--threshold 'p95 is small'" in malformed.stderr
+    assert "Traceback" not in malformed.stderr
+    assert list(fresh.iterdir()) == [], list(fresh.rglob("*"))
 
 
 def test_compare_48x_and_96x_of_the_same_simulated_period(pg_server, tmp_path):

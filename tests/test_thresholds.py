@@ -208,3 +208,28 @@ def test_unmeasured_metric_fails_the_gate() -> None:
 def test_exit_code_for_no_gates_is_zero() -> None:
     assert exit_code_for([]) == 0
     assert exit_code_for([GateResult("x", True, 1.0, 2.0, "behavior")]) == 0
+
+
+def test_a_run_without_http_requests_fails_its_error_rate_gate():
+    """A --mock-api run makes no HTTP request: error rate and rps are not measured, so
+    gates on them fail (exit 3) instead of passing on a 0.0 nobody computed."""
+    import pandas as pd
+
+    from reports.load import load_metrics
+    from reports.sources import PERCENTILE_COLUMNS
+
+    def row(kind: str, name: str, n: int) -> dict[str, Any]:
+        base = {"Type": kind, "Name": name, "Request Count": n, "Failure Count": 0,
+                "Requests/s": n / 60, "Average Response Time": 3.0, "Min Response Time": 1.0,
+                "Max Response Time": 9.0}  # fmt: skip
+        return base | {c: 5.0 for c in PERCENTILE_COLUMNS}
+
+    stats = pd.DataFrame([row("GRAPH", "shopping_graph", 40), row("", "Aggregated", 40)])
+    failures = pd.DataFrame(columns=["Method", "Name", "Error", "Occurrences"])
+    load = load_metrics(stats, failures, pd.DataFrame(columns=["Count"]))
+    assert load["requests"] == 0
+    assert load["error_rate"] is None and load["rps"] is None and load["p95_ms"] is None
+    summary = _summary() | {"load": load}
+    results = evaluate(parse_thresholds(["error_rate<1%", "rps<1000", "p95<800ms"]), summary)
+    assert [(r.ok, r.detail) for r in results] == [(False, "not measured")] * 3
+    assert exit_code_for(results) == EXIT_LOAD

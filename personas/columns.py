@@ -11,8 +11,8 @@ Three sources, in this order of precedence:
 3. :data:`ALIASES`: the words the owner's own plan uses for the attributes.
 
 Headers are compared case-, space-, hyphen- and underscore-insensitively. The map file is
-passed explicitly or named by ``$LOADSIM_MAP`` (so every command that reads a workbook
-honours it without an option of its own).
+passed explicitly or named by ``$LOADSIM_MAP`` / ``$LOADSIM_DB_MAP`` (so every command that
+reads a workbook honours it without an option of its own).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from personas.model import PERSONA_FIELDS
 
 MAP_ENV = "LOADSIM_MAP"
 """Environment variable naming the owner's map file (TOML)."""
+MAP_ENV_FALLBACKS = ("LOADSIM_DB_MAP",)
+"""Also read when ``$LOADSIM_MAP`` is unset: the database map's variable names the same
+one file (issue 14: the column map lives in the same file as the database map)."""
 
 # The owner's plan (seed 000, "Agent State (28 Persona Attributes)") names them as
 # "age, income, location / frequency, basket_size, impulsivity / categories, brands,
@@ -157,14 +160,17 @@ def load_column_map(path: Path | str | None = None) -> ColumnMap:
     """Read ``[personas.columns]`` and ``[personas.scales]`` from the owner's map file.
 
     Args:
-        path: the TOML file; ``None`` → ``$LOADSIM_MAP`` if set, else an empty map.
+        path: the TOML file; ``None`` → ``$LOADSIM_MAP`` (or ``$LOADSIM_DB_MAP``) if set,
+            else an empty map.
 
     Raises:
         ConfigError: unreadable TOML, or a mapped attribute that does not exist (the
             message names the closest attribute).
     """
     if path is None:
-        path = os.environ.get(MAP_ENV) or None
+        path = next(
+            (os.environ[v] for v in (MAP_ENV, *MAP_ENV_FALLBACKS) if os.environ.get(v)), None
+        )
         if path is None:
             return ColumnMap()
     path = Path(path)

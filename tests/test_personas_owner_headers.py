@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook
 
 from db.errors import ConfigError
-from personas.columns import load_column_map
+from personas.columns import ColumnMap, load_column_map
 from personas.model import Persona
 from personas.reader import PersonaFileError, read_personas, read_personas_report
 
@@ -140,14 +140,18 @@ def test_the_map_file_is_found_through_LOADSIM_MAP(tmp_path, canonical, monkeypa
     book = _write(tmp_path / "owner.xlsx", header, rows)
     (tmp_path / "loadsim.toml").write_text(MAP_TOML)
     monkeypatch.delenv("LOADSIM_MAP", raising=False)
+    monkeypatch.delenv("LOADSIM_DB_MAP", raising=False)
     with pytest.raises(PersonaFileError):  # without it: Cust # and Spend Cap are unknown
         read_personas(book)
-    monkeypatch.setenv("LOADSIM_MAP", str(tmp_path / "loadsim.toml"))
+    monkeypatch.setenv("LOADSIM_DB_MAP", str(tmp_path / "loadsim.toml"))  # the one file
+    assert read_personas(book) == canonical[:20]
+    monkeypatch.setenv("LOADSIM_DB_MAP", str(tmp_path / "missing.toml"))
+    monkeypatch.setenv("LOADSIM_MAP", str(tmp_path / "loadsim.toml"))  # wins
     assert read_personas(book) == canonical[:20]
 
 
 def test_canonical_workbook_has_no_conversions(canonical):
-    report = read_personas_report(SAMPLE, load_column_map(None))
+    report = read_personas_report(SAMPLE, ColumnMap())
     assert report.personas == canonical
     assert report.notes == [] and report.warnings == []
 

@@ -102,12 +102,17 @@ def _with_additive(amap: AppMap, rep: ConceptReport) -> ConceptReport:
 
 def plan_sql(plan: AdoptionPlan) -> str:
     """The plan as a script a DBA can read (or run with ``psql``)."""
-    lines = ["-- additive, nullable columns on app tables (nothing else in an app table changes):"]
+    lines = [
+        "BEGIN;",
+        "-- additive, nullable columns on app tables (nothing else in an app table changes):",
+    ]
     lines += plan.additive or ["-- (none needed)"]
     lines.append(
         f"-- the harness's own schema {HARNESS_SCHEMA}: views over the app tables, mirror triggers"
     )
     lines += [s.rstrip() + ";" for s in plan.harness]
+    lines.append("-- (loadsim db adopt also records the map in loadsim.adoption)")
+    lines.append("COMMIT;")
     return "\n".join(lines) + "\n"
 
 
@@ -135,3 +140,39 @@ def apply_adoption(engine: Engine, amap: AppMap, plan: AdoptionPlan) -> None:
                 a=json.dumps(plan.additive),
             ),  # fmt: skip
         )
+
+
+def schema_problem(url: str) -> str | None:
+    """Why the harness cannot use this database yet (``None``: it can) — the project's
+    migrations at head, or, on an owner's database, ``loadsim`` at head and adopted."""
+    from db import migrate
+    from db.engine import redact
+
+    current, head = migrate.current_revision(url), migrate.head_revision()
+    if current == head:
+        return None
+    h_current, h_head = migrate.harness_current_revision(url), migrate.harness_head_revision()
+    if h_current is not None:
+        if h_current != h_head:
+            return (
+                f"the harness schema loadsim of {redact(url)} is at {h_current}, the code needs "
+                f"{h_head}: run `loadsim db upgrade` first (it touches no app table)"
+            )
+        from db.engine import create_db_engine
+
+        engine = create_db_engine(url, total_connections=1)
+        try:
+            with engine.connect() as conn:
+                adopted = adopted_map(conn)
+        finally:
+            engine.dispose()
+        if adopted is None:
+            return (
+                f"{redact(url)} holds your app's tables but was not adopted yet: run "
+                "`loadsim db adopt --map FILE --sql`, then without --sql"
+            )
+        return None
+    return (
+        f"the database {redact(url)} is at revision {current or 'none (empty)'}, "
+        f"the code needs {head}: run `loadsim db upgrade` first"
+    )

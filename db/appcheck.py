@@ -39,6 +39,9 @@ class ConceptReport:
     absent: list[str] = field(default_factory=list)
     """Optional harness columns the app does not have (NULL in the view / not mirrored)."""
     table_missing: bool = False
+    stand_in: bool = False
+    """The app has no such table and the harness needs none of its columns: an empty
+    view stands in (writes to it do nothing)."""
     columns: dict[str, Column] = field(default_factory=dict)
     """The effective columns: optional ones the app lacks turned ``absent``."""
 
@@ -48,6 +51,8 @@ class ConceptReport:
 
     @property
     def status(self) -> str:
+        if self.stand_in:
+            return "absent (empty view)"
         if self.table_missing:
             return "missing"
         if self.wrong_type:
@@ -85,6 +90,7 @@ def _inspect(
     required = set(REQUIRED[concept.name])
     additive = ADDITIVE.get(concept.name, {})
     if concept.table is None:
+        rep.stand_in = True
         rep.columns = {n: Column(n, absent=True) for n in concept.columns}
         if required:
             rep.missing = sorted(required)
@@ -92,8 +98,12 @@ def _inspect(
         return rep
     have = tables.get(concept.table)
     if have is None:
-        rep.table_missing = True
-        rep.columns = dict(concept.columns)
+        if required:
+            rep.table_missing = True
+            rep.columns = dict(concept.columns)
+        else:  # nothing required (e.g. cart_coupons): an empty view stands in
+            rep.stand_in = True
+            rep.columns = {n: Column(n, absent=True) for n in concept.columns}
         return rep
     for name, col in concept.columns.items():
         if col.absent:

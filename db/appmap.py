@@ -87,7 +87,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "offer_cycles": ("id", "cycle_number"),
     "user_offer_cycles": ("user_id",),
     "simulation_state": (),
-    "shopping_sessions": ("id", "user_id", "agent_id", "status", "is_simulated"),
+    "shopping_sessions": ("id", "agent_id", "status", "is_simulated"),
     "shopping_session_events": ("session_id", "event_type"),
 }
 """Columns without which the harness cannot work on that concept (check says *missing*)."""

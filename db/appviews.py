@@ -56,7 +56,7 @@ def view_sql(amap: AppMap, rep: ConceptReport) -> str:
             expr = f"CAST(NULL AS {_harness_type(rep.name, name)})"
         parts.append(f"{expr} AS {_q(name)}")
     select = ",\n       ".join(parts)
-    if concept.table is None or rep.table_missing:
+    if concept.table is None or rep.table_missing or rep.stand_in:
         return f"SELECT {select}\nWHERE false"
     return f"SELECT {select}\nFROM {_q(amap.app_schema)}.{_q(concept.table)} AS {_q(concept.table)}"
 
@@ -69,7 +69,7 @@ def views_ddl(amap: AppMap, reports: list[ConceptReport]) -> list[str]:
             continue
         out.append(f"DROP VIEW IF EXISTS {S}.{_q(rep.name)} CASCADE")
         out.append(f"CREATE VIEW {S}.{_q(rep.name)} AS\n{view_sql(amap, rep)}")
-        if amap.concepts[rep.name].table is None or rep.table_missing:
+        if amap.concepts[rep.name].table is None or rep.table_missing or rep.stand_in:
             out += _noop_triggers(rep.name)
     return out
 

@@ -71,13 +71,15 @@ def harness_upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(harness_config(url), revision)
 
 
-def harness_upgrade_sql(url: str) -> str:
-    """The DDL ``harness_upgrade`` would run from nothing (alembic offline mode): nothing
-    is applied and the database is not contacted."""
+def harness_upgrade_sql(url: str, current: str | None = None) -> str:
+    """The DDL ``harness_upgrade`` would run from ``current`` (alembic offline mode):
+    nothing is applied and the database is not contacted."""
     import io
 
     buf = io.StringIO()
-    command.upgrade(harness_config(url, output=buf), "head", sql=True)
+    command.upgrade(
+        harness_config(url, output=buf), f"{current}:head" if current else "head", sql=True
+    )
     return buf.getvalue()
 
 

@@ -1,6 +1,10 @@
-"""Pre-flight: the owner's checklist (seed 001 "Pre-flight Checklist", ``check_db.py``).
+"""Pre-flight: the map, concept by concept, then the owner's checklist (seed 001
+"Pre-flight Checklist", ``check_db.py``).
 
-Each check is one line a human can act on; ``loadsim db check`` exits non-zero if any fails.
+Each item is one line a human can act on; ``loadsim db check`` exits 2 naming what is
+missing. Every query goes through the map (``db.appviews.view_sql`` as a subquery), so the
+checklist reads an owner's tables correctly *before* adoption too — and an item whose
+concept is missing is reported as skipped, never as a database error.
 """
 
 from __future__ import annotations
@@ -10,8 +14,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
+from db.appcheck import ConceptReport
+from db.appmap import AppMap
+from db.appviews import view_sql
 from db.models import metadata
 
 MIN_AGENTS = 2
@@ -41,70 +49,126 @@ def table_counts(engine: Engine) -> dict[str, int | None]:
     return out
 
 
-def run_checks(
-    engine: Engine, *, current: str | None, head: str | None, target: str | None
+def schema_checks(
+    conn: Connection, *, kind: str, amap: AppMap, revisions: dict[str, str | None]
 ) -> list[CheckResult]:
-    """Run every pre-flight item; never stops at the first failure."""
-    results = [
+    """Migrations (the project's, or the harness's own schema on an owner's database) and,
+    on an owner's database, whether it was adopted with this map."""
+    if kind != "owner":
+        cur, head = revisions.get("current"), revisions.get("head")
+        return [
+            CheckResult(
+                "migrations applied",
+                cur is not None and cur == head,
+                f"database at {cur or 'nothing'}, code at {head}"
+                + ("" if cur == head else " — run `loadsim db upgrade`"),
+            )
+        ]
+    cur, head = revisions.get("harness_current"), revisions.get("harness_head")
+    out = [
         CheckResult(
-            "migrations applied",
-            current is not None and current == head,
-            f"database at {current or 'nothing'}, code at {head}"
-            + ("" if current == head else " — run `loadsim db upgrade`"),
+            "harness schema loadsim",
+            cur is not None and cur == head,
+            f"at {cur or 'nothing'}, code at {head}"
+            + ("" if cur == head else " — run `loadsim db upgrade` (touches no app table)"),
         )
     ]
-    present = set(inspect(engine).get_table_names())
-    missing = sorted(set(metadata.tables) - present)
-    results.append(
-        CheckResult(
-            "tables present",
-            not missing,
-            f"all {len(metadata.tables)} tables"
-            if not missing
-            else "missing: " + ", ".join(missing),
+    from db.adopt import adopted_map
+
+    stored = adopted_map(conn) if cur is not None else None
+    if stored is None:
+        out.append(
+            CheckResult(
+                "adopted", False, "not yet — `loadsim db adopt --map FILE --sql` shows what it does"
+            )
         )
-    )
-    if {"agents", "users", "coupons", "products"} <= present:
-        with engine.connect() as conn:
-            agents = conn.execute(
-                text(
-                    "SELECT count(*) FROM agents a JOIN users u ON u.id = a.user_id "
-                    "WHERE a.status = 'active'"
+    else:
+        same = stored["fingerprint"] == amap.fingerprint()
+        out.append(
+            CheckResult(
+                "adopted",
+                same,
+                f"with {stored['source']} on {stored['adopted_at']:%Y-%m-%d %H:%M}"
+                + ("" if same else f" — differs from {amap.source}: run `loadsim db adopt`"),
+            )
+        )
+    return out
+
+
+def data_checks(conn: Connection, amap: AppMap, reports: list[ConceptReport]) -> list[CheckResult]:
+    """The owner's counts (agents, coupons, products), each through the map."""
+    by = {r.name: r for r in reports}
+
+    def sub(name: str) -> str | None:
+        rep = by[name]
+        return None if rep.table_missing or rep.missing or rep.wrong_type else view_sql(amap, rep)
+
+    out: list[CheckResult] = []
+    agents, users, coupons, products = sub("agents"), sub("users"), sub("coupons"), sub("products")
+
+    def count(sql: str) -> tuple | None:
+        sp = conn.begin_nested()
+        try:
+            conn.exec_driver_sql(f'SET LOCAL search_path TO "{amap.app_schema}"')
+            row = tuple(conn.exec_driver_sql(sql).one())
+        except DBAPIError as exc:
+            sp.rollback()
+            out.append(CheckResult("query", False, str(exc.orig).splitlines()[0]))
+            return None
+        sp.rollback()
+        return row
+
+    def skipped(name: str, concept: str) -> None:
+        out.append(CheckResult(name, False, f"skipped: concept {concept!r} is not usable (above)"))
+
+    if agents and users:
+        row = count(
+            f"SELECT count(*) FROM ({agents}) a JOIN ({users}) u ON u.id = a.user_id "
+            "WHERE a.status = 'active' AND u.is_simulated"
+        )
+        if row:
+            out.append(
+                CheckResult(
+                    "active agents with valid users",
+                    row[0] >= MIN_AGENTS,
+                    f"{row[0]} (need >= {MIN_AGENTS}) — seed with `loadsim personas seed FILE`",
                 )
-            ).scalar_one()
-            front = conn.execute(
-                text("SELECT count(*) FROM coupons WHERE kind = 'frontstore' AND is_active")
-            ).scalar_one()
-            catb = conn.execute(
-                text("SELECT count(*) FROM coupons WHERE kind = 'category_brand' AND is_active")
-            ).scalar_one()
-            products, cats = conn.execute(
-                text("SELECT count(*), count(DISTINCT category) FROM products")
-            ).one()
-        results += [
-            CheckResult(
-                "active agents with valid users",
-                agents >= MIN_AGENTS,
-                f"{agents} (need >= {MIN_AGENTS}) — seed with `loadsim personas seed FILE`",
-            ),
-            CheckResult(
-                "frontstore coupons",
-                front >= MIN_FRONTSTORE,
-                f"{front} (need >= {MIN_FRONTSTORE}) — `loadsim catalog seed`",
-            ),
-            CheckResult(
-                "category/brand coupons",
-                catb >= MIN_CATEGORY_BRAND,
-                f"{catb} (need >= {MIN_CATEGORY_BRAND}) — `loadsim catalog seed`",
-            ),
-            CheckResult(
-                "products across categories",
-                products > 0 and cats >= MIN_CATEGORIES,
-                f"{products} products in {cats} categories (need >= {MIN_CATEGORIES})",
-            ),
-        ]
-    results.append(check_target(target))
-    return results
+            )
+    else:
+        skipped("active agents with valid users", "agents" if not agents else "users")
+    if coupons:
+        row = count(
+            "SELECT count(*) FILTER (WHERE kind = 'frontstore'),"
+            f" count(*) FILTER (WHERE kind = 'category_brand') FROM ({coupons}) c WHERE is_active"
+        )
+        if row:
+            out += [
+                CheckResult(
+                    "frontstore coupons",
+                    row[0] >= MIN_FRONTSTORE,
+                    f"{row[0]} (need >= {MIN_FRONTSTORE}) — `loadsim catalog seed`",
+                ),
+                CheckResult(
+                    "category/brand coupons",
+                    row[1] >= MIN_CATEGORY_BRAND,
+                    f"{row[1]} (need >= {MIN_CATEGORY_BRAND}) — `loadsim catalog seed`",
+                ),
+            ]
+    else:
+        skipped("coupons", "coupons")
+    if products:
+        row = count(f"SELECT count(*), count(DISTINCT category) FROM ({products}) p")
+        if row:
+            out.append(
+                CheckResult(
+                    "products across categories",
+                    row[0] > 0 and row[1] >= MIN_CATEGORIES,
+                    f"{row[0]} products in {row[1]} categories (need >= {MIN_CATEGORIES})",
+                )
+            )
+    else:
+        skipped("products across categories", "products")
+    return out
 
 
 def check_target(target: str | None, timeout: float = 5.0) -> CheckResult:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, literal_column, select, tuple_
+from sqlalchemy import Connection, MetaData, Table, and_, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from db.errors import ConfigError
@@ -80,6 +80,10 @@ def upsert(
     """
     if not rows:
         return UpsertCounts()
+    writable = _view_writable(conn, table.name)
+    if writable is not None:
+        return _upsert_view(conn, table=table, rows=rows, key=key, update=update, flag=flag,
+                            also_set=also_set, writable=writable)  # fmt: skip
     # One compiled statement run as executemany: SQLAlchemy's "insertmanyvalues" batches
     # the rows into multi-row VALUES itself (compiling a 1,000-row VALUES clause per chunk
     # cost more than the database work).
@@ -98,4 +102,74 @@ def upsert(
                 inserted += 1
             else:
                 updated += 1
+    return UpsertCounts(inserted, updated, len(rows) - inserted - updated)
+
+
+def _view_writable(conn: Connection, name: str) -> set[str] | None:
+    """The writable columns when ``name`` resolves to a view (an adopted database: the map's
+    view over the owner's table, ``db.appviews``); ``None`` for a plain table."""
+    kind = conn.execute(
+        text("SELECT relkind FROM pg_class WHERE oid = to_regclass(:n)"), {"n": name}
+    ).scalar()
+    if kind != "v":
+        return None
+    return set(
+        conn.execute(
+            text(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = :n"
+                " AND is_updatable = 'YES' AND table_schema ="
+                " (SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = to_regclass(:n))"
+            ),
+            {"n": name},
+        ).scalars()
+    )
+
+
+def _upsert_view(
+    conn: Connection,
+    *,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    key: str,
+    update: Sequence[str],
+    flag: str,
+    also_set: dict[str, Any] | None,
+    writable: set[str],
+) -> UpsertCounts:
+    """``upsert`` through an auto-updatable view: Postgres carries ``ON CONFLICT`` onto the
+    app table, but the view has no ``xmax`` and some harness columns are derived (read-only)
+    or absent there — those are left out, and inserted/updated are told apart by which keys
+    existed before."""
+    # The view's own column types (an owner's uuid ids), not the project's model types.
+    schema = conn.execute(
+        text("SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = to_regclass(:n)"),
+        {"n": table.name},
+    ).scalar_one()
+    table = Table(table.name, MetaData(), autoload_with=conn, schema=schema)
+    cols = [c for c in rows[0] if c in writable]
+    upd = [c for c in update if c in writable]
+    extra = {k: v for k, v in (also_set or {}).items() if k in writable}
+    ins = pg_insert(table)
+    stmt: Any
+    if upd:
+        current = tuple_(*(table.c[c] for c in upd))
+        proposed = tuple_(*(ins.excluded[c] for c in upd))
+        stmt = ins.on_conflict_do_update(
+            index_elements=[table.c[key]],
+            set_={**{c: ins.excluded[c] for c in upd}, **extra},
+            where=and_(table.c[flag], current.is_distinct_from(proposed)),
+        )
+    else:
+        stmt = ins.on_conflict_do_nothing(index_elements=[table.c[key]])
+    stmt = stmt.returning(table.c[key])
+    inserted = updated = 0
+    for i in range(0, len(rows), CHUNK):
+        part = [{c: r[c] for c in cols} for r in rows[i : i + CHUNK]]
+        keys = [r[key] for r in part]
+        existed = set(conn.execute(select(table.c[key]).where(table.c[key].in_(keys))).scalars())
+        for (k,) in conn.execute(stmt, part):
+            if k in existed:
+                updated += 1
+            else:
+                inserted += 1
     return UpsertCounts(inserted, updated, len(rows) - inserted - updated)

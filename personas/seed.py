@@ -130,12 +130,21 @@ def seed_personas(
     )
     deactivated = 0
     if deactivate_missing:
+        # On an adopted database ``agents`` is the map's view: ``updated_at`` may not exist.
+        stamp = {"updated_at": func.now()} if _has_writable(conn, "agents", "updated_at") else {}
         deactivated = conn.execute(
             update(Agent)
             .where(Agent.is_simulated, Agent.status == "active", Agent.persona_id.not_in(ids))
-            .values(status="inactive", updated_at=func.now())
+            .values(status="inactive", **stamp)
         ).rowcount
     return SeedStats(users=users, agents=agents, deactivated=deactivated)
+
+
+def _has_writable(conn: Connection, table: str, column: str) -> bool:
+    from personas._upsert import _view_writable
+
+    writable = _view_writable(conn, table)
+    return writable is None or column in writable
 
 
 def unknown_stores(conn: Connection, *, personas: list[Persona]) -> list[str]:
@@ -162,6 +171,8 @@ def load_active_agents(conn: Connection) -> list[tuple[int, int, Persona]]:
     out: list[tuple[int, int, Persona]] = []
     problems: list[str] = []
     for agent_id, user_id, data, persona_id in rows:
+        if not isinstance(user_id, int):
+            user_id = str(user_id)  # an owner's uuid ids: plain text travels in Locust messages
         try:
             out.append((agent_id, user_id, Persona.model_validate(data)))
         except ValidationError as exc:

@@ -1,4 +1,5 @@
-"""``loadsim db upgrade | status | check`` — schema and pre-flight."""
+"""``loadsim db upgrade | adopt | status | check`` — schema, adoption and pre-flight
+(the map-aware half lives in ``db_map``)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,54 @@ import argparse
 
 from tabulate import tabulate
 
+from harness.cli.commands.db_map import add_map_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="database: migrate, inspect, pre-flight check")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
 
     up = dsub.add_parser(
-        "upgrade", help="apply migrations (alembic upgrade head) to DATABASE_URL or the embedded DB"
+        "upgrade",
+        help="apply migrations to DATABASE_URL or the embedded DB (on a database whose app "
+        "tables exist: only the harness's own schema loadsim — no app table is touched)",
     )
     up.add_argument("--revision", default="head", help="target revision (default: head)")
+    up.add_argument("--sql", action="store_true", help="print the exact DDL; apply nothing")
+    up.add_argument(
+        "--adopt", action="store_true", help="then adopt the app tables (= `loadsim db adopt`)"
+    )
+    add_map_option(up)
     up.set_defaults(func=_upgrade)
+
+    ad = dsub.add_parser(
+        "adopt",
+        help="adopt an existing app database: additive nullable columns on app tables "
+        "(listed first with --sql), views + mirror triggers in schema loadsim from the map",
+        description="Adopt a database whose app tables already exist (made by your app's own "
+        "migrations). Creates the harness's own schema loadsim (own alembic version table), "
+        "adds only the nullable columns the harness needs to app tables (e.g. "
+        "shopping_sessions.run_id, .is_replay), and generates from the map one view per "
+        "concept plus triggers that mirror the harness's sessions/events into your "
+        "shopping_sessions / shopping_session_events (marked simulated). Nothing else in an "
+        "app table is created, altered or dropped. Run with --sql first: it prints the exact "
+        "DDL and applies nothing.",
+    )
+    add_map_option(ad)
+    ad.add_argument("--sql", action="store_true", help="print the exact DDL; apply nothing")
+    ad.set_defaults(func=_adopt)
 
     st = dsub.add_parser("status", help="list every table with its row count")
     st.set_defaults(func=_status)
 
     ck = dsub.add_parser(
         "check",
-        help="pre-flight checklist: migrations, agents, coupons, products, target simulation mode",
+        help="the map concept by concept (found / missing / wrong type), then the pre-flight "
+        "checklist: migrations, agents, coupons, products, target simulation mode; exit 2 "
+        "naming what is missing",
     )
     ck.add_argument("--host", default=None, help="target API base URL to check for simulation mode")
+    add_map_option(ck)
     ck.set_defaults(func=_check)
 
 
@@ -36,13 +66,17 @@ def _url() -> str:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    from db import migrate
-    from db.engine import redact
+    from harness.cli.commands.db_map import run_upgrade
 
-    url = _url()
-    migrate.upgrade(url, args.revision)
-    print(f"database {redact(url)} at revision {migrate.current_revision(url)}")
-    return 0
+    return run_upgrade(
+        _url(), revision=args.revision, sql=args.sql, adopt=args.adopt, map_file=args.map_file
+    )
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    from harness.cli.commands.db_map import run_adopt
+
+    return run_adopt(_url(), map_file=args.map_file, sql=args.sql)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -63,23 +97,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from db import migrate
-    from db.engine import create_db_engine
-    from db.preflight import run_checks
+    from harness.cli.commands.db_map import run_check
 
-    url = _url()
-    engine = create_db_engine(url, total_connections=2)
-    try:
-        results = run_checks(
-            engine,
-            current=migrate.current_revision(url),
-            head=migrate.head_revision(),
-            target=args.host,
-        )
-    finally:
-        engine.dispose()
-    for r in results:
-        print(f"[{'PASS' if r.ok else 'FAIL'}] {r.name}: {r.detail}")
-    failed = [r for r in results if not r.ok]
-    print(f"{len(results) - len(failed)}/{len(results)} checks passed")
-    return 1 if failed else 0
+    return run_check(_url(), map_file=args.map_file, host=args.host)

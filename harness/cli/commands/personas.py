@@ -76,7 +76,6 @@ def open_migrated_engine() -> Engine:
     """
     from sqlalchemy.exc import OperationalError
 
-    from db import migrate
     from db.embedded import resolve_database_url
     from db.engine import create_db_engine, redact
     from db.errors import ConfigError
@@ -84,16 +83,15 @@ def open_migrated_engine() -> Engine:
 
     settings = load_settings()
     url = resolve_database_url(settings.database_url)
+    from db.adopt import schema_problem
+
     try:
-        current, head = migrate.current_revision(url), migrate.head_revision()
+        problem = schema_problem(url)  # project migrations at head, or an adopted database
     except OperationalError as exc:
         first = str(exc.orig or exc).strip().splitlines()[0]
         raise ConfigError(f"cannot connect to the database {redact(url)}: {first}") from None
-    if current != head:
-        raise ConfigError(
-            f"the database {redact(url)} is at revision {current or 'none (empty)'}, "
-            f"the code needs {head}: run `loadsim db upgrade` first"
-        )
+    if problem:
+        raise ConfigError(problem)
     return create_db_engine(
         url, total_connections=2, statement_timeout_ms=settings.db_statement_timeout_ms
     )

@@ -87,12 +87,23 @@ class ShopRejected(Exception):
 
 class ShopUnavailable(Exception):
     """The target could not serve the action (5xx, timeout, connection error) after the
-    port's own retries. The agent's flow for this hour fails; the harness counts it."""
+    port's own retries, or answered outside its contract (``kind="contract"``: 401, 403,
+    404, 405, 422 — a wrong route, token or body, never a shopper's decision). The agent's
+    flow for this hour fails; the harness counts it (a contract error trips the breaker)."""
 
-    def __init__(self, reason: str, kind: str = "api_5xx"):
+    def __init__(
+        self,
+        reason: str,
+        kind: str = "api_5xx",
+        *,
+        status: int | None = None,
+        path: str | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
-        self.kind = kind  # "api_5xx" | "timeout" | "connection" | "db"
+        self.kind = kind  # "api_5xx" | "timeout" | "connection" | "throttled" | "db" | "contract"
+        self.status = status  # the HTTP status, when there was one
+        self.path = path  # the request path (method first), when there was one
 
 
 @runtime_checkable

@@ -79,7 +79,7 @@ class SimSettings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=30_000, alias="DB_STATEMENT_TIMEOUT_MS")
     """``SET LOCAL statement_timeout`` applied at the start of every transaction."""
 
-    db_pooler: PoolerMode | None = Field(default=None, alias=POOLER_ENV)
+    db_pooler: PoolerMode | None = Field(default=None, alias="LOADSIM_DB_POOLER")
     """``transaction`` / ``session`` / ``none``; unset → guessed from the URL (port 6543 →
     transaction). ``transaction`` turns prepared statements off (``db.engine``)."""
 

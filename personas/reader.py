@@ -230,6 +230,7 @@ def _column_scales(
             if idx < len(cells) and (v := _scales.plain_number(cells[idx])) is not None
         ]
         stated = cmap.stated_scale(head, name)
+        scale: _scales.Scale | None
         if stated is not None:
             try:
                 scale = _scales.parse_stated(stated[0])

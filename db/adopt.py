@@ -176,3 +176,13 @@ def schema_problem(url: str) -> str | None:
         f"the database {redact(url)} is at revision {current or 'none (empty)'}, "
         f"the code needs {head}: run `loadsim db upgrade` first"
     )
+
+
+def is_adopted(engine: Engine) -> bool:
+    """Whether ``engine``'s database was adopted (``loadsim.adoption`` has its row).
+
+    On such a database the project's own offer engine does not run: its tables (per-run
+    cycles, wallet bookkeeping columns) are the project's, not the app's, and the app has
+    an engine of its own (ARCHITECTURE §13: never two engines on one database)."""
+    with engine.connect() as conn:
+        return adopted_map(conn) is not None

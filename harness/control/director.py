@@ -167,6 +167,12 @@ class SimulationDirector:
             log.warning("start-up: %d orphaned active sessions abandoned, carts cleared", n)
             self.files.log_event("cleanup", orphaned_sessions=n)
         insert_run(self.engine, run=self.run, opts=self.opts)
+        from db.adopt import is_adopted
+
+        # An adopted (owner's) database: the app's own engine assigns offers, never ours.
+        self._adopted = is_adopted(self.engine)
+        if self._adopted:
+            log.info("adopted database: the project's offer engine does not run on it")
 
     # ---------------------------------------------------------------- messages
 
@@ -329,7 +335,12 @@ class SimulationDirector:
         sim_t = self.opts.sim_start + timedelta(hours=hour)
         if self.run is not None and not self.opts.mock_api:
             gevent.spawn(self._advance_api_time, sim_t)
-        if self.engine is not None and (self._offer_job is None or self._offer_job.dead):
+        adopted = getattr(self, "_adopted", False)
+        if (
+            self.engine is not None
+            and not adopted
+            and (self._offer_job is None or self._offer_job.dead)
+        ):
             self._offer_job = gevent.spawn(self._run_offer_engine, sim_t)
 
     def _advance_api_time(self, sim_t: datetime) -> None:

@@ -1,0 +1,190 @@
+"""An existing app database (the independent fixture schema, with real customers' rows):
+``loadsim db check`` / ``upgrade`` / ``adopt`` as real processes, and what they leave.
+
+Issue 14, Build 1–2: check prints the concept table and exits 2 before adoption; ``--sql``
+prints DDL and changes nothing; ``upgrade`` never creates, alters or drops an app table;
+``adopt`` adds only the listed nullable columns; the harness's own schema passes
+``alembic check``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from db import migrate
+from db.appmap import CONCEPTS
+from tests.owner_db_support import (
+    MAP_FILE,
+    app_tables,
+    create_owner_db,
+    loadsim,
+    real_rows_checksum,
+    schema_snapshot,
+)
+
+
+@pytest.fixture()
+def owner_db(pg_server, request):
+    url = create_owner_db(pg_server, "own_" + request.node.name[:40])
+    eng = create_engine(url)
+    yield url, eng
+    eng.dispose()
+
+
+def _no_traceback(r) -> None:
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr[-2000:]
+
+
+def test_check_before_adoption_prints_every_concept_and_exits_2(owner_db):
+    url, _ = owner_db
+    r = loadsim("db", "check", "--map", str(MAP_FILE), url=url)
+    _no_traceback(r)
+    assert r.returncode == 2
+    rows = {line.split()[0]: line for line in r.stdout.splitlines() if line.split()}
+    for concept in CONCEPTS:
+        assert concept in rows, concept
+    assert "found" in rows["users"] and "found" in rows["coupons"]
+    assert "missing" in rows["shopping_sessions"]  # run_id / is_replay: adoption adds them
+    last = r.stderr.strip().splitlines()[-1]
+    assert "shopping_sessions.run_id" in last and "shopping_sessions.is_replay" in last
+    assert "harness schema loadsim" in last and "adopted" in last
+    # The owner's pre-flight items follow the concept table, read through the map.
+    assert "[FAIL] category/brand coupons: 1 (need >= 150)" in r.stdout
+    assert "products across categories: 2 products in 2 categories" in r.stdout
+
+
+def test_check_with_the_default_map_names_wrong_types_and_missing_columns(owner_db):
+    url, _ = owner_db
+    r = loadsim("db", "check", url=url)  # today's schema vs the owner's: many mismatches
+    _no_traceback(r)
+    assert r.returncode == 2
+    last = r.stderr.strip().splitlines()[-1]
+    for item in ("users.id", "agents.persona_id", "products.name", "coupons.kind"):
+        assert item in last, last
+    assert "wrong type id: uuid, expected int" in r.stdout
+    assert "skipped: concept 'coupons' is not usable" in r.stdout
+
+
+def test_sql_options_print_ddl_and_change_nothing(owner_db):
+    url, eng = owner_db
+    before_schema = schema_snapshot(eng)
+    tables = app_tables(eng)
+    before_rows = real_rows_checksum(eng, tables)
+    up = loadsim("db", "upgrade", "--sql", url=url)
+    _no_traceback(up)
+    assert up.returncode == 0, up.stderr
+    assert "CREATE SCHEMA IF NOT EXISTS loadsim" in up.stdout
+    assert "CREATE TABLE loadsim.simulation_runs" in up.stdout
+    assert "CREATE TABLE loadsim.alembic_version" in up.stdout  # its own version table
+    assert "ALTER TABLE" not in up.stdout  # upgrade alone never alters an app table
+    ad = loadsim("db", "adopt", "--map", str(MAP_FILE), "--sql", url=url)
+    _no_traceback(ad)
+    assert ad.returncode == 0, ad.stderr
+    additive = [line for line in ad.stdout.splitlines() if line.startswith("ALTER TABLE")]
+    assert additive == [
+        'ALTER TABLE "public"."shopping_sessions" ADD COLUMN IF NOT EXISTS "run_id" text NULL;',
+        'ALTER TABLE "public"."shopping_sessions" ADD COLUMN IF NOT EXISTS "is_replay" boolean NULL;',
+    ]
+    assert 'CREATE VIEW loadsim."users"' in ad.stdout
+    assert "mirror_session_ins" in ad.stdout
+    assert schema_snapshot(eng) == before_schema  # no loadsim schema, nothing altered
+    assert real_rows_checksum(eng, tables) == before_rows
+
+
+def test_upgrade_installs_only_the_harness_schema_and_alembic_check_is_clean(owner_db):
+    url, eng = owner_db
+    before = schema_snapshot(eng)
+    tables = app_tables(eng)
+    rows = real_rows_checksum(eng, tables)
+    r = loadsim("db", "upgrade", url=url)
+    _no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "no app table touched" in r.stdout and "loadsim db adopt" in r.stdout
+    after = schema_snapshot(eng)
+    assert after["schemas"] == sorted([*before["schemas"], ("loadsim",)])
+    for part in ("columns", "constraints", "indexes", "triggers"):
+        assert after[part] == before[part], part
+    assert real_rows_checksum(eng, tables) == rows
+    with eng.connect() as conn:
+        version = conn.execute(text("SELECT version_num FROM loadsim.alembic_version")).scalar()
+        assert conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar() is None
+    assert version == migrate.harness_head_revision()
+    migrate.harness_check(url)  # raises AutogenerateDiffsDetected when not clean
+    again = loadsim("db", "upgrade", url=url)  # idempotent
+    assert again.returncode == 0, again.stderr
+
+
+def test_adopt_adds_only_the_listed_columns_then_check_finds_every_concept(owner_db):
+    url, eng = owner_db
+    before = schema_snapshot(eng)
+    tables = app_tables(eng)
+    rows = real_rows_checksum(eng, tables)
+    r = loadsim("db", "adopt", "--map", str(MAP_FILE), url=url)
+    _no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    after = schema_snapshot(eng)
+    added = sorted(set(after["columns"]) - set(before["columns"]))
+    assert added == [
+        ("shopping_sessions", "is_replay", "boolean", "YES", None),
+        ("shopping_sessions", "run_id", "text", "YES", None),
+    ]
+    assert set(before["columns"]) <= set(after["columns"])
+    for part in ("constraints", "indexes", "triggers"):
+        assert after[part] == before[part], part
+    assert real_rows_checksum(eng, tables) == rows
+    # After adoption the stored map is used: no --map needed; every concept is found.
+    ck = loadsim("db", "check", url=url)
+    _no_traceback(ck)
+    assert "missing or wrong in the database" not in ck.stderr
+    assert "[PASS] adopted" in ck.stdout and "[PASS] harness schema loadsim" in ck.stdout
+    assert ck.returncode == 2  # the fixture's catalog is below the owner's minimums
+    migrate.harness_check(url)
+
+
+def test_a_map_that_does_not_fit_is_refused_and_nothing_changes(owner_db, tmp_path):
+    url, eng = owner_db
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MAP_FILE.read_text().replace('name = "title"', 'name = "product_title"'))
+    before = schema_snapshot(eng)
+    r = loadsim("db", "adopt", "--map", str(bad), url=url)
+    _no_traceback(r)
+    assert r.returncode == 2
+    assert "products.name <- product_title: missing" in r.stderr
+    assert "nothing was changed" in r.stderr
+    assert schema_snapshot(eng) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("[db.map.widgets]\ntable = 'w'\n", "[db.map] widgets: unknown concept"),
+        ("[db.map.users.columns]\nnick = 'x'\n", "users.columns.nick: unknown column"),
+        ("[db.map.users]\nid_type = 'int128'\n", "users.id_type"),
+        ("[db.map.users.columns]\nemail = 'e; drop'\n", "not a plain column name"),
+        ("[db.map\n", "not valid TOML"),
+        ("[personas.columns]\nage = 'Age'\n", "no [db.map] section"),
+    ],
+)
+def test_a_bad_map_file_is_one_line_naming_file_and_key(owner_db, tmp_path, content, fragment):
+    url, _ = owner_db
+    f = tmp_path / "m.toml"
+    f.write_text(content)
+    r = loadsim("db", "check", "--map", str(f), url=url)
+    _no_traceback(r)
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and str(f) in err[0] and fragment in err[0], err
+
+
+def test_embedded_default_database_checks_clean_concepts(pg_server):
+    """The default map on a project-made database: every concept found, nothing to adopt."""
+    url = pg_server.create_database("own_default", drop_first=True)
+    assert loadsim("db", "upgrade", url=url).returncode == 0
+    r = loadsim("db", "check", url=url)
+    _no_traceback(r)
+    assert "missing or wrong in the database" not in r.stderr
+    ad = loadsim("db", "adopt", "--sql", url=url)
+    assert ad.returncode == 2 and "nothing to adopt" in ad.stderr
+    with create_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT to_regnamespace('loadsim')")).scalar() is None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,27 @@ def test_bad_map_file_entries_are_named(tmp_path):
         load_column_map(tmp_path / "broken.toml")
     with pytest.raises(ConfigError, match="map file not found"):
         load_column_map(tmp_path / "nope.toml")
+
+
+def test_loadsim_personas_validate_with_the_owners_map(tmp_path, canonical):
+    import subprocess
+    import sys
+
+    header, rows = _owner_rows(canonical[:30])
+    book = _write(tmp_path / "owner.csv", header, rows)
+    (tmp_path / "loadsim.toml").write_text(MAP_TOML)
+    env = {k: v for k, v in os.environ.items() if k not in ("LOADSIM_MAP", "LOADSIM_DB_MAP")}
+    cmd = [sys.executable, "-m", "harness.cli", "personas", "validate", str(book)]
+    ok = subprocess.run([*cmd, "--map", str(tmp_path / "loadsim.toml")], env=env,
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert f"{book}: 30 personas, all 28 attributes valid" in ok.stdout
+    assert "note: Personas column I 'Frequency': read as shopping_frequency" in ok.stdout
+    assert "warning: Personas!discount_sensitivity ('Discount Sensitivity'): read on a 1–10 " \
+           "scale as (v − 1) / 9 (detected: values" in ok.stderr  # fmt: skip
+    bad = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    # Without the map, its three headers are unknown: each attribute is named, one line each.
+    assert "Personas!persona_id row 1: missing required column" in bad.stderr
+    assert "Personas!coupon_affinity row 1: missing required column (closest header: " \
+           "'Coupon Affinity Score'; map it in [personas.columns])" in bad.stderr  # fmt: skip

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from personas.reader import ReadReport
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -23,6 +25,30 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+_MAP_HELP = (
+    "your map file: its [personas.columns] ('Your Header' = 'attribute') and "
+    "[personas.scales] ('Your Header' = '1-10') sections (default: $LOADSIM_MAP or "
+    "$LOADSIM_DB_MAP)"
+)
+
+
+def _read(args: argparse.Namespace) -> ReadReport:
+    """The workbook through the owner's column map; warnings printed, notes on stdout."""
+    from personas.columns import load_column_map
+    from personas.reader import PersonaFileError, read_personas_report
+
+    try:
+        report = read_personas_report(args.file, load_column_map(args.map_file))
+    except PersonaFileError as exc:
+        _print_warnings(exc.warnings)
+        raise
+    _print_warnings(report.warnings)
+    for note in report.notes:
+        if note not in report.warnings:  # scale conversions are already warnings
+            print(f"note: {note}")
+    return report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check a workbook (.xlsx sheet 'Personas' or .csv) without touching the database",
     )
     v.add_argument("file", type=Path, metavar="FILE", help="persona workbook (.xlsx or .csv)")
+    v.add_argument("--map", dest="map_file", default=None, metavar="TOML", help=_MAP_HELP)
     v.set_defaults(func=_validate)
 
     s = psub.add_parser(
@@ -43,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="create/update one simulated user + active agent per persona, all in one transaction",
     )
     s.add_argument("file", type=Path, metavar="FILE", help="persona workbook (.xlsx or .csv)")
+    s.add_argument("--map", dest="map_file", default=None, metavar="TOML", help=_MAP_HELP)
     s.add_argument(
         "--test", type=_positive_int, metavar="N", default=None,
         help="seed only the first N personas (a quick trial run)",
@@ -103,28 +131,15 @@ def _print_warnings(warnings: list[str]) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from personas.reader import PersonaFileError, read_personas_report
-
-    try:
-        report = read_personas_report(args.file)
-    except PersonaFileError as exc:
-        _print_warnings(exc.warnings)
-        raise
-    _print_warnings(report.warnings)
+    report = _read(args)
     print(f"{args.file}: {len(report.personas)} personas, all 28 attributes valid")
     return 0
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from personas.reader import PersonaFileError, read_personas_report
     from personas.seed import seed_personas, unknown_stores
 
-    try:
-        report = read_personas_report(args.file)
-    except PersonaFileError as exc:
-        _print_warnings(exc.warnings)
-        raise
-    _print_warnings(report.warnings)
+    report = _read(args)
     personas = report.personas[: args.test] if args.test else report.personas
     engine = open_migrated_engine()
     try:

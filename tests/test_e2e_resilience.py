@@ -188,7 +188,7 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     assert last_before < 13
     api.start()
     r = run_locust(
-        [*BASE, "--host", host, "--resume", "down", "--runs-dir", str(runs)],
+        [*BASE, "--host", host, "--resume", "last", "--runs-dir", str(runs)],  # the newest run
         env=env,
         cwd=tmp_path,
         timeout=240,

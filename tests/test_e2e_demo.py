@@ -1,0 +1,34 @@
+"""``loadsim demo`` (the README's first command), short: the embedded default end to end —
+its own Postgres, the reference API, the bundled personas, a headless run and the
+summary — from an empty home directory and no DATABASE_URL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e_support import harness_env
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_runs_on_the_embedded_default_and_writes_the_report(tmp_path):
+    env = harness_env(None, tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "demo", "--time-scale", "1800",
+         "--sim-duration", "3h", "--", "--ramp", "0:100", "--drain-seconds", "2"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").glob("demo-*")
+    assert f"run outputs: runs/{run_dir.name}/" in r.stdout
+    assert (tmp_path / ".loadsim").is_dir()  # the embedded Postgres lives in LOADSIM_HOME
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["load"]["requests"] > 0  # real HTTP against the embedded reference API
+    assert summary["load"]["failures"] == 0
+    assert summary["behavior"]["overall"]["shop_sessions"] > 0
+    assert (run_dir / "report.xlsx").stat().st_size > 0
+    assert list((run_dir / "plots").glob("*.png"))

@@ -50,10 +50,12 @@ def test_409_is_a_business_refusal_counted_as_success(probe):
     assert len(s["requests"]) == 1 and _failures(s) == [None]
 
 
-def test_other_4xx_is_rejected_and_counted_as_failure(probe):
-    s = probe["404_rejected"]
-    assert s["raised"] == {"type": "ShopRejected", "status": 404, "detail": "no such product"}
-    assert len(s["requests"]) == 1 and _failures(s) == ["404: no such product"]
+def test_404_is_a_contract_error_counted_as_failure(probe):
+    s = probe["404_rejected"]  # issue 14: a wrong route is never a shopper's decision
+    assert s["raised"]["type"] == "ShopUnavailable" and s["raised"]["kind"] == "contract"
+    assert s["raised"]["message"].startswith("POST /api/cart/add → 404: ")
+    assert len(s["requests"]) == 1
+    assert _failures(s)[0].startswith("404 contract error: no such product")
 
 
 def test_5xx_is_retried_only_when_the_call_is_idempotent(probe):

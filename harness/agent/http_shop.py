@@ -4,12 +4,21 @@
   an explicit timeout (the session's), and a stable ``name`` so Locust groups it per
   endpoint (``/api/offers/{id}/view``, ``/api/products?…``).
 - A token is taken from the process's bucket *before* the request is timed.
-- 409 (business refusal) is an expected outcome → success in Locust's stats and
-  ``ShopRejected`` for the graph. 429 → wait ``Retry-After`` and retry; never a failure.
+- 409 and a 400 that gives a reason (business refusals) are expected outcomes → success
+  in Locust's stats and ``ShopRejected`` for the graph. 429 → wait ``Retry-After`` and
+  retry; never a failure.
+- 401/403/404/405/422 (and a 400 with no reason) are **contract errors** (issue 14): the
+  target and the harness disagree on a token, route, method or body — never a shopper's
+  decision. A failure in Locust's stats, ``ShopUnavailable(kind="contract")`` for the graph
+  (the hour is stored as failed), and ``HttpCounters.note_contract`` so the director trips
+  the breaker at once, naming the method, path and status. Other 4xx stay refusals
+  (failures in the stats, ``ShopRejected`` for the graph).
 - 5xx / timeouts / connection errors → retried only where the call is idempotent (GETs,
   checkout with its idempotency key, DELETE cart), with exponential backoff and jitter,
   then ``ShopUnavailable`` (the agent's flow fails this hour; the harness counts it).
 - Browsing reads the shared catalog cache unless ``--browse-via api``.
+- Paths come from the route map (``harness.config.routes``); Locust names keep the
+  contract's paths, so runs against differently mapped targets stay comparable.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from behaviors.shop import (
 )
 from harness.agent.catalog_cache import CatalogCache
 from harness.agent.rate_limit import TokenBucket
+from harness.config.routes import DEFAULT_ROUTES, contract_cause, is_contract_error
 
 MAX_429_RETRIES = 5
 MAX_5XX_RETRIES = 2
@@ -44,6 +54,20 @@ class HttpCounters:
     def __init__(self) -> None:
         self.throttled = 0
         self.consecutive_unavailable = 0
+        self.contract_errors = 0
+        self.first_contract: dict[str, Any] | None = None
+        self.on_contract: Callable[[dict[str, Any]], None] | None = None
+        """Set by the process's wiring: the director (standalone/master) trips the breaker;
+        a worker forwards the error to the master at once."""
+
+    def note_contract(self, info: dict[str, Any]) -> None:
+        """A contract error happened: count it and tell whoever trips the breaker (once
+        per process — the first error names the path; the breaker stops the run)."""
+        self.contract_errors += 1
+        if self.first_contract is None:
+            self.first_contract = info
+            if self.on_contract is not None:
+                self.on_contract(info)
 
 
 class HttpShop:
@@ -68,13 +92,13 @@ class HttpShop:
         self._browse_api = browse_via_api or catalog is None
         self._counters = counters
         self._auth = f"Bearer dev:{agent_id}"
-        self.routes = routes or {}
+        self.routes = {**DEFAULT_ROUTES, **(routes or {})}
         self._store_id = default_store_id
 
     # ------------------------------------------------------------------ plumbing
 
     def _path(self, key: str, default: str) -> str:
-        return self.routes.get(key, default)
+        return self.routes.get(key) or default
 
     def _call(
         self,
@@ -116,8 +140,10 @@ class HttpShop:
                     continue
                 if 400 <= status < 500:
                     detail = _detail(resp)
-                    if status == 409:
-                        resp.success()  # a business refusal the graph handles
+                    if is_contract_error(status, _json_detail(resp)):
+                        raise self._contract(resp, method, path, status, detail)
+                    if status in (400, 409):
+                        resp.success()  # a business refusal (with its reason) the graph handles
                     else:
                         resp.failure(f"{status}: {detail}")
                     raise ShopRejected(str(detail), status=status, detail=detail)
@@ -136,6 +162,21 @@ class HttpShop:
                     gevent.sleep(min(2.0, 0.2 * 2**attempts_5xx) * (0.5 + random.random()))
                     continue
                 raise ShopUnavailable(f"{method} {name}: {status or kind}", kind=kind)
+
+    def _contract(
+        self, resp: Any, method: str, path: str, status: int, detail: Any
+    ) -> ShopUnavailable:
+        """A contract error: a request failure in the stats, noted for the breaker."""
+        bare = path.split("?", 1)[0]
+        cause = contract_cause(status, method)
+        resp.failure(f"{status} contract error: {detail} — {cause}")
+        self._counters.note_contract(
+            {"method": method, "path": bare, "status": status, "detail": str(detail)[:200],
+             "cause": cause, "agent_id": self.agent_id}
+        )  # fmt: skip
+        return ShopUnavailable(
+            f"{method} {bare} → {status}: {cause}", kind="contract", status=status, path=bare
+        )
 
     # ------------------------------------------------------------------ Shop port
 
@@ -280,6 +321,15 @@ def _detail(resp: Any) -> Any:
         return resp.json().get("detail")
     except Exception:  # noqa: BLE001 - any non-JSON body
         return (resp.text or "")[:200]
+
+
+def _json_detail(resp: Any) -> Any:
+    """The ``detail`` of a JSON error body (a business refusal's reason), else None."""
+    try:
+        body = resp.json()
+    except Exception:  # noqa: BLE001 - any non-JSON body
+        return None
+    return body.get("detail") if isinstance(body, dict) else None
 
 
 def _retry_after(resp: Any, attempt: int) -> float:

@@ -194,3 +194,30 @@ def load_routes(path: str | Path | None = None) -> RouteMap:
     if "routes" not in data:
         return RouteMap(source=f"{p} (no [routes]: the contract's paths)")
     return build_routes(data["routes"], source=str(p))
+
+
+CONTRACT_STATUSES = frozenset({401, 403, 404, 405, 422})
+"""Answers that mean the target and the harness disagree on the contract (token, route,
+method, body) — never a shopper's decision: the hour fails and the breaker trips."""
+
+
+def is_contract_error(status: int, detail: Any = None) -> bool:
+    """401/403/404/405/422, or a 400 that gives no reason (a business refusal says why)."""
+    return status in CONTRACT_STATUSES or (status == 400 and not detail)
+
+
+def contract_cause(status: int, method: str = "") -> str:
+    """The likely cause of a contract error, in words a newcomer can act on."""
+    if status == 401:
+        return "the API is not running with SIMULATION_MODE=true (dev tokens refused)"
+    if status == 403:
+        return "the API forbids the dev token's agent: is it a simulated agent of this database?"
+    if status == 404:
+        return "no such route or record: check the paths in [routes] of the map file"
+    if status == 405:
+        return f"the path exists but not for {method or 'this method'}: check [routes]"
+    if status == 422:
+        return "the API rejected the request's shape (body or X-Simulated-Time): contract differs"
+    if status == 400:
+        return "a 400 without a reason: the API did not understand the request"
+    return f"HTTP {status}"

@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 # pytest exits 5 when it collects no tests: that is a failure here, never a pass.
 # Two xdist workers (the box has 2 cores); every test marked `e2e` (real locust processes)
 # is pinned to one xdist group (tests/conftest.py), so two locust runs never compete.
+# The 25 slowest tests are listed at the end: the budget is 10 minutes on the 2-core box.
 TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 demo: venv
 	$(BIN)/loadsim demo

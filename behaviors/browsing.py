@@ -8,16 +8,35 @@ items of a category and indifferent ones do not care. The weights of a catalog p
 computed once per persona and page and cached (``_page_table``): the graph browses the same
 category pages hour after hour.
 
-Basket: the intended size is ``1 + Poisson(avg_basket_size − 1)`` — mean exactly
-``avg_basket_size``. Impulsivity decides how many of those items are *unplanned* (picked
-from anything viewed, ignoring preferences), not how many there are, so calibration of the
-basket size holds whatever the impulsivity. The budget is a hard limit: an item that does
+Trip size (shaped on Complete Journey, issue 16): a household's baskets are not
+Poisson around its mean — big weekly shops and small top-ups mix, and lines per basket
+within one household have a coefficient of variation ≈ 1 (negative-binomial dispersion
+k ≈ 1.0 over 2,469 households). So each shopping session draws a latent **trip scale**
+``m ~ Gamma(TRIP_SHAPE, 1/TRIP_SHAPE)`` (mean 1, ``trip_scale``) that scales both the
+products viewed and the basket: views ``1 + Poisson(m × (browse_depth − 1))``, intended
+items ``1 + Poisson(m × (avg_basket_size − 1))``. The means stay ``browse_depth`` and
+``avg_basket_size`` (calibration tallies each size against its recorded conditional mean),
+and the mixture is the heavy-tailed negative binomial the real baskets show.
+
+Categories (shaped on Complete Journey's category share of lines): every viewed product
+first draws its category, with weight ``CATEGORY_LINE_SHARE[c]`` (× ``1 +
+PREFERRED_CATEGORY_LIFT × brand_loyalty`` for the persona's preferred categories), so a big
+trip spreads over many aisles and a small one over few, as real baskets do
+(``plan_categories``); then a product of that category by preference weight.
+
+Basket: impulsivity decides how many of the intended items are *unplanned* (picked from
+anything viewed, ignoring preferences), not how many there are. A planned item is another
+unit of a product already in the basket with ``REPEAT_UNIT_SHARE`` (Complete Journey: 28 %
+of units are a line's second or later unit, quantities capped at 10), else a product not
+in the basket yet — so lines are products and quantities follow the real share; when the
+basket outgrows what was viewed, items repeat products. The budget is a hard limit: an item that does
 not fit is replaced by the cheapest viewed product that does, and when nothing fits the
 basket stops short (``budget_cut``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_right
 from collections import OrderedDict
@@ -38,6 +57,26 @@ EXPLORE_MIN = 0.1
 loyalty 1 (it grows to ``EXPLORE_MIN + EXPLORE_LOYALTY`` at loyalty 0)."""
 EXPLORE_LOYALTY = 0.3
 _PAGE_CACHE_MAX = 200_000
+TRIP_SHAPE = 1.0
+"""Gamma shape of the trip scale: Complete Journey's within-household dispersion of lines
+per basket (method of moments over households with ≥ 10 baskets: k = 1.02)."""
+CATEGORY_LINE_SHARE: dict[str, float] = {
+    "pantry": 0.188, "dairy": 0.1232, "beverages": 0.1131, "produce": 0.1031,
+    "snacks": 0.0982, "frozen": 0.0909, "meat": 0.0765, "bakery": 0.0666, "household": 0.0492,
+    "deli": 0.0236, "personal_care": 0.0177, "pet": 0.0147, "baby": 0.0138, "health": 0.012,
+    "seafood": 0.0095,
+}  # fmt: skip
+"""Share of Complete Journey's lines per catalog category (1.39 M lines mapped by
+``personas.derive.categories``; fuel, tobacco and general merchandise left out). A category
+the table does not know (an owner's own catalog) weighs the mean share."""
+REPEAT_UNIT_SHARE = 0.28
+"""Share of basket units that repeat a product already in the basket (Complete Journey:
+units beyond a line's first / all units, quantity capped at 10; 1.39 units per line)."""
+PLAN_RETRIES = 8
+"""Repeated draws on a planned category page before a view goes to any page."""
+PREFERRED_CATEGORY_LIFT = 2.0
+"""Extra weight of a preferred category at brand loyalty 1 (×1 at loyalty 0): derived
+households' preferred categories carry about 2–3× their population share of lines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +162,60 @@ def next_category(
     return pool[int(rng.random() * len(pool))]
 
 
-def browse_target(persona: Persona, rng: random.Random, *, depth_share: float = 1.0) -> int:
-    """How many products to view: ``1 + Poisson(depth_share × browse_depth − 1)``, mean
-    ``browse_depth`` for a shopping session (an idle browse looks at a share of it)."""
-    return 1 + poisson(rng, max(0.0, persona.browse_depth * depth_share - 1.0))
+def trip_scale(rng: random.Random) -> float:
+    """The session's trip scale ``m ~ Gamma(TRIP_SHAPE, 1/TRIP_SHAPE)`` (mean 1).
+
+    Marsaglia–Tsang on normals from ``random()`` (Box–Muller), so only ``random()`` draws
+    are used (``behaviors.sampling``'s rule for cross-platform streams).
+    """
+    k = TRIP_SHAPE
+    boost = 1.0
+    if k < 1.0:
+        boost = rng.random() ** (1.0 / k)
+        k += 1.0
+    d = k - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        u1 = 1.0 - rng.random()
+        z = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * rng.random())
+        v = (1.0 + c * z) ** 3
+        if v <= 0.0:
+            continue
+        u = 1.0 - rng.random()
+        if math.log(u) < 0.5 * z * z + d - d * v + d * math.log(v):
+            return boost * d * v / TRIP_SHAPE
+
+
+def browse_target(
+    persona: Persona, rng: random.Random, *, depth_share: float = 1.0, scale: float = 1.0
+) -> int:
+    """How many products to view: ``1 + Poisson(scale × (depth_share × browse_depth − 1))``
+    — mean ``browse_depth`` over sessions (``scale`` is the trip scale, mean 1; an idle
+    browse looks at a share of the depth with scale 1)."""
+    return 1 + poisson(rng, scale * max(0.0, persona.browse_depth * depth_share - 1.0))
+
+
+def category_weights(persona: Persona, categories: list[str]) -> list[float]:
+    """Per category of the shop: ``CATEGORY_LINE_SHARE`` × the preferred lift."""
+    known = [CATEGORY_LINE_SHARE[c] for c in categories if c in CATEGORY_LINE_SHARE]
+    fallback = sum(known) / len(known) if known else 1.0
+    lift = 1.0 + PREFERRED_CATEGORY_LIFT * persona.brand_loyalty
+    pref = set(persona.preferred_categories)
+    return [CATEGORY_LINE_SHARE.get(c, fallback) * (lift if c in pref else 1.0) for c in categories]
+
+
+def plan_categories(
+    persona: Persona, categories: list[str], views: int, rng: random.Random
+) -> list[str]:
+    """The category of each of ``views`` products to view (``category_weights``)."""
+    if not categories or views <= 0:
+        return []
+    cum = list(accumulate(category_weights(persona, categories)))
+    out = []
+    for _ in range(views):
+        i = min(bisect_right(cum, rng.random() * cum[-1]), len(categories) - 1)
+        out.append(categories[i])
+    return out
 
 
 def product_weight(persona: Persona, product: Product, median_price: float) -> float:
@@ -177,6 +266,7 @@ def browse_products(
     rng: random.Random,
     *,
     target: int,
+    plan: list[int] | None = None,
 ) -> BrowseDecision:
     """Which products the session views: about ``browse_depth``, by preference weight.
 
@@ -188,7 +278,11 @@ def browse_products(
         pages: The opened category pages (``Shop.catalog_page`` results).
         rng: The hour's random stream.
         target: Products to view (``browse_target``); fewer only if the pages run out.
+        plan: Page index of each view (``plan_categories``); default a random page each.
     """
+    if plan is not None:  # planned views of an empty page become views of any page
+        new_index = {k: i for i, k in enumerate(k for k, p in enumerate(pages) if p)}
+        plan = [new_index[k] for k in plan if k in new_index]
     pages = [p for p in pages if p]
     available = sum(len(p) for p in pages)
     if not pages:
@@ -199,15 +293,21 @@ def browse_products(
     out: list[Product] = []
     weights: list[float] = []
     attempts = 0
+    misses = 0  # repeats on the planned page in a row
     while len(out) < want and attempts < 20 * want:
+        if plan is not None and len(out) < len(plan) and misses < PLAN_RETRIES:
+            k = plan[len(out)]  # the planned category (any page once it seems exhausted)
+        else:
+            k = int(rng.random() * len(pages))
         attempts += 1
-        k = int(rng.random() * len(pages))
         table = tables[k]
         i = bisect_right(table, rng.random() * table[-1])
         i = min(i, len(table) - 1)
         product = pages[k][i]
         if product.id in seen:
+            misses += 1
             continue
+        misses = 0
         seen.add(product.id)
         out.append(product)
         weights.append(table[i] - (table[i - 1] if i else 0.0))
@@ -226,7 +326,7 @@ def browse_products(
 
 
 def add_to_cart(
-    persona: Persona, viewed: tuple[Product, ...], rng: random.Random
+    persona: Persona, viewed: tuple[Product, ...], rng: random.Random, *, scale: float = 1.0
 ) -> BasketDecision:
     """The basket: about ``avg_basket_size`` items from the viewed products, within budget.
 
@@ -234,8 +334,9 @@ def add_to_cart(
         persona: The shopper.
         viewed: Products viewed this session (``BrowseDecision.products``).
         rng: The hour's random stream.
+        scale: The session's trip scale (``trip_scale``; 1 = an average trip).
     """
-    target = 1 + poisson(rng, persona.avg_basket_size - 1.0)
+    target = 1 + poisson(rng, scale * (persona.avg_basket_size - 1.0))
     unplanned = binomial(rng, target - 1, IMPULSE_SHARE * persona.impulsivity)
     budget = persona.budget_per_trip
     if not viewed:
@@ -249,13 +350,17 @@ def add_to_cart(
     spend = 0
     substitutions = 0
     cut = False
+    left = list(range(len(viewed)))  # viewed products not in the basket yet
     for i in range(target):
         is_unplanned = i >= target - unplanned
-        if is_unplanned:
+        if not left:  # the basket outgrew the views: more of what is already in it
             product = viewed[int(rng.random() * len(viewed))]
+        elif order and not is_unplanned and rng.random() < REPEAT_UNIT_SHARE:
+            product = order[int(rng.random() * len(order))]  # another unit of a line
+        elif is_unplanned:
+            product = viewed[left[int(rng.random() * len(left))]]
         else:
-            j = min(bisect_right(cum, rng.random() * cum[-1]), len(viewed) - 1)
-            product = viewed[j]
+            product = viewed[_pick_left(cum, left, rng)]
         if spend + product.price_cents > budget:
             if spend + cheapest.price_cents > budget:
                 cut = True
@@ -263,9 +368,19 @@ def add_to_cart(
             product = cheapest  # trade down rather than exceed the budget
             substitutions += 1
         spend += product.price_cents
+        if left and product.id not in qty:
+            left = [k for k in left if viewed[k].id != product.id]
         if product.id not in qty:
             order.append(product)
             flags[product.id] = is_unplanned
         qty[product.id] = qty.get(product.id, 0) + 1
     lines = tuple(BasketLine(p, qty[p.id], flags[p.id]) for p in order)
     return BasketDecision(lines, target, unplanned, budget, spend, cut, substitutions)
+
+
+def _pick_left(cum: list[float], left: list[int], rng: random.Random) -> int:
+    """A viewed index among ``left`` by preference weight (``cum`` = cumulative weights)."""
+    if len(left) == len(cum):
+        return min(bisect_right(cum, rng.random() * cum[-1]), len(cum) - 1)
+    weights = list(accumulate(cum[k] - (cum[k - 1] if k else 0.0) for k in left))
+    return left[min(bisect_right(weights, rng.random() * weights[-1]), len(left) - 1)]

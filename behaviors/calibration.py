@@ -105,12 +105,15 @@ def _record_session(tal: _Tallies, persona: Persona, r: HourResult, groups: tupl
     steps = r.steps
     band = ("all", f"ds {sensitivity_band(persona.discount_sensitivity)}", groups[1])
     browse = steps.get("browse_products")
+    # Sizes are Poisson given the session's trip scale m (mean 1, behaviors.browsing): each
+    # is tallied against its recorded conditional mean 1 + m·(attribute − 1).
+    m = browse.get("trip_scale", 1.0) if browse is not None else 1.0
     if browse is not None:
         tal.pois(
             "products viewed",
             groups,
-            persona.browse_depth,
-            browse["views"],
+            1.0 + m * (persona.browse_depth - 1.0),
+            browse["target_views"],
             persona.browse_depth,
             0,
         )
@@ -119,7 +122,7 @@ def _record_session(tal: _Tallies, persona: Persona, r: HourResult, groups: tupl
         tal.pois(
             "basket items (intended)",
             groups,
-            persona.avg_basket_size,
+            1.0 + m * (persona.avg_basket_size - 1.0),
             basket["target_items"],
             persona.avg_basket_size,
             r.item_count,

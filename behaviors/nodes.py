@@ -80,15 +80,17 @@ def decide_shop(state: HourState, runtime: Runtime[HourContext]) -> dict[str, An
 
 
 def _browse(
-    ctx: HourContext, clock: EventClock, depth_share: float
+    ctx: HourContext, clock: EventClock, depth_share: float, scale: float = 1.0
 ) -> tuple[dict[str, Any], rules.BrowseDecision, list[BehaviorEvent]]:
-    """Open category pages until they hold enough products, then view by preference."""
+    """Plan each view's category, open those category pages (topped up by
+    ``next_category`` when they hold too few products), then view by preference."""
     persona, rng = ctx.persona, ctx.rng
-    target = rules.browse_target(persona, rng, depth_share=depth_share)
+    target = rules.browse_target(persona, rng, depth_share=depth_share, scale=scale)
     categories = ctx.shop.categories()
-    opened: list[str] = []
-    pages = []
-    available = 0
+    planned = rules.plan_categories(persona, categories, target, rng)
+    opened: list[str] = list(dict.fromkeys(planned))
+    pages = [ctx.shop.catalog_page(category=c, limit=PAGE_LIMIT) for c in opened]
+    available = sum(len(p) for p in pages)
     while available < target:
         c = rules.next_category(persona, categories, opened, rng)
         if c is None:
@@ -97,11 +99,13 @@ def _browse(
         page = ctx.shop.catalog_page(category=c, limit=PAGE_LIMIT)
         pages.append(page)
         available += len(page)
-    browse = rules.browse_products(persona, pages, rng, target=target)
+    index = {c: i for i, c in enumerate(opened)}
+    plan = [index[c] for c in planned]
+    browse = rules.browse_products(persona, pages, rng, target=target, plan=plan)
     common = {
         **browse.as_payload(),
         "categories": opened,
-        "p_preferred_category": round(rules.category_preference(persona, categories), 6),
+        "trip_scale": scale,
     }
     events = [
         clock.event(
@@ -119,8 +123,9 @@ def browse_products(state: HourState, runtime: Runtime[HourContext]) -> dict[str
     """Open category pages and view products (``view_product`` events)."""
     ctx = runtime.context
     clock = EventClock(ctx.slot_time, state.get("clock", 0))
+    scale = rules.trip_scale(ctx.rng)
     try:
-        common, browse, events = _browse(ctx, clock, 1.0)
+        common, browse, events = _browse(ctx, clock, 1.0, scale)
     except ShopUnavailable as exc:
         return {"error": exc}
     return {
@@ -154,7 +159,8 @@ def add_to_cart(state: HourState, runtime: Runtime[HourContext]) -> dict[str, An
     """Put the basket in the cart (``cart_add_item`` events), within the budget."""
     ctx = runtime.context
     clock = EventClock(ctx.slot_time, state.get("clock", 0))
-    basket = rules.add_to_cart(ctx.persona, state.get("viewed", ()), ctx.rng)
+    scale = state.get("steps", {}).get("browse_products", {}).get("trip_scale", 1.0)
+    basket = rules.add_to_cart(ctx.persona, state.get("viewed", ()), ctx.rng, scale=scale)
     payload = basket.as_payload()
     events: list[BehaviorEvent] = []
     cart: Cart | None = None

@@ -16,8 +16,11 @@ from behaviors.browsing import (
     browse_products,
     browse_target,
     category_preference,
+    category_weights,
     next_category,
+    plan_categories,
     product_weight,
+    trip_scale,
 )
 from behaviors.offers import (
     CheckoutDecision,
@@ -46,6 +49,9 @@ __all__ = [
     "browse_products",
     "browse_target",
     "category_preference",
+    "category_weights",
+    "plan_categories",
+    "trip_scale",
     "next_category",
     "choose_coupon",
     "count_relevant_coupons",

@@ -10,7 +10,8 @@ import and which imports neither. It belongs here because it is the *meaning of 
 attributes* as numbers — not a decision (no draw, no simulated time, no random stream):
 
 - the **weekly profile**: each hour of the week gets a habit weight from the persona's
-  preferred days, preferred time of day and weekday/weekend affinities; churn risk
+  preferred days, preferred time of day (over a real hour-of-day profile,
+  ``HOUR_PROFILE``) and weekday/weekend affinities; churn risk
   flattens the habit towards uniform. The weights are scaled so the hourly shopping
   probabilities sum to ``shopping_frequency`` — the expected sessions per simulated week
   equal the configured frequency (issue 6); hours that would exceed 1 are capped at 1 and
@@ -40,12 +41,25 @@ DEFAULT_ALPHA = 0.01
 """Family error of a calibration report: a correct model fails a report this rarely."""
 PREFERRED_DAY_WEIGHT = 3.0
 """A preferred day's hours weigh this much more than other days' of the same kind."""
-PREFERRED_HOUR_WEIGHT = 6.0
-"""Hours of the preferred time of day."""
-AWAKE_HOUR_WEIGHT = 1.0
-"""Other hours from 07:00 to 21:59."""
-ASLEEP_HOUR_WEIGHT = 0.1
-"""Other night hours — people rarely shop at 4 am unless they prefer the night."""
+HOUR_PROFILE: tuple[float, ...] = (
+    0.0046, 0.0043, 0.0025, 0.0015, 0.0020, 0.0053, 0.0119, 0.0189, 0.0267, 0.0393, 0.0544,
+    0.0648, 0.0669, 0.0704, 0.0748, 0.0848, 0.0959, 0.0969, 0.0858, 0.0713, 0.0535, 0.0342,
+    0.0196, 0.0097,
+)  # fmt: skip
+"""Share of trips per local hour 0–23, shaped on real shopping (issue 16): Complete
+Journey's 155,848 baskets, timestamps shifted −5 h to local time
+(``personas.derive.sources.CJ_HOUR_SHIFT``). A flat "awake" day (the previous shape) put
+too many trips in the early morning and late evening (hour-of-day TV complement 0.85)."""
+PREFERRED_HOUR_BOOST: dict[str, float] = {
+    "morning": 3.8,
+    "afternoon": 1.6,
+    "evening": 2.0,
+    "night": 22.0,
+}
+"""Weight of the preferred time of day's hours over ``HOUR_PROFILE``: fitted so that a
+household whose modal time of day is X makes the share of its trips in X that Complete
+Journey's households do (about half, for every X; night hours are rare in the profile,
+hence their large boost)."""
 AFFINITY_FLOOR = 0.05
 """Added to weekday/weekend affinity so a 0 affinity makes those days rare, not impossible
 (and both 0 is still a valid persona)."""
@@ -68,16 +82,10 @@ def bernstein_tolerance(variance: float, *, alpha: float, tests: int) -> float:
 
 
 def _hour_weights(tod: str) -> list[float]:
+    """A day's hour weights: the real hour-of-day profile, preferred hours boosted."""
     preferred = {h % 24 for h in TIME_OF_DAY_HOURS[tod]}
-    out = []
-    for h in range(24):
-        if h in preferred:
-            out.append(PREFERRED_HOUR_WEIGHT)
-        elif 7 <= h <= 21:
-            out.append(AWAKE_HOUR_WEIGHT)
-        else:
-            out.append(ASLEEP_HOUR_WEIGHT)
-    return out
+    boost = PREFERRED_HOUR_BOOST[tod]
+    return [w * (boost if h in preferred else 1.0) for h, w in enumerate(HOUR_PROFILE)]
 
 
 def habit_weights(

@@ -3,7 +3,9 @@
 Simulated side, one of:
 - **offline** (``--offline PERSONAS --weeks N``): every persona lives N weeks on its own
   in-memory shop in virtual time through ``behaviors.calibration.calibrate`` — the same
-  runner, rules and graph as ``loadsim calibrate`` — and its completed orders are kept;
+  runner, rules and graph as ``loadsim calibrate`` — and ``OrderCollector`` (its
+  ``on_session`` hook) keeps the completed orders (the CLI wires the two: reports does not
+  import behaviors, ARCHITECTURE §3);
 - **a finished run** (``RUN``): the run's orders in the database (their simulated times).
 
 Real side: Complete Journey's **held-out** households — the ``holdout`` rows of the
@@ -23,23 +25,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from behaviors.run import HourResult
-from behaviors.shop import Product
 from personas.derive.sources import TxData
 from personas.model import Persona
-from reports.realism_stats import Row, compare, observe, samples
+from reports.realism_stats import Row, Sample, compare, observe, samples
 
 DEFAULT_THRESHOLD = 0.9
 
 
 @dataclass
 class RealismReport:
+    """The scored rows, the lines printed above the table, and both sides' samples."""
+
     rows: list[Row]
     header: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
+    sim: dict[str, Sample] = field(default_factory=dict)
+    real: dict[str, Sample] = field(default_factory=dict)
 
     def failures(self, threshold: float) -> list[Row]:
         return [r for r in self.rows if r.spec.gated and not r.score >= threshold]
@@ -48,11 +52,11 @@ class RealismReport:
 class OrderCollector:
     """``on_session`` hook for ``calibrate``: completed orders as common-shape lines."""
 
-    def __init__(self, products: Sequence[Product]):
+    def __init__(self, products: Sequence[Any]):
         self.by_id = {p.id: p for p in products}
         self.rows: list[tuple] = []
 
-    def __call__(self, persona: Persona, sim_hour: int, slot: datetime, r: HourResult) -> None:
+    def __call__(self, persona: Persona, sim_hour: int, slot: datetime, r: Any) -> None:
         if r.outcome != "completed" or r.order is None:
             return
         ts = pd.Timestamp(slot).tz_localize(None) if slot.tzinfo else pd.Timestamp(slot)
@@ -76,6 +80,7 @@ class OrderCollector:
                     float((ev.price_cents or 0) * qty),
                     False,
                     coupon,
+                    qty,
                 )
             )
 
@@ -87,32 +92,6 @@ class OrderCollector:
         return TxData("simulated", lines, pd.DataFrame(index=pd.Index([], name="household")))
 
 
-def simulate_offline(
-    personas: Sequence[Persona],
-    *,
-    weeks: int,
-    seed: int,
-    products: list[Product],
-    store_ids: dict[str, int] | None,
-) -> tuple[TxData, dict[str, range], object]:
-    """Run ``calibrate`` with an order collector: (orders, observed weeks, the report)."""
-    from behaviors.calibration import CALIBRATION_START, calibrate
-    from personas.derive.baskets import week_index
-
-    col = OrderCollector(products)
-    report = calibrate(
-        personas,
-        weeks=weeks,
-        seed=seed,
-        products=products,
-        store_ids=store_ids,
-        on_session=col,
-    )
-    first = int(week_index(pd.Series([pd.Timestamp(CALIBRATION_START).tz_localize(None)]))[0])
-    observed = {p.persona_id: range(first, first + weeks) for p in personas}
-    return col.frame(), observed, report
-
-
 def score_against(
     sim: TxData,
     real: TxData,
@@ -121,8 +100,9 @@ def score_against(
     price_ratio: float,
     sim_weeks: dict[str, range] | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[Row]:
-    """Score a simulated frame against a real one (both in the common shape)."""
+) -> tuple[list[Row], dict[str, Sample], dict[str, Sample]]:
+    """Score a simulated frame against a real one (both in the common shape): the rows and
+    both sides' samples."""
     say = progress or (lambda _m: None)
     say(f"summarising {len(sim.lines):,} simulated and {len(real.lines):,} real lines")
     s = samples(observe(sim, window_weeks=window_weeks, weeks=sim_weeks))
@@ -130,7 +110,7 @@ def score_against(
     r["basket value, unadjusted"] = samples(observe(real, window_weeks=window_weeks))[
         "basket value, unadjusted"
     ]
-    return compare(s, r)
+    return compare(s, r), s, r
 
 
 def reference_households(workbook: Path | None) -> tuple[set[str] | None, dict, list[str]]:

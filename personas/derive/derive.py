@@ -26,12 +26,13 @@ class DeriveResult:
     """persona_id → source household id."""
 
 
-def catalog_typical_cents(tx: TxData) -> float:
-    """The price level personas will shop at: the synthetic catalog's typical price for
-    Complete Journey, the source's own line value for the database (same catalog)."""
+def catalog_typical_cents(tx: TxData) -> dict[str, float]:
+    """Per category, the price personas will shop at: the synthetic catalog's typical price
+    for Complete Journey; for the database the source's own lines (same catalog, ratio 1)."""
     if tx.source == "database":
-        return tx.mean_line_cents or float(vocab.catalog_typical_price_cents())
-    return float(vocab.catalog_typical_price_cents())
+        ln = tx.lines
+        return {str(c): float(v) for c, v in ln.groupby("category")["value_cents"].mean().items()}
+    return {c: float(vocab.typical_price_cents(c)) for c in vocab.CATEGORIES}
 
 
 def derive_personas(

@@ -21,12 +21,14 @@ from typing import Any
 
 import pandas as pd
 
-from behaviors.offers import ABANDON_PRICE
-from behaviors.sampling import logistic_shift
 from personas import vocab
 from personas.derive.categories import OTHER
 from personas.model import TIME_OF_DAY_HOURS, TIMES_OF_DAY, WEEKDAYS
 
+ABANDON_PRICE = 0.8
+"""Log-odds raise of abandonment per unit of price consciousness without a coupon — the
+checkout rule's ``behaviors.offers.ABANDON_PRICE`` (personas may not import behaviors;
+tests/test_derive.py checks the two agree)."""
 ABANDONMENT_PRIOR = 0.08
 """Assumed base cart-abandonment rate: purchase data records no abandoned carts."""
 VIEWS_PER_LINE = 1.5
@@ -38,8 +40,9 @@ MAX_PREFERRED_CATEGORIES = 6
 CATEGORY_LIFT = 1.25
 """A category is preferred when the household's share of lines in it is ≥ this × the
 population's share (at most ``MAX_PREFERRED_CATEGORIES``, the top one always)."""
-PREFERRED_DAY_LIFT = 1.3
-"""A day is preferred when its share of the household's trips is ≥ this × 1/7."""
+DAY_PRIOR = 7.0
+"""Pseudo-trips (spread evenly over the week) added to a household's day histogram, so a
+household with few trips is not given a sharp day preference by chance."""
 
 AGE_BANDS = {"19-24": 21, "25-34": 30, "35-44": 40, "45-54": 50, "55-64": 60, "65+": 70}
 INCOME_BANDS = {
@@ -58,7 +61,7 @@ class Population:
 
     category_share: dict[str, float]
     price_ratio: float
-    """Catalog cents per source cent: the catalog's typical price / the source's mean line."""
+    """Catalog cents per source cent: a price index over the source's category mix."""
     period_end_week: int
     ranks: dict[str, pd.Series] = field(default_factory=dict)
 
@@ -99,30 +102,32 @@ def estimate(
     # rhythm --------------------------------------------------------------------
     # Completed baskets per observed week, raised by the expected abandonment so that
     # *orders* (what the source records) match: sessions × (1 − p_abandon) = baskets.
-    p_abandon = logistic_shift(ABANDONMENT_PRIOR, ABANDON_PRICE * _pc(pop, hid))
+    z = math.log(ABANDONMENT_PRIOR / (1 - ABANDONMENT_PRIOR)) + ABANDON_PRICE * _pc(pop, hid)
+    p_abandon = 1.0 / (1.0 + math.exp(-z))
     v["shopping_frequency"] = round(min(14.0, n / weeks / (1.0 - p_abandon)), 3)
     src["shopping_frequency"] = "transactions: baskets per observed week / (1 − p_abandon)"
-    dow = b["ts"].dt.weekday.value_counts().reindex(range(7), fill_value=0) / n
+    counts = b["ts"].dt.weekday.value_counts().reindex(range(7), fill_value=0)
+    dow = (counts + DAY_PRIOR / 7) / (n + DAY_PRIOR)  # shrunk towards uniform: few trips
     wd, we = float(dow.iloc[:5].mean()), float(dow.iloc[5:].mean())
     top = max(wd, we)
     v["weekday_affinity"] = _unit(wd / top, 0.0, 1.0)
     v["weekend_affinity"] = _unit(we / top, 0.0, 1.0)
-    days = [WEEKDAYS[d] for d in range(7) if dow.iloc[d] >= PREFERRED_DAY_LIFT / 7]
-    v["preferred_days"] = days or [WEEKDAYS[int(dow.to_numpy().argmax())]]
+    v["preferred_days"] = _fit_days(dow.to_numpy(), v["weekday_affinity"], v["weekend_affinity"])
     tods = b["ts"].dt.hour.map(time_of_day).value_counts()
     v["preferred_time_of_day"] = str(tods.index[0])
     for k, how in (
         ("weekday_affinity", "mean Mon–Fri share of trips / the larger of weekday, weekend"),
         ("weekend_affinity", "mean Sat–Sun share of trips / the larger of weekday, weekend"),
-        ("preferred_days", f"days with ≥ {PREFERRED_DAY_LIFT:g}/7 of trips (else the top)"),
+        ("preferred_days", "the top-k days whose day weights best fit the trip histogram"),
         ("preferred_time_of_day", "modal time of day of trips (local hours)"),
     ):
         src[k] = f"transactions: {how}"
 
     # basket --------------------------------------------------------------------
     mean_lines = float(b["lines"].mean())
-    v["avg_basket_size"] = round(min(40.0, max(1.0, mean_lines)), 2)
-    src["avg_basket_size"] = "transactions: mean lines per basket"
+    mean_units = float(ln["units"].sum()) / n
+    v["avg_basket_size"] = round(min(40.0, max(1.0, mean_units)), 2)
+    src["avg_basket_size"] = "transactions: mean units per basket (quantity capped at 10)"
     v["browse_depth"] = int(min(50, max(1, math.ceil(VIEWS_PER_LINE * mean_lines))))
     src["browse_depth"] = f"assumed: {VIEWS_PER_LINE:g} × mean lines (views not recorded)"
     top_basket = float(b["value_cents"].max()) * pop.price_ratio
@@ -181,6 +186,26 @@ def estimate(
     return v, src
 
 
+def _fit_days(share: Any, weekday_aff: float, weekend_aff: float) -> list[str]:
+    """Preferred days = the top-k days (k = 1…7) whose implied day shares under the
+    rhythm rule (``personas.expectations``: affinity + floor, × ``PREFERRED_DAY_WEIGHT`` on
+    preferred days) are closest (L1) to the household's day shares. k = 7 is "no day
+    preference" (every day weighs the same extra)."""
+    from personas.expectations import AFFINITY_FLOOR, PREFERRED_DAY_WEIGHT
+
+    order = sorted(range(7), key=lambda d: -share[d])
+    base = [(weekend_aff if d >= 5 else weekday_aff) + AFFINITY_FLOOR for d in range(7)]
+    best: tuple[float, list[int]] = (float("inf"), order)
+    for k in range(1, 8):
+        chosen = set(order[:k])
+        w = [base[d] * (PREFERRED_DAY_WEIGHT if d in chosen else 1.0) for d in range(7)]
+        total = sum(w)
+        dist = sum(abs(w[d] / total - share[d]) for d in range(7))
+        if dist < best[0] - 1e-12:
+            best = (dist, order[:k])
+    return [WEEKDAYS[d] for d in sorted(best[1])]
+
+
 def _pc(pop: Population, hid: str) -> float:
     return float(pop.ranks["price_consciousness"].get(hid, 0.5))
 
@@ -218,22 +243,31 @@ def _demographics(v: dict[str, Any], src: dict[str, str], facts: pd.Series | Non
     v["occupation"], src["occupation"] = "unknown", "unknown (not in the source)"
 
 
-def population(tx_lines: pd.DataFrame, b: pd.DataFrame, catalog_cents: float) -> Population:
-    """Source-wide references: category shares, price ratio, percentile ranks."""
+def population(
+    tx_lines: pd.DataFrame, b: pd.DataFrame, catalog_cents: dict[str, float]
+) -> Population:
+    """Source-wide references: category shares, price index, percentile ranks.
+
+    ``catalog_cents``: the typical price per category the personas will shop at."""
     ln = tx_lines
     cats = ln[ln["category"] != OTHER]["category"].value_counts(normalize=True)
     g = ln.groupby("household")
     promo = g["promo"].mean()
     coupon = g["coupon"].mean()
     disc = (ln["promo"] | ln["coupon"]).groupby(ln["household"]).mean()
-    mean_line = float(ln["value_cents"].mean()) if len(ln) else 1.0
+    # Price index: catalog vs source mean line value per category, both weighted by the
+    # source's category mix (the same basket priced in both places).
+    real_line = ln[ln["category"] != OTHER].groupby("category")["value_cents"].mean()
+    shared = [c for c in cats.index if c in catalog_cents and c in real_line.index]
+    num = sum(cats[c] * catalog_cents[c] for c in shared)
+    den = sum(cats[c] * real_line[c] for c in shared)
 
     def rank(s: pd.Series) -> pd.Series:
         return s.rank(pct=True, method="average") if s.nunique() > 1 else s * 0 + 0.5
 
     return Population(
         category_share={str(k): float(x) for k, x in cats.items()},
-        price_ratio=catalog_cents / mean_line if mean_line else 1.0,
+        price_ratio=num / den if den else 1.0,
         period_end_week=int(b["week"].max()) if len(b) else 0,
         ranks={
             "price_consciousness": rank(promo),

@@ -7,7 +7,9 @@ orders — the estimators (``personas.derive.estimators``) and the realism stati
 ``household`` (str), ``basket`` (str), ``ts`` (basket start, naive *local* time),
 ``product`` (str), ``category`` (a catalog category or ``"other"``), ``private_label``
 (store brand), ``value_cents`` (the line's paid value, in the source's own cents),
-``promo`` (the line was bought on a price promotion), ``coupon`` (a coupon discounted it).
+``promo`` (the line was bought on a price promotion), ``coupon`` (a coupon discounted it),
+``units`` (quantity, capped at ``MAX_UNITS``: Complete Journey counts weighed goods and fuel
+in odd units).
 
 Complete Journey's timestamps peak at 21–22 h with 47 % of trips between 21:00 and 06:00
 and a trough at 07–09 h, which no grocery store shows in local time: they read as UTC for
@@ -27,6 +29,9 @@ from personas.derive.categories import OTHER, map_category
 CJ_HOUR_SHIFT = -5
 """Hours added to Complete Journey timestamps to make them local (see module docstring)."""
 
+MAX_UNITS = 10
+"""Quantities above this count as this many units."""
+
 LINE_COLUMNS = (
     "household",
     "basket",
@@ -37,6 +42,7 @@ LINE_COLUMNS = (
     "value_cents",
     "promo",
     "coupon",
+    "units",
 )
 
 
@@ -110,6 +116,7 @@ def load_completejourney(*, hour_shift: int = CJ_HOUR_SHIFT) -> TxData:
             "value_cents": (t["sales_value"] * 100.0).to_numpy(),
             "promo": (t["retail_disc"] != 0).to_numpy(),
             "coupon": ((t["coupon_disc"] != 0) | (t["coupon_match_disc"] != 0)).to_numpy(),
+            "units": t["quantity"].clip(1, MAX_UNITS).to_numpy(),
         }
     )
     # one start time per basket (a basket's lines share it in this data set)
@@ -170,6 +177,7 @@ def database_frame(rows: list[tuple[Any, ...]], *, store_codes: dict[Any, str]) 
             "value_cents": (f["qty"] * f["unit"]).astype(float),
             "promo": False,
             "coupon": f["disc"].fillna(0).astype(float) > 0,
+            "units": f["qty"].clip(1, MAX_UNITS),
         }
     )
     hh = pd.DataFrame(index=pd.Index(sorted(lines["household"].unique()), name="household"))

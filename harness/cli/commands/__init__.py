@@ -12,4 +12,5 @@ COMMAND_MODULES = (
     "harness.cli.commands.calibrate",
     "harness.cli.commands.reports",
     "harness.cli.commands.run",
+    "harness.cli.commands.realism",
 )

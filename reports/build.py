@@ -6,12 +6,14 @@ Called by the harness at the end of every run and by ``loadsim report RUN``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from reports.dbcollect import RunRows, collect_run_rows
 from reports.plots import write_plots
@@ -19,20 +21,40 @@ from reports.sources import read_run_files
 from reports.summary import RunReport, build_summary
 from reports.xlsx import write_report_xlsx
 
+log = logging.getLogger("loadsim")
+
 
 def collect_report(run_dir: Path, *, engine: Engine | None) -> RunReport:
     """Collect a run's files (and database rows when ``engine`` is given) and compute
-    the report without writing anything."""
+    the report without writing anything.
+
+    When the database cannot be read (it went down with the run, a query fails) the
+    report is computed from the run's files alone and says so in its notes: a partial
+    report beats none, and the run's end is exactly when the database may be gone.
+    """
     files = read_run_files(Path(run_dir))
     rows: RunRows | None = None
     if engine is not None:
-        with engine.connect() as conn:
-            rows = collect_run_rows(conn, run_id=files.run_id)
+        try:
+            with engine.connect() as conn:
+                rows = collect_run_rows(conn, run_id=files.run_id)
+        except SQLAlchemyError as exc:
+            log.warning("report: database rows unavailable (%s): files only", _why(exc))
+            files.notes.append(
+                f"database rows unavailable ({_why(exc)}): report from the run's files only"
+            )
     return build_summary(files, rows)
+
+
+ARTIFACTS = ("xlsx", "plots")
 
 
 def build_run_report(run_dir: Path, *, engine: Engine | None) -> dict[str, Any]:
     """Write ``summary.json``, ``report.xlsx`` and ``plots/*.png`` into ``run_dir``.
+
+    Each artifact is built on its own: one that fails is logged, named in
+    ``summary["outputs"]["errors"]`` and does not stop the others; ``summary.json`` is
+    written last, whatever else failed.
 
     Args:
         run_dir: ``runs/<run_id>/`` as the harness left it (every file optional).
@@ -44,18 +66,37 @@ def build_run_report(run_dir: Path, *, engine: Engine | None) -> dict[str, Any]:
 
     Raises:
         ConfigError: ``run_dir`` does not exist or holds a malformed file.
+        Exception: the summary itself could not be computed or written (the caller
+            treats that as "no report": gates fail).
     """
     run_dir = Path(run_dir)
     report = collect_report(run_dir, engine=engine)
-    write_report_xlsx(report, run_dir / "report.xlsx")
-    plots = write_plots(report, run_dir / "plots")
-    report.summary["outputs"] = {
-        "summary": "summary.json",
-        "xlsx": "report.xlsx",
-        "plots": [str(p.relative_to(run_dir)) for p in plots],
-    }
+    outputs: dict[str, Any] = {"summary": "summary.json"}
+    errors: dict[str, str] = {}
+    for name in ARTIFACTS:
+        try:
+            if name == "xlsx":
+                write_report_xlsx(report, run_dir / "report.xlsx")
+                outputs["xlsx"] = "report.xlsx"
+            else:
+                plots = write_plots(report, run_dir / "plots")
+                outputs["plots"] = [str(p.relative_to(run_dir)) for p in plots]
+        except Exception as exc:  # noqa: BLE001 - one artifact must not cost the others
+            log.exception("report: writing the %s failed", name)
+            errors[name] = _why(exc)
+    if errors:
+        outputs["errors"] = errors
+        report.summary["sources"]["notes"].append(
+            "not written: " + "; ".join(f"{k} ({v})" for k, v in errors.items())
+        )
+    report.summary["outputs"] = outputs
     write_json(report.summary, run_dir / "summary.json")
     return report.summary
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

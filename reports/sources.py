@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from db.errors import ConfigError
+from reports import hour_table
 
 LOCUST_PREFIX = "locust"
 PERCENTILE_COLUMNS = (
@@ -64,28 +65,8 @@ HISTORY_COLUMNS = (
 )
 FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen")
 EXCEPTIONS_COLUMNS = ("Count", "Message", "Traceback", "Nodes")
-HOURS_COLUMNS = (
-    "sim_hour",
-    "sim_time",
-    "real_time",
-    "stage_fraction",
-    "target_users",
-    "live_users",
-    "acted",
-    "shopped",
-    "idle",
-    "completed",
-    "abandoned",
-    "failed",
-    "missed",
-    "slip_p50_s",
-    "slip_p95_s",
-    "slip_p99_s",
-    "slip_p99_pct_hour",
-    "orders",
-    "offer_cycle",
-)
-HOURS_NUMERIC = tuple(c for c in HOURS_COLUMNS if c not in ("sim_time", "real_time"))
+HOURS_COLUMNS = hour_table.HOUR_COLUMNS
+HOURS_NUMERIC = hour_table.NUMERIC_COLUMNS
 
 
 @dataclass
@@ -164,7 +145,7 @@ def read_run_files(run_dir: Path) -> RunFiles:
         if col in hours and len(hours):
             hours[col] = pd.to_datetime(hours[col], utc=True, errors="coerce", format="ISO8601")
     if len(hours):
-        hours = hours.sort_values("sim_hour").reset_index(drop=True)
+        hours = combine_segments(hours.dropna(subset=["sim_hour"]))
     return RunFiles(run_dir, manifest, stats, history, failures, exceptions, hours, notes, present)
 
 
@@ -191,3 +172,22 @@ def _read_csv(path: Path, columns: tuple[str, ...], numeric: tuple[str, ...]) ->
             # Locust writes "N/A" for percentiles of entries without requests.
             df[col] = pd.to_numeric(df[col].replace({"N/A": None, "": None}), errors="coerce")
     return df
+
+
+def combine_segments(hours: pd.DataFrame) -> pd.DataFrame:
+    """One row per simulated hour, sorted. A resumed run's later segment re-plays the
+    hours after its checkpoint for the agents that had not acted yet, so an hour can have
+    a row from each segment: counts add up; users and slip percentiles take the larger
+    (a conservative bound — percentiles do not add); times, shape and cycle come from the
+    latest segment, so each segment's real times stay consistent with each other."""
+    seg = hour_table.SEGMENT_COLUMN
+    h = hours.copy()
+    h[seg] = pd.to_numeric(h[seg], errors="coerce").fillna(1) if seg in h else 1
+    h = h.sort_values(["sim_hour", seg], kind="stable")
+    if not h["sim_hour"].duplicated().any():
+        return h.reset_index(drop=True)
+    agg: dict[str, Any] = {c: "last" for c in h.columns if c != "sim_hour"}
+    agg.update(dict.fromkeys((c for c in hour_table.SUMMED_COLUMNS if c in h), "sum"))
+    big = ("target_users", "live_users", *hour_table.SLIP_COLUMNS, "slip_p99_pct_hour")
+    agg.update(dict.fromkeys((c for c in big if c in h), "max"))
+    return h.groupby("sim_hour", as_index=False, sort=True).agg(agg)

@@ -18,7 +18,7 @@ from reports.calibration import check_calibration, sim_start_of
 from reports.dbcollect import RunRows
 from reports.load import endpoint_frame, errors_frame, history_frame, load_metrics
 from reports.sources import RunFiles
-from reports.timing import hours_from_db, time_metrics
+from reports.timing import fill_missing_hours, hours_from_db, time_metrics
 
 SUMMARY_VERSION = 1
 MANIFEST_KEYS = (
@@ -123,9 +123,30 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
             "coupon figures and segments are unavailable"
         )
 
+    hours = files.hours
+    if db:
+        # The file's hours, plus the database's for any hour the file lacks (a master
+        # killed before writing them; an earlier segment of a resumed run).
+        rebuilt = hours_from_db(
+            rows.agent_hours, rows.sessions, rows.orders,
+            sim_start=sim_start_of(manifest, rows.run), time_scale=manifest.get("time_scale"),
+        )  # fmt: skip
+        filled = fill_missing_hours(hours, rebuilt)
+        if len(filled) > len(hours):
+            notes.append(
+                f"{len(filled) - len(hours)} simulated hour(s) missing from hours.csv "
+                "rebuilt from the database"
+            )
+        hours = filled
+    segments_run = manifest.get("segments") or []
+    if len(segments_run) > 1:
+        notes.append(
+            f"{len(segments_run)} segments (resumed run): hours cover every segment; "
+            "locust_stats.csv (latency, errors) covers the last segment only"
+        )
     time = time_metrics(
         manifest=manifest,
-        hours=files.hours,
+        hours=hours,
         agent_hours=agent_hours,
         history_elapsed_s=elapsed,
         db_run=rows.run if db else None,
@@ -136,9 +157,6 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
         for k in PER_DAY_KEYS
     }
     real_min = (time["real_seconds"] or 0) / 60.0
-    hours = files.hours
-    if not len(hours) and db:
-        hours = hours_from_db(rows.agent_hours, rows.sessions, rows.orders)
 
     summary = {
         "summary_version": SUMMARY_VERSION,

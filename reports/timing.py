@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reports import hour_table
+
 
 def parse_instant(value: Any) -> datetime | None:
     """An ISO 8601 string or datetime as an aware UTC timestamp; None if unparseable."""
@@ -37,16 +39,30 @@ def sim_hour_seconds(time_scale: float | None) -> float | None:
 
 
 def hours_from_db(
-    agent_hours: pd.DataFrame, sessions: pd.DataFrame, orders: pd.DataFrame
+    agent_hours: pd.DataFrame,
+    sessions: pd.DataFrame,
+    orders: pd.DataFrame,
+    *,
+    sim_start: datetime | None = None,
+    time_scale: float | None = None,
 ) -> pd.DataFrame:
-    """A per-simulated-hour table like ``hours.csv`` rebuilt from the database rows
-    (used when the master died before writing ``hours.csv``)."""
+    """The ``hours.csv`` table (``reports.hour_table`` columns) rebuilt from the database
+    rows: for a master that died before writing its hours, or the hours of an earlier
+    segment that a kill cut off. What the rows cannot say (real time, ramp stage, target
+    users, offer cycle) stays empty; ``live_users`` is the agents with a row that hour.
+
+    Args:
+        sim_start: the run's simulated start, for ``sim_time`` (empty without it).
+        time_scale: for ``slip_p99_pct_hour`` (empty without it).
+    """
     if not len(agent_hours):
-        return pd.DataFrame()
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in hour_table.HOUR_COLUMNS})
+    missed = (agent_hours["decision"] == "missed") | (agent_hours["outcome"] == "missed")
     ah = agent_hours.assign(
-        acted=agent_hours["decision"].isin(["shop", "idle"]),
+        # The writer's definition: an agent that took its slot acted, whatever it decided.
+        acted=~missed,
         failed=agent_hours["outcome"] == "failed",
-        missed=(agent_hours["decision"] == "missed") | (agent_hours["outcome"] == "missed"),
+        missed=missed,
         slip=agent_hours["slip_seconds"].astype(float),
     )
     # Vectorized per-hour aggregation: a month-long run has ~700 hours x 372 agents.
@@ -71,36 +87,53 @@ def hours_from_db(
     per = s.groupby("sim_hour")[["shopped", "idle", "completed", "abandoned"]].sum()
     out = out.join(per, how="left")
     out["orders"] = orders.groupby("sim_hour").size() if len(orders) else 0
-    counts = [
-        "live_users",
-        "acted",
-        "shopped",
-        "idle",
-        "completed",
-        "abandoned",
-        "failed",
-        "missed",
-        "orders",
-    ]
+    counts = ["live_users", *hour_table.SUMMED_COLUMNS]
     out[counts] = out[counts].fillna(0).astype(int)
     out = out.reset_index()
-    return out[
-        [
-            "sim_hour",
-            "live_users",
-            "acted",
-            "shopped",
-            "idle",
-            "completed",
-            "abandoned",
-            "failed",
-            "missed",
-            "slip_p50_s",
-            "slip_p95_s",
-            "slip_p99_s",
-            "orders",
-        ]
-    ]
+    if sim_start is not None:
+        start = pd.Timestamp(sim_start)
+        start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+        out["sim_time"] = start + pd.to_timedelta(out["sim_hour"].astype(int), unit="h")
+    hour_s = sim_hour_seconds(time_scale)
+    if hour_s:
+        out["slip_p99_pct_hour"] = out["slip_p99_s"] * 100.0 / hour_s
+    return out.reindex(columns=list(hour_table.HOUR_COLUMNS))
+
+
+def fill_missing_hours(hours: pd.DataFrame, from_db: pd.DataFrame) -> pd.DataFrame:
+    """``hours`` (the file) plus the database's rows for the hours the file lacks (a
+    killed segment never wrote its last hours): the file's rows win where both exist."""
+    if not len(from_db):
+        return hours
+    if not len(hours):
+        return from_db.reset_index(drop=True)
+    extra = from_db[~from_db["sim_hour"].isin(set(hours["sim_hour"]))]
+    if not len(extra):
+        return hours
+    extra = extra.assign(**{hour_table.SEGMENT_COLUMN: pd.NA})
+    both = pd.concat([hours, extra.reindex(columns=hours.columns)], ignore_index=True)
+    return both.sort_values("sim_hour", kind="stable").reset_index(drop=True)
+
+
+def _realized(hours: pd.DataFrame) -> tuple[float, float] | None:
+    """(simulated seconds, real seconds) the run's hour rows span, summed per segment:
+    the time between a kill and its ``--resume`` is not simulated time. Rows whose real
+    time is unknown (a paused clock, rebuilt from the database) are left out."""
+    if not len(hours) or "real_time" not in hours:
+        return None
+    h = hours.dropna(subset=["sim_time", "real_time"])
+    seg = hour_table.SEGMENT_COLUMN
+    groups = h.groupby(h[seg].fillna(0)) if seg in h and len(h) else [(0, h)]
+    d_sim = d_real = 0.0
+    for _, g in groups:
+        if len(g) < 2:
+            continue
+        g = g.sort_values("sim_hour")
+        ds = (g["sim_time"].iloc[-1] - g["sim_time"].iloc[0]).total_seconds()
+        dr = (g["real_time"].iloc[-1] - g["real_time"].iloc[0]).total_seconds()
+        if ds > 0 and dr > 0:
+            d_sim, d_real = d_sim + ds, d_real + dr
+    return (d_sim, d_real) if d_real > 0 else None
 
 
 def time_metrics(
@@ -128,17 +161,14 @@ def time_metrics(
     ended = parse_instant(manifest.get("ended_at") or (db_run or {}).get("ended_at"))
     real_seconds, real_source = None, "unknown"
     realized = None
-    if len(hours) >= 2 and hours["sim_time"].notna().sum() >= 2:
-        h = hours.dropna(subset=["sim_time", "real_time"])
-        d_sim = (h["sim_time"].iloc[-1] - h["sim_time"].iloc[0]).total_seconds()
-        d_real = (h["real_time"].iloc[-1] - h["real_time"].iloc[0]).total_seconds()
-        if d_real > 0:
-            # The simulated window only: rows mark hour starts, so the last hour adds one
-            # more hour at the realized pace. Set-up and teardown (in started/ended_at)
-            # are not simulated time and would understate orders per real minute.
-            realized = d_sim / d_real
-            real_seconds = d_real + 3600.0 / realized
-            real_source = "hours.csv"
+    spans = _realized(hours)
+    if spans is not None:
+        # The simulated window only: rows mark hour starts, so the last hour adds one
+        # more hour at the realized pace. Set-up and teardown (in started/ended_at)
+        # are not simulated time and would understate orders per real minute.
+        realized = spans[0] / spans[1]
+        real_seconds = spans[1] + 3600.0 / realized
+        real_source = "hours.csv"
     if real_seconds is None and started and ended:
         real_seconds, real_source = (ended - started).total_seconds(), "manifest"
     if real_seconds is None and history_elapsed_s:

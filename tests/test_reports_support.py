@@ -32,6 +32,7 @@ from db.models import (
     User,
     UserCoupon,
 )
+from reports.hour_table import HOUR_COLUMNS
 
 SIM_START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
 
@@ -119,11 +120,7 @@ def write_manifest(run_dir: Path, **overrides: Any) -> dict[str, Any]:
     return manifest
 
 
-HOURS_HEADER = (
-    "sim_hour,sim_time,real_time,stage_fraction,target_users,live_users,acted,shopped,idle,"
-    "completed,abandoned,failed,missed,slip_p50_s,slip_p95_s,slip_p99_s,slip_p99_pct_hour,"
-    "orders,offer_cycle"
-)
+HOURS_HEADER = ",".join(HOUR_COLUMNS)
 
 
 def write_hours(run_dir: Path, rows: list[dict[str, Any]], *, time_scale: float = 48.0) -> None:
@@ -135,6 +132,7 @@ def write_hours(run_dir: Path, rows: list[dict[str, Any]], *, time_scale: float 
     for r in rows:
         h = r["sim_hour"]
         full = {c: 0 for c in cols}
+        full["segment"] = 1
         full.update(
             sim_time=(SIM_START + timedelta(hours=h)).isoformat(),
             real_time=(real0 + timedelta(seconds=h * 3600 / time_scale)).isoformat(),

@@ -32,6 +32,7 @@ from harness.config.messages import (
     RunConfig,
 )
 from harness.config.options import ramp_fraction
+from harness.control.finish import append_hour, finish_run
 from harness.control.leases import LeasePool, LeaseRequest, PoolEntry
 from harness.control.status import hour_line, live_status
 from harness.outputs.run_files import RunFiles
@@ -380,6 +381,7 @@ class SimulationDirector:
                 return
             self._log_hour(h)
             self.reported_hour = h
+            append_hour(self, h)
             self._after_hour(h)
 
     def _log_hour(self, h: int) -> None:
@@ -578,18 +580,8 @@ class SimulationDirector:
     # ---------------------------------------------------------------- end
 
     def finish_run(self) -> int | None:
-        """``quitting``: stop the loop, flush, record the run, write reports; returns the
-        exit code the harness wants (None: leave Locust's)."""
-        if self.run is None or self.files is None:
-            return None
-        for g in (self._loop, self._probe):
-            if g is not None:
-                g.kill(block=True, timeout=5)
-        if self.exit_code is None:
-            self.checkpoint(reason="exit")
-        self.agg.merge(self.rt.collector.drain())
-        from harness.control.finish import finish_run
-
+        """``quitting``: stop the loop, flush, record the run, write every output, judge
+        the gates; returns the exit code the harness wants (None: leave Locust's)."""
         return finish_run(self)
 
 

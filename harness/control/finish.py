@@ -1,122 +1,222 @@
 """End of a run (master/standalone ``quitting``): record, clean up, write every output,
-print the summary and decide the exit code (ARCHITECTURE §11)."""
+print the summary and decide the exit code (ARCHITECTURE §11).
+
+Every way a run ends comes through here — the simulated period done, the breaker or an
+outage (exit 5), SIGTERM, Ctrl-C — and the report is most needed exactly when the run
+went wrong. So each stage runs on its own: one that throws is logged and named in the
+manifest (``end_errors``), and the stages after it still run. A report that cannot be
+built fails every ``--threshold`` gate (exit 3 or 4, with the reason): CI must never
+pass on figures nobody computed.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.agent.hourstats import percentile
 from harness.config.options import ramp_fraction
+from offer_engine.calendar import cycle_of_hour, start_of_hour
+from reports.hour_table import hour_row
 
 log = logging.getLogger("loadsim")
 
 
-def hours_rows(director: Any) -> list[dict[str, Any]]:
+def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, Any]]:
+    """``hours.csv`` rows (``reports.hour_table`` columns) from the merged counters.
+
+    Args:
+        hours: which simulated hours (default: every hour with counters).
+    """
     o = director.opts
     sec_per_hour = 3600 / o.time_scale
+    clock = _running_view(director.rt.clock)
+    segment = getattr(director.files, "segment", 1)
     rows = []
-    for h in sorted(director.agg.hours):
-        b = director.agg.hours[h]
+    for h in sorted(director.agg.hours) if hours is None else hours:
+        b = director.agg.get(h)
         c = b.counts
         p = {q: percentile(b.slips_ms, q) for q in (50, 95, 99)}
         frac = ramp_fraction(o.ramp, h)
-        real = director.rt.clock.real_time_at(o.sim_start + timedelta(hours=h))
+        sim_t = start_of_hour(o.sim_start, h)
+        real = clock.real_time_at(sim_t) if clock is not None else None
         rows.append(
-            {
-                "sim_hour": h,
-                "sim_time": (o.sim_start + timedelta(hours=h)).isoformat(),
-                "real_time": datetime.fromtimestamp(real, UTC).isoformat() if real else "",
-                "stage_fraction": frac,
-                "target_users": min(director.pool.size, math.ceil(frac * director.pool.size)),
-                "live_users": director.users_at_hour.get(h, ""),
-                **{
-                    k: c.get(k, 0)
-                    for k in (
-                        "acted",
-                        "shopped",
-                        "idle",
-                        "completed",
-                        "abandoned",
-                        "failed",
-                        "missed",
-                    )
-                },
-                "slip_p50_s": _s(p[50]),
-                "slip_p95_s": _s(p[95]),
-                "slip_p99_s": _s(p[99]),
-                "slip_p99_pct_hour": round(p[99] / 1000 / sec_per_hour * 100, 4)
-                if p[99] is not None
-                else "",
-                "orders": c.get("orders", 0),
-                "offer_cycle": int(h // (24 * director.settings_cycle_days)),
-            }
+            hour_row(
+                {
+                    "sim_hour": h,
+                    "sim_time": sim_t.isoformat(),
+                    "real_time": datetime.fromtimestamp(real, UTC).isoformat() if real else "",
+                    "stage_fraction": frac,
+                    "target_users": min(director.pool.size, math.ceil(frac * director.pool.size)),
+                    "live_users": director.users_at_hour.get(h, ""),
+                    **{k: c.get(k, 0) for k in ("acted", "shopped", "idle", "completed")},
+                    **{k: c.get(k, 0) for k in ("abandoned", "failed", "missed", "orders")},
+                    "slip_p50_s": _s(p[50]),
+                    "slip_p95_s": _s(p[95]),
+                    "slip_p99_s": _s(p[99]),
+                    "slip_p99_pct_hour": round(p[99] / 1000 / sec_per_hour * 100, 4)
+                    if p[99] is not None
+                    else "",
+                    "offer_cycle": cycle_of_hour(h, director.settings_cycle_days),
+                    "segment": segment,
+                }
+            )
         )
     return rows
+
+
+def _running_view(clock: Any) -> Any:
+    """The clock as it ran up to now: a paused clock (breaker, outage) reaches nothing,
+    but it did reach every hour before the pause — at the times it would have read then."""
+    if clock is not None and clock.paused:
+        return clock.resume(real=clock.real_t0)
+    return clock
 
 
 def _s(ms: float | None) -> float | str:
     return "" if ms is None else round(ms / 1000, 4)
 
 
-def finish_run(director: Any) -> int | None:
-    from harness.control.run_record import cleanup_orphans, end_run, release_all_leases
+def append_hour(director: Any, hour: int) -> None:
+    """Hour ``hour`` is reported: add its row to ``hours.csv`` now, so a master killed
+    later (SIGKILL, OOM) leaves its hours behind for the report and ``--resume``."""
+    if director.files is None:
+        return
+    try:
+        director.files.append_hours(hours_rows(director, [hour]))
+    except Exception:  # noqa: BLE001 - the final write at the end rewrites the rows
+        log.exception("could not append simulated hour %d to hours.csv", hour)
 
-    run, files, env = director.run, director.files, director.env
-    engine = director.engine
-    if engine is not None:
+
+def finish_run(director: Any) -> int | None:
+    """Stop the director, then write every output whatever fails; returns the exit code
+    the harness wants (None: leave Locust's)."""
+    if director.run is None or director.files is None:
+        return None
+    failed: list[str] = []
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
         try:
-            director.flush_leases()
-            release_all_leases(engine, run_id=run.run_id)
-            n = cleanup_orphans(engine, reason="run_stopped", run_id=run.run_id)
-            if n:
-                log.info("%d sessions still active at the end were marked abandoned", n)
-                files.log_event("cleanup", run_stopped_sessions=n)
-        except Exception:  # noqa: BLE001 - outputs below must still be written
-            log.exception("end-of-run database cleanup failed")
-    files.write_hours_csv(hours_rows(director))
-    files.write_final_stats(env)
+            return fn()
+        except Exception:  # noqa: BLE001 - the outputs after this stage must still be written
+            log.exception("end of run: %s failed", name)
+            failed.append(name)
+            return None
+
+    files, env, engine = director.files, director.env, director.engine
+    stage("stopping the director's loops", lambda: _stop_loops(director))
+    if director.exit_code is None:
+        stage("exit checkpoint", lambda: director.checkpoint(reason="exit"))
+    stage("last counters", lambda: director.agg.merge(director.rt.collector.drain()))
+    if engine is not None:
+        stage("database clean-up", lambda: _cleanup_database(director))
+    stage("hours.csv", lambda: files.write_hours_csv(hours_rows(director)))
+    stage("Locust stats", lambda: files.write_final_stats(env))
+    summary, why = _build_report(director)
+    if summary is None:
+        failed.append("report")
     exit_code = director.exit_code
-    summary = None
+    if director.opts.thresholds:
+        if exit_code is None:
+            exit_code = judge_gates(director.opts.thresholds, summary, why)
+        else:
+            log.warning("--threshold gates not judged: the run stopped with exit %d", exit_code)
+    status = "breaker" if exit_code == 5 else "completed"
+    if director.stopped_early:
+        status = "stopped"
+    stage("run record", lambda: _record_end(director, status, exit_code))
+    sim_end = _sim_end(director)
+    stage(
+        "manifest",
+        lambda: files.end_segment(
+            ended_at=datetime.now(UTC).isoformat(), status=status, exit_code=exit_code,
+            sim_end=sim_end.isoformat() if sim_end else None, end_errors=failed or None,
+        ),
+    )  # fmt: skip
+    stage("run log", lambda: files.log_event("run_end", status=status, exit_code=exit_code,
+                                             end_errors=failed or None))  # fmt: skip
+    log.info("run %s finished (%s); outputs in %s", director.run.run_id, status, files.dir)
+    return exit_code
+
+
+def _stop_loops(director: Any) -> None:
+    for g in (director._loop, director._probe):
+        if g is not None:
+            g.kill(block=True, timeout=5)
+
+
+def _cleanup_database(director: Any) -> None:
+    from harness.control.run_record import cleanup_orphans, release_all_leases
+
+    run_id = director.run.run_id
+    director.flush_leases()
+    release_all_leases(director.engine, run_id=run_id)
+    n = cleanup_orphans(director.engine, reason="run_stopped", run_id=run_id)
+    if n:
+        log.info("%d sessions still active at the end were marked abandoned", n)
+        director.files.log_event("cleanup", run_stopped_sessions=n)
+
+
+def _build_report(director: Any) -> tuple[dict[str, Any] | None, str]:
+    """(summary, why it is None). Partial data is reported as partial (see
+    ``reports.build``); None only when no summary could be computed at all."""
     try:
         from reports.build import build_run_report
+
+        summary = build_run_report(director.files.dir, engine=director.engine)
+    except Exception as exc:  # noqa: BLE001 - a report bug must not lose the run
+        log.exception("building the run report failed")
+        lines = str(exc).strip().splitlines()
+        return None, f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    try:
         from reports.console import render_console
 
-        summary = build_run_report(files.dir, engine=engine)
         print(render_console(summary), flush=True)
-    except ImportError:
-        log.warning("reports package not available: no summary")
-    except Exception:  # noqa: BLE001 - a report bug must not lose the run
-        log.exception("building the run report failed")
-    if exit_code is None and director.opts.thresholds and summary is not None:
-        from reports.thresholds import evaluate, exit_code_for, parse_threshold
+    except Exception:  # noqa: BLE001 - summary.json is written; the console is a courtesy
+        log.exception("printing the run summary failed")
+    return summary, ""
 
-        results = evaluate([parse_threshold(t) for t in director.opts.thresholds], summary)
+
+def judge_gates(thresholds: list[str], summary: dict[str, Any] | None, why: str) -> int | None:
+    """Evaluate ``--threshold`` gates and print one line each; the exit code they ask for
+    (None: every gate held). Without a summary every gate FAILS, naming why — a gate
+    nobody could check must not pass."""
+    from reports.thresholds import GateResult, evaluate, exit_code_for, parse_threshold
+
+    gates = [parse_threshold(t) for t in thresholds]
+    if summary is None:
+        results = [
+            GateResult(g.expr, False, None, g.limit, g.kind, f"not checked: no report ({why})")
+            for g in gates
+        ]
+        for r in results:
+            print(f"[FAIL] threshold {r.expr}: {r.detail}", flush=True)
+        log.error("--threshold gates fail: the run's report could not be built (%s)", why)
+    else:
+        results = evaluate(gates, summary)
         for r in results:
             mark = "PASS" if r.ok else "FAIL"
             print(f"[{mark}] threshold {r.expr}: actual {r.actual}", flush=True)
-        code = exit_code_for(results)
-        if code:
-            exit_code = code
-    status = {None: "completed", 0: "completed", 5: "breaker"}.get(exit_code, "completed")
-    if director.stopped_early:
-        status = "stopped"
-    last_hour = director.current_hour if director.current_hour >= 0 else None
-    sim_end = director.rt.clock.now() if director.rt.clock else None
+    return exit_code_for(results) or None
+
+
+def _sim_end(director: Any) -> datetime | None:
+    clock = director.rt.clock
+    sim_end = clock.now() if clock is not None else None
     if director.rt.sim_end is not None and sim_end is not None:
         sim_end = min(sim_end, director.rt.sim_end)
-    if engine is not None:
-        try:
-            end_run(engine, run_id=run.run_id, status=status, sim_end=sim_end, last_hour=last_hour,
-                    exit_code=exit_code if exit_code is not None else (1 if env.runner.errors else 0))  # fmt: skip
-        except Exception:  # noqa: BLE001
-            log.exception("could not record the end of the run")
-    files.update_manifest(
-        ended_at=datetime.now(UTC).isoformat(), status=status,
-        exit_code=exit_code, sim_end=sim_end.isoformat() if sim_end else None,
-    )  # fmt: skip
-    files.log_event("run_end", status=status, exit_code=exit_code)
-    log.info("run %s finished (%s); outputs in %s", run.run_id, status, files.dir)
-    return exit_code
+    return sim_end
+
+
+def _record_end(director: Any, status: str, exit_code: int | None) -> None:
+    from harness.control.run_record import end_run
+
+    if director.engine is None:
+        return
+    last_hour = director.current_hour if director.current_hour >= 0 else None
+    code = exit_code if exit_code is not None else (1 if director.env.runner.errors else 0)
+    end_run(director.engine, run_id=director.run.run_id, status=status,
+            sim_end=_sim_end(director), last_hour=last_hour, exit_code=code)  # fmt: skip

@@ -70,3 +70,34 @@ def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
         "settings": settings.model_dump(exclude={"database_url"}),
         "options": opts.to_json(),
     }
+
+
+SEGMENT_KEYS = ("started_at", "time_scale", "processes", "code_version")
+"""What may differ between the segments of one run (a ``--resume`` may change the time
+scale, the processes or the code); the run's identity (seed, simulated start, ramp,
+personas) may not."""
+END_KEYS = ("ended_at", "status", "exit_code", "sim_end", "end_errors")
+
+
+def start_segment(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """The manifest for a segment that starts now.
+
+    A fresh run gets ``segments: [1]``. A ``--resume`` of the run in ``previous`` keeps
+    that run's first ``started_at`` and its segments (one that never ended — a killed
+    master — is marked ``interrupted``) and appends its own, so the manifest describes
+    the whole run. ``previous`` may predate segments: it then becomes segment 1.
+    """
+    seg = {k: new.get(k) for k in SEGMENT_KEYS}
+    resumed = bool((new.get("options") or {}).get("resume"))
+    if not resumed or not previous or previous.get("run_id") != new.get("run_id"):
+        return {**new, "segments": [{"segment": 1, **seg}]}
+    segments = [dict(s) for s in previous.get("segments") or []]
+    if not segments:
+        first = {k: previous.get(k) for k in SEGMENT_KEYS}
+        segments = [{"segment": 1, **first, **{k: previous[k] for k in END_KEYS if k in previous}}]
+    for s in segments:
+        if not s.get("ended_at"):
+            s["status"] = "interrupted"
+    segments.append({"segment": len(segments) + 1, **seg})
+    return {**new, "started_at": previous.get("started_at", new.get("started_at")),
+            "segments": segments}  # fmt: skip

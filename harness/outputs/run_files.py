@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from locust.stats import (
-    PERCENTILES_TO_REPORT,
-    StatsCSV,
-    StatsCSVFileWriter,
-    get_readable_percentiles,
-)
+from harness.outputs.manifest import start_segment
+from reports.hour_table import HOUR_COLUMNS
+from reports.hour_table import SEGMENT_COLUMN as SEGMENT
 
+HOURS_CSV = "hours.csv"
+HISTORY_CSV = "locust_stats_history.csv"
+LOCUST_FINAL_FILES = (
+    "locust_stats.csv", "locust_failures.csv", "locust_exceptions.csv", "locust_report.html",
+)  # fmt: skip
 _SECRET = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 
 
@@ -34,19 +36,31 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-class _HistoryCSV(StatsCSV):
-    full_history = False
-    _stats_history_data_rows = StatsCSVFileWriter._stats_history_data_rows
+def _history_csv(environment: Any) -> Any:
+    """Locust's own history-row writer without its files (Locust imported here, not at
+    module import: the file logic below is unit-tested without gevent's patching)."""
+    from locust.stats import (
+        PERCENTILES_TO_REPORT,
+        StatsCSV,
+        StatsCSVFileWriter,
+        get_readable_percentiles,
+    )
 
-    def __init__(self, environment: Any) -> None:
-        super().__init__(environment, PERCENTILES_TO_REPORT)
-        self.stats_history_csv_columns = [
-            "Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s",
-            *get_readable_percentiles(self.percentiles_to_report),
-            "Total Request Count", "Total Failure Count", "Total Median Response Time",
-            "Total Average Response Time", "Total Min Response Time", "Total Max Response Time",
-            "Total Average Content Size",
-        ]  # fmt: skip
+    class _HistoryCSV(StatsCSV):
+        full_history = False
+        _stats_history_data_rows = StatsCSVFileWriter._stats_history_data_rows
+
+        def __init__(self, environment: Any) -> None:
+            super().__init__(environment, PERCENTILES_TO_REPORT)
+            self.stats_history_csv_columns = [
+                "Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s",
+                *get_readable_percentiles(self.percentiles_to_report),
+                "Total Request Count", "Total Failure Count", "Total Median Response Time",
+                "Total Average Response Time", "Total Min Response Time",
+                "Total Max Response Time", "Total Average Content Size",
+            ]  # fmt: skip
+
+    return _HistoryCSV(environment)
 
 
 class RunFiles:
@@ -54,22 +68,55 @@ class RunFiles:
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = run_dir
+        self.segment = 1  # this process's segment of the run (``--resume`` adds one)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.dir / "manifest.json"
         self.log_path = self.dir / "simulation_runs.log"
-        self._history: _HistoryCSV | None = None
+        self._history: Any = None
         self._history_fh: Any = None
         self._next_sample = 0.0
 
     # -------------------------------------------------------------- manifest / log
 
     def write_manifest(self, data: dict[str, Any]) -> None:
-        write_json_atomic(self.manifest_path, data)
+        """Start this segment's manifest: a fresh run's, or — for ``--resume`` of the run
+        in this directory — the earlier manifest with this segment appended
+        (``outputs.manifest.start_segment``). A fresh run in a reused directory drops
+        the previous run's per-hour and history files: they are appended to later."""
+        merged = start_segment(self._read_manifest(), data)
+        self.segment = len(merged["segments"])
+        if self.segment == 1:
+            for name in (HOURS_CSV, HISTORY_CSV):
+                (self.dir / name).unlink(missing_ok=True)
+        else:  # Locust's totals are per process: keep the earlier segment's beside
+            keep = self.dir / f"segment-{self.segment - 1}"
+            for name in LOCUST_FINAL_FILES:
+                if (self.dir / name).exists():
+                    keep.mkdir(exist_ok=True)
+                    os.replace(self.dir / name, keep / name)
+        write_json_atomic(self.manifest_path, merged)
 
     def update_manifest(self, **fields: Any) -> None:
-        data = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {}
+        data = self._read_manifest() or {}
         data.update(fields)
-        self.write_manifest(data)
+        write_json_atomic(self.manifest_path, data)
+
+    def end_segment(self, **fields: Any) -> None:
+        """Record how this segment ended, in the run's fields and in its segment entry."""
+        fields = {k: v for k, v in fields.items() if v is not None or k != "end_errors"}
+        data = self._read_manifest() or {}
+        data.update(fields)
+        segments = data.get("segments") or []
+        if segments:
+            segments[-1].update(fields)
+        write_json_atomic(self.manifest_path, data)
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def log_event(self, event: str, **fields: Any) -> None:
         """One JSON line in ``simulation_runs.log`` (credentials redacted)."""
@@ -86,9 +133,13 @@ class RunFiles:
             return
         self._next_sample = now + self.HISTORY_EVERY_S
         if self._history is None:
-            self._history = _HistoryCSV(environment)
-            self._history_fh = open(self.dir / "locust_stats_history.csv", "w", newline="")  # noqa: SIM115
-            csv.writer(self._history_fh).writerow(self._history.stats_history_csv_columns)
+            self._history = _history_csv(environment)
+            path = self.dir / HISTORY_CSV
+            fresh = not path.exists() or path.stat().st_size == 0
+            # Appended: a resumed run's history continues the earlier segments'.
+            self._history_fh = open(path, "a", newline="")  # noqa: SIM115
+            if fresh:
+                csv.writer(self._history_fh).writerow(self._history.stats_history_csv_columns)
         self._history._stats_history_data_rows(csv.writer(self._history_fh), now)
         self._history_fh.flush()
 
@@ -96,6 +147,8 @@ class RunFiles:
         self.sample_stats(environment)
         if self._history_fh is not None:
             self._history_fh.close()
+        from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
         sc = StatsCSV(environment, PERCENTILES_TO_REPORT)
         for name, fn in (
             ("locust_stats.csv", sc.requests_csv),
@@ -110,10 +163,40 @@ class RunFiles:
             get_html_report(environment, show_download_link=False), encoding="utf-8"
         )
 
-    def write_hours_csv(self, rows: list[dict[str, Any]]) -> None:
+    def append_hours(self, rows: list[dict[str, Any]]) -> None:
+        """Add rows (``reports.hour_table`` columns) to ``hours.csv`` as hours end."""
         if not rows:
             return
-        with open(self.dir / "hours.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
+        path = self.dir / HOURS_CSV
+        fresh = not path.exists() or path.stat().st_size == 0
+        with open(path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=HOUR_COLUMNS, extrasaction="ignore")
+            if fresh:
+                w.writeheader()
             w.writerows(rows)
+
+    def write_hours_csv(self, rows: list[dict[str, Any]]) -> None:
+        """This segment's final rows (late worker reports included) replace the ones it
+        appended; earlier segments' rows stay. An hour's real time is the one first
+        written, while the hour ran (a clock paused and resumed since would shift it)."""
+        path = self.dir / HOURS_CSV
+        mine, others = str(self.segment), []
+        first_real: dict[str, str] = {}
+        if path.exists():
+            with open(path, newline="") as fh:
+                for r in csv.DictReader(fh):
+                    if (r.get(SEGMENT) or "1") != mine:
+                        others.append(r)
+                    elif r.get("real_time"):
+                        first_real.setdefault(str(r.get("sim_hour")), r["real_time"])
+        if not rows and not others:
+            return
+        for r in rows:
+            r["real_time"] = first_real.get(str(r["sim_hour"])) or r.get("real_time", "")
+        tmp = path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=HOUR_COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(others)
+            w.writerows(rows)
+        os.replace(tmp, path)

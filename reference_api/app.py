@@ -9,6 +9,7 @@ are ``async`` so they cost no thread hop.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.settings import SimSettings, load_settings
 from reference_api.errors import ApiError, BadTime
+from reference_api.routemap import ENV_ROUTES, RouteRewrite
 from reference_api.shedding import ShedLoad
 
 log = logging.getLogger("reference_api")
@@ -134,6 +136,11 @@ def create_app(
     max_in_flight = int(os.environ.get(ENV_MAX_IN_FLIGHT) or DEFAULT_MAX_IN_FLIGHT)
     if max_in_flight > 0:
         app.add_middleware(ShedLoad, max_in_flight=max_in_flight)
+    moved = os.environ.get(ENV_ROUTES)
+    if moved:
+        # ``--routes FILE``: serve at the owner's paths (issue 14); added last, so it runs
+        # first, before the shedder and routing see the path.
+        app.add_middleware(RouteRewrite, moved=json.loads(moved))
 
     from reference_api.routes import cart, catalog, offers, orders
 

@@ -50,6 +50,10 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
     simulation_mode: bool
     simulated_time: datetime | None
+    offer_engine: Literal["reference"] = "reference"
+    """Which offer engine this API runs: this project's own (``offer_engine``), so the
+    harness may run it on the database too (``--offer-engine local``) or drive it here
+    (``--offer-engine target``) — never both (issue 14)."""
 
 
 class StoreOut(BaseModel):

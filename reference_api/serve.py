@@ -46,6 +46,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--access-log", action="store_true", help="log every request (off: it costs CPU)"
     )
+    parser.add_argument(
+        "--routes",
+        default=None,
+        metavar="FILE",
+        help="serve at the paths of [routes] in this TOML file (the harness's route map); "
+        "moved contract paths answer 404",
+    )
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
@@ -79,6 +86,14 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threads must be >= 1 (got {args.threads})")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535 (got {args.port})")
+    if getattr(args, "routes", None):
+        import json
+
+        from reference_api.routemap import ENV_ROUTES, load_routes_file
+
+        moved = load_routes_file(args.routes)
+        os.environ[ENV_ROUTES] = json.dumps(moved)
+        log.info("serving at the route map of %s (%d routes moved)", args.routes, len(moved))
     settings = load_settings()
     if settings.database_url is None:
         from db import migrate

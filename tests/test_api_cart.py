@@ -31,7 +31,8 @@ def add(client, product_id, quantity=1):
 
 def test_health_reports_simulation_mode_and_server_time(api_server, world):
     body = httpx.get(api_server.base_url + "/health").json()
-    assert body == {"status": "ok", "simulation_mode": True, "simulated_time": None}
+    assert body == {"status": "ok", "simulation_mode": True, "simulated_time": None,
+                    "offer_engine": "reference"}  # fmt: skip
     r = httpx.post(
         api_server.base_url + "/time/advance", json={"simulated_time": "2026-04-01T00:00:00Z"}
     )

@@ -42,6 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="concurrent requests per worker before answering 429 (default 256; 0 = never)",
     )
     s.add_argument("--access-log", action="store_true", help="log every request")
+    s.add_argument(
+        "--routes",
+        default=None,
+        metavar="FILE",
+        help="serve at the paths of [routes] in this TOML file — the same map file the "
+        "harness reads (--map / $LOADSIM_MAP), so a route map can be proven end to end",
+    )
     s.set_defaults(func=_serve)
 
 
@@ -66,10 +73,18 @@ def command_line(args: argparse.Namespace) -> list[str]:
         argv += ["--max-in-flight", str(args.max_in_flight)]
     if args.access_log:
         argv.append("--access-log")
+    if getattr(args, "routes", None):
+        argv += ["--routes", str(args.routes)]
     return argv
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.routes:
+        from harness.config.routes import load_routes
+
+        routes = load_routes(args.routes)  # the harness's own check: exit 2 naming the key
+        if not routes.custom:
+            print(f"loadsim: {routes.source}: [routes] moves no path: serving the contract's")
     argv = command_line(args)
     sys.stdout.flush()
     sys.stderr.flush()

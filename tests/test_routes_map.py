@@ -42,7 +42,10 @@ def test_a_file_overrides_some_paths_and_keeps_the_rest(tmp_path):
 def test_the_file_is_found_through_LOADSIM_MAP(tmp_path, monkeypatch):
     p = _write(tmp_path, '[routes]\nhealth = "/healthz"\n')
     monkeypatch.delenv("LOADSIM_MAP", raising=False)
+    monkeypatch.delenv("LOADSIM_DB_MAP", raising=False)
     assert load_routes().path("health") == "/health"
+    monkeypatch.setenv("LOADSIM_DB_MAP", str(p))
+    assert load_routes().path("health") == "/healthz"
     monkeypatch.setenv("LOADSIM_MAP", str(p))
     assert load_routes().path("health") == "/healthz"
 

@@ -33,6 +33,8 @@ from db.errors import ConfigError
 
 MAP_ENV = "LOADSIM_MAP"
 """The owner's map file (same variable as ``personas.columns.MAP_ENV``: one file)."""
+MAP_ENV_FALLBACKS = ("LOADSIM_DB_MAP",)
+"""Read when ``$LOADSIM_MAP`` is unset: the database map's variable names the same file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +169,9 @@ def _check_unique(paths: dict[str, str], source: str) -> None:
 
 
 def map_file(path: str | Path | None = None) -> Path | None:
-    """The map file to read: ``path``, else ``$LOADSIM_MAP``, else none."""
-    chosen = path or os.environ.get(MAP_ENV) or None
+    """The map file to read: ``path``, else ``$LOADSIM_MAP`` (or ``$LOADSIM_DB_MAP``)."""
+    env = (os.environ.get(v) for v in (MAP_ENV, *MAP_ENV_FALLBACKS))
+    chosen = path or next((v for v in env if v), None)
     return Path(chosen) if chosen else None
 
 

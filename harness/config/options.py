@@ -39,6 +39,8 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--threshold", dict(action="append", default=[], help="CI gate, repeatable: p95<800ms, error_rate<1%%, slip_p99<10%%, missed_sessions=0")),
     ("--db-connections", dict(type=int, default=40, help="total database connections for the whole run (all processes)")),
     ("--db-pooler", dict(default="", choices=["", "transaction", "session", "none"], help="how DATABASE_URL is reached: transaction (PgBouncer/Supavisor transaction mode: no prepared statements), session, none (default: $LOADSIM_DB_POOLER, else port 6543 = transaction)")),
+    ("--offer-engine", dict(default="", choices=["", "local", "target"], help="who assigns offers: local (the project's offer_engine on the database) or target (the target's own engine through its /cycles, /refresh/user/{id}, /time/advance); default: from what the target reports — never two engines on one database")),
+    ("--map", dict(default="", help="the owner's map file (TOML: [routes], [db.map], [personas.columns]); default: $LOADSIM_MAP")),
     ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
     ("--drain-seconds", dict(type=float, default=5.0, help="real seconds to let in-flight agent hours finish at the end")),
 ]  # fmt: skip
@@ -125,6 +127,8 @@ class HarnessOptions:
     db_connections: int = 40
     runs_dir: str = "runs"
     drain_seconds: float = 5.0
+    offer_engine: str = ""  # "" = decided from what the target reports (issue 14)
+    map_file: str = ""
 
     @classmethod
     def from_parsed(cls, ns: Any) -> HarnessOptions:
@@ -147,6 +151,16 @@ class HarnessOptions:
             # Every engine of this process and of its children (reference_api, --processes)
             # reads the mode from the environment (db.engine.resolve_pooler).
             os.environ[POOLER_ENV] = parse_pooler(g("db_pooler"))
+        map_file = str(g("map", "") or "")
+        if map_file:
+            import os
+            from pathlib import Path
+
+            if not Path(map_file).is_file():
+                raise ConfigError(f"--map {map_file}: no such file")
+            # One file for every reader of this process and its children (routes, personas
+            # columns, database map), as LOADSIM_MAP would be.
+            os.environ["LOADSIM_MAP"] = map_file
         thresholds = tuple(g("threshold", []) or [])
         if thresholds:
             try:
@@ -176,6 +190,8 @@ class HarnessOptions:
             db_connections=int(g("db_connections", 40)),
             runs_dir=str(g("runs_dir", "runs")),
             drain_seconds=float(g("drain_seconds", 5.0)),
+            offer_engine=str(g("offer_engine", "") or ""),
+            map_file=map_file,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""End to end on an adopted owner database: a real headless ``locust`` run writes its
+behavior data into the app's own ``shopping_sessions`` / ``shopping_session_events``
+through the map, and not one real row changes (issue 14, acceptance 1).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from db import migrate
+from db.models import EVENT_TYPES
+from personas import SAMPLE_PATH
+from tests.e2e_support import harness_env, run_locust
+from tests.owner_db_support import (
+    MAP_FILE,
+    app_tables,
+    create_owner_db,
+    loadsim,
+    real_rows_checksum,
+    schema_snapshot,
+)
+
+pytestmark = pytest.mark.e2e
+
+PERSONAS = 40
+HOURS = 8
+SIM_START = "2026-01-10T09:00:00+00:00"  # a Saturday morning: shoppers are out
+
+
+def test_adopted_owner_database_receives_the_runs_sessions_and_events(pg_server, tmp_path):
+    url = create_owner_db(pg_server, "own_e2e_run")
+    eng = create_engine(url)
+    tables = app_tables(eng)
+    before_rows = real_rows_checksum(eng, tables)
+    before_schema = schema_snapshot(eng)
+
+    up = loadsim("db", "upgrade", "--adopt", "--map", str(MAP_FILE), url=url)
+    assert up.returncode == 0, up.stderr
+    seed = loadsim("personas", "seed", "--test", str(PERSONAS), str(SAMPLE_PATH), url=url)
+    assert seed.returncode == 0, seed.stderr
+    assert f"users: {PERSONAS} ({PERSONAS} created" in seed.stdout
+
+    env = harness_env(url, tmp_path, LOADSIM_DB_MAP=str(MAP_FILE))
+    r = run_locust(
+        ["--headless", "--mock-api", "--time-scale", "1800", "--sim-start", SIM_START,
+         "--ramp", "0:100", "--rate-limit", "0", "--drain-seconds", "3",
+         "--sim-duration", f"{HOURS}h", "--run-id", "owner", "--runs-dir", str(tmp_path / "runs")],
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    tb = r.stderr.find("Traceback")
+    assert tb < 0, r.stderr[max(0, tb - 500) : tb + 3000]
+
+    with eng.connect() as conn:
+        q = lambda sql, **kw: conn.execute(text(sql), kw).all()  # noqa: E731
+        # Personas became simulated users and agents of the app, through the map.
+        assert q("SELECT count(*) FROM public.users WHERE is_simulated")[0][0] == PERSONAS
+        assert q(
+            "SELECT count(*) FROM public.agents a JOIN public.users u ON u.id = a.user_id"
+            " WHERE u.is_simulated AND a.persona_key IS NOT NULL AND a.persona <> '{}'"
+        )[0][0] == PERSONAS  # fmt: skip
+        # Every harness session has its mirror in the app's table, mapped and simulated.
+        ours = q("SELECT count(*) FROM loadsim.shopping_sessions WHERE run_id = 'owner'")[0][0]
+        assert ours > 0
+        app = q(
+            "SELECT s.id, s.user_id, s.agent_id, s.status, s.started_at, s.ended_at,"
+            " s.is_simulated, s.is_replay, u.is_simulated AS user_sim"
+            " FROM public.shopping_sessions s JOIN public.users u ON u.id = s.user_id"
+            " WHERE s.run_id = 'owner'"
+        )
+        assert len(app) == ours
+        start = datetime.fromisoformat(SIM_START)
+        for s in app:
+            assert s.is_simulated and s.user_sim and s.is_replay is False
+            assert s.status in ("completed", "abandoned"), s
+            # The app's times are the simulated ones (its ML data lives in simulated time).
+            assert start <= s.started_at <= start + timedelta(hours=HOURS), s
+            assert s.ended_at is not None and s.ended_at >= s.started_at
+        harness_events = q(
+            "SELECT count(*) FROM loadsim.shopping_session_events WHERE run_id = 'owner'"
+        )[0][0]
+        events = q(
+            "SELECT e.event_name, e.properties, e.occurred_at FROM public.shopping_session_events e"
+            " JOIN public.shopping_sessions s ON s.id = e.session_id WHERE s.run_id = 'owner'"
+        )
+        assert len(events) == harness_events > 0
+        assert {e.event_name for e in events} <= set(EVENT_TYPES)
+        assert "session_start" in {e.event_name for e in events}
+        for e in events:
+            # Fields without an app column travel in properties, the decision under payload.
+            assert e.properties["run_id"] == "owner" and "seq" in e.properties
+            assert "payload" in e.properties
+        # The project's offer engine never ran on the owner's tables.
+        assert q("SELECT count(*) FROM public.offer_cycles")[0][0] == 0
+        assert q("SELECT count(*) FROM public.user_coupons")[0][0] == 0
+
+    # Not one real row changed; the app schema gained exactly the two additive columns.
+    assert real_rows_checksum(eng, tables) == before_rows
+    after_schema = schema_snapshot(eng)
+    assert sorted(set(after_schema["columns"]) - set(before_schema["columns"])) == [
+        ("shopping_sessions", "is_replay", "boolean", "YES", None),
+        ("shopping_sessions", "run_id", "text", "YES", None),
+    ]
+    assert after_schema["triggers"] == before_schema["triggers"]
+    migrate.harness_check(url)  # alembic check of the harness's own schema: clean
+    eng.dispose()

@@ -17,6 +17,7 @@ MSG_LEASE = "loadsim_lease"  # worker → master: {req_id}
 MSG_GRANT = "loadsim_grant"  # master → worker: {req_id, entry}
 MSG_RELEASE = "loadsim_release"  # worker → master: {agent_id} or {req_id} (cancel)
 MSG_REVOKE = "loadsim_revoke"  # master → worker: {agent_ids} reclaimed while it was missing
+MSG_CONTRACT = "loadsim_contract"  # worker → master: a contract error (method, path, status)
 REPORT_KEY = "loadsim"  # key in worker_report data (not a reserved Locust key)
 
 

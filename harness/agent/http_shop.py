@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -56,18 +57,22 @@ class HttpCounters:
         self.consecutive_unavailable = 0
         self.contract_errors = 0
         self.first_contract: dict[str, Any] | None = None
+        self._announced_at = -1e9
         self.on_contract: Callable[[dict[str, Any]], None] | None = None
         """Set by the process's wiring: the director (standalone/master) trips the breaker;
         a worker forwards the error to the master at once."""
 
     def note_contract(self, info: dict[str, Any]) -> None:
-        """A contract error happened: count it and tell whoever trips the breaker (once
-        per process — the first error names the path; the breaker stops the run)."""
+        """A contract error happened: count it and tell whoever trips the breaker — at
+        most once a second per process (a wrong route fails every request; one message
+        names it, and a resumed run that still fails trips again)."""
         self.contract_errors += 1
         if self.first_contract is None:
             self.first_contract = info
-            if self.on_contract is not None:
-                self.on_contract(info)
+        now = time.monotonic()
+        if self.on_contract is not None and now - self._announced_at >= 1.0:
+            self._announced_at = now
+            self.on_contract(info)
 
 
 class HttpShop:

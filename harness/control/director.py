@@ -23,6 +23,7 @@ from harness.agent.hourstats import HourAggregate
 from harness.agent.runtime import ProcessRuntime
 from harness.config.messages import (
     MSG_CONFIG,
+    MSG_CONTRACT,
     MSG_GRANT,
     MSG_HELLO,
     MSG_LEASE,
@@ -75,6 +76,61 @@ class SimulationDirector:
         runner.register_message(MSG_HELLO, self._on_hello)
         runner.register_message(MSG_LEASE, self._on_lease)
         runner.register_message(MSG_RELEASE, self._on_release)
+        # Contract errors (issue 14): this process's users report here directly, workers'
+        # by message; either trips the breaker at once.
+        runner.register_message(
+            MSG_CONTRACT, lambda environment, msg, **_: self.contract_error(msg.data)
+        )
+        rt.counters.on_contract = self.contract_error
+        self.target_plan: Any = None  # harness.control.target.TargetPlan, from check_target
+        self._target: Any = None  # harness.control.target.TargetControl during the run
+        self._target_cycles: set[int] = set()
+
+    # ---------------------------------------------------------------- the target
+
+    def check_target(self) -> None:
+        """Before any agent acts (issue 14): the route map, the contract probe (one line,
+        exit 2 when it does not hold), and which offer engine runs."""
+        from db.adopt import is_adopted
+        from harness.config.routes import load_routes
+        from harness.control.target import preflight
+
+        o = self.opts
+        self._adopted = self.engine is not None and is_adopted(self.engine)
+        self.target_plan = plan = preflight(
+            api_url=self.stack_api_url(), mock_api=o.mock_api, routes=load_routes(o.map_file or None),
+            first_agent=self.pool.order[0].agent_id if self.pool.order else None,
+            sim_time=o.sim_start, wanted_engine=o.offer_engine, adopted=self._adopted,
+        )  # fmt: skip
+        log.info(
+            "offer engine: %s (%s); routes: %s",
+            plan.offer.engine,
+            plan.offer.why,
+            plan.routes.source,
+        )
+
+    @property
+    def offer_engine(self) -> str:
+        return self.target_plan.offer.engine if self.target_plan is not None else "local"
+
+    def contract_error(self, info: dict[str, Any]) -> None:
+        """A contract error (401/403/404/405/422) from any process: the breaker trips at
+        once, naming the method, path and status — the run cannot be right until fixed."""
+        if self.run is None or self.breaker_state == "open":
+            return
+        self.breaker_state = "open"
+        what = f"{info.get('method', '')} {info.get('path', '')} → {info.get('status')}"
+        msg = f"circuit breaker: contract error — {what}: {info.get('cause', '')}"
+        if self.files is not None:
+            self.files.log_event(
+                "breaker_trip", reason="contract", sim_hour=self.current_hour, **info
+            )
+        gevent.spawn(self._trip, msg)
+
+    def _trip(self, msg: str) -> None:
+        log.error("%s", msg)
+        self.pause(msg)
+        self._stop_if_headless(msg)
 
     # ---------------------------------------------------------------- run start
 
@@ -96,7 +152,8 @@ class SimulationDirector:
             sim_end=sim_end.isoformat() if sim_end else None, clock={},
             api_url=self.stack_api_url(), database_url=self.stack_db_url(),
             rate_share=self._rate_share(), mock_api=o.mock_api, mock_db=o.mock_db,
-            options={"processes": processes},
+            options={"processes": processes,
+                     "routes": self.target_plan.routes.to_dict() if self.target_plan else None},
         )  # fmt: skip
         self.files = RunFiles(Path(o.runs_dir) / run_id)
         self.files.write_manifest(self._manifest(processes))
@@ -337,18 +394,61 @@ class SimulationDirector:
         if self.run is not None and not self.opts.mock_api:
             gevent.spawn(self._advance_api_time, sim_t)
         adopted = getattr(self, "_adopted", False)
-        if (
+        if self.offer_engine == "target":
+            cycle = int(hour // (24 * self.settings_cycle_days))
+            if cycle not in self._target_cycles and (
+                self._offer_job is None or self._offer_job.dead
+            ):
+                self._target_cycles.add(cycle)
+                self._offer_job = gevent.spawn(self._run_target_cycle, cycle, sim_t)
+        elif (
             self.engine is not None
             and not adopted
+            and self.offer_engine == "local"
             and (self._offer_job is None or self._offer_job.dead)
         ):
             self._offer_job = gevent.spawn(self._run_offer_engine, sim_t)
 
-    def _advance_api_time(self, sim_t: datetime) -> None:
-        from harness.control.target import post_time_advance
+    def _target_control(self) -> Any:
+        from harness.config.routes import RouteMap
+        from harness.control.target import TargetControl
 
-        assert self.run is not None
-        post_time_advance(self.env, self.run.api_url, sim_t)
+        assert self.run is not None and self.run.api_url
+        if self._target is None:
+            routes = self.target_plan.routes if self.target_plan is not None else RouteMap()
+            self._target = TargetControl(self.env, self.run.api_url, routes)
+        return self._target
+
+    def _advance_api_time(self, sim_t: datetime) -> None:
+        if self.run is None or not self.run.api_url:
+            return
+        info = self._target_control().advance_time(sim_t)
+        if info is not None:
+            self.contract_error(info)
+
+    def _run_target_cycle(self, cycle: int, sim_t: datetime) -> None:
+        """``--offer-engine target``: the target's clock first, then its cycle and each
+        leased-or-not persona's wallet refresh (never ``offer_engine`` on the database)."""
+        self._advance_api_time(sim_t)
+        t0 = time.perf_counter()
+        users = sorted({e.user_id for e in self.pool.order})
+        done, info = self._target_control().run_cycle(
+            cycle_number=cycle, sim_t=sim_t, user_ids=users
+        )
+        if info is not None:
+            self.contract_error(info)
+        if done is None:
+            return
+        done["duration_s"] = round(time.perf_counter() - t0, 3)
+        self.cycles_run.append(done)
+        log.info(
+            "offer cycle %d on the target: %s", cycle, done.get("refreshed", "no refresh route")
+        )
+        if self.files is not None:
+            self.files.log_event("offer_cycle", engine="target", cycles=[done])
+        if self.run is not None:
+            self.run.catalog_version += 1
+            self._broadcast_config()
 
     def _run_offer_engine(self, sim_t: datetime) -> None:
         from db.settings import load_settings

@@ -212,6 +212,42 @@ def probe_cycles(api_url: str, routes: RouteMap, timeout: float = 10.0) -> int |
     return _request("GET", api_url.rstrip("/") + routes.path("cycles"), timeout=timeout)[0]
 
 
+@dataclass(frozen=True)
+class TargetPlan:
+    """What the start-up check decided: the route map, the offer engine, /health's JSON."""
+
+    routes: RouteMap
+    offer: OfferPlan
+    health: dict[str, Any] | None = None
+
+
+def preflight(
+    *, api_url: str | None, mock_api: bool, routes: RouteMap, first_agent: int | None,
+    sim_time: datetime, wanted_engine: str, adopted: bool,
+) -> TargetPlan:  # fmt: skip
+    """Before any agent acts (issue 14): probe the contract, choose the offer engine.
+
+    Raises:
+        ConfigError: one line naming the path, status and likely cause (exit 2).
+    """
+    has_target = bool(api_url) and not mock_api
+    health = None
+    cycles_status = None
+    if has_target:
+        assert api_url is not None
+        if first_agent is None:
+            raise ConfigError("no persona to probe the target with: seed personas first")
+        health = probe_contract(api_url, routes, agent_id=first_agent, sim_time=sim_time)
+        if "offer_engine" not in health or adopted:
+            cycles_status = probe_cycles(api_url, routes)
+    offer = resolve_offer_engine(
+        wanted_engine, health=health, has_target=has_target, adopted=adopted,
+        cycles_status=cycles_status, routes=routes,
+        target=f"target {_shown(api_url)}" if api_url else "the target",
+    )  # fmt: skip
+    return TargetPlan(routes=routes, offer=offer, health=health)
+
+
 # ------------------------------------------------------------------ during the run
 
 

@@ -15,6 +15,7 @@ from db.errors import ConfigError, LoadsimError
 from harness.agent.runtime import ProcessRuntime, attach_runtime, director_of, runtime_of
 from harness.config.messages import (
     MSG_CONFIG,
+    MSG_CONTRACT,
     MSG_GRANT,
     MSG_HELLO,
     MSG_RELEASE,
@@ -91,6 +92,8 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             MSG_REVOKE, lambda environment, msg, **kw: rt.revoked.update(msg.data["agent_ids"])
         )
     if role == "worker":
+        # A contract error trips the master's breaker at once (not at the next report).
+        rt.counters.on_contract = lambda info: runner.send_message(MSG_CONTRACT, info)
         return
     _install_sigterm(runner)
     if role == "master":
@@ -105,6 +108,9 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         if not opts.mock_api and environment.host:
             _check_host(environment.host)
         rt.director = _build_director(rt, settings)
+        # Issue 14: before any agent acts (and before the run is recorded), the target's
+        # contract holds and the offer engine is chosen — else one line, exit 2.
+        rt.director.check_target()
     except LoadsimError as exc:
         _fail(exc)
     except Exception as exc:

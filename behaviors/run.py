@@ -1,11 +1,16 @@
-"""``run_agent_hour``: THE entry point the harness calls once per agent per simulated hour.
+"""An agent's simulated hour in two steps: ``decide_hour`` (pure) then ``play_hour`` (the graph).
 
 Cost model: most agent-hours do nothing (a persona shopping 3×/week shops in ~2 % of
-hours). So the pure ``decide_shop`` rule runs first in plain Python (a few µs) and the hour
-ends there when the decision is "none"; only "shop" and "idle" hours pay for the LangGraph
-invoke (~1.5–3 ms). The graph reuses the decision already drawn, so the random stream —
-``random.Random(f"{run_seed}:{persona_id}:{sim_hour}")``, never ``hash()`` — and therefore
-every decision is identical across processes for the same seed, persona and hour.
+hours). So ``decide_hour`` runs the pure ``decide_shop`` rule in plain Python (a few µs)
+and the hour ends there when the decision is "none"; only "shop" and "idle" hours pay for
+the LangGraph invoke (~1.5–3 ms) in ``play_hour``. The harness decides first so it can
+claim the hour in the database *with the known decision* before anything reaches the API
+(``harness.agent.hour``); nothing inside the graph climbs back out to do it.
+
+``play_hour`` continues the random stream ``decide_hour`` started —
+``random.Random(f"{run_seed}:{persona_id}:{sim_hour}")``, never ``hash()`` — so every
+decision and event is identical across processes, and identical to ``run_agent_hour``
+(the two steps in one call, for offline paths: calibration, the golden event stream).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from behaviors.graph import GRAPH_CONFIG, HourContext, compile_shopping_graph
-from behaviors.rhythm import decide_shop
+from behaviors.rhythm import ShopDecision, decide_shop
 from behaviors.shop import BehaviorEvent, Order, Shop, ShopUnavailable, WalletCoupon
 from personas.model import Persona
 
@@ -64,6 +69,88 @@ def hour_rng(run_seed: int, persona_id: str, sim_hour: int) -> random.Random:
     return random.Random(f"{run_seed}:{persona_id}:{sim_hour}")
 
 
+@dataclass(slots=True)
+class HourDecision:
+    """What ``decide_hour`` drew for one agent-hour, and what ``play_hour`` needs to go on.
+
+    ``rng`` has taken exactly the decision's one draw; ``play_hour`` continues it, so an
+    ``HourDecision`` is played at most once.
+    """
+
+    persona: Persona
+    run_seed: int
+    sim_hour: int
+    slot_time: datetime
+    relevant_coupons: int
+    decision: ShopDecision
+    rng: random.Random
+
+    @property
+    def kind(self) -> str:
+        """``"none"`` | ``"idle"`` | ``"shop"``."""
+        return self.decision.kind
+
+    @property
+    def probabilities(self) -> dict[str, Any]:
+        """decide_shop's inputs and draw (p_shop_base, coupon_lift, p_shop, p_idle, draw…)."""
+        return self.decision.as_payload()
+
+
+def decide_hour(
+    persona: Persona,
+    *,
+    run_seed: int,
+    sim_hour: int,
+    slot_time: datetime,
+    relevant_coupons: int = 0,
+) -> HourDecision:
+    """Whether the agent shops, browses idly or does nothing this hour (pure, a few µs).
+
+    Args:
+        persona: The agent's persona.
+        run_seed: The run's seed (in the manifest).
+        sim_hour: Index of the simulated hour (the random stream's key).
+        slot_time: The agent's slot inside that hour (aware UTC datetime, simulated).
+        relevant_coupons: Relevant coupons known from the last wallet the agent saw.
+
+    Returns:
+        The decision with its probabilities and the hour's random stream.
+    """
+    rng = hour_rng(run_seed, persona.persona_id, sim_hour)
+    d = decide_shop(persona, sim_time=slot_time, rng=rng, relevant_coupons=relevant_coupons)
+    return HourDecision(persona, run_seed, sim_hour, slot_time, relevant_coupons, d, rng)
+
+
+def play_hour(hd: HourDecision, *, shop: Shop, checkout_key: str, graph: Any = None) -> HourResult:
+    """Play a decided hour through the shopping graph (nothing to play for ``"none"``).
+
+    Args:
+        hd: ``decide_hour``'s result (its random stream goes on here).
+        shop: The Shop port this agent acts through (HTTP or in memory).
+        checkout_key: Idempotency key for this hour's checkout.
+        graph: A compiled graph; default ``compile_shopping_graph()`` (cached).
+
+    Returns:
+        The hour's ``HourResult``. ``ShopUnavailable`` never escapes: it is in ``error``.
+    """
+    if hd.kind == "none":
+        return HourResult(decision="none", outcome="none", probabilities=hd.probabilities)
+    ctx = HourContext(
+        persona=hd.persona,
+        shop=shop,
+        rng=hd.rng,
+        slot_time=hd.slot_time,
+        sim_hour=hd.sim_hour,
+        checkout_key=checkout_key,
+        relevant_coupons=hd.relevant_coupons,
+    )
+    g = graph if graph is not None else compile_shopping_graph()
+    final = g.invoke(
+        {"decision": hd.decision, "clock": 0, "events": [], "steps": {}}, GRAPH_CONFIG, context=ctx
+    )
+    return _result(hd.kind, final)
+
+
 def run_agent_hour(
     persona: Persona,
     *,
@@ -75,39 +162,18 @@ def run_agent_hour(
     relevant_coupons: int = 0,
     graph: Any = None,
 ) -> HourResult:
-    """Run one agent's simulated hour: decide, and when it shops or browses, run the graph.
+    """``decide_hour`` then ``play_hour`` in one call (offline paths: calibration, tests).
 
-    Args:
-        persona: The agent's persona.
-        run_seed: The run's seed (in the manifest).
-        sim_hour: Index of the simulated hour (the random stream's key).
-        slot_time: The agent's slot inside that hour (aware UTC datetime, simulated).
-        shop: The Shop port this agent acts through (HTTP or in memory).
-        checkout_key: Idempotency key for this hour's checkout.
-        relevant_coupons: Relevant coupons known from the last wallet the agent saw.
-        graph: A compiled graph; default ``compile_shopping_graph()`` (cached).
-
-    Returns:
-        The hour's ``HourResult``. ``ShopUnavailable`` never escapes: it is in ``error``.
+    The harness calls the two steps itself, claiming the hour in between.
     """
-    rng = hour_rng(run_seed, persona.persona_id, sim_hour)
-    d = decide_shop(persona, sim_time=slot_time, rng=rng, relevant_coupons=relevant_coupons)
-    if d.kind == "none":
-        return HourResult(decision="none", outcome="none", probabilities=d.as_payload())
-    ctx = HourContext(
-        persona=persona,
-        shop=shop,
-        rng=rng,
-        slot_time=slot_time,
+    hd = decide_hour(
+        persona,
+        run_seed=run_seed,
         sim_hour=sim_hour,
-        checkout_key=checkout_key,
+        slot_time=slot_time,
         relevant_coupons=relevant_coupons,
     )
-    g = graph if graph is not None else compile_shopping_graph()
-    final = g.invoke(
-        {"decision": d, "clock": 0, "events": [], "steps": {}}, GRAPH_CONFIG, context=ctx
-    )
-    return _result(d.kind, final)
+    return play_hour(hd, shop=shop, checkout_key=checkout_key, graph=graph)
 
 
 def _result(kind: str, s: dict[str, Any]) -> HourResult:

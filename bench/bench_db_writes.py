@@ -108,7 +108,7 @@ def old_recorder(engine: object, run_id: str) -> object:
     from harness.agent.recorder import Recorder
 
     class OldFinish(Recorder):
-        def finish(self, *, agent_id, sim_hour, session_id, result, slip_s, is_replay):  # type: ignore[no-untyped-def, override]  # noqa: E501
+        def finish(self, *, agent_id, sim_hour, session_id, result, slip_s, is_replay, **_):  # type: ignore[no-untyped-def, override]  # noqa: E501
             events = [
                 dict(session_id=session_id, seq=i, run_id=self.run_id, agent_id=agent_id,
                      event_type=e.event_type, product_id=e.product_id,
@@ -135,6 +135,7 @@ def old_recorder(engine: object, run_id: str) -> object:
 
 def write_all(recorder: object, hours: list, concurrency: int) -> float:
     """Claim + finish every hour with ``concurrency`` greenlets; returns elapsed seconds."""
+    from harness.agent.hour import ending_of
 
     def one(item: tuple) -> None:
         agent_id, hour, slot, r = item
@@ -144,7 +145,7 @@ def write_all(recorder: object, hours: list, concurrency: int) -> float:
         )  # fmt: skip
         recorder.finish(  # type: ignore[attr-defined]
             agent_id=agent_id, sim_hour=hour, session_id=sid, result=r, slip_s=0.0,
-            is_replay=False,
+            is_replay=False, **ending_of(r),
         )  # fmt: skip
 
     pool = Pool(concurrency)

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from db.errors import ConfigError
+from harness.agent.hour import counters_of
 from harness.agent.hourstats import HourAggregate, HourCollector, percentile
 from harness.agent.rate_limit import TokenBucket
 from harness.config.options import HarnessOptions, parse_duration_hours, parse_ramp, ramp_fraction
@@ -172,10 +173,10 @@ def test_breaker_rule(active, failed, tripped):
 
 def test_collector_drain_and_merge_across_processes():
     a, b = HourCollector(), HourCollector()
-    a.add(1, outcome="completed", decision="shop", slip_s=0.01, order=True)
-    a.add(1, outcome="none", decision="none", slip_s=0.002, order=False)
-    b.add(1, outcome="failed", decision="shop", slip_s=0.5, order=False, error_kind="api_5xx")
-    b.add(2, outcome="missed", decision="missed", slip_s=None, order=False)
+    a.count(1, counters_of("shop", "completed", order=True), slip_s=0.01)
+    a.count(1, counters_of("none", "none"), slip_s=0.002)
+    b.count(1, counters_of("shop", "failed"), slip_s=0.5, error_kind="api_5xx")
+    b.count(2, ("missed",))
     agg = HourAggregate()
     agg.merge(a.drain())
     agg.merge(b.drain())

@@ -12,6 +12,7 @@ from behaviors.graph import compile_shopping_graph
 from behaviors.memory_shop import InMemoryShop
 from behaviors.run import run_agent_hour
 from behaviors.synthetic import make_catalog, random_personas, weekly_wallet
+from harness.agent.hour import ending_of
 from harness.agent.recorder import Recorder
 from personas.catalog import generate_catalog, seed_catalog
 from personas.seed import seed_personas
@@ -50,12 +51,15 @@ def test_finish_writes_events_session_and_hour_once(engine, clean_db):
         agent_id=agent_id, sim_hour=h, decision="shop", sim_at=slot, is_replay=False, token="x"
     )
     assert sid is not None
+    ending = ending_of(result)
     rec.finish(
-        agent_id=agent_id, sim_hour=h, session_id=sid, result=result, slip_s=0.25, is_replay=False
-    )
+        agent_id=agent_id, sim_hour=h, session_id=sid, result=result, slip_s=0.25,
+        is_replay=False, **ending,
+    )  # fmt: skip
     rec.finish(  # a retry after a lost reply: natural keys, nothing doubles
-        agent_id=agent_id, sim_hour=h, session_id=sid, result=result, slip_s=0.25, is_replay=False
-    )
+        agent_id=agent_id, sim_hour=h, session_id=sid, result=result, slip_s=0.25,
+        is_replay=False, **ending,
+    )  # fmt: skip
     with engine.connect() as conn:
         rows = conn.execute(
             text(

@@ -8,6 +8,7 @@ also re-count from the database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 COUNTERS = (
@@ -35,29 +36,22 @@ class HourCollector:
     def __init__(self) -> None:
         self._hours: dict[int, HourBucket] = {}
 
-    def add(
+    def count(
         self,
         hour: int,
+        counters: Iterable[str],
         *,
-        outcome: str,
-        decision: str,
-        slip_s: float | None,
-        order: bool,
+        slip_s: float | None = None,
         error_kind: str | None = None,
     ) -> None:
+        """Add one agent-hour: +1 on each of ``counters`` (``harness.agent.hour`` chose them
+        from its outcome table; nothing is mapped here), its slip and its error kind."""
         b = self._hours.setdefault(hour, HourBucket())
+        c = b.counts
+        for name in counters:
+            c[name] += 1
         if error_kind:
             b.errors[error_kind] = b.errors.get(error_kind, 0) + 1
-        c = b.counts
-        if decision == "missed":
-            c["missed"] += 1
-            return
-        c["acted"] += 1
-        c[{"shop": "shopped", "idle": "idle"}.get(decision, "none")] += 1
-        if outcome in ("completed", "abandoned", "failed"):
-            c[outcome] += 1
-        if order:
-            c["orders"] += 1
         if slip_s is not None:
             b.slips_ms.append(max(0, int(slip_s * 1000)))
 

@@ -8,8 +8,9 @@ transactions, so one agent failing never loses another's data.
   transaction. If the row already exists (a resumed run re-running the hour), the hour is
   skipped: no agent shops twice for one simulated hour.
 - It is **finished** in one transaction: events (natural key session × seq, so a retry
-  after a dropped connection cannot duplicate them), the session's outcome, the record's
-  outcome and slip.
+  after a dropped connection cannot duplicate them), the session's status, the record's
+  outcome and slip — as ``harness.agent.hour`` mapped them (the one outcome table); the
+  decision is known at the claim and never rewritten.
 - Quiet hours (nothing to do) and missed hours are buffered and written in bulk every few
   seconds with ``ON CONFLICT DO NOTHING``: they shop nothing, so batching them is safe,
   and at 10,000 agents they are ~98 % of all agent-hours.
@@ -72,13 +73,13 @@ _FINISH = text(
             sim_time timestamptz, payload jsonb)
         ON CONFLICT (session_id, seq) DO NOTHING
     ), s AS (
-        UPDATE shopping_sessions SET kind = :kind, status = :status, abandon_reason = :reason,
+        UPDATE shopping_sessions SET status = :status, abandon_reason = :reason,
             ended_sim_at = :ended_sim_at, ended_at = now(), order_id = :order_id,
             item_count = :item_count, cart_value_cents = :cart_value, discount_cents = :discount,
             coupon_applied = :coupon_applied
         WHERE id = :sid
     )
-    UPDATE agent_hours SET decision = :decision, outcome = :outcome, slip_seconds = :slip,
+    UPDATE agent_hours SET outcome = :outcome, slip_seconds = :slip,
         error_kind = :error_kind, finished_at = now()
     WHERE run_id = :run_id AND agent_id = :agent_id AND sim_hour = :sim_hour
     """
@@ -151,8 +152,9 @@ class Recorder:
         is_replay: bool,
         token: str,
     ) -> int | None:
-        """Claim the hour and open its session; ``None`` when it was already claimed by
-        someone else (a resumed run re-running it). Returns the session id."""
+        """Claim the hour with its known ``decision`` (``shop`` | ``idle``) and open its
+        session; ``None`` when someone else claimed it already (a resumed run re-running
+        it). Returns the session id."""
         owner = f"{self.worker}/{token}"
         params = dict(
             run_id=self.run_id, agent_id=agent_id, sim_hour=sim_hour, decision=decision,
@@ -188,8 +190,13 @@ class Recorder:
         result: Any,
         slip_s: float | None,
         is_replay: bool,
+        status: str,
+        outcome: str,
+        reason: str | None,
+        error_kind: str | None,
     ) -> None:
-        """Write the hour's events and outcome in one transaction (one statement)."""
+        """Write the hour's events, the session's ``status`` and the hour's ``outcome`` in
+        one transaction (one statement). The caller maps the outcome; nothing here does."""
         events = json.dumps(
             [
                 dict(
@@ -206,24 +213,15 @@ class Recorder:
             ],
             default=str,
         )
-        outcome = result.outcome
-        status = {"completed": "completed", "idle": "completed"}.get(outcome, "abandoned")
-        reason = result.abandon_reason
-        if outcome == "failed":
-            reason = reason or f"failed:{getattr(result.error, 'kind', 'error')}"
-        ended = result.events[-1].sim_time if result.events else None
         order = result.order
         params = dict(
             sid=session_id, run_id=self.run_id, agent_id=agent_id, sim_hour=sim_hour,
             is_replay=is_replay, events=events, status=status, reason=reason,
-            ended_sim_at=ended, order_id=order.order_id if order else None,
+            ended_sim_at=result.events[-1].sim_time if result.events else None,
+            order_id=order.order_id if order else None,
             item_count=result.item_count, cart_value=result.cart_value_cents,
             discount=result.discount_cents, coupon_applied=result.coupon_applied,
-            outcome=outcome, slip=slip_s,
-            error_kind=getattr(result.error, "kind", None) if result.error else None,
-            # The hour is claimed at its first action, before the graph says whether it is a
-            # shopping session or an idle browse: the final decision is recorded here.
-            decision=result.decision, kind="shop" if result.decision == "shop" else "idle_browse",
+            outcome=outcome, slip=slip_s, error_kind=error_kind,
         )  # fmt: skip
 
         def work() -> None:

@@ -4,7 +4,8 @@ Each simulated hour the agent acts once, at a stable offset inside the hour (a h
 run seed and persona id, so load is spread over the hour). Between hours the user sleeps
 in Locust's *waiting* state (``wait_time``), so stopping it never interrupts an hour.
 Slip (how late the agent acted against its slot) and missed hours (slots that passed while
-the agent was busy or the worker overloaded) are measured, never silently dropped.
+the agent was busy or the worker overloaded) are measured, never silently dropped. This
+module only schedules; what happens in an hour is ``harness.agent.hour.AgentHours``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 from gevent.event import AsyncResult
 from locust import User, task
 
-from behaviors.shop import ShopUnavailable
+from harness.agent.hour import AgentHours
 from harness.agent.runtime import ProcessRuntime, runtime_of
-from harness.agent.wallet_view import active_at, relevant_expiries
 from harness.config.messages import MSG_LEASE, MSG_RELEASE
 from personas.model import Persona
 
@@ -42,36 +41,6 @@ def http_pool_index(persona_id: str, pools: int) -> int:
     return int.from_bytes(h, "big") % max(1, pools)
 
 
-class HourAlreadyClaimed(Exception):
-    """Raised inside the graph when the hour turns out to be claimed already (resume)."""
-
-
-class _ClaimingShop:
-    """Wraps the agent's Shop: the first action of the hour claims it in the database
-    first, so nothing reaches the API for an hour another run already did."""
-
-    __slots__ = ("_shop", "_claim", "session_id")
-
-    def __init__(self, shop: Any, claim: Any) -> None:
-        self._shop = shop
-        self._claim = claim
-        self.session_id: int | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._shop, name)
-        if not callable(target):
-            return target
-
-        def call(*a: Any, **kw: Any) -> Any:
-            if self.session_id is None:
-                self.session_id = self._claim()
-                if self.session_id is None:
-                    raise HourAlreadyClaimed()
-            return target(*a, **kw)
-
-        return call
-
-
 class PersonaUser(User):
     """Base class; the locustfile declares the concrete (non-abstract) user."""
 
@@ -86,9 +55,8 @@ class PersonaUser(User):
         self.persona: Persona | None = None
         self.next_hour = 0
         self.offset_s = 0.0
-        self.shop: Any = None
-        self.relevant_expiries: list[datetime] = []
-        """Expiry instants of the relevant coupons the agent last saw in its wallet, sorted."""
+        self.hours: AgentHours | None = None
+        """The leased agent's hours (``harness.agent.hour``): decide, claim, play, record."""
         self._req_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -105,7 +73,9 @@ class PersonaUser(User):
         assert rt.run is not None
         self.persona = Persona(**self.entry["persona"])
         self.offset_s = slot_offset_seconds(rt.run.seed, self.persona.persona_id)
-        self.shop = self._make_shop()
+        self.hours = AgentHours(
+            rt, agent_id=int(self.entry["agent_id"]), persona=self.persona, shop=self._make_shop()
+        )
         now = rt.clock.now()
         hour = rt.hour_of(now)
         # A user that joins mid-hour starts with the first slot still ahead of it.
@@ -145,9 +115,10 @@ class PersonaUser(User):
             connection_timeout=10.0,
         )
         return HttpShop(
-            client=client, agent_id=int(self.entry["agent_id"]), sim_now=rt.clock.now,  # type: ignore[index]
+            client=client, agent_id=int(self.entry["agent_id"]), sim_now=lambda: rt.clock.now(),  # type: ignore[index]
             bucket=rt.bucket, catalog=rt.catalog, browse_via_api=rt.opts.browse_via == "api",
             counters=rt.counters, default_store_id=store_id,
+            routes=rt.run.options.get("routes"),  # the master's route map (issue 14)
         )  # fmt: skip
 
     # ------------------------------------------------------------------ scheduling
@@ -168,10 +139,10 @@ class PersonaUser(User):
             # The master gave this persona to another user while this worker was missing.
             rt.revoked.discard(int(self.entry["agent_id"]))
             log.warning("persona of agent %s was revoked: leasing another", self.entry["agent_id"])
-            self.entry = self.persona = None
+            self.entry = self.persona = self.hours = None
             self.on_start()
             return
-        if self.persona is None or rt.clock is None or rt.clock.paused:
+        if self.hours is None or rt.clock is None or rt.clock.paused:
             return
         now = rt.clock.now()
         slot = rt.slot_time(self.next_hour, self.offset_s)
@@ -181,7 +152,7 @@ class PersonaUser(User):
             return
         # Slots whose whole hour has passed (the next slot is due too) were missed.
         while rt.slot_time(self.next_hour + 1, self.offset_s) <= now:
-            self._record_missed(self.next_hour)
+            self.hours.missed(self.next_hour)
             self.next_hour += 1
             if rt.sim_end is not None and rt.slot_time(self.next_hour, self.offset_s) >= rt.sim_end:
                 return  # the rest lies beyond the run's simulated period
@@ -190,86 +161,4 @@ class PersonaUser(User):
         real_slot = rt.clock.real_time_at(slot)
         slip = max(0.0, time.time() - real_slot) if real_slot is not None else None
         self.next_hour += 1
-        self._run_hour(hour, slot, slip)
-
-    # ------------------------------------------------------------------ one hour
-
-    def _run_hour(self, hour: int, slot: datetime, slip: float | None) -> None:
-        from behaviors.run import run_agent_hour
-
-        rt = self.rt
-        assert rt.run is not None and self.persona is not None and self.entry is not None
-        agent_id = int(self.entry["agent_id"])
-        replay = hour < rt.run.replay_until_hour
-        token = uuid4().hex[:12]
-        decision_box: dict[str, str] = {"decision": "shop"}
-
-        def claim() -> int | None:
-            return rt.recorder.claim(
-                agent_id=agent_id, sim_hour=hour, decision=decision_box["decision"],
-                sim_at=slot, is_replay=replay, token=token,
-            )  # fmt: skip
-
-        shop = _ClaimingShop(self.shop, claim)
-        t0 = time.perf_counter()
-        try:
-            result = run_agent_hour(
-                self.persona, run_seed=rt.run.seed, sim_hour=hour, slot_time=slot, shop=shop,
-                checkout_key=f"{rt.run.run_id}:{agent_id}:{hour}",
-                relevant_coupons=self._relevant_coupons(slot), graph=rt.graph,
-            )  # fmt: skip
-        except HourAlreadyClaimed:
-            log.info("agent %s hour %s already done in this run: skipped", agent_id, hour)
-            return
-        except Exception as exc:  # a bug or DB failure inside the hour: count it, keep going
-            rt.measure_graph((time.perf_counter() - t0) * 1000, exc)
-            kind = "db" if "sqlalchemy" in type(exc).__module__ else "harness"
-            rt.collector.add(
-                hour, outcome="failed", decision="shop", slip_s=slip, order=False, error_kind=kind
-            )
-            log.exception("agent %s hour %s failed", agent_id, hour)
-            return
-        if result.decision == "none":
-            rt.recorder.quiet(
-                agent_id=agent_id, sim_hour=hour, decision="none", slip_s=slip, is_replay=replay
-            )
-            rt.collector.add(hour, outcome="none", decision="none", slip_s=slip, order=False)
-            return
-        rt.measure_graph((time.perf_counter() - t0) * 1000)
-        if result.wallet_seen is not None:
-            self.relevant_expiries = relevant_expiries(self.persona, result.wallet_seen)
-        decision_box["decision"] = result.decision
-        sid = shop.session_id
-        if sid is None:  # the graph never touched the world: claim now to record it
-            sid = claim()
-            if sid is None:
-                return
-        outcome = result.outcome
-        error_kind: str | None = None
-        try:
-            rt.recorder.finish(
-                agent_id=agent_id, sim_hour=hour, session_id=sid, result=result,
-                slip_s=slip, is_replay=replay,
-            )  # fmt: skip
-        except Exception:
-            outcome, error_kind = "failed", "db"
-            log.exception("agent %s hour %s: could not record the session", agent_id, hour)
-        if isinstance(result.error, ShopUnavailable):
-            outcome, error_kind = "failed", result.error.kind
-        rt.collector.add(
-            hour, outcome=outcome, decision=result.decision, slip_s=slip,
-            order=result.order is not None, error_kind=error_kind,
-        )  # fmt: skip
-
-    def _record_missed(self, hour: int) -> None:
-        rt = self.rt
-        assert self.entry is not None and rt.run is not None
-        rt.recorder.quiet(
-            agent_id=int(self.entry["agent_id"]), sim_hour=hour, decision="missed", slip_s=None,
-            is_replay=hour < rt.run.replay_until_hour,
-        )  # fmt: skip
-        rt.collector.add(hour, outcome="missed", decision="missed", slip_s=None, order=False)
-
-    def _relevant_coupons(self, at: datetime) -> int:
-        """Active coupons the persona cares about, from the last time it saw its wallet."""
-        return active_at(self.relevant_expiries, at)
+        self.hours.run(hour, slot, slip)

@@ -1,0 +1,171 @@
+"""The agent's hour as one unit: decide → quiet, or claim → play → finish → count.
+
+Why one unit: the database claim ("no agent shops twice for one simulated hour") must be
+taken *before* anything reaches the API, and it must carry the hour's real decision. So
+the pure ``behaviors.run.decide_hour`` runs first; a quiet hour ends there (buffered, no
+claim); a shopping or idle hour is claimed with that decision, played through the graph
+(``behaviors.run.play_hour``, the same random stream), finished in one transaction and
+counted. The outcome is mapped once, by ``OUTCOMES`` below; the recorder and the hour
+counters write what they are given. ``PersonaUser`` (``harness.agent.user``) only
+schedules: leases, slots, slip, missed hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from behaviors.run import HourResult, decide_hour, play_hour
+from harness.agent.wallet_view import active_at, relevant_expiries
+from personas.model import Persona
+
+log = logging.getLogger("loadsim.hour")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one hour outcome means for each record of it."""
+
+    session_status: str | None
+    """``shopping_sessions.status`` (``None``: the hour has no session)."""
+    hour_outcome: str
+    """``agent_hours.outcome``."""
+    counter: str | None
+    """The hour counter it adds to, besides ``acted`` and the decision's own."""
+
+
+OUTCOMES: dict[str, Outcome] = {
+    "none": Outcome(None, "none", None),
+    "idle": Outcome("completed", "idle", None),
+    "completed": Outcome("completed", "completed", "completed"),
+    "abandoned": Outcome("abandoned", "abandoned", "abandoned"),
+    "failed": Outcome("abandoned", "failed", "failed"),
+}
+"""The one outcome table: hour outcome → session status, ``agent_hours`` outcome, counter."""
+
+DECISION_COUNTERS: dict[str, str] = {"none": "none", "idle": "idle", "shop": "shopped"}
+"""The hour counter of each decision (every acted hour also counts ``acted``)."""
+
+
+def counters_of(decision: str, outcome: str, *, order: bool = False) -> tuple[str, ...]:
+    """The hour counters one acted hour adds to."""
+    extra = OUTCOMES[outcome].counter
+    return (
+        "acted",
+        DECISION_COUNTERS[decision],
+        *((extra,) if extra else ()),
+        *(("orders",) if order else ()),
+    )
+
+
+def ending_of(result: HourResult, error_kind: str | None = None) -> dict[str, Any]:
+    """The recorder's ``finish`` arguments for a played hour's result (status, outcome,
+    reason, error kind), from ``OUTCOMES``."""
+    out = OUTCOMES[result.outcome]
+    kind = error_kind or (result.error.kind if result.error is not None else None)
+    reason = result.abandon_reason
+    if result.outcome == "failed" and not reason:
+        reason = f"failed:{kind or 'error'}"
+    return {
+        "status": out.session_status,
+        "outcome": out.hour_outcome,
+        "reason": reason,
+        "error_kind": kind,
+    }
+
+
+@dataclass(slots=True)
+class AgentHours:
+    """One leased agent's hours, run one at a time by the user that holds it.
+
+    ``relevant_expiries`` is what the agent remembers of its wallet between hours (the
+    expiry instants of the coupons it cares about), the input of ``relevant_coupons``.
+    """
+
+    rt: Any  # harness.agent.runtime.ProcessRuntime (typed loosely: tests pass a stand-in)
+    agent_id: int
+    persona: Persona
+    shop: Any
+    relevant_expiries: list[datetime] = field(default_factory=list)
+
+    def run(self, hour: int, slot: datetime, slip_s: float | None) -> str:
+        """Decide, and for a shopping or idle hour claim, play, finish and count it.
+
+        Returns the hour's outcome (``"skipped"`` when another run claimed it already).
+        """
+        rt = self.rt
+        run = rt.run
+        replay = hour < run.replay_until_hour
+        hd = decide_hour(
+            self.persona, run_seed=run.seed, sim_hour=hour, slot_time=slot,
+            relevant_coupons=active_at(self.relevant_expiries, slot),
+        )  # fmt: skip
+        if hd.kind == "none":
+            rt.recorder.quiet(
+                agent_id=self.agent_id, sim_hour=hour, decision="none", slip_s=slip_s,
+                is_replay=replay,
+            )  # fmt: skip
+            rt.collector.count(hour, counters_of("none", "none"), slip_s=slip_s)
+            return "none"
+        try:
+            sid = rt.recorder.claim(
+                agent_id=self.agent_id, sim_hour=hour, decision=hd.kind, sim_at=slot,
+                is_replay=replay, token=uuid4().hex[:12],
+            )  # fmt: skip
+        except Exception:  # the database is down: nothing was sent, count it, keep going
+            log.exception("agent %s hour %s: could not claim the hour", self.agent_id, hour)
+            rt.collector.count(hour, counters_of(hd.kind, "failed"), slip_s=slip_s, error_kind="db")
+            return "failed"
+        if sid is None:
+            log.info("agent %s hour %s already done in this run: skipped", self.agent_id, hour)
+            return "skipped"
+        result, error_kind = self._play(hd, hour)
+        if result.wallet_seen is not None:
+            self.relevant_expiries = relevant_expiries(self.persona, result.wallet_seen)
+        ending = ending_of(result, error_kind)
+        outcome = result.outcome
+        try:
+            rt.recorder.finish(
+                agent_id=self.agent_id, sim_hour=hour, session_id=sid, result=result,
+                slip_s=slip_s, is_replay=replay, **ending,
+            )  # fmt: skip
+        except Exception:
+            outcome, ending["error_kind"] = "failed", "db"
+            log.exception("agent %s hour %s: could not record the session", self.agent_id, hour)
+        rt.collector.count(
+            hour, counters_of(hd.kind, outcome, order=result.order is not None),
+            slip_s=slip_s, error_kind=ending["error_kind"],
+        )  # fmt: skip
+        return outcome
+
+    def _play(self, hd: Any, hour: int) -> tuple[HourResult, str | None]:
+        """The graph run, timed; a bug inside it becomes a failed hour (the claimed session
+        is still finished, so nothing stays pending)."""
+        rt = self.rt
+        t0 = time.perf_counter()
+        try:
+            result = play_hour(
+                hd, shop=self.shop, checkout_key=f"{rt.run.run_id}:{self.agent_id}:{hour}",
+                graph=rt.graph,
+            )  # fmt: skip
+        except Exception as exc:  # a bug or DB failure inside the hour: count it, keep going
+            rt.measure_graph((time.perf_counter() - t0) * 1000, exc)
+            kind = "db" if "sqlalchemy" in type(exc).__module__ else "harness"
+            log.exception("agent %s hour %s failed", self.agent_id, hour)
+            failed = HourResult(decision=hd.kind, outcome="failed", abandon_reason=f"failed:{kind}")
+            return failed, kind
+        rt.measure_graph((time.perf_counter() - t0) * 1000)
+        return result, None
+
+    def missed(self, hour: int) -> None:
+        """Record a slot that passed while the agent was busy or the process overloaded."""
+        rt = self.rt
+        rt.recorder.quiet(
+            agent_id=self.agent_id, sim_hour=hour, decision="missed", slip_s=None,
+            is_replay=hour < rt.run.replay_until_hour,
+        )  # fmt: skip
+        rt.collector.count(hour, ("missed",))

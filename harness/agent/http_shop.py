@@ -92,6 +92,9 @@ class HttpShop:
         self.client = client
         self.agent_id = agent_id
         self._sim_now = sim_now
+        self.at: datetime | None = None
+        """The simulated time of the action being sent (pacing sets it to the action's event
+        time, so the target's timestamps and the events agree); ``None``: the clock's now."""
         self._bucket = bucket
         self._catalog = catalog
         self._browse_api = browse_via_api or catalog is None
@@ -120,7 +123,7 @@ class HttpShop:
             self._bucket.acquire()
             headers = {
                 "Authorization": self._auth,
-                "X-Simulated-Time": self._sim_now().isoformat(),
+                "X-Simulated-Time": (self.at or self._sim_now()).isoformat(),
                 "Content-Type": "application/json",
             }
             data = json.dumps(body) if body is not None else None

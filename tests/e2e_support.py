@@ -27,8 +27,8 @@ def seed_small_population(engine: Engine, *, n: int, seed: int = 7) -> None:
         seed_personas(conn, personas=generate_personas(n, seed=seed))
 
 
-def locust_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+def locust_cmd(*args: str, locustfile: Path = LOCUSTFILE) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(locustfile), *args]
 
 
 def harness_env(db_url: str | None, tmp: Path, **extra: str) -> dict[str, str]:
@@ -43,11 +43,21 @@ def harness_env(db_url: str | None, tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def run_locust(
-    args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 240
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = 240,
+    locustfile: Path = LOCUSTFILE,
 ) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            locust_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+            locust_cmd(*args, locustfile=locustfile),
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
         out = (exc.stderr or b"").decode(errors="replace")
@@ -56,10 +66,12 @@ def run_locust(
         ) from None
 
 
-def start_locust(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+def start_locust(
+    args: list[str], *, env: dict[str, str], cwd: Path, log: Path, locustfile: Path = LOCUSTFILE
+) -> subprocess.Popen:
     fh = open(log, "w")  # noqa: SIM115 - closed by the caller's process end
     return subprocess.Popen(
-        locust_cmd(*args),
+        locust_cmd(*args, locustfile=locustfile),
         env=env,
         cwd=cwd,
         stdout=fh,
@@ -89,6 +101,32 @@ def wait_for(predicate, *, timeout: float, every: float = 0.5, what: str = "cond
             return
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+PLOTS = ("ramp", "load", "sessions_orders", "slip", "funnel")
+
+
+def assert_full_report(run_dir: Path) -> dict:
+    """Every run, whatever stopped it, leaves its whole report: ``summary.json``,
+    ``report.xlsx``, every plot and ``hours.csv`` with rows. Returns the summary."""
+    import json
+
+    missing = [n for n in ("summary.json", "report.xlsx", "hours.csv", "manifest.json")
+               if not (run_dir / n).is_file()]  # fmt: skip
+    missing += [f"plots/{p}.png" for p in PLOTS if not (run_dir / "plots" / f"{p}.png").is_file()]
+    assert not missing, f"{run_dir.name}: missing {missing}"
+    assert len((run_dir / "hours.csv").read_text().splitlines()) >= 2, "hours.csv has no rows"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert "errors" not in summary["outputs"], summary["outputs"]
+    return summary
+
+
+def hours_in_csv(run_dir: Path) -> list[int]:
+    """The simulated hours ``hours.csv`` has rows for (each once, sorted)."""
+    import csv
+
+    with open(run_dir / "hours.csv", newline="") as fh:
+        return sorted({int(r["sim_hour"]) for r in csv.DictReader(fh)})
 
 
 # ------------------------------------------------------------------ database assertions

@@ -5,6 +5,11 @@ database) behind an ASGI middleware that fails a share of *agent flows*.
 every request of a chosen flow gets a 503, so a flow fails as a whole, the way a broken
 dependency fails some users' sessions. ``/health`` and the simulation routes are never faulted (the breaker,
 not the outage detector, must react). Run: ``python -m tests.faulty_target --port N``.
+
+``POST /_fault/<status>`` switches the target mid-run (issue 14): from then on every
+``/api/…`` request answers ``<status>`` (e.g. 404, as after a deployment that moved the
+routes); ``POST /_fault/0`` switches it back. ``REFERENCE_API_ROUTES`` (env) serves the
+API at a route map's paths, as ``--routes FILE`` does.
 """
 
 from __future__ import annotations
@@ -49,6 +54,31 @@ class FailFlows:
         await self.app(scope, receive, send)
 
 
+class Switch:
+    """``POST /_fault/<status>``: answer every ``/api/…`` request with that status."""
+
+    def __init__(self, app):
+        self.app = app
+        self.status = 0
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/_fault/"):
+            self.status = int(path.rsplit("/", 1)[1])
+            await _answer(send, 200, json.dumps({"status": self.status}).encode())
+            return
+        if self.status and path.startswith("/api/"):
+            await _answer(send, self.status, json.dumps({"detail": "Not Found"}).encode())
+            return
+        await self.app(scope, receive, send)
+
+
+async def _answer(send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
 class LogRequests:
     """Append ``<epoch seconds> <path>`` per request to ``REQUEST_LOG`` (server-side rate)."""
 
@@ -65,7 +95,7 @@ class LogRequests:
 def make_app():
     from reference_api.app import create_app
 
-    app = FailFlows(create_app(), fail_pct=float(os.environ.get("FAULT_PCT", "0")))
+    app = Switch(FailFlows(create_app(), fail_pct=float(os.environ.get("FAULT_PCT", "0"))))
     if os.environ.get("REQUEST_LOG"):
         app = LogRequests(app, os.environ["REQUEST_LOG"])
     return app

@@ -43,6 +43,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--map", dict(default="", help="the owner's map file (TOML: [routes], [db.map], [personas.columns]); default: $LOADSIM_MAP")),
     ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
     ("--drain-seconds", dict(type=float, default=5.0, help="real seconds to let in-flight agent hours finish at the end")),
+    ("--pace", dict(default="on", choices=["on", "off"], help="on: each action of a session waits for its simulated moment; off: a session's requests back to back (throughput runs)")),
 ]  # fmt: skip
 
 
@@ -129,6 +130,7 @@ class HarnessOptions:
     drain_seconds: float = 5.0
     offer_engine: str = ""  # "" = decided from what the target reports (issue 14)
     map_file: str = ""
+    pace: bool = True
 
     @classmethod
     def from_parsed(cls, ns: Any) -> HarnessOptions:
@@ -190,6 +192,7 @@ class HarnessOptions:
             db_connections=int(g("db_connections", 40)),
             runs_dir=str(g("runs_dir", "runs")),
             drain_seconds=float(g("drain_seconds", 5.0)),
+            pace=str(g("pace", "on") or "on") != "off",
             offer_engine=str(g("offer_engine", "") or ""),
             map_file=map_file,
         )

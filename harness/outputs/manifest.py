@@ -66,6 +66,7 @@ def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
         if opts.mock_db
         else ("embedded" if embedded else redact(settings.database_url)),  # fmt: skip
         "rate_limit": opts.rate_limit,
+        "pace": "on" if getattr(opts, "pace", True) else "off",
         "processes": processes,
         "settings": settings.model_dump(exclude={"database_url"}),
         "options": opts.to_json(),

@@ -110,7 +110,7 @@ def fill_missing_hours(hours: pd.DataFrame, from_db: pd.DataFrame) -> pd.DataFra
     extra = from_db[~from_db["sim_hour"].isin(set(hours["sim_hour"]))]
     if not len(extra):
         return hours
-    extra = extra.assign(**{hour_table.SEGMENT_COLUMN: pd.NA})
+    extra = extra.assign(**{hour_table.SEGMENT_COLUMN: float("nan")})
     both = pd.concat([hours, extra.reindex(columns=hours.columns)], ignore_index=True)
     return both.sort_values("sim_hour", kind="stable").reset_index(drop=True)
 

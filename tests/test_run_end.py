@@ -333,3 +333,27 @@ def test_a_manifest_from_before_segments_becomes_segment_1():
         {"segment": 1, "started_at": old["started_at"], "time_scale": SCALE, "processes": 1,
          "code_version": "v"}
     ]  # fmt: skip
+
+
+def test_hours_a_killed_segment_never_wrote_come_from_the_database(tmp_path):
+    from reports.timing import fill_missing_hours
+    from reports.xlsx import write_report_xlsx
+
+    d = tmp_path / "killed"
+    write_manifest(d, time_scale=SCALE)
+    write_hours(d, [{"sim_hour": h, "acted": 7} for h in (0, 1, 4)], time_scale=SCALE)
+    files = read_run_files(d)
+    ah = pd.DataFrame({"sim_hour": [1, 2, 3], "decision": ["shop"] * 3,
+                       "outcome": ["completed"] * 3, "slip_seconds": [1.0] * 3})  # fmt: skip
+    empty = pd.DataFrame({"sim_hour": [], "kind": [], "status": []})
+    rebuilt = hours_from_db(ah, empty, pd.DataFrame(), sim_start=SIM_START, time_scale=SCALE)
+    filled = fill_missing_hours(files.hours, rebuilt)
+    assert list(filled["sim_hour"]) == [0, 1, 2, 3, 4]
+    assert list(filled["acted"]) == [7, 7, 1, 1, 7]  # the file's rows win where both exist
+    # The filled table renders (no pandas-only missing values reach openpyxl).
+    from reports.build import collect_report
+
+    report = collect_report(d, engine=None)
+    report.hours = filled
+    write_report_xlsx(report, d / "report.xlsx")
+    assert (d / "report.xlsx").stat().st_size > 0

@@ -21,16 +21,34 @@ from sqlalchemy import Engine, event
 from db.appmap import HARNESS_SCHEMA
 
 SEARCH_PATH = f"SET LOCAL search_path TO {HARNESS_SCHEMA}, public"
+_HAS_SCHEMA = f"SELECT to_regnamespace('{HARNESS_SCHEMA}') IS NOT NULL"
+_KEY = "loadsim_schema"
 
 
 def install_search_path(engine: Engine) -> None:
-    """Issue ``SET LOCAL search_path`` at the start of every transaction of ``engine``
-    (idempotent: installing twice does nothing more)."""
+    """Issue ``SET LOCAL search_path`` at the start of every transaction of ``engine`` on a
+    database that has the harness's schema (idempotent: installing twice does nothing more).
+
+    Whether the schema exists is asked once per new connection (the pool keeps them), so
+    the embedded default pays no extra statement per transaction; a database adopted while
+    a process already holds connections is seen by the connections it opens afterwards.
+    """
     if getattr(engine, "_loadsim_search_path", False):
         return
 
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(_HAS_SCHEMA)
+            record.info[_KEY] = bool(cur.fetchone()[0])
+        finally:
+            cur.close()
+            dbapi_conn.rollback()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(SEARCH_PATH)
+        if conn.connection.info.get(_KEY):
+            conn.exec_driver_sql(SEARCH_PATH)
 
     engine._loadsim_search_path = True  # type: ignore[attr-defined]

@@ -173,8 +173,8 @@ def test_a_bad_map_file_is_one_line_naming_file_and_key(owner_db, tmp_path, cont
     r = loadsim("db", "check", "--map", str(f), url=url)
     _no_traceback(r)
     assert r.returncode == 2
-    err = r.stderr.strip().splitlines()
-    assert len(err) == 1 and str(f) in err[0] and fragment in err[0], err
+    err = [line for line in r.stderr.splitlines() if line.startswith("loadsim")]
+    assert len(err) == 1 and str(f) in err[0] and fragment in err[0], r.stderr
 
 
 def test_embedded_default_database_checks_clean_concepts(pg_server):
@@ -188,3 +188,26 @@ def test_embedded_default_database_checks_clean_concepts(pg_server):
     assert ad.returncode == 2 and "nothing to adopt" in ad.stderr
     with create_engine(url).connect() as conn:
         assert conn.execute(text("SELECT to_regnamespace('loadsim')")).scalar() is None
+
+
+def test_search_path_is_set_per_transaction_only_where_the_harness_schema_exists(owner_db, engine):
+    """The begin listener: ``loadsim, public`` on a database with schema loadsim; nothing
+    (no extra statement) on the embedded default."""
+    from db.engine import create_db_engine
+
+    url, _ = owner_db
+    with engine.begin() as conn:  # the embedded default's migrated test database
+        assert conn.execute(text("SHOW search_path")).scalar() == '"$user", public'
+    assert loadsim("db", "upgrade", url=url).returncode == 0
+    eng = create_db_engine(url, total_connections=2)
+    try:
+        for _ in range(2):  # every transaction, also on a reused pooled connection
+            with eng.begin() as conn:
+                assert conn.execute(text("SHOW search_path")).scalar() == "loadsim, public"
+                schema = conn.execute(
+                    text("SELECT relnamespace::regnamespace::text FROM pg_class"
+                         " WHERE oid = to_regclass('simulation_runs')")
+                ).scalar()  # fmt: skip
+                assert schema == "loadsim"
+    finally:
+        eng.dispose()

@@ -302,6 +302,28 @@ class TargetControl:
             resp.failure(f"{status or 'no answer'}: {detail}")
             return status, payload, None
 
+    def _current_cycle(self, sim_t: datetime) -> dict[str, Any] | None:
+        """The target's cycle whose window holds ``sim_t`` (``GET /cycles``), if it lists
+        its cycles in the contract's shape; None otherwise (then one is created)."""
+        headers = {"X-Simulated-Time": sim_t.isoformat()}
+        with self._session().get(
+            self.routes.path("cycles"), name="/cycles", catch_response=True, headers=headers
+        ) as resp:
+            resp.success()  # informative only: any answer lets the POST decide
+            try:
+                items = (resp.json() or {}).get("items") if resp.content else None
+            except (ValueError, AttributeError):
+                items = None
+        for c in items if isinstance(items, list) else []:
+            try:
+                start = datetime.fromisoformat(str(c["simulated_start_date"]))
+                end = datetime.fromisoformat(str(c["simulated_end_date"]))
+                if start <= sim_t < end:  # naive vs aware: TypeError, not ours
+                    return dict(c)
+            except (KeyError, TypeError, ValueError):
+                continue
+        return None
+
     def advance_time(self, sim_t: datetime) -> dict[str, Any] | None:
         """``POST /time/advance``; a contract error's info, else None."""
         if not self.routes.has("time_advance"):
@@ -316,9 +338,11 @@ class TargetControl:
         ``POST /refresh/user/{id}`` when the map has that route (an empty
         ``refresh_user`` means the target's ``/cycles`` fills the wallets itself).
         Returns (what was done, a contract error's info or None)."""
-        status, cycle, info = self._post("cycles", "/cycles", sim_t)
-        if info is not None or not 200 <= status < 300:
-            return None, info
+        cycle = self._current_cycle(sim_t)  # a resumed run must not make the cycle twice
+        if cycle is None:
+            status, cycle, info = self._post("cycles", "/cycles", sim_t)
+            if info is not None or not 200 <= status < 300:
+                return None, info
         done = {"cycle_number": cycle_number, "target_cycle": cycle, "sim_time": sim_t.isoformat()}
         if self.routes.has("refresh_user"):
             counts: dict[str, int] = {}

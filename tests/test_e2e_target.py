@@ -239,3 +239,28 @@ def _safe(eng, sql: str) -> int:
         return count(eng, sql)
     except Exception:  # noqa: BLE001 - tables not there yet
         return -1
+
+
+def test_the_reference_api_the_harness_starts_follows_the_map(db, tmp_path):
+    """No --host: the reference API the harness starts serves at the map's paths too, so
+    one map file works for the embedded default and the owner's API alike."""
+    url, eng = db
+    mapfile = tmp_path / "loadsim.toml"
+    mapfile.write_text(MAP)
+    runs = tmp_path / "runs"
+    r = run_locust(
+        [*BASE, "--sim-duration", "3h", "--run-id", "emb", "--runs-dir", str(runs),
+         "--csv", str(runs / "emb-csv")],
+        env=harness_env(url, tmp_path, LOADSIM_MAP=str(mapfile)), cwd=tmp_path, timeout=180,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    with open(runs / "emb-csv_stats.csv") as fh:
+        rows = {row["Name"]: row for row in csv.DictReader(fh)}
+    assert int(rows["Aggregated"]["Failure Count"]) == 0
+    assert (
+        int(rows["/api/offers/wallet"]["Request Count"])
+        + int(rows["/api/cart/add"]["Request Count"])
+        > 0
+    )
+    assert count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='emb' "
+                      "AND outcome = 'completed'") > 0  # fmt: skip

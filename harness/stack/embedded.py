@@ -18,6 +18,13 @@ class EmbeddedStack:
         self.embedded_db = False
 
     @property
+    def shared_db_url(self) -> str | None:
+        """The URL workers may be handed: only the embedded default's (a loopback unix
+        socket, no password). An owner's ``DATABASE_URL`` never leaves this process —
+        workers read their own (issue 15)."""
+        return self.db_url if self.embedded_db else None
+
+    @property
     def api_url(self) -> str | None:
         return self.api.url if self.api is not None else None
 
@@ -50,10 +57,15 @@ class EmbeddedStack:
                 stack.db_url = get_embedded().url
                 stack.embedded_db = True
                 prepare_database(stack.db_url, personas_path=None, seed=opts.seed)
+            from harness.config.routes import load_routes, map_file
+
             log_path = Path(opts.runs_dir) / "reference_api.log"
+            routes = load_routes(opts.map_file or None)
             stack.api = ReferenceApiProcess(
                 database_url=stack.db_url, log_path=log_path,
                 db_connections=max(4, opts.db_connections // 2),
+                routes_file=str(map_file(opts.map_file or None)) if routes.custom else None,
+                health_path=routes.path("health"),
             )  # fmt: skip
             stack.api.wait_ready()
             env.host = stack.api.url

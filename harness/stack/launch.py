@@ -65,8 +65,14 @@ def prepare_database(url: str, *, personas_path: Path | None, seed: int) -> dict
 class ReferenceApiProcess:
     """``python -m reference_api`` on a free loopback port; logs go to ``log_path``."""
 
-    def __init__(self, *, database_url: str, log_path: Path, db_connections: int = 10) -> None:
+    def __init__(
+        self, *, database_url: str, log_path: Path, db_connections: int = 10,
+        routes_file: str | None = None, health_path: str = "/health",
+    ) -> None:  # fmt: skip
+        """``routes_file``: serve at the owner's route map (``--routes``), so the harness's
+        own map and the embedded API agree (issue 14)."""
         self.port = free_port()
+        self.health_path = health_path
         self.url = f"http://127.0.0.1:{self.port}"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
@@ -82,6 +88,7 @@ class ReferenceApiProcess:
                 str(self.port),
                 "--db-connections",
                 str(db_connections),
+                *(["--routes", routes_file] if routes_file else []),
             ],  # fmt: skip
             env=env,
             stdout=self._log,
@@ -98,7 +105,7 @@ class ReferenceApiProcess:
                     f"reference_api exited with code {self.proc.returncode}; see {self._log.name}"
                 )
             try:
-                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:  # noqa: S310
+                with urllib.request.urlopen(self.url + self.health_path, timeout=2) as r:  # noqa: S310
                     if json.loads(r.read()).get("simulation_mode") is True:
                         return
             except OSError:

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from db.appcheck import ConceptReport
@@ -36,15 +36,16 @@ class CheckResult:
 
 
 def table_counts(engine: Engine) -> dict[str, int | None]:
-    """Row counts of every table of the schema (``None`` = table missing)."""
-    present = set(inspect(engine).get_table_names())
+    """Row counts of every table of the schema as the harness sees it (``None`` = missing):
+    on an adopted database that is ``loadsim``'s own tables and the map's views."""
     out: dict[str, int | None] = {}
     with engine.connect() as conn:
         for name in sorted(metadata.tables):
+            found = conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar()
             out[name] = (
-                conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
-                if name in present
-                else None
+                None
+                if found is None
+                else conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
             )
     return out
 

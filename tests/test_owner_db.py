@@ -140,6 +140,11 @@ def test_adopt_adds_only_the_listed_columns_then_check_finds_every_concept(owner
     assert "[PASS] adopted" in ck.stdout and "[PASS] harness schema loadsim" in ck.stdout
     assert ck.returncode == 2  # the fixture's catalog is below the owner's minimums
     migrate.harness_check(url)
+    st = loadsim("db", "status", url=url)  # every table as the harness sees it, via the map
+    assert st.returncode == 0, st.stderr
+    assert "harness schema loadsim: h0001" in st.stdout and "missing" not in st.stdout
+    users = next(line for line in st.stdout.splitlines() if line.startswith("users "))
+    assert users.split()[-1] == "2"  # the fixture's two real customers, through the view
 
 
 def test_a_map_that_does_not_fit_is_refused_and_nothing_changes(owner_db, tmp_path):

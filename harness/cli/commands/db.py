@@ -90,7 +90,11 @@ def _status(args: argparse.Namespace) -> int:
         counts = table_counts(engine)
     finally:
         engine.dispose()
-    print(f"database: {redact(url)}  revision: {migrate.current_revision(url) or 'none'}")
+    harness = migrate.harness_current_revision(url)
+    print(
+        f"database: {redact(url)}  revision: {migrate.current_revision(url) or 'none'}"
+        + (f"  harness schema loadsim: {harness}" if harness else "")
+    )
     rows = [(t, "missing" if n is None else n) for t, n in counts.items()]
     print(tabulate(rows, headers=["table", "rows"], tablefmt="simple"))
     return 0

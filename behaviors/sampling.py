@@ -10,6 +10,18 @@ import math
 import random
 
 
+class KeyedRandom(random.Random):
+    """A ``random.Random`` seeded with a string ``key`` that it remembers.
+
+    Same stream as ``random.Random(key)``. Rules that need a stream shared by several of
+    an agent's hours (``behaviors.rhythm``'s day plan) derive it from the key, so no caller
+    has to pass another argument."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
 def poisson(rng: random.Random, lam: float) -> int:
     """A Poisson(``lam``) draw (Knuth's product method; ``lam`` ≤ ~50 here)."""
     if lam <= 0:

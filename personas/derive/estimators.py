@@ -104,8 +104,11 @@ def estimate(
     # *orders* (what the source records) match: sessions × (1 − p_abandon) = baskets.
     z = math.log(ABANDONMENT_PRIOR / (1 - ABANDONMENT_PRIOR)) + ABANDON_PRICE * _pc(pop, hid)
     p_abandon = 1.0 / (1.0 + math.exp(-z))
-    v["shopping_frequency"] = round(min(14.0, n / weeks / (1.0 - p_abandon)), 3)
-    src["shopping_frequency"] = "transactions: baskets per observed week / (1 − p_abandon)"
+    lift = _full_wallet_lift(pop, hid, b)
+    v["shopping_frequency"] = round(min(14.0, n / weeks / (1.0 - p_abandon) / (1.0 + lift)), 3)
+    src["shopping_frequency"] = (
+        "transactions: baskets per observed week / (1 − p_abandon) / (1 + coupon lift)"
+    )
     counts = b["ts"].dt.weekday.value_counts().reindex(range(7), fill_value=0)
     dow = (counts + DAY_PRIOR / 7) / (n + DAY_PRIOR)  # shrunk towards uniform: few trips
     wd, we = float(dow.iloc[:5].mean()), float(dow.iloc[5:].mean())
@@ -176,10 +179,7 @@ def estimate(
         src[k] = f"transactions: {how}"
     v["coupon_affinity"] = _unit(float(b["coupon"].mean()), 0.0, 1.0)
     src["coupon_affinity"] = "transactions: share of baskets with a coupon"
-    recent = b["week"] > pop.period_end_week - 13
-    rate_all = n / weeks
-    rate_recent = recent.sum() / 13.0
-    v["churn_risk"] = _unit(1.0 - rate_recent / rate_all if rate_all else 0.5, 0.01, 0.95)
+    v["churn_risk"] = _churn(b, pop)
     src["churn_risk"] = "transactions: 1 − (rate in the source's last 13 weeks / overall rate)"
     v["channel"] = "app"
     src["channel"] = "assumed: app (the source records in-store trips, no channel)"
@@ -204,6 +204,25 @@ def _fit_days(share: Any, weekday_aff: float, weekend_aff: float) -> list[str]:
         if dist < best[0] - 1e-12:
             best = (dist, order[:k])
     return [WEEKDAYS[d] for d in sorted(best[1])]
+
+
+def _full_wallet_lift(pop: Population, hid: str, b: pd.DataFrame) -> float:
+    """The coupon lift of the chance to shop (``personas.expectations.coupon_lift``) with a
+    wallet of relevant coupons, as the offer engine keeps it: the simulated persona shops
+    this much more than its base frequency, so the base is lowered by it."""
+    from personas.expectations import COUPON_LIFT_MAX
+
+    ds = float(pop.ranks["discount_sensitivity"].get(hid, 0.5))
+    ca = float(b["coupon"].mean())
+    churn = _churn(b, pop)
+    return COUPON_LIFT_MAX * 0.5 * (ds + ca) * (1.0 - 0.5 * churn)
+
+
+def _churn(b: pd.DataFrame, pop: Population) -> float:
+    weeks = (b["week"].max() - b["week"].min()) + 1
+    rate_all = len(b) / weeks
+    rate_recent = (b["week"] > pop.period_end_week - 13).sum() / 13.0
+    return _unit(1.0 - rate_recent / rate_all if rate_all else 0.5, 0.01, 0.95)
 
 
 def _pc(pop: Population, hid: str) -> float:

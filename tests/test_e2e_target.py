@@ -144,12 +144,21 @@ def test_a_target_without_simulation_mode_stops_the_run_in_one_line(db, targets,
         assert count(eng, f"SELECT count(*) FROM {table}") == 0, table
 
 
-def test_a_target_answering_404_mid_run_trips_the_breaker_naming_the_path(db, targets, tmp_path):
+@pytest.mark.parametrize("topology", ["standalone", "two_workers"])
+def test_a_target_answering_404_mid_run_trips_the_breaker_naming_the_path(
+    db, targets, tmp_path, topology
+):
+    """Standalone, the users' process trips the breaker itself; with two workers, a
+    worker's message does (``loadsim_contract``), not its next 3-second report."""
     url, eng = db
     runs = tmp_path / "runs"
     api = targets([sys.executable, "-m", "tests.faulty_target"], _api_env(url), tmp_path / "a.log")
+    extra: list[str] = []
+    if topology == "two_workers":
+        zmq = free_port()
+        extra = ["--processes", "2", "--master-bind-port", str(zmq), "--master-port", str(zmq)]
     proc = start_locust(
-        [*BASE, "--host", api.url, "--sim-duration", "12h", "--run-id", "gone",
+        [*BASE, *extra, "--host", api.url, "--sim-duration", "12h", "--run-id", "gone",
          "--runs-dir", str(runs)],
         env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "gone.log",
     )  # fmt: skip

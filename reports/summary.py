@@ -18,7 +18,7 @@ from reports.calibration import check_calibration, sim_start_of
 from reports.dbcollect import RunRows
 from reports.load import endpoint_frame, errors_frame, history_frame, load_metrics
 from reports.sources import RunFiles
-from reports.timing import fill_missing_hours, hours_from_db, time_metrics
+from reports.timing import fill_missing_hours, hours_from_db, last_replayed_hour, time_metrics
 
 SUMMARY_VERSION = 1
 MANIFEST_KEYS = (
@@ -131,11 +131,17 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
             rows.agent_hours, rows.sessions, rows.orders,
             sim_start=sim_start_of(manifest, rows.run), time_scale=manifest.get("time_scale"),
         )  # fmt: skip
-        filled = fill_missing_hours(hours, rebuilt)
+        upto = last_replayed_hour(rows.agent_hours)
+        filled = fill_missing_hours(hours, rebuilt, recount_upto=upto)
         if len(filled) > len(hours):
             notes.append(
                 f"{len(filled) - len(hours)} simulated hour(s) missing from hours.csv "
                 "rebuilt from the database"
+            )
+        if upto is not None:
+            notes.append(
+                f"hours 0-{upto} (re-played by a --resume) counted from the database, "
+                "where each agent-hour is recorded once"
             )
         hours = filled
     segments_run = manifest.get("segments") or []

@@ -100,19 +100,47 @@ def hours_from_db(
     return out.reindex(columns=list(hour_table.HOUR_COLUMNS))
 
 
-def fill_missing_hours(hours: pd.DataFrame, from_db: pd.DataFrame) -> pd.DataFrame:
+def fill_missing_hours(
+    hours: pd.DataFrame, from_db: pd.DataFrame, *, recount_upto: int | None = None
+) -> pd.DataFrame:
     """``hours`` (the file) plus the database's rows for the hours the file lacks (a
-    killed segment never wrote its last hours): the file's rows win where both exist."""
+    killed segment never wrote its last hours): the file's rows win where both exist —
+    except hours up to ``recount_upto``, whose counts and slips come from the database.
+
+    ``recount_upto`` is for a resumed run: its later segment re-played the hours after
+    the checkpoint, and its counters saw again the quiet hours the killed segment had
+    recorded, while the hours the kill cut short lost that segment's counters. The
+    database holds each agent-hour once: it is the count for those hours.
+    """
     if not len(from_db):
         return hours
     if not len(hours):
         return from_db.reset_index(drop=True)
-    extra = from_db[~from_db["sim_hour"].isin(set(hours["sim_hour"]))]
+    out = hours
+    if recount_upto is not None:
+        db = from_db.set_index("sim_hour")
+        cols = [*hour_table.SUMMED_COLUMNS, *hour_table.SLIP_COLUMNS, "slip_p99_pct_hour"]
+        out = hours.set_index("sim_hour")
+        redo = [h for h in out.index if h <= recount_upto and h in db.index]
+        for c in cols:
+            if not pd.api.types.is_integer_dtype(db[c]):
+                out[c] = out[c].astype(float)
+            out.loc[redo, c] = db.loc[redo, c].to_numpy()
+        out = out.reset_index()
+    extra = from_db[~from_db["sim_hour"].isin(set(out["sim_hour"]))]
     if not len(extra):
-        return hours
+        return out
     extra = extra.assign(**{hour_table.SEGMENT_COLUMN: float("nan")})
-    both = pd.concat([hours, extra.reindex(columns=hours.columns)], ignore_index=True)
+    both = pd.concat([out, extra.reindex(columns=out.columns)], ignore_index=True)
     return both.sort_values("sim_hour", kind="stable").reset_index(drop=True)
+
+
+def last_replayed_hour(agent_hours: pd.DataFrame) -> int | None:
+    """The last simulated hour a ``--resume`` re-played (rows flagged ``is_replay``)."""
+    if "is_replay" not in agent_hours or not len(agent_hours):
+        return None
+    replayed = agent_hours.loc[agent_hours["is_replay"].fillna(False).astype(bool), "sim_hour"]
+    return int(replayed.max()) if len(replayed) else None
 
 
 def _realized(hours: pd.DataFrame) -> tuple[float, float] | None:

@@ -357,3 +357,29 @@ def test_hours_a_killed_segment_never_wrote_come_from_the_database(tmp_path):
     report.hours = filled
     write_report_xlsx(report, d / "report.xlsx")
     assert (d / "report.xlsx").stat().st_size > 0
+
+
+def test_hours_a_resume_replayed_are_counted_from_the_database(tmp_path):
+    """Segment 2 re-played hours 1–2: its counters saw again the agents that had been
+    quiet in segment 1 (hour 1: 7 + 7 in the file), while the kill cost segment 1's
+    counters for hour 2. The database holds each agent-hour once: it decides."""
+    from reports.timing import fill_missing_hours, last_replayed_hour
+
+    d = tmp_path / "resumed"
+    write_manifest(d, time_scale=SCALE)
+    write_hours(d, [{"sim_hour": h, "acted": 7, "slip_p99_s": 9.0} for h in (0, 1, 3)],
+                time_scale=SCALE)  # fmt: skip
+    files = read_run_files(d)
+    files.hours.loc[files.hours["sim_hour"] == 1, "acted"] = 14
+    ah = pd.DataFrame({
+        "sim_hour": [0, 1, 1, 2, 3], "decision": ["shop"] * 5, "outcome": ["completed"] * 5,
+        "slip_seconds": [1.0] * 5, "is_replay": [False, False, True, True, False],
+    })  # fmt: skip
+    empty = pd.DataFrame({"sim_hour": [], "kind": [], "status": []})
+    rebuilt = hours_from_db(ah, empty, pd.DataFrame(), sim_start=SIM_START, time_scale=SCALE)
+    upto = last_replayed_hour(ah)
+    assert upto == 2
+    got = fill_missing_hours(files.hours, rebuilt, recount_upto=upto).set_index("sim_hour")
+    assert list(got["acted"]) == [1, 2, 1, 7]  # 0–2 from the database, 3 from the file
+    assert list(got["slip_p99_s"]) == [1.0, 1.0, 1.0, 9.0]
+    assert got.loc[1, "real_time"] == files.hours.set_index("sim_hour").loc[1, "real_time"]

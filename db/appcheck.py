@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from db.appmap import (
     ADDITIVE,
+    ESSENTIAL,
     MIRRORED,
     PG_FAMILIES,
     REQUIRED,
@@ -89,12 +90,13 @@ def _inspect(
     rep = ConceptReport(concept.name, concept.table)
     required = set(REQUIRED[concept.name])
     additive = ADDITIVE.get(concept.name, {})
-    if concept.table is None:
-        rep.stand_in = True
+    if concept.table is None:  # declared absent (table = false)
         rep.columns = {n: Column(n, absent=True) for n in concept.columns}
-        if required:
-            rep.missing = sorted(required)
+        if concept.name in ESSENTIAL:
+            rep.missing = ["table (the harness cannot work without it)"]
             rep.table_missing = True
+        else:
+            rep.stand_in = True
         return rep
     have = tables.get(concept.table)
     if have is None:

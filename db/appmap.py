@@ -92,6 +92,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 """Columns without which the harness cannot work on that concept (check says *missing*)."""
 
+ESSENTIAL = ("users", "agents", "stores", "products", "shopping_sessions")
+"""Concepts a map may not declare absent (``table = false``): the harness's agents, catalog
+and sessions live there. Any other concept may be absent: an empty view stands in (and
+events absent from the app stay only in ``loadsim``)."""
+
 ADDITIVE: dict[str, dict[str, str]] = {
     "shopping_sessions": {"run_id": "text", "is_replay": "boolean"},
 }

@@ -46,7 +46,8 @@ def _harness_type(concept: str, col: str) -> str:
 def view_sql(amap: AppMap, rep: ConceptReport) -> str:
     """The ``SELECT`` of one concept's view (also usable as a subquery before adoption)."""
     concept = amap.concepts[rep.name]
-    cols = rep.columns or concept.columns
+    empty = concept.table is None or rep.table_missing or rep.stand_in
+    cols = {} if empty else (rep.columns or concept.columns)
     names = [c.name for c in concept.harness_table.columns]
     parts = []
     for name in names:
@@ -56,7 +57,7 @@ def view_sql(amap: AppMap, rep: ConceptReport) -> str:
             expr = f"CAST(NULL AS {_harness_type(rep.name, name)})"
         parts.append(f"{expr} AS {_q(name)}")
     select = ",\n       ".join(parts)
-    if concept.table is None or rep.table_missing or rep.stand_in:
+    if empty:
         return f"SELECT {select}\nWHERE false"
     return f"SELECT {select}\nFROM {_q(amap.app_schema)}.{_q(concept.table)} AS {_q(concept.table)}"
 

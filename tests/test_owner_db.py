@@ -191,6 +191,14 @@ def test_embedded_default_database_checks_clean_concepts(pg_server):
     assert "missing or wrong in the database" not in r.stderr
     ad = loadsim("db", "adopt", "--sql", url=url)
     assert ad.returncode == 2 and "nothing to adopt" in ad.stderr
+    # Seeded as the embedded default seeds itself: all is well, exit 0.
+    from personas import SAMPLE_PATH
+
+    assert loadsim("catalog", "seed", url=url).returncode == 0
+    assert loadsim("personas", "seed", "--test", "5", str(SAMPLE_PATH), url=url).returncode == 0
+    ok = loadsim("db", "check", url=url)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "[FAIL]" not in ok.stdout and "all 15 concepts found" in ok.stdout
     with create_engine(url).connect() as conn:
         assert conn.execute(text("SELECT to_regnamespace('loadsim')")).scalar() is None
 

@@ -141,7 +141,7 @@ def samples(o: Observed, *, value_scale: float = 1.0) -> dict[str, Sample]:
         "categories per household-week": Sample(w["categories"].to_numpy(dtype=float)),
         "basket value": Sample(value * value_scale),
         "day-of-week share": _share(
-            b["ts"].dt.weekday.map(dict(enumerate(WEEKDAYS))).value_counts(), WEEKDAYS
+            b["ts"].dt.day_of_week.map(dict(enumerate(WEEKDAYS))).value_counts(), WEEKDAYS
         ),
         "hour-of-day share": _share(
             b["ts"].dt.hour.map(lambda h: f"{h:02d}").value_counts(), hours

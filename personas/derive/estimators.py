@@ -29,6 +29,10 @@ ABANDON_PRICE = 0.8
 """Log-odds raise of abandonment per unit of price consciousness without a coupon — the
 checkout rule's ``behaviors.offers.ABANDON_PRICE`` (personas may not import behaviors;
 tests/test_derive.py checks the two agree)."""
+REPEAT_UNIT_SHARE = 0.28
+"""The basket rule's share of items that repeat a product already in the basket
+(``behaviors.browsing.REPEAT_UNIT_SHARE``, mirrored and tested like ``ABANDON_PRICE``):
+``avg_basket_size`` is set so the rule yields the household's mean *lines* per basket."""
 ABANDONMENT_PRIOR = 0.08
 """Assumed base cart-abandonment rate: purchase data records no abandoned carts."""
 VIEWS_PER_LINE = 1.5
@@ -109,7 +113,7 @@ def estimate(
     src["shopping_frequency"] = (
         "transactions: baskets per observed week / (1 − p_abandon) / (1 + coupon lift)"
     )
-    counts = b["ts"].dt.weekday.value_counts().reindex(range(7), fill_value=0)
+    counts = b["ts"].dt.day_of_week.value_counts().reindex(range(7), fill_value=0)
     dow = (counts + DAY_PRIOR / 7) / (n + DAY_PRIOR)  # shrunk towards uniform: few trips
     wd, we = float(dow.iloc[:5].mean()), float(dow.iloc[5:].mean())
     top = max(wd, we)
@@ -128,9 +132,11 @@ def estimate(
 
     # basket --------------------------------------------------------------------
     mean_lines = float(b["lines"].mean())
-    mean_units = float(ln["units"].sum()) / n
-    v["avg_basket_size"] = round(min(40.0, max(1.0, mean_units)), 2)
-    src["avg_basket_size"] = "transactions: mean units per basket (quantity capped at 10)"
+    items = mean_lines / (1.0 - REPEAT_UNIT_SHARE)
+    v["avg_basket_size"] = round(min(40.0, max(1.0, items)), 2)
+    src["avg_basket_size"] = (
+        f"transactions: mean lines per basket / (1 − {REPEAT_UNIT_SHARE:g} repeat units)"
+    )
     v["browse_depth"] = int(min(50, max(1, math.ceil(VIEWS_PER_LINE * mean_lines))))
     src["browse_depth"] = f"assumed: {VIEWS_PER_LINE:g} × mean lines (views not recorded)"
     top_basket = float(b["value_cents"].max()) * pop.price_ratio
@@ -163,10 +169,13 @@ def estimate(
     v["brand_loyalty"] = _unit(1.0 - len(counts) / len(ln), 0.02, 0.98)
     src["brand_loyalty"] = "transactions: share of lines repeating a product bought before"
     store = str(facts.get("store")) if facts is not None else hid
-    code = vocab.STORE_CODES[_stable_index(store, len(vocab.STORE_CODES))]
+    if store in vocab.STORE_CODES:  # the database source: already a catalog store
+        code = store
+    else:
+        code = vocab.STORE_CODES[_stable_index(store, len(vocab.STORE_CODES))]
     v["preferred_store"] = code
     v["city"] = next(s.city for s in vocab.STORES if s.code == code)
-    src["preferred_store"] = "transactions: most used store, mapped by a stable hash"
+    src["preferred_store"] = "transactions: most used store (a source store id by a stable hash)"
     src["city"] = "transactions: the city of preferred_store"
 
     # offers & price ------------------------------------------------------------

@@ -158,3 +158,6 @@ class BehaviorEvent:
     quantity: int | None = None
     price_cents: int | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    real_time: float | None = None
+    """Epoch seconds when the harness performed it (paced runs); ``None`` offline. Set by the
+    session's pace (``behaviors.events.paced``), never read by a rule."""

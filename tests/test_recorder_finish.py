@@ -94,3 +94,36 @@ def test_finish_writes_events_session_and_hour_once(engine, clean_db):
     assert hour.outcome == result.outcome
     assert hour.slip_seconds == 0.25
     assert hour.session_id == sid
+
+
+def test_each_event_keeps_its_own_real_time(engine, clean_db):
+    """Paced runs stamp every event with when it happened; the finish writes that, not
+    one transaction time for the whole session (issue 17)."""
+    personas = random_personas(20, seed=5)
+    with engine.begin() as conn:
+        seed_catalog(conn, data=generate_catalog(seed=42))
+        seed_personas(conn, personas=personas)
+        conn.execute(
+            text("INSERT INTO simulation_runs (run_id, time_scale, seed) VALUES ('r', 96, 1)")
+        )
+        ids = dict(conn.execute(text("SELECT persona_id, id FROM agents")).all())
+    p, h, slot, result = _a_session(personas)
+    t0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC).timestamp()
+    for i, e in enumerate(result.events):
+        e.real_time = t0 + 1.5 * i
+    rec = Recorder(engine, run_id="r", worker="t")
+    agent_id = int(ids[p.persona_id])
+    sid = rec.claim(
+        agent_id=agent_id, sim_hour=h, decision="shop", sim_at=slot, is_replay=False, token="x"
+    )
+    assert sid is not None
+    rec.finish(
+        agent_id=agent_id, sim_hour=h, session_id=sid, result=result, slip_s=0.0,
+        is_replay=False, **ending_of(result),
+    )  # fmt: skip
+    with engine.connect() as conn:
+        real = conn.execute(
+            text("SELECT real_time FROM shopping_session_events WHERE session_id = :s ORDER BY seq"),
+            {"s": sid},
+        ).scalars().all()  # fmt: skip
+    assert [r.timestamp() for r in real] == [t0 + 1.5 * i for i in range(len(result.events))]

@@ -65,12 +65,13 @@ _FINISH = text(
     WITH ev AS (
         INSERT INTO shopping_session_events
             (session_id, seq, run_id, agent_id, event_type, product_id, user_coupon_id, quantity,
-             price_cents, sim_time, payload, is_replay)
+             price_cents, sim_time, real_time, payload, is_replay)
         SELECT :sid, x.seq, :run_id, :agent_id, x.event_type, x.product_id, x.user_coupon_id,
-               x.quantity, x.price_cents, x.sim_time, x.payload, :is_replay
+               x.quantity, x.price_cents, x.sim_time, COALESCE(to_timestamp(x.real_time), now()),
+               x.payload, :is_replay
         FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS x(seq int, event_type text,
             product_id bigint, user_coupon_id bigint, quantity int, price_cents int,
-            sim_time timestamptz, payload jsonb)
+            sim_time timestamptz, real_time float8, payload jsonb)
         ON CONFLICT (session_id, seq) DO NOTHING
     ), s AS (
         UPDATE shopping_sessions SET status = :status, abandon_reason = :reason,
@@ -207,6 +208,7 @@ class Recorder:
                     quantity=e.quantity,
                     price_cents=e.price_cents,
                     sim_time=e.sim_time,
+                    real_time=e.real_time,  # when it happened (paced runs); None: now()
                     payload=e.payload,
                 )  # fmt: skip
                 for i, e in enumerate(result.events)

@@ -5,6 +5,9 @@ through the map, and not one real row changes (issue 14, acceptance 1).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,6 +19,7 @@ from personas import SAMPLE_PATH
 from tests.e2e_support import harness_env, run_locust
 from tests.owner_db_support import (
     MAP_FILE,
+    ROOT,
     app_tables,
     create_owner_db,
     loadsim,
@@ -106,4 +110,10 @@ def test_adopted_owner_database_receives_the_runs_sessions_and_events(pg_server,
     ]
     assert after_schema["triggers"] == before_schema["triggers"]
     migrate.harness_check(url)  # alembic check of the harness's own schema: clean
+    # … and the same through alembic's own command line (alembic.ini section [harness]).
+    ck = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), "-n", "harness", "check"],
+        capture_output=True, text=True, env={**os.environ, "DATABASE_URL": url}, timeout=120,
+    )  # fmt: skip
+    assert ck.returncode == 0 and "No new upgrade operations detected" in ck.stdout + ck.stderr
     eng.dispose()

@@ -120,9 +120,10 @@ def build_checks(
                 metric=metric,
                 group=group,
                 units=t.units,
-                configured=t.configured * per,
-                expected=t.expected * per + offset,
-                realized=t.realized * per + offset,
+                # divide (not × 1/n): 49 abandonments of 49 read exactly 1.0
+                configured=t.configured / t.units,
+                expected=t.expected / t.units + offset,
+                realized=t.realized / t.units + offset,
                 tolerance=tol * per,
                 passed=abs(t.realized - t.expected) <= tol,
                 unit_label=label,

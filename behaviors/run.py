@@ -22,6 +22,7 @@ from typing import Any
 
 from behaviors.graph import GRAPH_CONFIG, HourContext, compile_shopping_graph
 from behaviors.rhythm import ShopDecision, decide_shop
+from behaviors.sampling import KeyedRandom
 from behaviors.shop import BehaviorEvent, Order, Shop, ShopUnavailable, WalletCoupon
 from personas.model import Persona
 
@@ -65,8 +66,11 @@ class HourResult:
 
 
 def hour_rng(run_seed: int, persona_id: str, sim_hour: int) -> random.Random:
-    """The hour's random stream, identical in every process for the same inputs."""
-    return random.Random(f"{run_seed}:{persona_id}:{sim_hour}")
+    """The hour's random stream, identical in every process for the same inputs.
+
+    A ``KeyedRandom`` (same stream as ``random.Random`` of the key): ``decide_shop``'s day
+    plan derives the agent's day stream from its key (``behaviors.rhythm``)."""
+    return KeyedRandom(f"{run_seed}:{persona_id}:{sim_hour}")
 
 
 @dataclass(slots=True)

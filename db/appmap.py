@@ -112,6 +112,9 @@ trigger: a session's user is its agent's user)."""
 USER_ID_COLUMNS = {"user_id"}
 """Columns holding a user id: their type follows ``users.id_type``."""
 
+UUID_OK = ("users", "shopping_sessions")
+"""Concepts whose ids may be uuid (``id_type``); every other id is an integer."""
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MONEY = ("cents", "dollars")
 _ID_TYPES = ("bigint", "uuid")
@@ -256,6 +259,10 @@ def build_map(section: dict[str, Any], *, source: str) -> AppMap:
         id_type = spec.get("id_type", "bigint")
         if id_type not in _ID_TYPES:
             raise bad(f"{name}.id_type", f"{id_type!r} is not one of {', '.join(_ID_TYPES)}")
+        if id_type == "uuid" and name not in UUID_OK:
+            # The harness keys its own rows (agent hours, leases, events) and its catalog
+            # by integer ids of these; only user ids travel through it opaquely.
+            raise bad(f"{name}.id_type", f"uuid ids are supported for {', '.join(UUID_OK)} only")
         cols_spec = spec.get("columns", {})
         if not isinstance(cols_spec, dict):
             raise bad(f"{name}.columns", "must be a table")

@@ -166,6 +166,7 @@ def test_a_map_that_does_not_fit_is_refused_and_nothing_changes(owner_db, tmp_pa
         ("[db.map.widgets]\ntable = 'w'\n", "[db.map] widgets: unknown concept"),
         ("[db.map.users.columns]\nnick = 'x'\n", "users.columns.nick: unknown column"),
         ("[db.map.users]\nid_type = 'int128'\n", "users.id_type"),
+        ("[db.map.agents]\nid_type = 'uuid'\n", "uuid ids are supported for users"),
         ("[db.map.users.columns]\nemail = 'e; drop'\n", "not a plain column name"),
         ("[db.map\n", "not valid TOML"),
         ("[personas.columns]\nage = 'Age'\n", "no [db.map] section"),

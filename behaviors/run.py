@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from behaviors.events import SessionPace, paced
 from behaviors.graph import GRAPH_CONFIG, HourContext, compile_shopping_graph
 from behaviors.rhythm import ShopDecision, decide_shop
 from behaviors.sampling import KeyedRandom
@@ -125,7 +126,14 @@ def decide_hour(
     return HourDecision(persona, run_seed, sim_hour, slot_time, relevant_coupons, d, rng)
 
 
-def play_hour(hd: HourDecision, *, shop: Shop, checkout_key: str, graph: Any = None) -> HourResult:
+def play_hour(
+    hd: HourDecision,
+    *,
+    shop: Shop,
+    checkout_key: str,
+    graph: Any = None,
+    pace: SessionPace | None = None,
+) -> HourResult:
     """Play a decided hour through the shopping graph (nothing to play for ``"none"``).
 
     Args:
@@ -133,6 +141,8 @@ def play_hour(hd: HourDecision, *, shop: Shop, checkout_key: str, graph: Any = N
         shop: The Shop port this agent acts through (HTTP or in memory).
         checkout_key: Idempotency key for this hour's checkout.
         graph: A compiled graph; default ``compile_shopping_graph()`` (cached).
+        pace: The harness's pacing of this session (``behaviors.events.paced``): told of
+            every event as it is stamped. ``None`` (offline): events exactly as always.
 
     Returns:
         The hour's ``HourResult``. ``ShopUnavailable`` never escapes: it is in ``error``.
@@ -149,9 +159,9 @@ def play_hour(hd: HourDecision, *, shop: Shop, checkout_key: str, graph: Any = N
         relevant_coupons=hd.relevant_coupons,
     )
     g = graph if graph is not None else compile_shopping_graph()
-    final = g.invoke(
-        {"decision": hd.decision, "clock": 0, "events": [], "steps": {}}, GRAPH_CONFIG, context=ctx
-    )
+    state = {"decision": hd.decision, "clock": 0, "events": [], "steps": {}}
+    with paced(pace):
+        final = g.invoke(state, GRAPH_CONFIG, context=ctx)
     return _result(hd.kind, final)
 
 

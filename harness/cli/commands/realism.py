@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--offline", type=Path, metavar="PERSONAS", help="persona workbook")
     p.add_argument("--weeks", type=int, default=8, help="simulated weeks offline (default 8)")
     p.add_argument("--seed", type=int, default=1, help="offline run seed (default 1)")
+    p.add_argument("--limit", type=int, default=None, help="offline: only the first N personas")
     p.add_argument(
         "--personas",
         type=Path,
@@ -150,13 +151,15 @@ def _realism(args: argparse.Namespace) -> int:
         raise ConfigError("give either --offline PERSONAS or a RUN id (not both)")
     if args.weeks < 1:
         raise ConfigError(f"--weeks: must be at least 1 (got {args.weeks})")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit: must be at least 1 (got {args.limit})")
     if args.output is not None and args.output.exists() and not args.output.is_dir():
         raise ConfigError(f"-o {args.output}: exists and is not a directory")
     t0 = time.perf_counter()
     if args.offline is not None:
         if not args.offline.exists():
             raise ConfigError(f"--offline {args.offline}: no such persona file")
-        report = run_offline(args.offline, weeks=args.weeks, seed=args.seed)
+        report = run_offline(args.offline, weeks=args.weeks, seed=args.seed, limit=args.limit)
     else:
         report = run_recorded(args.run, personas=args.personas)
     from reports.realism_render import render, write_outputs
@@ -175,7 +178,9 @@ BATCH = 50
 """Personas simulated per progress line (each persona's run is independent of the others)."""
 
 
-def run_offline(path: Path, *, weeks: int, seed: int, progress=_say):  # -> RealismReport
+def run_offline(
+    path: Path, *, weeks: int, seed: int, limit: int | None = None, progress=_say
+):  # -> RealismReport
     """Simulate a workbook offline through ``calibrate`` and score it (see reports.realism)."""
     from behaviors.calibration import CALIBRATION_START, calibrate
     from harness.agent.catalog_cache import CatalogCache
@@ -184,7 +189,7 @@ def run_offline(path: Path, *, weeks: int, seed: int, progress=_say):  # -> Real
     from personas.reader import read_personas
     from reports.realism import OrderCollector, RealismReport
 
-    personas = read_personas(path)
+    personas = read_personas(path)[:limit]
     catalog = CatalogCache.from_generated(generate_catalog(seed=DEFAULT_CATALOG_SEED))
     products = list(catalog.products)
     collector = OrderCollector(products)

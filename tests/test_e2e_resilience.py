@@ -4,6 +4,7 @@ Loopback only, bounded in time."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -13,12 +14,22 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from db import migrate
 from db.engine import create_db_engine
 from harness.stack.launch import free_port
-from tests.e2e_support import count, harness_env, run_locust, start_locust, stop, wait_for
+from tests.e2e_support import (
+    assert_full_report,
+    count,
+    harness_env,
+    hours_in_csv,
+    run_locust,
+    start_locust,
+    stop,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -118,6 +129,11 @@ def test_breaker_trips_at_20pct_failing_flows_and_resume_continues(busy_db, api,
         == 1
     )
     assert list((tmp_path / "data" / "checkpoints" / "brk").glob("hour-*.json"))
+    # The breaker's run has its whole report (the clock was paused when it was written),
+    # and `loadsim report` rebuilds it without a traceback.
+    assert_full_report(runs / "brk")
+    rep = _loadsim(["report", "brk", "--runs-dir", str(runs)], env=env, cwd=tmp_path)
+    assert rep.returncode == 0 and "Traceback" not in rep.stderr, rep.stderr[-3000:]
     # The dependency is fixed; the operator resumes: the run completes.
     api.restart(fail_pct=0)
     r2 = run_locust(
@@ -132,6 +148,11 @@ def test_breaker_trips_at_20pct_failing_flows_and_resume_continues(busy_db, api,
         == 1
     )
     assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='brk'") == 5
+    # One run, two segments: the report covers both.
+    summary = assert_full_report(runs / "brk")
+    assert [s["status"] for s in _manifest(runs / "brk")["segments"]] == ["breaker", "completed"]
+    assert hours_in_csv(runs / "brk") == list(range(6))
+    assert summary["time"]["sim_hours"] == 6
     assert (
         count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='brk' AND status='active'")
         == 0
@@ -186,6 +207,7 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     print(f"[figure] outage: paused {paused_at - killed:.1f} s after the target was killed")
     last_before = count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='down'")
     assert last_before < 13
+    assert_full_report(runs / "down")  # the outage's run has its whole report too
     api.start()
     r = run_locust(
         [*BASE, "--host", host, "--resume", "last", "--runs-dir", str(runs)],  # the newest run
@@ -195,6 +217,8 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     )
     assert r.returncode in (0, 1), r.stderr[-3000:]
     assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='down'") == 13
+    assert hours_in_csv(runs / "down") == list(range(14))  # both segments
+    assert assert_full_report(runs / "down")["time"]["sim_hours"] == 14
     assert (
         count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='down' AND status='active'")
         == 0
@@ -249,9 +273,31 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
         == 0
     )
     assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='crash'") == 11
-    # Rows written by the resumed process for hours it re-ran are flagged as replays.
-    log = json.loads((runs / "crash" / "manifest.json").read_text())
+    # --resume appended to the killed segment's outputs: the report covers hours 0..11.
+    log = _manifest(runs / "crash")
     assert log["exit_code"] in (None, 0)
+    assert [s["status"] for s in log["segments"]] == ["interrupted", "completed"]
+    summary = assert_full_report(runs / "crash")
+    assert hours_in_csv(runs / "crash") == list(range(12))
+    assert summary["time"]["sim_hours"] == 12
+    with open(runs / "crash" / "hours.csv", newline="") as fh:
+        segs = {r["segment"] for r in csv.DictReader(fh)}
+    assert segs == {"1", "2"}  # the killed segment's hours were kept, not overwritten
+    # The report's hours count each agent-hour once, though segment 2 re-played some.
+    sheet = openpyxl.load_workbook(runs / "crash" / "report.xlsx", read_only=True)["Hours"]
+    head, *body = [list(r) for r in sheet.iter_rows(values_only=True)]
+    per_hour = {r[head.index("sim_hour")]: r[head.index("acted")] + r[head.index("missed")]
+                for r in body}  # fmt: skip
+    assert sorted(per_hour) == list(range(12))
+    assert max(per_hour.values()) <= N, per_hour
+    recorded = count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='crash'")
+    print(f"[figure] kill-resume: report hours {sum(per_hour.values())} agent-hours, "
+          f"database {recorded}")  # fmt: skip
+    history = (runs / "crash" / "locust_stats_history.csv").read_text().splitlines()
+    assert sum(line.startswith("Timestamp") for line in history) == 1  # appended
+    stamps = [float(line.split(",")[0]) for line in history[1:]]
+    assert stamps == sorted(stamps) and stamps[-1] - stamps[0] > 5
+    # Rows written by the resumed process for hours it re-ran are flagged as replays.
     resumed = [e for e in _events(runs / "crash") if e["event"] == "resume_run"]
     assert resumed, "the resume was not logged"
     until = resumed[0]["replay_until_hour"]
@@ -278,6 +324,15 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
         )
         == 0
     )
+
+
+def _manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def _loadsim(args: list[str], *, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
 
 
 def _safe(eng, sql: str) -> int:

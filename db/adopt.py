@@ -25,6 +25,9 @@ from db.appcheck import ConceptReport, additive_ddl, app_columns, inspect_concep
 from db.appmap import CONCEPTS, HARNESS_SCHEMA, AppMap
 from db.appviews import mirror_ddl, views_ddl
 
+LOCK_TIMEOUT = "5s"
+"""How long adoption waits for a lock on an app table before failing (nothing applied)."""
+
 
 def _project_revisions() -> set[str]:
     from alembic.script import ScriptDirectory
@@ -120,6 +123,9 @@ def apply_adoption(engine: Engine, amap: AppMap, plan: AdoptionPlan) -> None:
     """Additive columns, views and triggers, and the stored map — one transaction, so a
     failure leaves the database as it was (Postgres DDL is transactional)."""
     with engine.begin() as conn:
+        # ADD COLUMN needs a brief exclusive lock on the app's table: give up after a few
+        # seconds rather than queue the app's own traffic behind a long transaction.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         for stmt in plan.additive:
             conn.exec_driver_sql(stmt)
         for stmt in plan.harness:

@@ -143,10 +143,33 @@ def _inspect(
         else:
             rep.found.append(col.describe())
         rep.columns[name] = col
-    if concept.name in MIRRORED:
-        # A mirrored concept's optional columns the app lacks simply stay in loadsim.
-        pass
+    if concept.name in WRITTEN:
+        rep.missing += _unfilled(conn, amap, concept.table, rep.columns)
     return rep
+
+
+WRITTEN = ("users", "agents", *MIRRORED)
+"""Concepts the harness inserts rows into (seeding, mirror triggers)."""
+
+
+def _unfilled(conn: Connection, amap: AppMap, table: str, columns: dict[str, Column]) -> list[str]:
+    """App columns a harness insert would leave NULL although they are ``NOT NULL`` without
+    a default: every insert would fail, so check says so before a run does."""
+    filled = {c.column for c in columns.values() if c.column and not c.absent}
+    rows = conn.execute(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = :s"
+            " AND table_name = :t AND is_nullable = 'NO' AND column_default IS NULL"
+            " AND is_identity = 'NO' AND is_generated = 'NEVER' ORDER BY ordinal_position"
+        ),
+        {"s": amap.app_schema, "t": table},
+    ).scalars()
+    return [
+        f"{col} (app column NOT NULL without a default: map a harness column to it or give it"
+        " a default)"
+        for col in rows
+        if col not in filled
+    ]
 
 
 def _try_expression(conn: Connection, amap: AppMap, concept: Concept, col: Column) -> str | None:

@@ -245,3 +245,26 @@ def test_the_apps_own_alembic_history_is_left_alone(owner_db):
         ours = conn.execute(text("SELECT version_num FROM loadsim.alembic_version")).scalar()
     assert app == ["app_008_simulation"]
     assert ours == migrate.harness_head_revision()
+
+
+def test_adopt_behind_a_busy_app_table_gives_up_in_seconds_and_applies_nothing(owner_db):
+    """A long transaction of the app holds its sessions table: adoption waits at most its
+    lock timeout, then exits 2 with one line; the app's schema is as it was."""
+    import time
+
+    url, eng = owner_db
+    assert loadsim("db", "upgrade", url=url).returncode == 0
+    before = schema_snapshot(eng)
+    with eng.connect() as app:  # the app, mid-transaction, reading its sessions
+        app.execute(text("LOCK TABLE public.shopping_sessions IN ACCESS SHARE MODE"))
+        t0 = time.monotonic()
+        r = loadsim("db", "adopt", "--map", str(MAP_FILE), url=url)
+        waited = time.monotonic() - t0
+        app.rollback()
+    _no_traceback(r)
+    assert r.returncode == 2
+    assert "lock timeout" in r.stderr and "nothing was applied" in r.stderr
+    assert waited < 30
+    assert schema_snapshot(eng) == before
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM loadsim.adoption")).scalar() == 0

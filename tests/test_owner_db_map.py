@@ -129,3 +129,16 @@ def test_money_in_dollars_without_saying_so_is_a_wrong_type(shop_db):
     assert reports["products"].wrong_type == ["price_cents <- price: numeric, expected int"]
     assert reports["products"].status == "wrong type"
     assert reports["shopping_session_events"].stand_in  # table = false: an empty view
+
+
+def test_an_app_column_a_harness_insert_would_leave_null_blocks_adoption(shop_db):
+    url, raw = shop_db
+    with raw.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE shop.sessions ADD COLUMN channel text NOT NULL")
+    amap = build_map(MAP, source="test")
+    with raw.connect() as conn:
+        plan = plan_adoption(conn, amap)
+    assert [b for b in plan.blocking if "channel" in b] == [
+        "shopping_sessions.channel (app column NOT NULL without a default: map a harness"
+        " column to it or give it a default): missing"
+    ]

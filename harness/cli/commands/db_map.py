@@ -196,6 +196,8 @@ def _harness_sql(url: str) -> str:
 
 def run_adopt(url: str, *, map_file: str | None, sql: bool, upgrade_first: bool = True) -> int:
     """Additive columns, views, mirror triggers (``--sql``: print them, apply nothing)."""
+    from sqlalchemy.exc import DBAPIError
+
     from db import migrate
     from db.adopt import apply_adoption, database_kind, plan_adoption, plan_sql
     from db.engine import redact
@@ -229,7 +231,14 @@ def run_adopt(url: str, *, map_file: str | None, sql: bool, upgrade_first: bool 
             return 0
         if upgrade_first:
             migrate.harness_upgrade(url)
-        apply_adoption(engine, amap, plan)
+        try:
+            apply_adoption(engine, amap, plan)
+        except DBAPIError as exc:  # lock timeout, permissions: one transaction, rolled back
+            first = str(exc.orig or exc).strip().splitlines()[0]
+            print(f"loadsim db adopt: {first} — nothing was applied to the app's tables "
+                  "(one transaction); retry, or run it as a role that may ALTER them",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     finally:
         engine.dispose()
     print(f"adopted {redact(url)} with {amap.source}:")

@@ -33,14 +33,16 @@ def test_e2e_tests_share_one_xdist_worker(tmp_path):
     )
     body = "import time\nimport pytest\n\n"
     for i in range(4):
-        body += f"@pytest.mark.e2e\ndef test_e2e_{i}():\n    time.sleep(0.3)\n\n"
-        body += f"def test_plain_{i}():\n    time.sleep(0.3)\n\n"
+        body += f"@pytest.mark.e2e\ndef test_e2e_{i}():\n    time.sleep(0.05)\n\n"
+        body += f"def test_plain_{i}():\n    time.sleep(0.05)\n\n"
     for name in ("test_a.py", "test_b.py"):
         (tmp_path / name).write_text(body)
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v",
+        [sys.executable, "-m", "pytest", "-p", "xdist", "-n", "2", "--dist", "loadgroup", "-v",
          "-p", "no:cacheprovider"],
-        cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,  # only xdist is loaded: the other plugins take seconds to import
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

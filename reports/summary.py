@@ -41,6 +41,9 @@ MANIFEST_KEYS = (
     "rate_limit",
     "processes",
     "exit_code",
+    "status",
+    "end_errors",
+    "segments",
 )
 PER_DAY_KEYS = (
     "sessions",
@@ -150,6 +153,15 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
             f"{len(segments_run)} segments (resumed run): hours cover every segment; "
             "locust_stats.csv (latency, errors) covers the last segment only"
         )
+    status = manifest.get("status")
+    if status and status != "completed":
+        # Partial data is reported as partial: say how the run ended.
+        notes.append(
+            f"the run ended early (status {status}, exit {manifest.get('exit_code')}): "
+            "figures cover the simulated hours it reached"
+        )
+    if manifest.get("end_errors"):
+        notes.append("end of run: " + ", ".join(manifest["end_errors"]) + " failed (see the log)")
     time = time_metrics(
         manifest=manifest,
         hours=hours,

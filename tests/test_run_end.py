@@ -383,3 +383,13 @@ def test_hours_a_resume_replayed_are_counted_from_the_database(tmp_path):
     assert list(got["acted"]) == [1, 2, 1, 7]  # 0–2 from the database, 3 from the file
     assert list(got["slip_p99_s"]) == [1.0, 1.0, 1.0, 9.0]
     assert got.loc[1, "real_time"] == files.hours.set_index("sim_hour").loc[1, "real_time"]
+
+
+def test_a_breaker_run_says_its_report_is_partial(tmp_path, capsys):
+    d = _director(tmp_path, thresholds=["failed_flows=0"])
+    d.exit_code = 5  # the breaker stopped the headless run
+    assert finish.finish_run(d) == 5  # exit 5 stands; gates are not judged on it
+    summary = json.loads((d.files.dir / "summary.json").read_text())
+    assert "the run ended early (status breaker, exit 5)" in " ".join(summary["sources"]["notes"])
+    assert summary["manifest"]["status"] == "breaker"
+    assert "[PASS]" not in capsys.readouterr().out

@@ -115,20 +115,13 @@ def finish_run(director: Any) -> int | None:
         stage("database clean-up", lambda: _cleanup_database(director))
     stage("hours.csv", lambda: files.write_hours_csv(hours_rows(director)))
     stage("Locust stats", lambda: files.write_final_stats(env))
-    summary, why = _build_report(director)
-    if summary is None:
-        failed.append("report")
     exit_code = director.exit_code
-    if director.opts.thresholds:
-        if exit_code is None:
-            exit_code = judge_gates(director.opts.thresholds, summary, why)
-        else:
-            log.warning("--threshold gates not judged: the run stopped with exit %d", exit_code)
     status = "breaker" if exit_code == 5 else "completed"
     if director.stopped_early:
         status = "stopped"
-    stage("run record", lambda: _record_end(director, status, exit_code))
     sim_end = _sim_end(director)
+    # How the segment ended goes in the manifest before the report reads it, so the
+    # report says when its figures are partial.
     stage(
         "manifest",
         lambda: files.end_segment(
@@ -136,6 +129,16 @@ def finish_run(director: Any) -> int | None:
             sim_end=sim_end.isoformat() if sim_end else None, end_errors=failed or None,
         ),
     )  # fmt: skip
+    summary, why = _build_report(director)
+    if summary is None:
+        failed.append("report")
+    if director.opts.thresholds:
+        if exit_code is None:
+            exit_code = judge_gates(director.opts.thresholds, summary, why)
+        else:
+            log.warning("--threshold gates not judged: the run stopped with exit %d", exit_code)
+    stage("run record", lambda: _record_end(director, status, exit_code))
+    stage("manifest", lambda: files.end_segment(exit_code=exit_code, end_errors=failed or None))
     stage("run log", lambda: files.log_event("run_end", status=status, exit_code=exit_code,
                                              end_errors=failed or None))  # fmt: skip
     log.info("run %s finished (%s); outputs in %s", director.run.run_id, status, files.dir)

@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import queue as sqla_queue
 
 from db.errors import DatabaseUnavailable
 from db.settings import PoolerMode, parse_pooler, pooler_from_env
@@ -53,6 +55,73 @@ def plan_pool(total_budget: int, processes: int) -> PoolPlan:
     per_process = max(1, total_budget // max(1, processes))
     pool_size = max(1, (per_process * 3) // 4)
     return PoolPlan(pool_size=pool_size, max_overflow=per_process - pool_size)
+
+
+def split_budget(total_budget: int, workers: int) -> tuple[int, int]:
+    """``(master, each worker)`` connections of a run's total over the processes that are
+    connected: the master and ``workers`` worker processes (0: standalone, one process with
+    everything). The master gets an equal share, the workers the rest (never less than one
+    each; with fewer connections than processes the total cannot hold — the caller warns)."""
+    if workers <= 0:
+        return max(1, total_budget), 0
+    master = max(1, total_budget // (workers + 1))
+    return master, max(1, (total_budget - master) // workers)
+
+
+class BudgetPool(QueuePool):
+    """A ``QueuePool`` whose size can change while it is in use (issue 15: one connection
+    budget for the whole run, re-divided when workers join or leave).
+
+    :meth:`resize` sets the new total at once: idle connections above it are closed
+    immediately, busy ones as they come back, and no new one opens until the pool is
+    under its total again. It relies on ``QueuePool``'s bookkeeping (``_overflow``,
+    ``_max_overflow``, the queue's ``maxsize``; SQLAlchemy 2.1), which
+    ``tests/test_distributed_units.py`` checks against a real server's
+    ``pg_stat_activity``. Without a resize it behaves exactly like ``QueuePool``.
+    """
+
+    @property
+    def limit(self) -> int:
+        """The most connections this pool may hold open (kept and overflow)."""
+        return int(self._pool.maxsize + self._max_overflow)
+
+    def open_connections(self) -> int:
+        return int(self._overflow + self._pool.maxsize)
+
+    def resize(self, total: int) -> None:
+        """Hold at most ``total`` connections from now on (3/4 kept idle, as ``plan_pool``)."""
+        plan = plan_pool(max(1, int(total)), 1)
+        with self._overflow_lock:
+            open_now = self.open_connections()
+            self._pool.maxsize = plan.pool_size
+            self._overflow = open_now - plan.pool_size
+            self._max_overflow = plan.max_overflow
+        self._trim()
+
+    def _over(self) -> bool:
+        return self.open_connections() > self.limit or self._pool.qsize() > self._pool.maxsize
+
+    def _trim(self) -> None:
+        while self._over():
+            try:
+                record = self._pool.get(False)
+            except sqla_queue.Empty:
+                return  # the rest are busy: closed as they come back
+            try:
+                record.close()
+            finally:
+                self._dec_overflow()
+
+    def _do_return_conn(self, record: Any) -> None:
+        if self._pool.maxsize > 0 and (
+            self.open_connections() > self.limit or self._pool.qsize() >= self._pool.maxsize
+        ):
+            try:
+                record.close()
+            finally:
+                self._dec_overflow()
+            return
+        super()._do_return_conn(record)
 
 
 _POSTGRES_DRIVERS = ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg")
@@ -153,6 +222,7 @@ def create_db_engine(
         # statements would be missing or clash there.
         connect_args["prepare_threshold"] = None
     connect_args.update(kwargs.pop("connect_args", {}))
+    kwargs.setdefault("poolclass", BudgetPool)
     engine = create_engine(
         u,
         pool_size=plan.pool_size,

@@ -16,6 +16,7 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult, Event
 
+from harness.agent.budget import RunBudget
 from harness.agent.catalog_cache import CatalogCache
 from harness.agent.hourstats import HourCollector
 from harness.agent.http_shop import HttpCounters
@@ -43,7 +44,10 @@ class ProcessRuntime:
         self.engine: Any = None
         self.recorder: Any = None
         self.catalog: CatalogCache | None = None
-        self.bucket = TokenBucket(opts.rate_limit)
+        self.bucket = TokenBucket(0.0)
+        self.bucket.set_share(opts.rate_limit)
+        self.budget = RunBudget(self)
+        self.db_fingerprint: Any = None  # master/standalone: the run database's DbFingerprint
         self.counters = HttpCounters()
         self.collector = HourCollector()
         self.pending: dict[str, AsyncResult] = {}
@@ -66,8 +70,16 @@ class ProcessRuntime:
         self.clock = SimClock.from_dict(cfg.clock)
         self.sim_start = datetime.fromisoformat(cfg.sim_start)
         self.sim_end = datetime.fromisoformat(cfg.sim_end) if cfg.sim_end else None
-        self.bucket.set_rate(cfg.rate_share)
+        self.budget.apply(cfg)
         self.ready.set()
+
+    def stamp(self, cfg: RunConfig, workers: int) -> None:
+        """Master/standalone, at the start of a run: write what the master decides into
+        the run config — its harness options, the database's fingerprint (never its
+        password) — and divide the budgets over the ``workers`` connected."""
+        cfg.harness = self.opts.to_json()
+        cfg.db = self.db_fingerprint.to_msg() if self.db_fingerprint is not None else None
+        self.budget.share_out(cfg, workers)
 
     def compile_graph(self) -> None:
         """Import and compile the LangGraph graph (seconds on a busy machine): done in
@@ -98,7 +110,8 @@ class ProcessRuntime:
             self.recorder = NullRecorder()
             self.catalog = CatalogCache.from_generated(generate_catalog(seed=cfg.seed))
         else:
-            self.engine = self._engine(cfg)
+            if self.engine is None:  # the master's and standalone's come from init: one engine
+                self.engine = self._engine(cfg)
             from harness.agent.recorder import Recorder
 
             self.recorder = Recorder(
@@ -121,10 +134,11 @@ class ProcessRuntime:
         url = cfg.database_url or settings.database_url
         if not url:
             raise RuntimeError("no database URL: set DATABASE_URL on this worker or use --mock-db")
-        processes = max(1, int(cfg.options.get("processes", 1)))
+        share = int(cfg.db_share or 0)
+        processes = 1 if share else max(1, int(cfg.options.get("processes", 1)))
         return create_db_engine(
             url,
-            total_connections=self.opts.db_connections,
+            total_connections=share or self.opts.db_connections,
             processes=processes,
             statement_timeout_ms=settings.db_statement_timeout_ms,
             application_name=f"loadsim-{self.worker_name}",

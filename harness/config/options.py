@@ -11,7 +11,7 @@ the parsed namespace into one typed, validated object; bad values raise ``Config
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,6 +130,7 @@ class HarnessOptions:
     drain_seconds: float = 5.0
     offer_engine: str = ""  # "" = decided from what the target reports (issue 14)
     map_file: str = ""
+    db_pooler: str = ""  # "" = $LOADSIM_DB_POOLER, else guessed from the URL
     pace: bool = True
 
     @classmethod
@@ -195,6 +196,7 @@ class HarnessOptions:
             pace=str(g("pace", "on") or "on") != "off",
             offer_engine=str(g("offer_engine", "") or ""),
             map_file=map_file,
+            db_pooler=str(g("db_pooler", "") or ""),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -203,6 +205,55 @@ class HarnessOptions:
         d["ramp"] = [list(s) for s in self.ramp]
         d["thresholds"] = list(self.thresholds)
         return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> HarnessOptions:
+        """The inverse of :meth:`to_json` (the master's options as a worker receives them
+        in the run config); unknown keys are ignored, missing ones keep their defaults."""
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if "sim_start" in kw:
+            kw["sim_start"] = parse_sim_start(kw["sim_start"])
+        if "ramp" in kw:
+            kw["ramp"] = tuple((float(h), float(f)) for h, f in kw["ramp"])
+        if "thresholds" in kw:
+            kw["thresholds"] = tuple(kw["thresholds"])
+        return cls(**kw)
+
+    def differences(self, other: HarnessOptions) -> list[str]:
+        """Options where ``other`` (the master's) differs from this process's own, as
+        ``--flag VALUE (own: VALUE)`` — what a worker names when it obeys the master."""
+        mine, theirs = self.to_json(), other.to_json()
+        for d in (mine, theirs):  # as the flag takes it: percent
+            d["ramp"] = [[h, round(f * 100, 6)] for h, f in d["ramp"]]
+        out = []
+        for name in mine:
+            if mine[name] != theirs.get(name):
+                out.append(f"{_FLAG.get(name, '--' + name.replace('_', '-'))} "
+                           f"{_shown(theirs.get(name))} (own: {_shown(mine[name])})")  # fmt: skip
+        return out
+
+    def export_env(self) -> None:
+        """What ``from_parsed`` puts in the environment for this process's engines, from
+        these options (a worker adopting the master's): the pooler mode."""
+        if self.db_pooler:
+            import os
+
+            from db.settings import POOLER_ENV, parse_pooler
+
+            os.environ[POOLER_ENV] = parse_pooler(self.db_pooler)
+
+
+_FLAG = {"sim_duration_hours": "--sim-duration", "thresholds": "--threshold", "map_file": "--map"}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(":".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
+                        if isinstance(v, list) else str(v) for v in value) or "''"  # fmt: skip
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) if value not in ("", None) else "''"
 
 
 def ramp_fraction(ramp: tuple[tuple[float, float], ...], sim_hours: float) -> float:

@@ -151,10 +151,12 @@ class SimulationDirector:
             run_id=run_id, seed=o.seed, sim_start=o.sim_start.isoformat(),
             sim_end=sim_end.isoformat() if sim_end else None, clock={},
             api_url=self.stack_api_url(), database_url=self.stack_db_url(),
-            rate_share=self._rate_share(), mock_api=o.mock_api, mock_db=o.mock_db,
+            rate_share=0.0, mock_api=o.mock_api, mock_db=o.mock_db,
             options={"processes": processes,
                      "routes": self.target_plan.routes.to_dict() if self.target_plan else None},
         )  # fmt: skip
+        # Options, database fingerprint, rate and connection shares (issue 15).
+        self.rt.stamp(self.run, len(self._live_workers()))
         self.files = RunFiles(Path(o.runs_dir) / run_id)
         self.files.write_manifest(self._manifest(processes))
         if self.engine is not None:
@@ -198,7 +200,9 @@ class SimulationDirector:
         return self.env.host
 
     def stack_db_url(self) -> str | None:
-        return self.stack.db_url if self.stack is not None and not self.opts.mock_db else None
+        return (
+            self.stack.shared_db_url if self.stack is not None and not self.opts.mock_db else None
+        )
 
     def _expected_processes(self) -> int:
         expect = getattr(self.env.parsed_options, "expect_workers", 1) or 1
@@ -234,15 +238,6 @@ class SimulationDirector:
 
     # ---------------------------------------------------------------- messages
 
-    def _rate_share(self) -> float:
-        rate = self.opts.rate_limit
-        if rate <= 0:
-            return 0.0
-        if self.rt.role != "master":
-            return rate
-        workers = max(1, len(self._live_workers()))
-        return rate / workers
-
     def _live_workers(self) -> list[str]:
         clients = getattr(self.env.runner, "clients", None)
         if clients is None:
@@ -252,7 +247,7 @@ class SimulationDirector:
     def _broadcast_config(self) -> None:
         if self.run is None:
             return
-        self.run.rate_share = self._rate_share()
+        self.rt.budget.share_out(self.run, len(self._live_workers()))
         self.run.clock = self.rt.clock.to_dict()
         if self.rt.role == "master":
             self.env.runner.send_message(MSG_CONFIG, self.run.to_msg())
@@ -262,7 +257,7 @@ class SimulationDirector:
     def _on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
         if self.run is None or self.rt.clock is None:  # answered by start_run's broadcast
             return
-        self.run.rate_share = self._rate_share()
+        self.rt.budget.share_out(self.run, len(self._live_workers()))
         self.run.clock = self.rt.clock.to_dict()
         self.env.runner.send_message(MSG_CONFIG, self.run.to_msg(), client_id=msg.node_id)
 
@@ -542,7 +537,7 @@ class SimulationDirector:
 
         if self.opts.mock_api or self.run is None or not self.run.api_url:
             return False
-        ok, detail = probe_health(self.run.api_url)
+        ok, detail = probe_health(self.run.api_url, bucket=self.rt.bucket)
         if ok:
             return False
         self._outage(detail)
@@ -567,7 +562,7 @@ class SimulationDirector:
             gevent.sleep(1.0)
             if self.paused:
                 continue
-            ok, detail = probe_health(self.run.api_url)
+            ok, detail = probe_health(self.run.api_url, bucket=self.rt.bucket)
             if ok and self.rt.counters.consecutive_unavailable >= 10:
                 ok, detail = (
                     False,

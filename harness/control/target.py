@@ -60,8 +60,14 @@ def _json(text: str) -> Any:
         return None
 
 
-def probe_health(api_url: str, timeout: float = 3.0, path: str = "/health") -> tuple[bool, str]:
-    """``GET /health``: (healthy, detail). Unreachable, a timeout or a 5xx is unhealthy."""
+def probe_health(
+    api_url: str, timeout: float = 3.0, path: str = "/health", *, bucket: Any = None
+) -> tuple[bool, str]:
+    """``GET /health``: (healthy, detail). Unreachable, a timeout or a 5xx is unhealthy.
+    During a run ``bucket`` is the master's token bucket: the probe counts against the
+    run's rate limit (issue 15), ahead of any queue (``priority``)."""
+    if bucket is not None:
+        bucket.acquire(priority=True)
     status, text = _request("GET", api_url.rstrip("/") + path, timeout=timeout)
     if status == 0:
         return False, f"unreachable: {text}"
@@ -278,6 +284,11 @@ class TargetControl:
     ) -> tuple[int, Any, dict[str, Any] | None]:  # fmt: skip
         """(status, JSON body or None, contract-error info or None)."""
         path = self.routes.path(key, ident)
+        from harness.agent.runtime import runtime_of
+
+        rt = runtime_of(self.environment)
+        if rt is not None:  # the run's rate limit counts control traffic too (issue 15)
+            rt.bucket.acquire(priority=key == "time_advance")
         headers = {"Content-Type": "application/json", "X-Simulated-Time": sim_t.isoformat()}
         data = json.dumps(body) if body is not None else None
         with self._session().post(

@@ -18,12 +18,14 @@ from harness.config.messages import (
     MSG_CONTRACT,
     MSG_GRANT,
     MSG_HELLO,
+    MSG_REFUSED,
     MSG_RELEASE,
     MSG_REVOKE,
     REPORT_KEY,
     RunConfig,
 )
 from harness.config.options import HarnessOptions, register_options
+from harness.wiring import lifecycle
 
 log = logging.getLogger("loadsim")
 _installed = False
@@ -35,6 +37,7 @@ def install(events: Any) -> None:
     if _installed:
         return
     _installed = True
+    lifecycle.install_fork_guard()  # before Locust forks --processes children
     events.init_command_line_parser.add_listener(register_options)
     events.init.add_listener(_on_init)
     events.test_start.add_listener(_on_test_start)
@@ -92,11 +95,15 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             MSG_REVOKE, lambda environment, msg, **kw: rt.revoked.update(msg.data["agent_ids"])
         )
     if role == "worker":
+        lifecycle.watch_master(environment, runner)
         # A contract error trips the master's breaker at once (not at the next report).
         rt.counters.on_contract = lambda info: runner.send_message(MSG_CONTRACT, info)
         return
     _install_sigterm(runner)
     if role == "master":
+        from harness.wiring.join import on_refused
+
+        runner.register_message(MSG_REFUSED, on_refused)
         # When a worker dies, respawn its users on the others at once (they then wait for
         # the dead worker's personas to be reclaimed) instead of after Locust's 60 s.
         environment.parsed_options.enable_rebalancing = True
@@ -172,6 +179,24 @@ def _install_sigterm(runner: Any) -> None:
 
 def _apply_config(rt: ProcessRuntime, data: dict[str, Any]) -> None:
     cfg = RunConfig.from_msg(data)
+    if rt.role == "worker" and rt.run is None:  # joining: obey the master, check the DB
+        from harness.wiring.join import adopt_master_options, database_refusal, refuse
+
+        if getattr(rt, "refused", False):
+            return
+        adopt_master_options(rt, cfg)
+        try:
+            from db.settings import load_settings
+
+            own_url = load_settings().database_url
+        except LoadsimError as exc:
+            own_url, why = None, str(exc)
+        else:
+            why = database_refusal(cfg, own_url)
+        if why:
+            rt.refused = True  # type: ignore[attr-defined]
+            refuse(rt, why)
+            return
     old = rt.run.catalog_version if rt.run is not None else None
     rt.configure(cfg)
     if old is not None and cfg.catalog_version != old:
@@ -200,12 +225,20 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
         stack = EmbeddedStack.start_if_needed(env, opts, settings)
     if not opts.mock_db:
         from db.engine import create_db_engine
+        from harness.config.messages import DbFingerprint
 
         url = stack.db_url if stack is not None and stack.db_url else settings.database_url
+        # One engine for the master (director and runtime), sized to its share of the run's
+        # budget for the workers expected; re-divided over those that connect (RunBudget).
         engine = create_db_engine(
-            url, total_connections=opts.db_connections, processes=_processes(env),
-            statement_timeout_ms=settings.db_statement_timeout_ms, application_name="loadsim-master",
+            url, total_connections=rt.budget.master_connections(_processes(env) - 1),
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            application_name="loadsim-master" if rt.role == "master" else "loadsim-local",
         )  # fmt: skip
+        rt.engine = engine
+        rt.db_fingerprint = DbFingerprint.from_url(
+            url, embedded=bool(stack is not None and stack.embedded_db)
+        )
     if opts.resume:
         from harness.control.resilience import resolve_resume
 
@@ -275,6 +308,8 @@ def _on_quitting(environment: Any, **_: Any) -> None:
             if code is not None:
                 environment.process_exit_code = code
     finally:
+        if rt.role == "worker":
+            lifecycle.note_exit(environment)
         rt.close()
         if rt.director is not None and rt.director.stack is not None:
             rt.director.stack.stop()

@@ -1,0 +1,131 @@
+"""Process lifecycle (issue 15, item 10): whatever way the master ends, its workers end.
+
+- **``--processes`` children die with their master.** Locust forks them *before* the
+  master's ``init`` runs, and a master that exits without its ``atexit`` (``os._exit`` on a
+  start-up error, SIGKILL) left them retrying the connection for minutes, holding the
+  caller's terminal. A fork hook registered when the locustfile is imported (before the
+  fork) asks Linux to send each child SIGTERM when its parent dies
+  (``PR_SET_PDEATHSIG``), and exits at once if the parent is already gone.
+- **A worker whose master is gone says so and exits.** A forked child checks its parent
+  every second; a worker started by hand watches the master's heartbeats (one a second)
+  and gives up after :data:`MASTER_SILENCE_S` of silence — Locust's own check waits 60 s,
+  and never fires if no heartbeat ever arrived.
+
+Linux only (``prctl``); elsewhere the hook does nothing and the heartbeat watch remains.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger("loadsim")
+
+MASTER_SILENCE_S = 30.0
+"""Seconds without a master heartbeat before a hand-started worker gives up. The master
+sends one a second; it can be busy for a few seconds (start-up, reports), not for this."""
+
+_forking_pid: int | None = None
+_parent_at_fork: int | None = None
+_hook_installed = False
+
+
+def install_fork_guard() -> None:
+    """Register the fork hook (once per process; call at import, before Locust forks)."""
+    global _hook_installed
+    if _hook_installed or not hasattr(os, "register_at_fork"):
+        return
+    _hook_installed = True
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+def _before_fork() -> None:
+    global _forking_pid
+    _forking_pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    global _parent_at_fork
+    parent = _forking_pid
+    _parent_at_fork = parent
+    _die_with_parent()
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # the parent died between the fork and the prctl: nothing to serve
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def forked_parent() -> int | None:
+    """The pid of the process that forked this one (``--processes``), else ``None``."""
+    return _parent_at_fork
+
+
+def parent_gone() -> bool:
+    """A forked child whose parent (the master) has exited."""
+    return _parent_at_fork is not None and os.getppid() != _parent_at_fork
+
+
+def watch_master(environment: Any, runner: Any) -> None:
+    """Worker, at ``init``: stop with one clear line when the master is gone."""
+    import gevent
+
+    last = [time.monotonic()]
+
+    def on_heartbeat(**_: Any) -> None:
+        last[0] = time.monotonic()
+
+    environment.events.heartbeat_received.add_listener(on_heartbeat)
+    where = f"{getattr(runner, 'master_host', '?')}:{getattr(runner, 'master_port', '?')}"
+
+    def loop() -> None:
+        while True:
+            gevent.sleep(1.0)
+            if parent_gone():
+                why = f"the master process (pid {_parent_at_fork}) is gone"
+            elif time.monotonic() - last[0] > MASTER_SILENCE_S:
+                why = f"no heartbeat from the master at {where} for {MASTER_SILENCE_S:.0f} s"
+            else:
+                continue
+            master_gone(environment, runner, why)
+            return
+
+    gevent.spawn(loop)
+
+
+_stopping = False
+
+
+def master_gone(environment: Any, runner: Any, why: str) -> None:
+    """One line, then stop this worker (its users stop; exit 1). A hard exit after 15 s
+    if stopping hangs: nobody is left to wait for this process."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    import gevent
+
+    sys.stderr.write(f"loadsim: {why}: this worker stops\n")
+    sys.stderr.flush()
+    environment.process_exit_code = 1
+    gevent.spawn_later(15.0, os._exit, 1)
+    gevent.spawn(runner.quit)
+
+
+def note_exit(environment: Any) -> None:
+    """At ``quitting`` on a worker: a SIGTERM from the parent's death gets its line too."""
+    if parent_gone() and not _stopping:
+        sys.stderr.write(f"loadsim: the master process (pid {_parent_at_fork}) is gone: "
+                         "this worker stops\n")  # fmt: skip
+        environment.process_exit_code = 1

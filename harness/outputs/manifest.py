@@ -62,15 +62,23 @@ def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
             if target
             else None
         ),  # fmt: skip
-        "database": "none (--mock-db)"
-        if opts.mock_db
-        else ("embedded" if embedded else redact(settings.database_url)),  # fmt: skip
+        "database": _database(run, opts, settings),
         "rate_limit": opts.rate_limit,
         "pace": "on" if getattr(opts, "pace", True) else "off",
         "processes": processes,
         "settings": settings.model_dump(exclude={"database_url"}),
         "options": opts.to_json(),
     }
+
+
+def _database(run: Any, opts: Any, settings: Any) -> str:
+    """What the database really was (issue 15): the run config's fingerprint (user, host,
+    port, database — never a password), ``embedded Postgres (…)`` only for the embedded
+    default."""
+    if opts.mock_db:
+        return "none (--mock-db)"
+    fp = getattr(run, "fingerprint", None)
+    return fp.describe() if fp is not None else redact(settings.database_url)
 
 
 SEGMENT_KEYS = ("started_at", "time_scale", "processes", "code_version")

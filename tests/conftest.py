@@ -47,15 +47,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # Session fixtures are per process: under xdist every worker starts its own embedded
-# Postgres (its own basetemp → its own data directory and unix socket).
+# Postgres in its own data directory (its own unix socket). The directory is a private
+# temp dir outside pytest's numbered basetemp, which other sessions and tools on a shared
+# box prune: once one worker's server vanished mid-run (every later database test of that
+# worker errored with "connection refused" on its socket), cause not established.
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def pg_server() -> Iterator[object]:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from db.embedded import EmbeddedPostgres
 
-    home = tmp_path_factory.mktemp("pg")
+    home = Path(tempfile.mkdtemp(prefix="loadsim-test-pg-"))
     server = EmbeddedPostgres(home / "pg", database="postgres")
     yield server
     server.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -110,6 +110,16 @@ def score_against(
     r["basket value, unadjusted"] = samples(observe(real, window_weeks=window_weeks))[
         "basket value, unadjusted"
     ]
+    if real.hour_shift:  # the same comparison without the stated shift, reported only
+        raw = TxData(
+            real.source,
+            real.lines.assign(ts=real.lines["ts"] - pd.Timedelta(hours=real.hour_shift)),
+            real.households,
+        )
+        r["hour-of-day share, unshifted"] = samples(observe(raw, window_weeks=window_weeks))[
+            "hour-of-day share"
+        ]
+        s["hour-of-day share, unshifted"] = s["hour-of-day share"]
     return compare(s, r), s, r
 
 

@@ -67,10 +67,11 @@ SPECS: tuple[StatSpec, ...] = (
     StatSpec("categories per household-week", "categories", True),
     StatSpec("basket value", "$", True, "real at catalog price level"),
     StatSpec("day-of-week share", "share", True),
-    StatSpec("hour-of-day share", "share", True),
+    StatSpec("hour-of-day share", "share", True, "real shifted to local time"),
     StatSpec("category share of lines", "share", True),
     StatSpec("baskets with a coupon", "share", False, "reported, not gated"),
     StatSpec("basket value, unadjusted", "$", False, "no price-level adjustment"),
+    StatSpec("hour-of-day share, unshifted", "share", False, "real timestamps as recorded"),
 )
 
 

@@ -179,7 +179,11 @@ def combine_segments(hours: pd.DataFrame) -> pd.DataFrame:
     hours after its checkpoint for the agents that had not acted yet, so an hour can have
     a row from each segment: counts add up; users and slip percentiles take the larger
     (a conservative bound — percentiles do not add); times, shape and cycle come from the
-    latest segment, so each segment's real times stay consistent with each other."""
+    latest segment, so each segment's real times stay consistent with each other.
+
+    Counters cannot tell a re-played quiet hour from a new one, so with the database the
+    report recounts the re-played hours from it (``reports.timing.fill_missing_hours``);
+    ``--no-db`` keeps these sums."""
     seg = hour_table.SEGMENT_COLUMN
     h = hours.copy()
     h[seg] = pd.to_numeric(h[seg], errors="coerce").fillna(1) if seg in h else 1

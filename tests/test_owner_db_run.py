@@ -34,8 +34,13 @@ HOURS = 8
 SIM_START = "2026-01-10T09:00:00+00:00"  # a Saturday morning: shoppers are out
 
 
-def test_adopted_owner_database_receives_the_runs_sessions_and_events(pg_server, tmp_path):
-    url = create_owner_db(pg_server, "own_e2e_run")
+@pytest.mark.parametrize("topology", [[], ["--processes", "2"]], ids=["standalone", "processes2"])
+def test_adopted_owner_database_receives_the_runs_sessions_and_events(
+    pg_server, tmp_path, topology
+):
+    """Standalone, and ``--processes 2`` (the owner's uuid user ids travel to the workers
+    in Locust's msgpack messages)."""
+    url = create_owner_db(pg_server, f"own_e2e_run_{len(topology)}")
     eng = create_engine(url)
     tables = app_tables(eng)
     before_rows = real_rows_checksum(eng, tables)
@@ -49,7 +54,7 @@ def test_adopted_owner_database_receives_the_runs_sessions_and_events(pg_server,
 
     env = harness_env(url, tmp_path, LOADSIM_DB_MAP=str(MAP_FILE))
     r = run_locust(
-        ["--headless", "--mock-api", "--time-scale", "1800", "--sim-start", SIM_START,
+        [*topology, "--headless", "--mock-api", "--time-scale", "1800", "--sim-start", SIM_START,
          "--ramp", "0:100", "--rate-limit", "0", "--drain-seconds", "3",
          "--sim-duration", f"{HOURS}h", "--run-id", "owner", "--runs-dir", str(tmp_path / "runs")],
         env=env, cwd=tmp_path,

@@ -393,3 +393,24 @@ def test_a_breaker_run_says_its_report_is_partial(tmp_path, capsys):
     assert "the run ended early (status breaker, exit 5)" in " ".join(summary["sources"]["notes"])
     assert summary["manifest"]["status"] == "breaker"
     assert "[PASS]" not in capsys.readouterr().out
+
+
+def test_loadsim_report_fails_its_gates_when_the_report_cannot_be_built(
+    tmp_path, monkeypatch, capsys
+):
+    import reports.build as rb
+    from harness.cli.app import main
+
+    _paused_run(tmp_path / "runs" / "r")
+    argv = ["report", "r", "--runs-dir", str(tmp_path / "runs"), "--threshold", "calibration"]
+    monkeypatch.setattr(rb, "build_run_report", _raise_injected)
+    assert main(argv) == 4  # a behavior gate: 4, and never 0
+    assert "[FAIL] threshold calibration: not checked: no report (RuntimeError: injected" in (
+        capsys.readouterr().out
+    )
+    with pytest.raises(RuntimeError):  # without a gate the bug surfaces as it is
+        main(argv[:4])
+
+
+def _raise_injected(*_a, **_k):
+    raise RuntimeError("injected report fault")

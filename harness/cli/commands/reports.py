@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from db.errors import ConfigError
+from db.errors import ConfigError, LoadsimError
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -128,7 +129,18 @@ def _report(args: argparse.Namespace) -> int:
     gates = parse_thresholds(args.threshold)  # bad expressions fail before any work
     run_dir = resolve_run_dir(args.run, args.runs_dir)
     with _engine(_wants_db(run_dir, args.no_db)) as engine:
-        summary = build_run_report(run_dir, engine=engine)
+        try:
+            summary = build_run_report(run_dir, engine=engine)
+        except LoadsimError:
+            raise
+        except Exception as exc:
+            if not gates:
+                raise
+            # A report bug must not let CI pass: every gate fails, naming why.
+            from harness.control.finish import judge_gates
+
+            logging.getLogger("loadsim").exception("building the report failed")
+            return judge_gates(args.threshold, None, f"{type(exc).__name__}: {exc}") or 0
     print(render_console(summary))
     print(f"report written to {run_dir}/ (summary.json, report.xlsx, plots/)")
     if not gates:

@@ -25,9 +25,10 @@ from typing import Any
 
 log = logging.getLogger("loadsim")
 
-MASTER_SILENCE_S = 30.0
-"""Seconds without a master heartbeat before a hand-started worker gives up. The master
-sends one a second; it can be busy for a few seconds (start-up, reports), not for this."""
+MASTER_SILENCE_S = float(os.environ.get("LOADSIM_MASTER_SILENCE_S") or 30.0)
+"""Seconds without a master heartbeat before a hand-started worker gives up (default 30;
+``$LOADSIM_MASTER_SILENCE_S``). The master sends one a second; it can be busy for a few
+seconds (start-up, reports), not for this."""
 
 _forking_pid: int | None = None
 _parent_at_fork: int | None = None
@@ -106,26 +107,39 @@ def watch_master(environment: Any, runner: Any) -> None:
 
 _stopping = False
 
+GONE_STOP_S = 3.0
+"""Users of a worker whose master is gone get this long to finish (not the run's 60 s):
+nobody is left to report to, and the caller waits for the process."""
+
 
 def master_gone(environment: Any, runner: Any, why: str) -> None:
-    """One line, then stop this worker (its users stop; exit 1). A hard exit after 15 s
-    if stopping hangs: nobody is left to wait for this process."""
+    """One line, then stop this worker (exit 1): users get :data:`GONE_STOP_S`, and the
+    process exits hard a few seconds later if stopping hangs (messages queued for a dead
+    master can hold Locust's exit)."""
+    if not _begin_exit(environment, why):
+        return
+    import gevent
+
+    gevent.spawn(runner.quit)
+
+
+def note_exit(environment: Any) -> None:
+    """At ``quitting`` on a worker: the SIGTERM sent when the parent died (PDEATHSIG) goes
+    through Locust's own shutdown — it gets the same line and the same short stop."""
+    if parent_gone():
+        _begin_exit(environment, f"the master process (pid {_parent_at_fork}) is gone")
+
+
+def _begin_exit(environment: Any, why: str) -> bool:
     global _stopping
     if _stopping:
-        return
+        return False
     _stopping = True
     import gevent
 
     sys.stderr.write(f"loadsim: {why}: this worker stops\n")
     sys.stderr.flush()
     environment.process_exit_code = 1
-    gevent.spawn_later(15.0, os._exit, 1)
-    gevent.spawn(runner.quit)
-
-
-def note_exit(environment: Any) -> None:
-    """At ``quitting`` on a worker: a SIGTERM from the parent's death gets its line too."""
-    if parent_gone() and not _stopping:
-        sys.stderr.write(f"loadsim: the master process (pid {_parent_at_fork}) is gone: "
-                         "this worker stops\n")  # fmt: skip
-        environment.process_exit_code = 1
+    environment.stop_timeout = GONE_STOP_S
+    gevent.spawn_later(GONE_STOP_S + 3.0, os._exit, 1)
+    return True

@@ -292,3 +292,12 @@ def test_loadsim_report_fails_its_gates_when_the_report_cannot_be_built(
 
 def _raise_injected(*_a, **_k):
     raise RuntimeError("injected report fault")
+
+
+def test_gates_that_cannot_be_judged_fail(tmp_path, monkeypatch):
+    import reports.thresholds as th
+
+    monkeypatch.setattr(th, "evaluate", _raise_injected)
+    d = _director(tmp_path, thresholds=["failed_flows=0"])
+    assert finish.finish_run(d) == 3
+    assert "gates" in json.loads((d.files.dir / "manifest.json").read_text())["end_errors"]

@@ -134,7 +134,12 @@ def finish_run(director: Any) -> int | None:
         failed.append("report")
     if director.opts.thresholds:
         if exit_code is None:
-            exit_code = judge_gates(director.opts.thresholds, summary, why)
+            try:
+                exit_code = judge_gates(director.opts.thresholds, summary, why)
+            except Exception:  # noqa: BLE001 - gates nobody could judge must fail
+                log.exception("judging the --threshold gates failed: they fail")
+                failed.append("gates")
+                exit_code = 3
         else:
             log.warning("--threshold gates not judged: the run stopped with exit %d", exit_code)
     stage("run record", lambda: _record_end(director, status, exit_code))

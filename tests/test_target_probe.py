@@ -71,7 +71,7 @@ def test_simulation_mode_false_names_the_setting(server):
         ({}, "GET /health → 404: no such route"),
         ({"/health": (200, "<html>hi</html>")}, "GET /health → 200 but not a JSON object"),
         ({"/health": (503, {"detail": "db"})}, "GET /health → 503: the API failed (5xx)"),
-        ({"/health": HEALTHY, "/api/offers/wallet": (401, {"detail": "x"})}, "GET /api/offers/wallet as agent 7 → 401: the API is not running with SIMULATION_MODE=true"),
+        ({"/health": HEALTHY, "/api/offers/wallet": (401, {"detail": "x"})}, "GET /api/offers/wallet as agent 7 → 401: the API refused agent 7's dev token: is it an active simulated agent of the API's database?"),
         ({"/health": HEALTHY, "/api/offers/wallet": (403, {"detail": "x"})}, "GET /api/offers/wallet as agent 7 → 403: the API forbids"),
         ({"/health": HEALTHY}, "GET /api/offers/wallet as agent 7 → 404: no such route or record: check the paths in [routes]"),
     ],

@@ -109,6 +109,9 @@ class SimulationDirector:
             plan.routes.source,
         )
 
+    def _health_path(self) -> str:
+        return self.target_plan.routes.path("health") if self.target_plan else "/health"
+
     @property
     def offer_engine(self) -> str:
         return self.target_plan.offer.engine if self.target_plan is not None else "local"
@@ -537,7 +540,7 @@ class SimulationDirector:
 
         if self.opts.mock_api or self.run is None or not self.run.api_url:
             return False
-        ok, detail = probe_health(self.run.api_url, bucket=self.rt.bucket)
+        ok, detail = probe_health(self.run.api_url, path=self._health_path(), bucket=self.rt.bucket)
         if ok:
             return False
         self._outage(detail)
@@ -562,7 +565,9 @@ class SimulationDirector:
             gevent.sleep(1.0)
             if self.paused:
                 continue
-            ok, detail = probe_health(self.run.api_url, bucket=self.rt.bucket)
+            ok, detail = probe_health(
+                self.run.api_url, path=self._health_path(), bucket=self.rt.bucket
+            )
             if ok and self.rt.counters.consecutive_unavailable >= 10:
                 ok, detail = (
                     False,

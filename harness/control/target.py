@@ -117,6 +117,11 @@ def probe_contract(
     where = f"target {shown} GET {wp} as agent {agent_id}"
     if status == 0:
         raise ConfigError(f"{where} → no answer ({text}): the API stopped answering")
+    if status == 401:  # simulation mode is on: the token's agent is the problem
+        raise ConfigError(
+            f"{where} → 401: the API refused agent {agent_id}'s dev token: is it an active "
+            "simulated agent of the API's database?"
+        )
     if not 200 <= status < 300:
         raise ConfigError(f"{where} → {status}: {_cause(status, 'GET')}")
     if not isinstance(_json(text), dict):
@@ -367,16 +372,3 @@ class TargetControl:
             done["refreshed"] = counts
         self.cycles_triggered.append(done)
         return done, None
-
-
-_default_control: TargetControl | None = None
-
-
-def post_time_advance(environment: Any, api_url: str | None, sim_t: datetime) -> bool:
-    """``POST /time/advance`` at the contract's path (kept for callers without a map)."""
-    global _default_control
-    if not api_url:
-        return False
-    if _default_control is None or _default_control.api_url != api_url:
-        _default_control = TargetControl(environment, api_url, RouteMap())
-    return _default_control.advance_time(sim_t) is None

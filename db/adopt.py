@@ -178,6 +178,21 @@ def schema_problem(url: str) -> str | None:
                 "`loadsim db adopt --map FILE --sql`, then without --sql"
             )
         return None
+    from db.appmap import default_map
+    from db.engine import create_db_engine
+
+    engine = create_db_engine(url, total_connections=1)
+    try:
+        with engine.connect() as conn:
+            kind = database_kind(conn, default_map())
+    finally:
+        engine.dispose()
+    if kind == "owner":
+        return (
+            f"{redact(url)} holds your app's tables but was not adopted yet: "
+            "`loadsim db upgrade` installs the harness's own schema (no app table touched), "
+            "then `loadsim db adopt --map FILE --sql` shows what adoption does"
+        )
     return (
         f"the database {redact(url)} is at revision {current or 'none (empty)'}, "
         f"the code needs {head}: run `loadsim db upgrade` first"

@@ -122,3 +122,22 @@ def test_adopted_owner_database_receives_the_runs_sessions_and_events(
     )  # fmt: skip
     assert ck.returncode == 0 and "No new upgrade operations detected" in ck.stdout + ck.stderr
     eng.dispose()
+
+
+def test_a_run_on_an_owner_database_not_yet_adopted_stops_with_one_line(pg_server, tmp_path):
+    """Before adoption the harness has no tables there: exit 2 naming the next command,
+    no traceback, and nothing written to the app's tables."""
+    url = create_owner_db(pg_server, "own_e2e_not_adopted")
+    eng = create_engine(url)
+    tables = app_tables(eng)
+    before = real_rows_checksum(eng, tables), schema_snapshot(eng)
+    r = run_locust(
+        ["--headless", "--mock-api", "--time-scale", "1800", "--sim-start", SIM_START,
+         "--sim-duration", "2h", "--run-id", "early", "--runs-dir", str(tmp_path / "runs")],
+        env=harness_env(url, tmp_path), cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    assert "not adopted yet" in r.stderr and "loadsim db adopt" in r.stderr
+    assert (real_rows_checksum(eng, tables), schema_snapshot(eng)) == before
+    eng.dispose()

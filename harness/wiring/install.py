@@ -112,6 +112,12 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             from db.connect import check_database
 
             check_database(settings.database_url)  # a bad URL: one line, exit 2 (issue 14)
+            from db.adopt import schema_problem
+
+            # An app's own tables not adopted yet, or a schema behind the code: one line.
+            problem = schema_problem(settings.database_url)
+            if problem:
+                raise ConfigError(problem)
         if not opts.mock_api and environment.host:
             _check_host(environment.host)
         rt.director = _build_director(rt, settings)

@@ -207,3 +207,18 @@ def is_adopted(engine: Engine) -> bool:
     an engine of its own (ARCHITECTURE §13: never two engines on one database)."""
     with engine.connect() as conn:
         return adopted_map(conn) is not None
+
+
+def absent_columns(conn: Connection, concept: str) -> set[str]:
+    """Harness columns of ``concept`` that the adopted database does not have (NULL in its
+    view) — e.g. no ``is_simulated`` on the owner's products: rows written there could not
+    be told from real ones, so seeding refuses. Empty when the database is not adopted."""
+    from db.appcheck import inspect_concepts
+    from db.appmap import build_map
+
+    stored = adopted_map(conn)
+    if stored is None:
+        return set()
+    amap = build_map(stored["map"], source=str(stored["source"]))
+    rep = next(r for r in inspect_concepts(conn, amap) if r.name == concept)
+    return {name for name, col in rep.columns.items() if col.absent}

@@ -146,6 +146,15 @@ def _upsert_view(
         {"n": table.name},
     ).scalar_one()
     table = Table(table.name, MetaData(), autoload_with=conn, schema=schema)
+    from db.adopt import absent_columns
+
+    lacking = sorted((absent_columns(conn, table.name) & {key, flag}) | ({key} - writable))
+    if lacking:
+        raise ConfigError(
+            f"{table.name}: seeding would write rows that could not be told from your real "
+            f"ones — the adopted map gives it no {' / '.join(lacking)} column; nothing was "
+            f"written (the harness uses your {table.name} as they are)"
+        )
     cols = [c for c in rows[0] if c in writable]
     upd = [c for c in update if c in writable]
     extra = {k: v for k, v in (also_set or {}).items() if k in writable}

@@ -145,6 +145,11 @@ def test_adopt_adds_only_the_listed_columns_then_check_finds_every_concept(owner
     assert "harness schema loadsim: h0001" in st.stdout and "missing" not in st.stdout
     users = next(line for line in st.stdout.splitlines() if line.startswith("users "))
     assert users.split()[-1] == "2"  # the fixture's two real customers, through the view
+    # The owner's catalog has no simulated marker: the harness's catalog is not seeded there.
+    cat = loadsim("catalog", "seed", url=url)
+    _no_traceback(cat)
+    assert cat.returncode == 2 and "could not be told from your real ones" in cat.stderr
+    assert real_rows_checksum(eng, tables) == rows
 
 
 def test_a_map_that_does_not_fit_is_refused_and_nothing_changes(owner_db, tmp_path):

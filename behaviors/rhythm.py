@@ -134,6 +134,24 @@ def _day_draws(key: str, day: str) -> tuple[float, float]:
     return hit
 
 
+_CUMULATIVE: dict[int, tuple[Any, list[float]]] = {}
+
+
+def _day_cumulative(p_tab: Any) -> list[float]:
+    """Per hour of week: the day's base probabilities before that hour (cached per profile;
+    the profile is kept in the entry so its id cannot be reused while cached)."""
+    hit = _CUMULATIVE.get(id(p_tab))
+    if hit is not None and hit[0] is p_tab:
+        return hit[1]
+    cum = []
+    for how in range(len(p_tab)):
+        cum.append(0.0 if how % 24 == 0 else cum[-1] + p_tab[how - 1])
+    if len(_CUMULATIVE) >= _DAY_DRAWS_MAX:
+        _CUMULATIVE.clear()
+    _CUMULATIVE[id(p_tab)] = (p_tab, cum)
+    return cum
+
+
 def _day_planned(
     rng: random.Random, sim_time: datetime, p_tab: Any, how: int, base: float, draw: float
 ) -> float:
@@ -161,10 +179,7 @@ def _day_planned(
     u_day, v_day = _day_draws(key, sim_time.date().isoformat())
     if v_day < DAY_INDEPENDENT_SHARE:
         return draw
-    start = how - how % 24
-    before = 0.0
-    for h in range(start, how):
-        before += p_tab[h]
+    before = _day_cumulative(p_tab)[how]
     j = math.ceil(before - u_day)
     x = j + u_day - before
     if x < base:

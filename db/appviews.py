@@ -57,7 +57,7 @@ def view_sql(amap: AppMap, rep: ConceptReport) -> str:
             expr = f"CAST(NULL AS {_harness_type(rep.name, name)})"
         parts.append(f"{expr} AS {_q(name)}")
     select = ",\n       ".join(parts)
-    if empty:
+    if empty or concept.table is None:
         return f"SELECT {select}\nWHERE false"
     return f"SELECT {select}\nFROM {_q(amap.app_schema)}.{_q(concept.table)} AS {_q(concept.table)}"
 

@@ -4,6 +4,7 @@ code, tests included, creates the schema — never ``create_all``)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
@@ -58,7 +59,7 @@ def head_revision() -> str | None:
 HARNESS_MIGRATIONS_DIR = MIGRATIONS_DIR / "harness"
 
 
-def harness_config(url: str, *, output: object | None = None) -> Config:
+def harness_config(url: str, *, output: TextIO | None = None) -> Config:
     """Alembic config of ``migrations/harness`` (schema ``loadsim``, own version table)."""
     cfg = Config(output_buffer=output) if output is not None else Config()
     cfg.set_main_option("script_location", str(HARNESS_MIGRATIONS_DIR))

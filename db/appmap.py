@@ -16,8 +16,22 @@ on natural keys that the owner's tables do not have, and ``ON CONFLICT`` does no
 through ``INSTEAD OF`` triggers — the harness keeps its own rich ``shopping_sessions`` /
 ``shopping_session_events`` in ``loadsim`` as the source of truth, and generated ``AFTER``
 triggers mirror each row, in the same transaction, into the app's tables through the map
-(``db.appviews``). Those app rows are marked simulated; nothing else in an app table is
-ever written.
+(``db.appviews``). Those app rows are marked simulated. The only other writes to app
+tables are the harness's own simulated rows through the views (seeded users and agents,
+their cart rows cleared at start-up); a concept without a simulated marker (the owner's
+catalog) is never seeded.
+
+Decided (issue 14):
+- The embedded default keeps its layout (every table in ``public``, one alembic history):
+  the project's migrations made all of it and no app history exists to collide with; the
+  same SQL serves both layouts through ``search_path``.
+- The map is stored at adoption (``loadsim.adoption``): runs need no map file, and
+  ``loadsim db check --map FILE`` says when a file differs from what was adopted.
+- The app's time columns receive *simulated* time (its ML data lives there); real times
+  travel in the event payload column.
+- Only user and session ids may be uuid: the harness keys agent hours, leases, catalog
+  and events by integer agent/product ids.
+- The project's offer engine never runs on an adopted database (the app has its own).
 
 The default map is the identity over today's schema (the embedded default needs no views:
 the project's migrations created the app tables in that shape). The owner overrides it in

@@ -143,7 +143,7 @@ def _day_cumulative(p_tab: Any) -> list[float]:
     hit = _CUMULATIVE.get(id(p_tab))
     if hit is not None and hit[0] is p_tab:
         return hit[1]
-    cum = []
+    cum: list[float] = []
     for how in range(len(p_tab)):
         cum.append(0.0 if how % 24 == 0 else cum[-1] + p_tab[how - 1])
     if len(_CUMULATIVE) >= _DAY_DRAWS_MAX:

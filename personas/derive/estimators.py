@@ -153,8 +153,10 @@ def estimate(
 
     # preferences ---------------------------------------------------------------
     own = ln[ln["category"] != OTHER]["category"].value_counts(normalize=True)
-    lift = {c: s / pop.category_share.get(c, 1.0) for c, s in own.items()}
-    chosen = [c for c in sorted(lift, key=lambda c: -lift[c]) if lift[c] >= CATEGORY_LIFT]
+    cat_lift = {str(c): x / pop.category_share.get(str(c), 1.0) for c, x in own.items()}
+    chosen = [
+        c for c in sorted(cat_lift, key=lambda c: -cat_lift[c]) if cat_lift[c] >= CATEGORY_LIFT
+    ]
     chosen = chosen[:MAX_PREFERRED_CATEGORIES]
     if len(own) and own.index[0] not in chosen:
         chosen = [str(own.index[0]), *chosen][:MAX_PREFERRED_CATEGORIES]

@@ -19,6 +19,7 @@ to them, and every output that shows hours states it; ``hour_shift`` overrides i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -68,7 +69,7 @@ class TxData:
         v = self.lines["value_cents"]
         return float(v.mean()) if len(v) else 0.0
 
-    def subset(self, households: list[str] | set[str]) -> TxData:
+    def subset(self, households: Iterable[str]) -> TxData:
         """The same source restricted to ``households``."""
         keep = set(households)
         return TxData(

@@ -222,3 +222,36 @@ def absent_columns(conn: Connection, concept: str) -> set[str]:
     amap = build_map(stored["map"], source=str(stored["source"]))
     rep = next(r for r in inspect_concepts(conn, amap) if r.name == concept)
     return {name for name, col in rep.columns.items() if col.absent}
+
+
+def map_drift(url: str, path: str | None) -> str | None:
+    """Why the map file ``path`` cannot be run with (``None``: it can, or there is no
+    ``[db.map]`` in it): its map differs from the one the database was adopted with, so the
+    views would not be what the file says."""
+    import tomllib
+    from pathlib import Path
+
+    from db.appmap import load_map
+    from db.engine import create_db_engine, redact
+
+    if not path:
+        return None
+    try:
+        has_section = "map" in tomllib.loads(Path(path).read_text()).get("db", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None  # the file's owner (its other sections) reports it
+    if not has_section:
+        return None
+    amap = load_map(path)
+    engine = create_db_engine(url, total_connections=1)
+    try:
+        with engine.connect() as conn:
+            stored = adopted_map(conn)
+    finally:
+        engine.dispose()
+    if stored is None or stored["fingerprint"] == amap.fingerprint():
+        return None
+    return (
+        f"{path}: its [db.map] differs from the map {redact(url)} was adopted with "
+        f"({stored['source']}): run `loadsim db adopt --map {path}` (--sql to preview)"
+    )

@@ -141,3 +141,24 @@ def test_a_run_on_an_owner_database_not_yet_adopted_stops_with_one_line(pg_serve
     assert "not adopted yet" in r.stderr and "loadsim db adopt" in r.stderr
     assert (real_rows_checksum(eng, tables), schema_snapshot(eng)) == before
     eng.dispose()
+
+
+def test_a_run_with_a_map_file_other_than_the_adopted_one_stops_with_one_line(pg_server, tmp_path):
+    """The views are what the adopted map made: a run given an edited map file says to
+    adopt it first instead of running against views the file does not describe."""
+    url = create_owner_db(pg_server, "own_e2e_drift")
+    assert loadsim("db", "adopt", "--map", str(MAP_FILE), url=url).returncode == 0
+    edited = tmp_path / "owner.toml"
+    edited.write_text(MAP_FILE.read_text().replace('title = "code"', 'title = "brand"'))
+    r = run_locust(
+        ["--headless", "--mock-api", "--time-scale", "1800", "--sim-start", SIM_START,
+         "--sim-duration", "2h", "--run-id", "drift", "--runs-dir", str(tmp_path / "runs")],
+        env=harness_env(url, tmp_path, LOADSIM_DB_MAP=str(edited)), cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    assert "differs from the map" in r.stderr and f"loadsim db adopt --map {edited}" in r.stderr
+    with create_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM loadsim.simulation_runs")).scalar() == 0
+    ck = loadsim("db", "check", "--map", str(edited), url=url)
+    assert ck.returncode == 2 and "[FAIL] adopted" in ck.stdout

@@ -118,6 +118,13 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             problem = schema_problem(settings.database_url)
             if problem:
                 raise ConfigError(problem)
+            from db.adopt import map_drift
+
+            # The owner file's [db.map] must be the one the database was adopted with.
+            owner_file = os.environ.get("LOADSIM_MAP") or os.environ.get("LOADSIM_DB_MAP")
+            drift = map_drift(settings.database_url, owner_file)
+            if drift:
+                raise ConfigError(drift)
         if not opts.mock_api and environment.host:
             _check_host(environment.host)
         rt.director = _build_director(rt, settings)

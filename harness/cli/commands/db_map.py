@@ -24,7 +24,8 @@ MAP_ENV = "LOADSIM_DB_MAP"
 
 MAP_HELP = (
     "TOML file whose [db.map] section maps the harness's concepts to your app's tables "
-    f"(default: ${MAP_ENV}, else the map stored at adoption, else today's schema)"
+    f"(default: $LOADSIM_MAP or ${MAP_ENV} when it has [db.map], else the map stored at "
+    "adoption, else today's schema)"
 )
 
 
@@ -36,8 +37,11 @@ def _resolve_map(conn: Any, map_file: str | None) -> Any:
     from db.adopt import adopted_map
     from db.appmap import build_map, load_map
 
-    path = map_file or os.environ.get(MAP_ENV) or None
-    if path:
+    if map_file:
+        return load_map(map_file)
+    # The owner's one file, named for every part of the harness: used when it has [db.map].
+    path = os.environ.get("LOADSIM_MAP") or os.environ.get(MAP_ENV)
+    if path and has_db_map(path):
         return load_map(path)
     try:
         stored = adopted_map(conn)
@@ -47,6 +51,17 @@ def _resolve_map(conn: Any, map_file: str | None) -> Any:
     if stored is not None:
         return build_map(stored["map"], source=f"map stored at adoption ({stored['source']})")
     return load_map(None)
+
+
+def has_db_map(path: str) -> bool:
+    """Whether the file has a ``[db.map]`` section (other sections are other parts')."""
+    import tomllib
+    from pathlib import Path
+
+    try:
+        return "map" in tomllib.loads(Path(path).read_text()).get("db", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return True  # let load_map say what is wrong with it, in one line
 
 
 def _engine(url: str) -> Any:

@@ -152,3 +152,10 @@ def test_cli_help_names_both_sources(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "completejourney" in out and "database" in out and "--households" in out
+
+
+def test_a_database_without_real_orders_is_refused():
+    from personas.derive.sources import database_frame
+
+    with pytest.raises(ValueError, match="no non-simulated orders"):
+        derive_personas(database_frame([], store_codes={}), households=1, seed=1)

@@ -163,7 +163,8 @@ def next_category(
 
 
 def trip_scale(rng: random.Random) -> float:
-    """The session's trip scale ``m ~ Gamma(TRIP_SHAPE, 1/TRIP_SHAPE)`` (mean 1).
+    """The session's trip scale ``m ~ Gamma(TRIP_SHAPE, 1/TRIP_SHAPE)`` (mean 1), shaped on
+    Complete Journey's lines per basket within a household (heavy tail, CV ≈ 1).
 
     Marsaglia–Tsang on normals from ``random()`` (Box–Muller), so only ``random()`` draws
     are used (``behaviors.sampling``'s rule for cross-platform streams).
@@ -207,7 +208,8 @@ def category_weights(persona: Persona, categories: list[str]) -> list[float]:
 def plan_categories(
     persona: Persona, categories: list[str], views: int, rng: random.Random
 ) -> list[str]:
-    """The category of each of ``views`` products to view (``category_weights``)."""
+    """The category of each of ``views`` products to view (``category_weights``), shaped
+    on Complete Journey's category share of lines and categories per basket."""
     if not categories or views <= 0:
         return []
     cum = list(accumulate(category_weights(persona, categories)))
@@ -328,7 +330,9 @@ def browse_products(
 def add_to_cart(
     persona: Persona, viewed: tuple[Product, ...], rng: random.Random, *, scale: float = 1.0
 ) -> BasketDecision:
-    """The basket: about ``avg_basket_size`` items from the viewed products, within budget.
+    """The basket: about ``avg_basket_size`` items from the viewed products, within budget
+    (lines without replacement and repeat units shaped on Complete Journey's lines and
+    quantities per basket; see the module docstring).
 
     Args:
         persona: The shopper.

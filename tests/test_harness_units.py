@@ -184,7 +184,12 @@ def test_collector_drain_and_merge_across_processes():
     h1 = agg.get(1)
     assert h1.counts["acted"] == 3 and h1.counts["shopped"] == 2 and h1.counts["orders"] == 1
     assert h1.counts["failed"] == 1 and h1.errors == {"api_5xx": 1}
-    assert sorted(h1.slips_ms) == [2, 10, 500]
+    assert h1.slip_count == 3  # merged from two processes' HDR histograms
+    # 2 significant digits: within 1 %
+    assert [h1.slip_percentile(q) for q in (1, 50, 100)] == pytest.approx([2, 10, 500], rel=0.01)
+    agg.compact(1)  # written to hours.csv: percentiles kept, histogram dropped
+    assert h1.sketch is None and h1.slip_percentile(50) == 10.0
+    assert agg.get(2).slip_percentile(50) is None
     assert agg.get(2).counts["missed"] == 1 and agg.get(2).counts["acted"] == 0
     assert percentile([1, 2, 3, 4, 100], 50) == 3.0 and percentile([], 99) is None
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.agent.hourstats import percentile
 from harness.config.options import ramp_fraction
 from offer_engine.calendar import cycle_of_hour, start_of_hour
 from reports.hour_table import hour_row
@@ -39,7 +38,7 @@ def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, 
     for h in sorted(director.agg.hours) if hours is None else hours:
         b = director.agg.get(h)
         c = b.counts
-        p = {q: percentile(b.slips_ms, q) for q in (50, 95, 99)}
+        p = {q: b.slip_percentile(q) for q in (50, 95, 99)}
         frac = ramp_fraction(o.ramp, h)
         sim_t = start_of_hour(o.sim_start, h)
         real = clock.real_time_at(sim_t) if clock is not None else None

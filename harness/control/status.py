@@ -7,11 +7,10 @@ so this module does not import it back).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from harness.agent.hourstats import percentile
 from harness.config.options import ramp_fraction
+from offer_engine.calendar import cycle_of, start_of_hour
 
 
 def live_status(director: Any) -> dict[str, Any]:
@@ -21,10 +20,10 @@ def live_status(director: Any) -> dict[str, Any]:
     now = rt.clock.now() if rt.clock is not None else None
     hour = max(d.current_hour, 0)
     b = d.agg.get(hour)
-    p95 = percentile(b.slips_ms, 95)
+    p95 = b.slip_percentile(95)
     cycle = None
     if now is not None:
-        cycle = int((now - d.opts.sim_start).total_seconds() // (86400 * d.settings_cycle_days))
+        cycle = cycle_of(d.opts.sim_start, now, d.settings_cycle_days)
     return {
         "run_id": d.run.run_id if d.run else None,
         "sim_time": now.isoformat() if now else None,
@@ -54,8 +53,8 @@ def hour_line(director: Any, h: int) -> str:
     b = d.agg.get(h)
     c = b.counts
     sec_per_hour = 3600 / d.opts.time_scale
-    p95 = percentile(b.slips_ms, 95)
-    sim_t = d.opts.sim_start + timedelta(hours=h)
+    p95 = b.slip_percentile(95)
+    sim_t = start_of_hour(d.opts.sim_start, h)
     users = d.env.runner.user_count
     slip = "-" if p95 is None else f"{p95:.0f} ms ({p95 / 10 / sec_per_hour:.2f}% of an hour)"
     return (

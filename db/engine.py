@@ -18,6 +18,7 @@ that holds behind any pooler.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,11 @@ def split_budget(total_budget: int, workers: int) -> tuple[int, int]:
         return max(1, total_budget), 0
     master = max(1, total_budget // (workers + 1))
     return master, max(1, (total_budget - master) // workers)
+
+
+# SQLAlchemy names a pool's logger after its class's module: keep this one as quiet as
+# SQLAlchemy's own (its INFO lines — "Pool disposed" — are not the harness's news).
+logging.getLogger(f"{__name__}.BudgetPool").setLevel(logging.WARNING)
 
 
 class BudgetPool(QueuePool):

@@ -3,8 +3,8 @@ secret on the wire). It speaks Locust's own rpc (``locust.rpc``): ``client_ready
 ``ack``, heartbeats every second, ``spawning``/``spawning_complete`` on ``spawn``, then the
 harness's ``loadsim_hello`` (so the master answers with its run config) and one
 ``loadsim_lease`` (so it answers with a persona). Each received message is appended to
-``--out`` as one JSON line: its type and its raw msgpack bytes (hex), exactly as they
-crossed the wire.
+``--out`` as one JSON line: its type, its raw msgpack bytes (hex), exactly as they
+crossed the wire, and its decoded data.
 
 Run: ``python -m tests.fake_worker --port N --out FILE [--seconds S]``. Its own process:
 Locust's rpc needs gevent, which the test process does not run.
@@ -36,9 +36,11 @@ def main() -> None:
     client = rpc.Client("127.0.0.1", args.port, node)
     out = open(args.out, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
 
+    state = {"now": "ready"}  # Locust's worker states: ready until the first spawn
+
     def heartbeat() -> None:
         while True:
-            client.send(Message("heartbeat", {"state": "running", "current_cpu_usage": 1.0,
+            client.send(Message("heartbeat", {"state": state["now"], "current_cpu_usage": 1.0,
                                               "current_memory_usage": 1}, node))  # fmt: skip
             gevent.sleep(1.0)
 
@@ -50,9 +52,11 @@ def main() -> None:
         with gevent.Timeout(1.0, False):
             raw = client.socket.recv()
             msg = Message.unserialize(raw)
-            out.write(json.dumps({"type": msg.type, "raw": raw.hex()}) + "\n")
+            line = {"type": msg.type, "raw": raw.hex(), "data": msg.data}
+            out.write(json.dumps(line, default=str) + "\n")
             if msg.type == "spawn":
                 counts = msg.data["user_classes_count"]
+                state["now"] = "running"
                 client.send(Message("spawning", None, node))
                 client.send(Message("spawning_complete", {"user_classes_count": counts,
                                     "user_count": sum(counts.values())}, node))  # fmt: skip

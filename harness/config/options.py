@@ -229,6 +229,10 @@ class HarnessOptions:
         out = []
         for name in mine:
             if mine[name] != theirs.get(name):
+                if name == "sim_duration_hours":  # as the flag takes it
+                    mine[name], theirs[name] = (
+                        f"{v:g}h" if v else v for v in (mine[name], theirs[name])
+                    )
                 out.append(f"{_FLAG.get(name, '--' + name.replace('_', '-'))} "
                            f"{_shown(theirs.get(name))} (own: {_shown(mine[name])})")  # fmt: skip
         return out

@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.config.messages import DbFingerprint, Refused, RunConfig
 from harness.config.options import HarnessOptions
+from harness.wiring import lifecycle
 
 log = logging.getLogger("loadsim")
 
@@ -72,11 +73,12 @@ def refuse(rt: Any, reason: str) -> None:
     env = rt.environment
     sys.stderr.write(f"loadsim: error: this worker refuses to join the run: {reason}\n")
     sys.stderr.flush()
-    env.process_exit_code = 2
     try:
         env.runner.send_message(Refused.NAME, Refused(reason=reason).to_msg())
     except Exception:  # noqa: BLE001 - the master learns it from Locust's quit anyway
         log.debug("could not send the refusal to the master", exc_info=True)
+    # Its users never acted (they wait for the run config): stop them at once.
+    lifecycle.leave(env, code=2, stop_timeout=0.0)
     gevent.spawn_later(0.2, env.runner.quit)
 
 

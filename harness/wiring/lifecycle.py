@@ -131,15 +131,24 @@ def note_exit(environment: Any) -> None:
 
 
 def _begin_exit(environment: Any, why: str) -> bool:
-    global _stopping
     if _stopping:
         return False
+    sys.stderr.write(f"loadsim: {why}: this worker stops\n")
+    sys.stderr.flush()
+    leave(environment, code=1, stop_timeout=GONE_STOP_S)
+    return True
+
+
+def leave(environment: Any, *, code: int, stop_timeout: float) -> None:
+    """This worker is on its way out with ``code``: users get ``stop_timeout`` seconds,
+    the process exits hard 3 s after that if stopping hangs, and nothing else here speaks
+    again (the watch on the master stays quiet)."""
+    global _stopping
+    if _stopping:
+        return
     _stopping = True
     import gevent
 
-    sys.stderr.write(f"loadsim: {why}: this worker stops\n")
-    sys.stderr.flush()
-    environment.process_exit_code = 1
-    environment.stop_timeout = GONE_STOP_S
-    gevent.spawn_later(GONE_STOP_S + 3.0, os._exit, 1)
-    return True
+    environment.process_exit_code = code
+    environment.stop_timeout = stop_timeout
+    gevent.spawn_later(stop_timeout + 3.0, os._exit, code)

@@ -100,6 +100,7 @@ def score_against(
     price_ratio: float,
     sim_weeks: dict[str, range] | None = None,
     progress: Callable[[str], None] | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[Row], dict[str, Sample], dict[str, Sample]]:
     """Score a simulated frame against a real one (both in the common shape): the rows and
     both sides' samples."""
@@ -120,7 +121,7 @@ def score_against(
             "hour-of-day share"
         ]
         s["hour-of-day share, unshifted"] = s["hour-of-day share"]
-    return compare(s, r), s, r
+    return compare(s, r, skip=lambda name: name in skip), s, r
 
 
 def reference_households(workbook: Path | None) -> tuple[set[str] | None, dict, list[str]]:

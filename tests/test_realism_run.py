@@ -38,7 +38,10 @@ def run_db(pg_server):
         by_sku = dict(conn.execute(text("SELECT sku, id FROM products")).all())
         pid = {str(i + 1): by_sku[p.sku] for i, p in enumerate(data.products)}
         conn.execute(
-            text("INSERT INTO simulation_runs (run_id, time_scale, seed) VALUES ('r1', 1, 3)")
+            text(
+                "INSERT INTO simulation_runs (run_id, time_scale, seed, sim_start, sim_end) "
+                "VALUES ('r1', 1, 3, '2025-01-06T00:00:00Z', '2025-01-20T00:00:00Z')"
+            )
         )
         agent_of = {}
         for p in personas:
@@ -98,8 +101,10 @@ def test_run_mode_scores_the_runs_orders_like_offline(run_db, monkeypatch, capsy
                            "day-of-week share", "category share of lines"):  # fmt: skip
             assert r.sim_mean == pytest.approx(offline[r.spec.name].sim_mean), r.spec.name
             assert r.score == pytest.approx(offline[r.spec.name].score), r.spec.name
+    names = {r.spec.name for r in report.rows}
+    assert "baskets per household-week" in names and "days between trips" in names
     assert main(["realism", "r1", "--personas", str(SAMPLE_PATH)]) == 0
-    assert "run r1" in capsys.readouterr().out
+    assert "agents, 14.0 simulated days (2 complete week(s)" in capsys.readouterr().out
 
 
 def test_unknown_run_is_one_line_exit_2(run_db, monkeypatch, capsys):

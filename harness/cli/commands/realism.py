@@ -224,7 +224,7 @@ def run_offline(
     return RealismReport(rows, header + notes, sim, real)
 
 
-def _score(sim_tx, workbook: Path | None, weeks: int, observed, progress):
+def _score(sim_tx, workbook: Path | None, weeks: int, observed, progress, skip=frozenset()):
     from personas.derive.sources import CJ_HOUR_SHIFT, load_completejourney
     from reports.realism import reference_households, score_against
 
@@ -252,6 +252,7 @@ def _score(sim_tx, workbook: Path | None, weeks: int, observed, progress):
         price_ratio=float(ratio),
         sim_weeks=observed,
         progress=progress,
+        skip=skip,
     )
     return rows, s, r, notes
 
@@ -301,14 +302,8 @@ def run_recorded(run_id: str, *, personas: Path | None, progress=_say):  # -> Re
             if known is None:
                 raise ConfigError(f"RUN {run_id!r}: no such run in the database")
             rows = conn.execute(text(_RUN_SQL), {"r": run_id, "run_id": run_id}).all()
-            span = conn.execute(
-                text(
-                    "SELECT a.persona_id, min(s.started_sim_at), max(s.started_sim_at) "
-                    "FROM shopping_sessions s JOIN agents a ON a.id = s.agent_id "
-                    "WHERE s.run_id = :r GROUP BY a.persona_id"
-                ),
-                {"r": run_id},
-            ).all()
+            agents = conn.execute(text(_AGENTS_SQL), {"r": run_id}).scalars().all()
+            bounds = conn.execute(text(_BOUNDS_SQL), {"r": run_id}).one()
     finally:
         engine.dispose()
     if not rows:
@@ -334,14 +329,48 @@ def run_recorded(run_id: str, *, personas: Path | None, progress=_say):  # -> Re
         }
     )[list(LINE_COLUMNS)]
     sim_tx = TxData("run", lines, pd.DataFrame(index=pd.Index([], name="household")))
-    lo = week_index(pd.to_datetime(pd.Series([r[1] for r in span]), utc=True).dt.tz_localize(None))
-    hi = week_index(pd.to_datetime(pd.Series([r[2] for r in span]), utc=True).dt.tz_localize(None))
-    first, last = int(lo.min()), int(hi.max())
-    observed = {str(r[0]): range(first, last + 1) for r in span}
-    weeks = last - first + 1
+    start, end = (pd.Timestamp(x).tz_convert("UTC").tz_localize(None) for x in bounds)
+    days = (end - start).total_seconds() / 86400.0
+    # only weeks (Monday–Sunday) the run covers completely count as household-weeks
+    first = int(week_index(pd.Series([start + pd.Timedelta(days=(7 - start.weekday()) % 7)]))[0])
+    if start.weekday() == 0 and start == start.normalize():
+        first = int(week_index(pd.Series([start]))[0])
+    last = int(week_index(pd.Series([end]))[0]) - 1
+    complete = max(0, last - first + 1)
+    observed = {str(a): range(first, last + 1) for a in agents} if complete else {}
+    skip: set[str] = set()
+    if complete == 0:
+        skip |= set(_WEEKLY)
+    if days < 7:
+        skip |= {"days between trips", "day-of-week share"}
+    if days < 1:
+        skip.add("hour-of-day share")
     header = [
-        f"realism: run {run_id}, {len(observed)} agents with sessions, {weeks} simulated "
-        f"week(s) (statistics longer than the run cannot show are limited by it)"
+        f"realism: run {run_id}, {len(agents)} agents, {days:.1f} simulated days "
+        f"({complete} complete week(s); shares include the partial days at its edges)"
     ]
-    rows_, sim, real, notes = _score(sim_tx, personas, weeks, observed, progress)
+    if skip:
+        header.append("not shown (the run is too short for them): " + ", ".join(sorted(skip)))
+    window = max(1, complete)
+    rows_, sim, real, notes = _score(sim_tx, personas, window, observed, progress, skip)
     return RealismReport(rows_, header + notes, sim, real)
+
+
+_WEEKLY = (
+    "baskets per household-week",
+    "store visit per household-week",
+    "lines per household-week",
+    "categories per household-week",
+)
+_AGENTS_SQL = """
+SELECT DISTINCT a.persona_id FROM agents a
+WHERE a.id IN (SELECT agent_id FROM agent_hours WHERE run_id = :r
+               UNION SELECT agent_id FROM shopping_sessions WHERE run_id = :r)
+"""
+_BOUNDS_SQL = """
+SELECT coalesce(r.sim_start, (SELECT min(started_sim_at) FROM shopping_sessions
+                               WHERE run_id = :r)),
+       coalesce(r.sim_end, r.sim_start + (r.last_sim_hour + 1) * interval '1 hour',
+                (SELECT max(started_sim_at) FROM shopping_sessions WHERE run_id = :r))
+FROM simulation_runs r WHERE r.run_id = :r
+"""

@@ -142,7 +142,8 @@ def test_adopt_adds_only_the_listed_columns_then_check_finds_every_concept(owner
     migrate.harness_check(url)
     st = loadsim("db", "status", url=url)  # every table as the harness sees it, via the map
     assert st.returncode == 0, st.stderr
-    assert "harness schema loadsim: h0001" in st.stdout and "missing" not in st.stdout
+    head = migrate.harness_head_revision()
+    assert f"harness schema loadsim: {head}" in st.stdout and "missing" not in st.stdout
     users = next(line for line in st.stdout.splitlines() if line.startswith("users "))
     assert users.split()[-1] == "2"  # the fixture's two real customers, through the view
     # The owner's catalog has no simulated marker: the harness's catalog is not seeded there.

@@ -346,6 +346,8 @@ class SimulationRun(Base):
     sim_end: Mapped[datetime | None] = mapped_column(TZ)
     last_sim_hour: Mapped[int | None] = mapped_column(Integer)
     exit_code: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZ)
+    """Touched by a live run's master every few seconds (start-up clean-up spares live runs)."""
 
 
 class AgentHour(Base):

@@ -31,8 +31,9 @@ The protocol, in the order a run uses it (documented as Locust documents its ``E
 4. A contract error on a worker (401/403/404/405/422) is sent at once as
    :class:`ContractError`: the master trips the breaker.
 5. Every 3 s Locust's ``report_to_master`` carries :class:`WorkerReport` under
-   :data:`REPORT_KEY` (hour counters, throttling); it is telemetry — the database is the
-   source of truth for decisions.
+   :data:`REPORT_KEY` (hour counters, throttling, unavailability): the run guard pauses
+   the whole run on any process's outage; the database stays the source of truth for
+   the breaker's counts.
 6. The end is Locust's: ``quit`` from the master; a worker that loses its master exits on
    its own (see ``harness.wiring.lifecycle``).
 """
@@ -145,12 +146,15 @@ class Refused(_Message):
 @dataclass
 class WorkerReport(_Message):
     """Worker → master every 3 s, inside Locust's report under :data:`REPORT_KEY`:
-    ``hours`` (per-simulated-hour counters drained since the last report) and
-    ``throttled`` (429 answers so far)."""
+    ``hours`` (per-simulated-hour counters drained since the last report, slips as an
+    encoded HDR histogram), ``throttled`` (429 answers so far) and ``unavailable`` (its
+    current run of consecutive unavailable answers: the master's run guard pauses the
+    whole run on the worst process's)."""
 
     NAME: ClassVar[str] = REPORT_KEY
     hours: dict[str, Any] = field(default_factory=dict)
     throttled: int = 0
+    unavailable: int = 0
 
 
 @dataclass(frozen=True)

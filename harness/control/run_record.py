@@ -1,6 +1,12 @@
 """The run's rows in the database, written by the master: the ``simulation_runs`` record
 (start, status, end), the lease history (``persona_leases``) and the clean-up of sessions a
-run left ``active`` (with their carts). Only simulated rows are ever touched."""
+run left ``active`` (with their carts). Only simulated rows are ever touched.
+
+A run is **live** while its status is ``running`` or ``paused`` and its master touched
+``heartbeat_at`` within :data:`STALE_AFTER_S` (the director does every few seconds). Start-up
+clean-up abandons only sessions of runs that are not live (issue 15): two runs against one
+database never clean up each other's sessions, and a run whose master was killed is cleaned
+by the next start (or by its own ``--resume``) once its heartbeat is stale."""
 
 from __future__ import annotations
 
@@ -13,15 +19,73 @@ from sqlalchemy import Engine, text
 
 log = logging.getLogger("loadsim")
 
+STALE_AFTER_S = 30
+"""A running run whose heartbeat is older than this is taken as dead (its master killed)."""
+HEARTBEAT_EVERY_S = 5.0
 
-def cleanup_orphans(engine: Engine, *, reason: str = "orphaned", run_id: str | None = None) -> int:
+_NOT_LIVE = (
+    "(r.status NOT IN ('running', 'paused') OR r.heartbeat_at IS NULL"
+    " OR r.heartbeat_at < now() - make_interval(secs => :stale))"
+)
+
+
+def heartbeat(engine: Engine, *, run_id: str) -> None:
+    """The run is alive: its master says so every :data:`HEARTBEAT_EVERY_S` seconds."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE simulation_runs SET heartbeat_at = now() WHERE run_id = :r"),
+            {"r": run_id},
+        )
+
+
+def start_in_database(director: Any) -> bool:
+    """The run's start in the database: close the leases a crashed earlier segment left,
+    record the run (live from now), abandon only sessions of runs that are not live.
+    Returns whether the database is adopted (the owner's)."""
+    from db.adopt import is_adopted
+
+    engine, run = director.engine, director.run
+    # A resumed run's previous master died holding leases: close them first.
+    release_all_leases(engine, run_id=run.run_id, reason="crashed")
+    insert_run(engine, run=run, opts=director.opts)
+    n = cleanup_orphans(engine, not_live=True, resumed_run=run.run_id)
+    if n:
+        log.warning("start-up: %d orphaned active sessions abandoned, carts cleared", n)
+        director.files.log_event("cleanup", orphaned_sessions=n)
+    adopted = is_adopted(engine)
+    if adopted:  # the app's own engine assigns offers, never ours
+        log.info("adopted database: the project's offer engine does not run on it")
+    return adopted
+
+
+def cleanup_orphans(
+    engine: Engine,
+    *,
+    reason: str = "orphaned",
+    run_id: str | None = None,
+    not_live: bool = False,
+    resumed_run: str | None = None,
+) -> int:
     """Sessions of simulated agents left ``active`` → ``abandoned`` (``reason``); their
-    carts are cleared. Returns how many sessions were cleaned."""
+    carts are cleared. Returns how many sessions were cleaned.
+
+    Args:
+        run_id: only this run's sessions (the run's own end).
+        not_live: only sessions of runs that are not live (start-up; see the module), plus
+            those of ``resumed_run`` — the run being resumed, whose master just died.
+    """
     where = "s.status = 'active' AND s.is_simulated AND a.is_simulated"
+    hours_where = "outcome = 'pending'"
     params: dict[str, Any] = {"reason": reason}
     if run_id is not None:
         where += " AND s.run_id = :run_id"
+        hours_where += " AND run_id = :run_id"
         params["run_id"] = run_id
+    if not_live:
+        dead = f"SELECT r.run_id FROM simulation_runs r WHERE {_NOT_LIVE} OR r.run_id = :resumed"
+        where += f" AND (s.run_id IS NULL OR s.run_id IN ({dead}))"
+        hours_where += f" AND run_id IN ({dead})"
+        params.update(stale=STALE_AFTER_S, resumed=resumed_run or "")
     with engine.begin() as conn:
         rows = conn.execute(
             text(
@@ -45,8 +109,8 @@ def cleanup_orphans(engine: Engine, *, reason: str = "orphaned", run_id: str | N
             )
         conn.execute(
             text(
-                "UPDATE agent_hours SET outcome = 'abandoned', error_kind = :reason, finished_at = now() "
-                "WHERE outcome = 'pending'" + (" AND run_id = :run_id" if run_id else "")
+                "UPDATE agent_hours SET outcome = 'abandoned', error_kind = :reason, "
+                f"finished_at = now() WHERE {hours_where}"
             ),
             params,
         )
@@ -58,9 +122,12 @@ def insert_run(engine: Engine, *, run: Any, opts: Any) -> None:
         conn.execute(
             text(
                 """
-                INSERT INTO simulation_runs (run_id, time_scale, seed, status, config, sim_start)
-                VALUES (:run_id, :scale, :seed, 'running', CAST(:config AS jsonb), :sim_start)
-                ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL
+                INSERT INTO simulation_runs (run_id, time_scale, seed, status, config, sim_start,
+                                             heartbeat_at)
+                VALUES (:run_id, :scale, :seed, 'running', CAST(:config AS jsonb), :sim_start,
+                        now())
+                ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL,
+                    heartbeat_at = now()
                 """
             ),
             dict(

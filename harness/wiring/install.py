@@ -23,6 +23,7 @@ from harness.config.messages import (
     MSG_REVOKE,
     REPORT_KEY,
     RunConfig,
+    WorkerReport,
 )
 from harness.config.options import HarnessOptions, register_options
 from harness.wiring import lifecycle
@@ -331,7 +332,11 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     rt = runtime_of(_ENV)
     if rt is not None:
-        data[REPORT_KEY] = {"hours": rt.collector.drain(), "throttled": rt.counters.throttled}
+        data[REPORT_KEY] = WorkerReport(
+            hours=rt.collector.drain(),
+            throttled=rt.counters.throttled,
+            unavailable=rt.counters.consecutive_unavailable,
+        ).to_msg()
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:

@@ -1,0 +1,145 @@
+"""The hour book: which simulated hour the run is in, what every process did in it, and
+when an hour is over — its progress line, its ``hours.csv`` row, its breaker verdict.
+
+Part of the master's (or standalone's) director (``harness.control.director``). The
+counters come from every process (the master's own collector each step, the workers'
+through Locust's reports, see ``harness.config.messages.WorkerReport``).
+
+**Hours lost to a dead worker are counted missed** (issue 15, decided): when a worker dies,
+its personas are re-leased (``harness.control.lease_broker``) and the new holder starts at
+the *current* hour — replaying the hours in between would act them late on a clock that
+has moved on, and a late order is a different order. So every hour touched by a death (from
+the hour before the worker went missing to the hour after its personas were re-leased)
+is topped up when it is written: ``missed += agents expected − (acted + missed)``, also
+kept as ``unheld`` and logged as a ``hours_unheld`` run-log event. ``acted + missed`` then
+equals the agents of the hour, and the ``missed_sessions=0`` gate cannot pass over them.
+The dead worker's last ≤ 3 s of counts never arrive; those agent-hours count missed here
+(the database, when there is one, still has them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from harness.agent.hourstats import HourAggregate
+from harness.config.options import ramp_fraction
+from harness.control.finish import append_hour
+from harness.control.status import hour_line
+from offer_engine.calendar import cycle_of_hour, hour_of, start_of_hour
+
+log = logging.getLogger("loadsim")
+
+REPORT_DELAY_S = 4.0
+"""Hour H is written this many real seconds after it ended (worker reports come every 3 s)."""
+
+
+class HourBook:
+    """The merged counters and the current/reported hour of one run."""
+
+    def __init__(self, director: Any) -> None:
+        self.d = director
+        self.agg = HourAggregate()
+        self.current_hour = -1
+        self.reported_hour = -1
+        self.users_at_hour: dict[int, int] = {}
+        self.expected_at_hour: dict[int, int] = {}
+        self.unheld_hours: set[int] = set()
+        self.unheld_total = 0
+
+    def start_at(self, from_hour: int) -> None:
+        """``--resume``: hours below ``from_hour`` were written by the earlier segment."""
+        self.current_hour = self.reported_hour = from_hour - 1
+
+    def step(self) -> None:
+        """One director step: merge this process's counters, enter new hours, write due ones."""
+        d, rt = self.d, self.d.rt
+        self.agg.merge(rt.collector.drain())
+        now = rt.clock.now()
+        hour = hour_of(rt.sim_start, now)
+        if rt.sim_end is not None:
+            hour = min(hour, hour_of(rt.sim_start, rt.sim_end - timedelta(microseconds=1)))
+        # Live users in an hour: the most seen during it (the ramp steps up inside hours).
+        users = d.env.runner.user_count
+        self.users_at_hour[hour] = max(self.users_at_hour.get(hour, 0), users)
+        self.expected_at_hour[hour] = max(self.expected_at_hour.get(hour, 0), d.pool.limit)
+        if hour > self.current_hour:
+            for h in range(self.current_hour + 1, hour + 1):
+                d._on_new_hour(h)
+            self.current_hour = hour
+        self.report_due()
+
+    def report_due(self) -> None:
+        """Write hour H a few real seconds after it ended."""
+        d = self.d
+        while self.reported_hour < self.current_hour:
+            h = self.reported_hour + 1
+            end_real = d.rt.clock.real_time_at(start_of_hour(d.opts.sim_start, h + 1))
+            if end_real is None or time.time() < end_real + REPORT_DELAY_S:
+                return
+            self.fill_unheld(h)
+            log.info("%s", hour_line(d, h))
+            self.reported_hour = h
+            append_hour(d, h)
+            self.agg.compact(h)  # its row is written: keep percentiles, drop the histogram
+            self.users_at_hour.pop(h - 48, None)
+            self.expected_at_hour.pop(h - 48, None)
+            d._after_hour(h)
+
+    def mark_unheld(self, first: int, last: int) -> None:
+        """Hours ``first..last`` had personas held by a worker that died (see the module)."""
+        self.unheld_hours.update(range(max(0, first), last + 1))
+
+    def fill_unheld(self, h: int) -> None:
+        """Count as missed the agent-hours of hour ``h`` nobody acted because their holder
+        died (only for hours :meth:`mark_unheld` named)."""
+        if h not in self.unheld_hours:
+            return
+        self.unheld_hours.discard(h)
+        expected = self.expected_at_hour.get(h, 0)
+        b = self.agg.hours.setdefault(h, type(self.agg.get(h))())
+        gap = expected - (b.counts.get("acted", 0) + b.counts.get("missed", 0))
+        if gap <= 0:
+            return
+        b.counts["missed"] = b.counts.get("missed", 0) + gap
+        b.counts["unheld"] = b.counts.get("unheld", 0) + gap
+        self.unheld_total += gap
+        log.warning(
+            "simulated hour %d: %d agent-hours of personas whose worker died counted missed", h, gap
+        )
+        if self.d.files is not None:
+            self.d.files.log_event("hours_unheld", sim_hour=h, missed=gap, expected=expected)
+
+    def checkpoint(self, *, reason: str = "manual", hour: int | None = None) -> str | None:
+        """Write ``data/checkpoints/<run_id>/hour-<H>.json`` and the ``simulation_state``
+        row. ``hour``: hours below it are complete (default: the last reported hour + 1)."""
+        from harness.control.resilience import Checkpoint, write_checkpoint
+
+        d = self.d
+        if d.run is None or d.rt.clock is None:
+            return None
+        h = self.reported_hour + 1 if hour is None else hour
+        cycle = cycle_of_hour(h, d.settings_cycle_days)
+        cp = Checkpoint(
+            run_id=d.run.run_id, hour=h,
+            sim_time=start_of_hour(d.opts.sim_start, h).isoformat(), seed=d.run.seed,
+            time_scale=d.opts.time_scale, offer_cycle=cycle,
+            ramp_fraction=ramp_fraction(d.opts.ramp, h), clock=d.rt.clock.to_dict(),
+            counters=self.agg.totals(), reason=reason, written_at=time.time(),
+        )  # fmt: skip
+        path = write_checkpoint(cp)
+        if d.engine is not None:
+            from offer_engine.state import save_clock
+
+            try:
+                with d.engine.begin() as conn:
+                    save_clock(conn, key=d.run.run_id, clock=d.rt.clock, cycle_number=cycle)
+            except Exception:  # noqa: BLE001 - the file checkpoint is already safe
+                log.exception("could not save simulation_state")
+        d.last_checkpoint = str(path)
+        if d.files is not None:
+            d.files.log_event("checkpoint", sim_hour=h, reason=reason, path=str(path))
+        log.info("checkpoint at simulated hour %d (%s): %s", h, reason, path)
+        return str(path)

@@ -1,0 +1,153 @@
+"""The lease broker: the master's side of the persona-lease protocol (``MSG_LEASE`` …
+``MSG_REVOKE`` in ``harness.config.messages``) over the pure :class:`LeasePool`.
+
+Part of the master's (or standalone's) director. It answers lease requests — one persona
+per request, or a batch (``req_ids``: a worker's users that started within one short
+window ask in one round trip, see ``harness.agent.user``) — takes releases, reclaims the
+personas of a worker gone for good (and tells the hour book which hours that worker's
+death touched, so they are counted missed rather than lost), revokes them from a worker
+that comes back, and keeps the lease history for ``persona_leases``.
+
+The history is **bounded**: flushed to the database every 2 s, and without a database
+(``--mock-db``) only counted — 10,000 users churning for 7 simulated days must not grow the
+master without limit (issue 15).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from harness.config.messages import MSG_GRANT, MSG_REVOKE
+from harness.control.leases import LeasePool, LeaseRequest, PoolEntry
+
+log = logging.getLogger("loadsim")
+
+LEASE_LOG_MAX = 100_000
+"""Lease events kept while the database cannot take them (beyond: dropped and counted)."""
+
+
+class LeaseBroker:
+    """Grants, releases, reclaims; one per director."""
+
+    RECLAIM_AFTER_S = 10.0
+    """A worker missing this long loses its leases (Locust marks a worker missing after
+    ~3 missed 1-s heartbeats, and a CPU-starved worker can come back: reclaiming at once
+    would hand its personas to a second user while the first still acts)."""
+
+    def __init__(self, director: Any, pool: LeasePool) -> None:
+        self.d = director
+        self.pool = pool
+        self.lease_log: list[tuple[str, int, str, float]] = []
+        self.lease_events = 0
+        self.lease_log_dropped = 0
+        self._missing_since: dict[str, float] = {}
+        self._missing_hour: dict[str, int] = {}
+        self._reclaimed: dict[str, set[int]] = {}
+        self._flush_at = 0.0
+
+    # ---------------------------------------------------------------- history
+
+    def _log(self, kind: str, agent_id: int, holder: str, at: float) -> None:
+        self.lease_events += 1
+        if self.d.engine is None or self.d.files is None:
+            return  # --mock-db: nothing to write them to; counted only
+        if len(self.lease_log) >= LEASE_LOG_MAX:
+            self.lease_log_dropped += 1
+            return
+        self.lease_log.append((kind, agent_id, holder, at))
+
+    def flush(self) -> None:
+        from harness.control.run_record import write_lease_log
+
+        if self.d.engine is None or self.d.run is None:
+            self.lease_log = []
+            return
+        events, self.lease_log = self.lease_log, []
+        try:
+            write_lease_log(self.d.engine, run_id=self.d.run.run_id, events=events)
+        except Exception:
+            self.lease_log[:0] = events  # keep them for the next flush: nothing lost
+            raise
+
+    def flush_due(self) -> None:
+        if self.lease_log and time.time() >= self._flush_at:
+            self._flush_at = time.time() + 2.0
+            self.flush()
+
+    # ---------------------------------------------------------------- messages
+
+    def grant(self, req: LeaseRequest, entry: PoolEntry) -> None:
+        e = {"agent_id": entry.agent_id, "user_id": entry.user_id, "persona": entry.persona}
+        self.d.env.runner.send_message(
+            MSG_GRANT, {"req_id": req.req_id, "entry": e}, client_id=req.holder
+        )
+        self._log("lease", entry.agent_id, req.holder, time.time())
+
+    def grant_all(self, grants: list[tuple[LeaseRequest, PoolEntry]]) -> None:
+        for req, entry in grants:
+            self.grant(req, entry)
+
+    def on_lease(self, environment: Any, msg: Any, **_: Any) -> None:
+        """``MSG_LEASE``: one ``req_id``, or a batch ``req_ids`` in one round trip."""
+        data = msg.data or {}
+        ids = data.get("req_ids") or ([data["req_id"]] if "req_id" in data else [])
+        for req_id in ids:
+            req = LeaseRequest(req_id=req_id, holder=msg.node_id)
+            entry = self.pool.request(req)
+            if entry is not None:
+                self.grant(req, entry)
+
+    def on_release(self, environment: Any, msg: Any, **_: Any) -> None:
+        data = msg.data or {}
+        if "agent_id" in data:
+            agent_id = int(data["agent_id"])
+            held = self.pool.holders.get(agent_id) == msg.node_id
+            self.grant_all(self.pool.release(agent_id, msg.node_id))
+            if held:
+                self._log("release", agent_id, msg.node_id, time.time())
+        elif "req_id" in data:
+            self.pool.cancel(data["req_id"])
+
+    def set_limit(self, users: int) -> None:
+        self.grant_all(self.pool.set_limit(users))
+
+    # ---------------------------------------------------------------- dead workers
+
+    def check_workers(self, live: frozenset[str]) -> None:
+        """Reclaim the leases of workers gone for good; revoke from those that came back."""
+        now = time.time()
+        hour = self.d.book.current_hour
+        for holder in self.pool.holders_of() - live:
+            since = self._missing_since.setdefault(holder, now)
+            self._missing_hour.setdefault(holder, hour)
+            if now - since < self.RECLAIM_AFTER_S:
+                continue
+            freed, grants = self.pool.reclaim(holder)
+            self._reclaimed.setdefault(holder, set()).update(freed)
+            if freed:
+                log.warning(
+                    "worker %s is gone: %d personas returned to the pool", holder, len(freed)
+                )
+                for a in freed:
+                    self._log("reclaim", a, holder, now)
+                # Its hours from just before it went missing to just after the re-lease
+                # are counted missed where nobody acted them (harness.control.hour_book).
+                self.d.book.mark_unheld(self._missing_hour[holder] - 1, hour + 1)
+                if self.d.files is not None:
+                    self.d.files.log_event("leases_reclaimed", worker=holder, personas=len(freed),
+                                           missing_since_hour=self._missing_hour[holder])  # fmt: skip
+            self.grant_all(grants)
+        for holder in list(self._missing_since):
+            if holder in live:
+                del self._missing_since[holder]
+                self._missing_hour.pop(holder, None)
+                revoked = self._reclaimed.pop(holder, set())
+                if revoked:  # it came back after all: its users must let those personas go
+                    log.warning(
+                        "worker %s returned: revoking %d reclaimed personas", holder, len(revoked)
+                    )
+                    self.d.env.runner.send_message(
+                        MSG_REVOKE, {"agent_ids": sorted(revoked)}, client_id=holder
+                    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import gevent
@@ -23,6 +23,7 @@ from harness.agent.http_shop import HttpCounters
 from harness.agent.rate_limit import TokenBucket
 from harness.config.messages import RunConfig
 from harness.config.options import HarnessOptions
+from offer_engine import calendar
 
 log = logging.getLogger("loadsim")
 
@@ -185,11 +186,11 @@ class ProcessRuntime:
 
     def slot_time(self, hour: int, offset_s: float) -> datetime:
         assert self.sim_start is not None
-        return self.sim_start + timedelta(hours=hour, seconds=offset_s)
+        return calendar.slot_time(self.sim_start, hour, offset_s)
 
     def hour_of(self, t: datetime) -> int:
         assert self.sim_start is not None
-        return int((t - self.sim_start).total_seconds() // 3600)
+        return calendar.hour_of(self.sim_start, t)
 
     def real_wait_until(self, t: datetime) -> float | None:
         real = self.clock.real_time_at(t)

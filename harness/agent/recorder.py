@@ -26,12 +26,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import gevent
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger(__name__)
 
 Measure = Callable[[str, float, BaseException | None], None]
+
+QUIET_MAX = 20_000
+"""Quiet hours buffered at most per process (~5 MB); a full buffer makes users wait."""
 
 _CLAIM = text(
     """
@@ -237,7 +241,13 @@ class Recorder:
     def quiet(
         self, *, agent_id: int, sim_hour: int, decision: str, slip_s: float | None, is_replay: bool
     ) -> None:
-        """Buffer a no-shopping or missed hour (written by ``flush``)."""
+        """Buffer a no-shopping or missed hour (written by ``flush``).
+
+        Bounded with back-pressure (issue 15): while :data:`QUIET_MAX` rows wait (the
+        database is down), the calling user waits for a flush instead of the buffer
+        growing without limit; its next slips show the stall."""
+        while len(self._quiet) >= QUIET_MAX:
+            gevent.sleep(0.5)
         self._quiet.append(
             dict(
                 agent_id=agent_id,

@@ -121,11 +121,12 @@ class TokenBucket:
             try:
                 while True:
                     self._refill()
-                    if self.rate <= 0 or self._tokens >= n - _EPS:
+                    # A bucket smaller than one request (burst < n) grants when full.
+                    if self.rate <= 0 or self._tokens >= min(n, self.burst) - _EPS:
                         self._tokens -= n if self.rate > 0 else 0
                         break
                     # Re-checked after the sleep: a share lowered meanwhile applies at once.
-                    self._sleep((n - self._tokens) / self.rate)
+                    self._sleep((min(n, self.burst) - self._tokens) / self.rate)
             finally:
                 lock.release()
         self.granted += 1

@@ -1,5 +1,6 @@
-"""Per-basket and per-household-week summaries of a :class:`TxData` (shared by the
-estimators and the realism statistics, so both read one definition of a basket and a week).
+"""Per-basket summaries of a :class:`TxData` and the week numbering (shared by the
+estimators and the realism statistics, so both read one definition of a basket and a week;
+household-weeks and trip gaps are built in ``reports.realism_stats.observe``).
 
 A household's *observed weeks* run from the week of its first basket to the week of its
 last (weeks start Monday 00:00 local): weeks before it became a customer or after it left
@@ -11,7 +12,6 @@ statistic they count as one trip (every other statistic counts baskets).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from personas.derive.categories import OTHER
@@ -48,32 +48,3 @@ def week_index(ts: pd.Series) -> pd.Series:
     """Monday-based week number of each timestamp (comparable across sources)."""
     monday = pd.Timestamp("2000-01-03")
     return ((ts - monday).dt.days // 7).astype(int)
-
-
-def household_weeks(b: pd.DataFrame, ln: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per household-week of each household's observed weeks: ``baskets``,
-    ``lines`` and ``categories`` (distinct, ``other`` excluded) bought that week; zeros
-    for observed weeks without a basket."""
-    if b.empty:
-        return pd.DataFrame(columns=["household", "week", "baskets", "lines", "categories"])
-    b = b.assign(week=week_index(b["ts"]))
-    per = b.groupby(["household", "week"]).agg(baskets=("basket", "size"), lines=("lines", "sum"))
-    if ln is not None and not ln.empty:
-        lw = ln[["household", "basket", "category"]].merge(b[["basket", "week"]], on="basket")
-        lw = lw[lw["category"] != OTHER]
-        per["categories"] = lw.groupby(["household", "week"])["category"].nunique()
-    per["categories"] = per.get("categories", pd.Series(dtype=float))
-    per = per.fillna(0)
-    span = b.groupby("household")["week"].agg(["min", "max"])
-    idx = [(h, w) for h, lo, hi in span.itertuples() for w in range(int(lo), int(hi) + 1)]
-    full = per.reindex(pd.MultiIndex.from_tuples(idx, names=["household", "week"]), fill_value=0)
-    return full.reset_index()
-
-
-def trip_gaps_days(b: pd.DataFrame) -> np.ndarray:
-    """Days between consecutive trips of each household (see ``SAME_TRIP_MINUTES``)."""
-    if b.empty:
-        return np.array([])
-    gaps = b.groupby("household")["ts"].diff().dt.total_seconds() / 86400.0
-    gaps = gaps.dropna()
-    return gaps[gaps >= SAME_TRIP_MINUTES / 1440.0].to_numpy()

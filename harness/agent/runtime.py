@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import gevent
-from gevent.event import AsyncResult, Event
+from gevent.event import Event
 
 from harness.agent.budget import RunBudget
 from harness.agent.catalog_cache import CatalogCache
 from harness.agent.hourstats import HourCollector
 from harness.agent.http_shop import HttpCounters
+from harness.agent.lease_client import LeaseClient
 from harness.agent.rate_limit import TokenBucket
 from harness.config.messages import RunConfig
 from harness.config.options import HarnessOptions
@@ -51,7 +52,7 @@ class ProcessRuntime:
         self.db_fingerprint: Any = None  # master/standalone: the run database's DbFingerprint
         self.counters = HttpCounters()
         self.collector = HourCollector()
-        self.pending: dict[str, AsyncResult] = {}
+        self.leases = LeaseClient(environment)  # this process's lease requests, batched
         self.http_pools: list[Any] = []
         self.graph: Any = None
         self.worker_name = "local"

@@ -19,13 +19,12 @@ import time
 from typing import Any
 from uuid import uuid4
 
-from gevent.event import AsyncResult
 from locust import User, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness.agent.hour import AgentHours, slot_offset_seconds
 from harness.agent.runtime import ProcessRuntime, runtime_of
-from harness.config.messages import MSG_LEASE, MSG_RELEASE
+from harness.config.messages import MSG_RELEASE
 from personas.model import Persona
 
 log = logging.getLogger("loadsim.user")
@@ -65,11 +64,10 @@ class PersonaUser(User):
         rt = self.rt
         rt.ready.wait()
         self._req_id = uuid4().hex
-        result: AsyncResult = AsyncResult()
-        rt.pending[self._req_id] = result
-        self.environment.runner.send_message(MSG_LEASE, {"req_id": self._req_id})
+        # Batched with the process's other starting users (harness.agent.lease_client).
+        result = rt.leases.ask(self._req_id)
         self.entry = result.get()  # waits while no persona of the active set is free
-        rt.pending.pop(self._req_id, None)
+        rt.leases.done(self._req_id)
         assert rt.run is not None
         self.persona = Persona(**self.entry["persona"])
         self.offset_s = slot_offset_seconds(rt.run.seed, self.persona.persona_id)
@@ -88,8 +86,7 @@ class PersonaUser(User):
             runner.send_message(MSG_RELEASE, {"agent_id": self.entry["agent_id"]})
             self.entry = None
         elif self._req_id is not None:
-            runner.send_message(MSG_RELEASE, {"req_id": self._req_id})
-            self.rt.pending.pop(self._req_id, None)
+            self.rt.leases.cancel(self._req_id)
 
     def _make_shop(self) -> Any:
         rt = self.rt

@@ -24,8 +24,10 @@ The protocol, in the order a run uses it (documented as Locust documents its ``E
    the master's harness options (warning once about its own that differ), checks the
    database fingerprint — or sends :class:`Refused` and quits (exit 2) — then builds its
    engine and HTTP pools and lets its users act.
-3. Each user sends :class:`LeaseRequest`; the master answers :class:`Grant` when a
-   persona is free (queued until then). A user that stops sends :class:`Release` (the
+3. A worker's users that start within 0.1 s ask together in one :class:`LeaseRequest`
+   (``req_ids``; k sized from the spawn rate, ``harness.agent.lease_client``); the master
+   answers each holder with one :class:`Grant` carrying its ``grants`` when personas are
+   free (requests queue until then). A user that stops sends :class:`Release` (the
    persona, or its pending request). When a missing worker comes back after its personas
    were reclaimed, the master sends it :class:`Revoke`.
 4. A contract error on a worker (401/403/404/405/422) is sent at once as
@@ -81,22 +83,26 @@ class Hello(_Message):
 
 @dataclass
 class LeaseRequest(_Message):
-    """Worker → master, when a user starts: lease me a persona. ``req_id`` is unique in
-    the run (``<client id>:<counter>``); the answer is a :class:`Grant` with it."""
+    """Worker → master, when users start: lease a persona for each of ``req_ids`` (one
+    round trip for a batch; ``req_id`` alone is still accepted). Each id is unique in the
+    run; the answers come in :class:`Grant` s naming them."""
 
     NAME: ClassVar[str] = MSG_LEASE
-    req_id: str
+    req_id: str | None = None
+    req_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Grant(_Message):
-    """Master → one worker: the persona for request ``req_id``. ``entry`` holds
-    ``agent_id``, ``user_id`` and ``persona`` (the persona's fields). A worker whose user is
-    gone sends a :class:`Release` of the persona back at once."""
+    """Master → one worker: personas for its requests — ``grants``, a list of
+    ``{"req_id", "entry"}`` (or one ``req_id``/``entry``). ``entry`` holds ``agent_id``,
+    ``user_id`` and ``persona`` (the persona's fields). A worker whose user is gone sends a
+    :class:`Release` of the persona back at once."""
 
     NAME: ClassVar[str] = MSG_GRANT
-    req_id: str
-    entry: dict[str, Any]
+    req_id: str | None = None
+    entry: dict[str, Any] | None = None
+    grants: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

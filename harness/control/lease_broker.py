@@ -78,26 +78,28 @@ class LeaseBroker:
 
     # ---------------------------------------------------------------- messages
 
-    def grant(self, req: LeaseRequest, entry: PoolEntry) -> None:
-        e = {"agent_id": entry.agent_id, "user_id": entry.user_id, "persona": entry.persona}
-        self.d.env.runner.send_message(
-            MSG_GRANT, {"req_id": req.req_id, "entry": e}, client_id=req.holder
-        )
-        self._log("lease", entry.agent_id, req.holder, time.time())
-
     def grant_all(self, grants: list[tuple[LeaseRequest, PoolEntry]]) -> None:
+        """Send grants: one ``MSG_GRANT`` per holder carrying all of its ``grants``."""
+        by_holder: dict[str, list[dict[str, Any]]] = {}
+        now = time.time()
         for req, entry in grants:
-            self.grant(req, entry)
+            e = {"agent_id": entry.agent_id, "user_id": entry.user_id, "persona": entry.persona}
+            by_holder.setdefault(req.holder, []).append({"req_id": req.req_id, "entry": e})
+            self._log("lease", entry.agent_id, req.holder, now)
+        for holder, batch in by_holder.items():
+            self.d.env.runner.send_message(MSG_GRANT, {"grants": batch}, client_id=holder)
 
     def on_lease(self, environment: Any, msg: Any, **_: Any) -> None:
-        """``MSG_LEASE``: one ``req_id``, or a batch ``req_ids`` in one round trip."""
+        """``MSG_LEASE``: a batch ``req_ids`` in one round trip (or one ``req_id``)."""
         data = msg.data or {}
         ids = data.get("req_ids") or ([data["req_id"]] if "req_id" in data else [])
+        grants = []
         for req_id in ids:
             req = LeaseRequest(req_id=req_id, holder=msg.node_id)
             entry = self.pool.request(req)
             if entry is not None:
-                self.grant(req, entry)
+                grants.append((req, entry))
+        self.grant_all(grants)
 
     def on_release(self, environment: Any, msg: Any, **_: Any) -> None:
         data = msg.data or {}

@@ -19,7 +19,6 @@ from harness.config.messages import (
     MSG_GRANT,
     MSG_HELLO,
     MSG_REFUSED,
-    MSG_RELEASE,
     MSG_REVOKE,
     REPORT_KEY,
     RunConfig,
@@ -91,7 +90,9 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         runner.register_message(
             MSG_CONFIG, lambda environment, msg, **kw: _apply_config(rt, msg.data)
         )
-        runner.register_message(MSG_GRANT, lambda environment, msg, **kw: _on_grant(rt, msg.data))
+        runner.register_message(
+            MSG_GRANT, lambda environment, msg, **kw: rt.leases.on_grants(msg.data)
+        )
         runner.register_message(
             MSG_REVOKE, lambda environment, msg, **kw: rt.revoked.update(msg.data["agent_ids"])
         )
@@ -215,14 +216,6 @@ def _apply_config(rt: ProcessRuntime, data: dict[str, Any]) -> None:
     rt.configure(cfg)
     if old is not None and cfg.catalog_version != old:
         rt.refresh_catalog()
-
-
-def _on_grant(rt: ProcessRuntime, data: dict[str, Any]) -> None:
-    pending = rt.pending.get(data["req_id"])
-    if pending is not None:
-        pending.set(data["entry"])
-    else:  # the user is gone: give the persona back at once
-        rt.environment.runner.send_message(MSG_RELEASE, {"agent_id": data["entry"]["agent_id"]})
 
 
 def _build_director(rt: ProcessRuntime, settings: Any) -> Any:

@@ -1,0 +1,91 @@
+"""A process's side of persona leases, in batches (issue 15).
+
+One lease request per user meant one master round trip per user: at 30,000 agents over
+``--processes 2`` the master's message loop fell behind the ramp and 14,046 slots went
+unacted while users waited (BENCHMARKS.md). Here the users of one process that start
+within a short window ask in **one** ``MSG_LEASE`` (``req_ids``), and the master answers
+each holder with one ``MSG_GRANT`` carrying its ``grants``
+(``harness.control.lease_broker``). The batch size k comes from the spawn rate: the users
+Locust starts in :data:`WINDOW_S` (``ceil(spawn_rate × WINDOW_S)``, 1 … :data:`MAX_BATCH`);
+a batch goes when it is full or its first request is :data:`WINDOW_S` old, so a user
+never waits longer than that for its request to leave.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult
+
+from harness.config.messages import MSG_LEASE, MSG_RELEASE
+
+WINDOW_S = 0.1
+MAX_BATCH = 500
+
+
+def batch_size(spawn_rate: float | None) -> int:
+    """k: the users started in one window at ``spawn_rate`` users/s (at least 1)."""
+    rate = float(spawn_rate or 1.0)
+    return max(1, min(MAX_BATCH, math.ceil(rate * WINDOW_S)))
+
+
+class LeaseClient:
+    """Batches this process's lease requests; resolves each user's :class:`AsyncResult`."""
+
+    def __init__(self, environment: Any, spawn_rate: float | None = None) -> None:
+        self.environment = environment
+        self.k = batch_size(
+            spawn_rate
+            if spawn_rate is not None
+            else getattr(environment.parsed_options, "spawn_rate", None)
+        )
+        self.pending: dict[str, AsyncResult] = {}
+        self._batch: list[str] = []
+        self._timer: gevent.Greenlet | None = None
+        self.sent_messages = 0
+
+    def ask(self, req_id: str) -> AsyncResult:
+        """Queue a request; the result is the granted entry (agent_id, user_id, persona)."""
+        result: AsyncResult = AsyncResult()
+        self.pending[req_id] = result
+        self._batch.append(req_id)
+        if len(self._batch) >= self.k:
+            self._send()
+        elif self._timer is None:
+            self._timer = gevent.spawn_later(WINDOW_S, self._send)
+        return result
+
+    def _send(self) -> None:
+        if self._timer is not None and self._timer is not gevent.getcurrent():
+            self._timer.kill(block=False)
+        self._timer = None
+        batch, self._batch = self._batch, []
+        if batch:
+            self.sent_messages += 1
+            self.environment.runner.send_message(MSG_LEASE, {"req_ids": batch})
+
+    def cancel(self, req_id: str) -> None:
+        """The user stopped before its grant: drop the request (here, or at the master)."""
+        self.pending.pop(req_id, None)
+        if req_id in self._batch:
+            self._batch.remove(req_id)
+        else:
+            self.environment.runner.send_message(MSG_RELEASE, {"req_id": req_id})
+
+    def done(self, req_id: str) -> None:
+        self.pending.pop(req_id, None)
+
+    def on_grants(self, data: dict[str, Any]) -> None:
+        """``MSG_GRANT``: ``grants`` (a batch) or one ``req_id``/``entry``. A grant whose
+        user is gone is given back at once."""
+        grants = data.get("grants") or [data]
+        for g in grants:
+            pending = self.pending.get(g["req_id"])
+            if pending is not None:
+                pending.set(g["entry"])
+            else:
+                self.environment.runner.send_message(
+                    MSG_RELEASE, {"agent_id": g["entry"]["agent_id"]}
+                )

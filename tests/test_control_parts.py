@@ -1,0 +1,98 @@
+"""The director's parts on their own (issue 15): batched leases (worker and master side),
+the run guard's view of every process, and hours a dead worker held counted missed."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import gevent
+
+from harness.agent.lease_client import LeaseClient, batch_size
+from harness.control.hour_book import HourBook
+from harness.control.lease_broker import LeaseBroker
+from harness.control.leases import LeasePool, PoolEntry
+from harness.control.run_guard import UNAVAILABLE_IN_A_ROW, RunGuard
+
+
+class _Runner:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict, str | None]] = []
+
+    def send_message(self, kind, data, client_id=None):
+        self.sent.append((kind, data, client_id))
+
+
+def _entries(n: int) -> list[PoolEntry]:
+    return [PoolEntry(i, 100 + i, f"P{i:03d}", "s", {"persona_id": f"P{i:03d}"}) for i in range(n)]
+
+
+def test_batch_size_follows_the_spawn_rate():
+    assert [batch_size(r) for r in (None, 1, 10, 300, 10**6)] == [1, 1, 1, 30, 500]
+
+
+def test_a_burst_of_users_leases_in_one_round_trip_each_way():
+    runner = _Runner()
+    client = LeaseClient(SimpleNamespace(runner=runner), spawn_rate=300)  # k = 30
+    results = [client.ask(f"w1:{i}") for i in range(30)]
+    leases = [m for m in runner.sent if m[0] == "loadsim_lease"]
+    assert len(leases) == 1 and len(leases[0][1]["req_ids"]) == 30  # full batch: sent at once
+    # The master's side: one grant message for the holder, carrying all 30.
+    d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None)
+    broker = LeaseBroker(d, LeasePool(_entries(40), seed=1))
+    broker.on_lease(None, SimpleNamespace(data=leases[0][1], node_id="w1"))
+    grants = [m for m in runner.sent if m[0] == "loadsim_grant"]
+    assert len(grants) == 1 and grants[0][2] == "w1" and len(grants[0][1]["grants"]) == 30
+    client.on_grants(grants[0][1])
+    agents = {r.get(timeout=1)["agent_id"] for r in results}
+    assert len(agents) == 30 and broker.pool.leased == 30
+    assert broker.lease_log == [] and broker.lease_events == 30  # --mock-db: counted only
+
+
+def test_a_partial_batch_leaves_within_the_window_and_a_gone_user_gives_back():
+    runner = _Runner()
+    client = LeaseClient(SimpleNamespace(runner=runner), spawn_rate=1000)
+    client.ask("a")
+    client.ask("b")
+    client.cancel("b")  # stopped before the batch left: never sent
+    assert runner.sent == []
+    gevent.sleep(0.2)
+    assert runner.sent == [("loadsim_lease", {"req_ids": ["a"]}, None)]
+    client.done("a")
+    client.on_grants({"grants": [{"req_id": "a", "entry": {"agent_id": 7}}]})
+    assert runner.sent[-1] == ("loadsim_release", {"agent_id": 7}, None)
+
+
+def _guard_director(**kw):
+    rt = SimpleNamespace(
+        counters=SimpleNamespace(consecutive_unavailable=0, throttled=0),
+        worker_name="master", clock=None,
+    )  # fmt: skip
+    return SimpleNamespace(rt=rt, files=None, **kw)
+
+
+def test_the_guard_takes_the_worst_process_and_ignores_stale_reports():
+    guard = RunGuard(_guard_director())
+    assert guard.worst_unavailable() == (0, "master")
+    guard.on_report("w1", UNAVAILABLE_IN_A_ROW + 2, 3)
+    guard.on_report("w2", 1, 4)
+    assert guard.worst_unavailable() == (UNAVAILABLE_IN_A_ROW + 2, "worker w1")
+    assert guard.throttled_total() == 7
+    guard._workers["w1"] = (time.time() - 60, 50, 3)  # w1 went quiet a minute ago
+    assert guard.worst_unavailable() == (1, "worker w2")
+
+
+def test_hours_a_dead_worker_held_are_counted_missed_and_add_up():
+    events = []
+    files = SimpleNamespace(log_event=lambda kind, **kw: events.append((kind, kw)))
+    book = HourBook(SimpleNamespace(files=files))
+    book.expected_at_hour.update({4: 10, 5: 10, 6: 10})
+    book.agg.merge({"4": {"counts": {"acted": 10}}, "5": {"counts": {"acted": 3, "missed": 1}},
+                    "6": {"counts": {"acted": 10}}})  # fmt: skip
+    book.mark_unheld(5, 6)
+    for h in (4, 5, 6):
+        book.fill_unheld(h)
+    c = {h: book.agg.get(h).counts for h in (4, 5, 6)}
+    assert [c[h]["acted"] + c[h]["missed"] for h in (4, 5, 6)] == [10, 10, 10]
+    assert c[5]["unheld"] == 6 and "unheld" not in c[6] and book.unheld_total == 6
+    assert events == [("hours_unheld", {"sim_hour": 5, "missed": 6, "expected": 10})]

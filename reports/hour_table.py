@@ -30,6 +30,10 @@ COUNT_COLUMNS = (
     "missed",
 )
 """Agent-hours by outcome; ``orders`` (below) is a count too."""
+UNHELD_COLUMN = "unheld"
+"""Of ``missed``: agent-hours nobody acted because the worker holding the persona died
+(issue 15; the harness counts them missed, ``harness.control.hour_book``). The database has
+no row for them, so the report adds them to its missed sessions."""
 SLIP_COLUMNS = ("slip_p50_s", "slip_p95_s", "slip_p99_s")
 SEGMENT_COLUMN = "segment"
 """Which run segment wrote the row: 1, then 2, … for each ``--resume`` of the run."""
@@ -39,6 +43,7 @@ HOUR_COLUMNS = (
     *TIME_COLUMNS,
     *SHAPE_COLUMNS,
     *COUNT_COLUMNS,
+    UNHELD_COLUMN,
     *SLIP_COLUMNS,
     "slip_p99_pct_hour",
     "orders",

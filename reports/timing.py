@@ -248,6 +248,14 @@ def time_metrics(
         failed = int(hours["failed"].fillna(0).sum()) if len(hours) else 0
         failure_kinds = {}
         agent_slots = int(hours["live_users"].fillna(0).sum()) if len(hours) else 0
+    # Hours a dead worker held: missed, with no database row (issue 15); already in the
+    # counters' ``missed``, so added only to the database's count.
+    unheld = 0
+    if len(hours) and "unheld" in hours:
+        unheld = int(pd.to_numeric(hours["unheld"], errors="coerce").fillna(0).sum())
+    if have_db:
+        missed += unheld
+        agent_slots += unheld
 
     return {
         "time_scale": scale,
@@ -267,6 +275,7 @@ def time_metrics(
         "slip_p99_worst_hour_pct": pct(worst),
         "agent_slots": agent_slots,
         "missed_sessions": missed,
+        "unheld_sessions": unheld,
         "failed_flows": failed,
         "failed_flow_kinds": failure_kinds,
     }

@@ -96,3 +96,13 @@ def test_hours_a_dead_worker_held_are_counted_missed_and_add_up():
     assert [c[h]["acted"] + c[h]["missed"] for h in (4, 5, 6)] == [10, 10, 10]
     assert c[5]["unheld"] == 6 and "unheld" not in c[6] and book.unheld_total == 6
     assert events == [("hours_unheld", {"sim_hour": 5, "missed": 6, "expected": 10})]
+
+
+def test_hours_already_written_are_topped_up_when_the_death_is_known():
+    book = HourBook(SimpleNamespace(files=None))
+    book.reported_hour = 7
+    book.expected_at_hour.update({6: 4, 7: 4, 8: 4})
+    book.agg.merge({"6": {"counts": {"acted": 1}}, "7": {"counts": {"acted": 4}}})
+    book.mark_unheld(6, 8)  # 6 and 7 are written: now; 8 when it is
+    assert book.agg.get(6).counts["missed"] == 3 and book.agg.get(7).counts["missed"] == 0
+    assert book.unheld_hours == {8}

@@ -9,8 +9,8 @@ through Locust's reports, see ``harness.config.messages.WorkerReport``).
 its personas are re-leased (``harness.control.lease_broker``) and the new holder starts at
 the *current* hour — replaying the hours in between would act them late on a clock that
 has moved on, and a late order is a different order. So every hour touched by a death (from
-the hour before the worker went missing to the hour after its personas were re-leased)
-is topped up when it is written: ``missed += agents expected − (acted + missed)``, also
+the hour the worker may have last reported in — 10 real seconds before Locust marked it
+missing — to the hour after its personas were re-leased) is topped up when it is written: ``missed += agents expected − (acted + missed)``, also
 kept as ``unheld`` and logged as a ``hours_unheld`` run-log event. ``acted + missed`` then
 equals the agents of the hour, and the ``missed_sessions=0`` gate cannot pass over them.
 The dead worker's last ≤ 3 s of counts never arrive; those agent-hours count missed here
@@ -89,8 +89,12 @@ class HourBook:
             d._after_hour(h)
 
     def mark_unheld(self, first: int, last: int) -> None:
-        """Hours ``first..last`` had personas held by a worker that died (see the module)."""
+        """Hours ``first..last`` had personas held by a worker that died (see the module).
+        Hours already written are topped up now (the run's end rewrites their rows), the
+        others when they are written."""
         self.unheld_hours.update(range(max(0, first), last + 1))
+        for h in range(max(0, first), min(last, self.reported_hour) + 1):
+            self.fill_unheld(h)
 
     def fill_unheld(self, h: int) -> None:
         """Count as missed the agent-hours of hour ``h`` nobody acted because their holder

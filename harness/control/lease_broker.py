@@ -21,9 +21,13 @@ from typing import Any
 
 from harness.config.messages import MSG_GRANT, MSG_REVOKE
 from harness.control.leases import LeasePool, LeaseRequest, PoolEntry
+from offer_engine.calendar import hour_of
 
 log = logging.getLogger("loadsim")
 
+LOOKBACK_S = 10.0
+"""How long before Locust marks a worker missing it may have stopped reporting: its last
+report (every 3 s) plus Locust's heartbeat timeout, with a margin."""
 LEASE_LOG_MAX = 100_000
 """Lease events kept while the database cannot take them (beyond: dropped and counted)."""
 
@@ -117,13 +121,21 @@ class LeaseBroker:
 
     # ---------------------------------------------------------------- dead workers
 
+    def _hour_at(self, real: float) -> int:
+        """The simulated hour the run was in at real time ``real``."""
+        rt = self.d.rt
+        if rt.clock is None or rt.sim_start is None:
+            return max(0, self.d.book.current_hour)
+        return hour_of(rt.sim_start, rt.clock.now(real=real))
+
     def check_workers(self, live: frozenset[str]) -> None:
         """Reclaim the leases of workers gone for good; revoke from those that came back."""
         now = time.time()
         hour = self.d.book.current_hour
         for holder in self.pool.holders_of() - live:
             since = self._missing_since.setdefault(holder, now)
-            self._missing_hour.setdefault(holder, hour)
+            if holder not in self._missing_hour:
+                self._missing_hour[holder] = self._hour_at(now - LOOKBACK_S)
             if now - since < self.RECLAIM_AFTER_S:
                 continue
             freed, grants = self.pool.reclaim(holder)
@@ -136,7 +148,7 @@ class LeaseBroker:
                     self._log("reclaim", a, holder, now)
                 # Its hours from just before it went missing to just after the re-lease
                 # are counted missed where nobody acted them (harness.control.hour_book).
-                self.d.book.mark_unheld(self._missing_hour[holder] - 1, hour + 1)
+                self.d.book.mark_unheld(self._missing_hour[holder], hour + 1)
                 if self.d.files is not None:
                     self.d.files.log_event("leases_reclaimed", worker=holder, personas=len(freed),
                                            missing_since_hour=self._missing_hour[holder])  # fmt: skip

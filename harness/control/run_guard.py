@@ -128,13 +128,17 @@ class RunGuard:
             d.checkpoint(reason="periodic", hour=h + 1)
 
     def target_down(self) -> bool:
-        """Probe the target now; if it is down, pause as an outage and say so."""
+        """Probe the target now; if it is down — or any process is in a run of unavailable
+        answers — pause as an outage and say so."""
         from harness.control.target import probe_health
 
         d = self.d
         if d.opts.mock_api or d.run is None or not d.run.api_url:
             return False
         ok, detail = probe_health(d.run.api_url, path=d._health_path(), bucket=d.rt.bucket)
+        worst, who = self.worst_unavailable()
+        if ok and worst >= UNAVAILABLE_IN_A_ROW:
+            ok, detail = False, f"{worst} requests in a row failed ({who})"
         if ok:
             return False
         self.outage(detail)

@@ -1,0 +1,176 @@
+"""Issue 15's control-plane acceptance, end to end with real ``locust`` processes on
+loopback (a master and workers as separate commands where it matters):
+
+- a worker killed with SIGKILL mid-run: every (agent, hour) is acted or counted missed in
+  ``hours.csv`` and the report, adding up to agents × hours;
+- two runs against one database at once: the second's start-up never touches the first's
+  live sessions;
+- a 5xx storm seen only by the workers pauses the whole run (an outage, not the breaker).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from harness.stack.launch import free_port
+from tests.e2e_support import count, harness_env, start_locust, stop, wait_for
+from tests.test_e2e_harness import FAST, N, e2e_db  # noqa: F401 - the fixture
+from tests.test_e2e_resilience import BASE, api, busy_db  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.e2e
+
+FLAT = [a if a != "0:10,2:50,4:100" else "0:100" for a in FAST]
+
+
+def _hours(run_dir: Path) -> dict[int, dict[str, str]]:
+    with open(run_dir / "hours.csv", newline="") as fh:
+        return {int(r["sim_hour"]): r for r in csv.DictReader(fh)}
+
+
+def _safe(eng, sql: str, **p) -> int:
+    try:
+        return count(eng, sql, **p)
+    except Exception:  # noqa: BLE001 - tables busy during a run: try again
+        return -1
+
+
+def _events(run_dir: Path) -> list[dict]:
+    path = run_dir / "simulation_runs.log"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_killed_workers_hours_are_acted_or_counted_missed(e2e_db, tmp_path):  # noqa: F811
+    url, eng = e2e_db
+    env = harness_env(url, tmp_path)
+    runs = tmp_path / "runs"
+    port = str(free_port())
+    hours = 30
+    master = start_locust(
+        [*FLAT, "--master", "--expect-workers", "2", "--master-bind-port", port,
+         "--sim-duration", f"{hours}h", "--run-id", "kill9", "--runs-dir", str(runs)],
+        env=env, cwd=tmp_path, log=tmp_path / "master.log",
+    )  # fmt: skip
+    workers = [
+        start_locust(
+            ["--worker", "--master-port", port], env=env, cwd=tmp_path, log=tmp_path / f"w{i}.log"
+        )
+        for i in range(2)
+    ]
+    try:
+        open_leases = (
+            "SELECT count(*) FROM persona_leases WHERE run_id='kill9' AND released_at IS NULL"
+        )
+        wait_for(lambda: _safe(eng, open_leases) == N, timeout=120, what="all personas leased")
+        wait_for(
+            lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='kill9' "
+                               "AND sim_hour >= 3") > 0,
+            timeout=60, what="a few hours played",
+        )  # fmt: skip
+        stop(workers[0], signal.SIGKILL)
+        rc = master.wait(timeout=240)
+    finally:
+        for p in [master, *workers]:
+            stop(p)
+    log = (tmp_path / "master.log").read_text()
+    assert rc in (0, 1), log[-3000:]
+    assert "personas returned to the pool" in log
+    rows = _hours(runs / "kill9")
+    assert sorted(rows) == list(range(hours)), sorted(rows)
+    # Hour 0: users join mid-hour and start with their next slot; from hour 1 every
+    # persona is leased (flat ramp), so every (agent, hour) is acted or counted missed.
+    acted = sum(int(rows[h]["acted"]) for h in range(1, hours))
+    missed = sum(int(rows[h]["missed"]) for h in range(1, hours))
+    unheld = sum(int(rows[h]["unheld"] or 0) for h in range(1, hours))
+    per_hour = {h: int(rows[h]["acted"]) + int(rows[h]["missed"]) for h in range(1, hours)}
+    assert acted + missed == N * (hours - 1), per_hour
+    assert unheld > 0, "the dead worker's hours were not counted missed"
+    print(
+        f"[figure] kill -9: acted {acted}, missed {missed} (unheld {unheld}) of {N * (hours - 1)}"
+    )
+    assert any(e["event"] == "hours_unheld" for e in _events(runs / "kill9"))
+    # The report shows them: its missed sessions include the unheld hours.
+    summary = json.loads((runs / "kill9" / "summary.json").read_text())
+    assert summary["time"]["unheld_sessions"] >= unheld
+    db_missed = count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='kill9' "
+                           "AND (decision='missed' OR outcome='missed')")  # fmt: skip
+    assert summary["time"]["missed_sessions"] == db_missed + summary["time"]["unheld_sessions"]
+
+
+def test_a_second_run_never_cleans_up_a_live_runs_sessions(e2e_db, tmp_path):  # noqa: F811
+    url, eng = e2e_db
+    env = harness_env(url, tmp_path)
+    runs = str(tmp_path / "runs")
+    first = start_locust(
+        [*FLAT, "--sim-duration", "200h", "--run-id", "live", "--runs-dir", runs],
+        env=env, cwd=tmp_path, log=tmp_path / "live.log",
+    )  # fmt: skip
+    second = None
+    try:
+        wait_for(
+            lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='live'") > 0,
+            timeout=120, what="the first run to act",
+        )  # fmt: skip
+        # One of the live run's agents mid-session (pinned far ahead so its own users do
+        # not finish it): exactly what a start-up clean-up must leave alone.
+        with eng.begin() as conn:
+            agent = conn.execute(text("SELECT min(id) FROM agents")).scalar_one()
+            conn.execute(
+                text("INSERT INTO shopping_sessions (run_id, agent_id, sim_hour, status, "
+                     "started_sim_at) VALUES ('live', :a, 9999, 'active', now())"), {"a": agent},
+            )  # fmt: skip
+        second = start_locust(
+            [*FLAT, "--sim-duration", "2h", "--run-id", "other", "--runs-dir", runs],
+            env=env, cwd=tmp_path, log=tmp_path / "other.log",
+        )  # fmt: skip
+        assert second.wait(timeout=180) in (0, 1), (tmp_path / "other.log").read_text()[-3000:]
+        assert first.poll() is None  # still live
+        pinned = "SELECT status FROM shopping_sessions WHERE run_id='live' AND sim_hour=9999"
+        with eng.connect() as conn:
+            assert conn.execute(text(pinned)).scalar_one() == "active"
+        orphaned = "SELECT count(*) FROM shopping_sessions WHERE run_id='live' AND abandon_reason='orphaned'"
+        assert count(eng, orphaned) == 0
+        other_log = (tmp_path / "other.log").read_text()
+        assert "orphaned active sessions abandoned" not in other_log
+    finally:
+        for p in (first, second):
+            if p is not None:
+                stop(p)
+
+
+def test_a_5xx_storm_seen_only_by_workers_pauses_the_whole_run(busy_db, api, tmp_path):  # noqa: F811
+    url, eng = busy_db
+    runs = tmp_path / "runs"
+    env = harness_env(url, tmp_path)
+    api.start()
+    proc = start_locust(
+        [*BASE, "--host", api.url, "--processes", "2", "--ramp", "0:100", "--sim-duration",
+         "60h", "--run-id", "storm", "--runs-dir", str(runs)],
+        env=env, cwd=tmp_path, log=tmp_path / "storm.log",
+    )  # fmt: skip
+    try:
+        wait_for(
+            lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='storm' "
+                               "AND sim_hour >= 2") > 0,
+            timeout=120, what="the run to get going",
+        )  # fmt: skip
+        req = urllib.request.Request(f"{api.url}/_fault/503", method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+        stormed = time.time()
+        rc = proc.wait(timeout=120)
+    finally:
+        stop(proc)
+    log = (tmp_path / "storm.log").read_text()
+    assert rc == 5, log[-3000:]
+    outages = [e for e in _events(runs / "storm") if e["event"] == "outage"]
+    assert outages, [e["event"] for e in _events(runs / "storm")]
+    assert "in a row failed (worker" in outages[0]["detail"], outages[0]
+    pauses = [e for e in _events(runs / "storm") if e["event"] == "pause"]
+    print(f"[figure] 5xx storm: paused {pauses[0]['ts']} (storm at {stormed:.0f})")

@@ -252,10 +252,19 @@ def time_metrics(
     # counters' ``missed``, so added only to the database's count.
     unheld = 0
     if len(hours) and "unheld" in hours:
-        unheld = int(pd.to_numeric(hours["unheld"], errors="coerce").fillna(0).sum())
-    if have_db:
-        missed += unheld
-        agent_slots += unheld
+        num = pd.to_numeric(hours["unheld"], errors="coerce").fillna(0)
+        if have_db:
+            # The database's own account: the hour's agents without a row (a dead worker's
+            # last unreported hours do have rows; the counters could not know).
+            rows = agent_hours.groupby("sim_hour").size()
+            target = pd.to_numeric(hours["target_users"], errors="coerce")
+            for h, t in zip(hours.loc[num > 0, "sim_hour"], target[num > 0], strict=True):
+                if pd.notna(t):
+                    unheld += max(0, int(t) - int(rows.get(int(h), 0)))
+            missed += unheld
+            agent_slots += unheld
+        else:
+            unheld = int(num.sum())
 
     return {
         "time_scale": scale,

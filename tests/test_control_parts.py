@@ -91,18 +91,20 @@ def test_hours_a_dead_worker_held_are_counted_missed_and_add_up():
                     "6": {"counts": {"acted": 10}}})  # fmt: skip
     book.mark_unheld(5, 6)
     for h in (4, 5, 6):
-        book.fill_unheld(h)
-    c = {h: book.agg.get(h).counts for h in (4, 5, 6)}
-    assert [c[h]["acted"] + c[h]["missed"] for h in (4, 5, 6)] == [10, 10, 10]
-    assert c[5]["unheld"] == 6 and "unheld" not in c[6] and book.unheld_total == 6
+        book.note_unheld(h)
+    assert [book.unheld(h) for h in (4, 5, 6)] == [0, 6, 0]
     assert events == [("hours_unheld", {"sim_hour": 5, "missed": 6, "expected": 10})]
+    # A late report (the new holder acted hour 5 after it was written): recomputed.
+    book.agg.merge({"5": {"counts": {"acted": 1}}})
+    assert book.unheld(5) == 5
 
 
-def test_hours_already_written_are_topped_up_when_the_death_is_known():
-    book = HourBook(SimpleNamespace(files=None))
+def test_hours_already_written_are_noted_when_the_death_is_known():
+    events = []
+    files = SimpleNamespace(log_event=lambda kind, **kw: events.append((kind, kw)))
+    book = HourBook(SimpleNamespace(files=files))
     book.reported_hour = 7
     book.expected_at_hour.update({6: 4, 7: 4, 8: 4})
     book.agg.merge({"6": {"counts": {"acted": 1}}, "7": {"counts": {"acted": 4}}})
-    book.mark_unheld(6, 8)  # 6 and 7 are written: now; 8 when it is
-    assert book.agg.get(6).counts["missed"] == 3 and book.agg.get(7).counts["missed"] == 0
-    assert book.unheld_hours == {8}
+    book.mark_unheld(6, 8)  # 6 and 7 are written: noted now; 8 when it is
+    assert [e[1]["sim_hour"] for e in events] == [6] and book.unheld(8) == 4

@@ -34,10 +34,12 @@ def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, 
     sec_per_hour = 3600 / o.time_scale
     clock = _running_view(director.rt.clock)
     segment = getattr(director.files, "segment", 1)
+    book = getattr(director, "book", None)  # hours a dead worker held: counted missed
     rows = []
     for h in sorted(director.agg.hours) if hours is None else hours:
         b = director.agg.get(h)
-        c = b.counts
+        unheld = book.unheld(h) if book is not None else 0
+        c = {**b.counts, "missed": b.counts.get("missed", 0) + unheld}
         p = {q: b.slip_percentile(q) for q in (50, 95, 99)}
         frac = ramp_fraction(o.ramp, h)
         sim_t = start_of_hour(o.sim_start, h)
@@ -53,7 +55,7 @@ def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, 
                     "live_users": director.users_at_hour.get(h, ""),
                     **{k: c.get(k, 0) for k in ("acted", "shopped", "idle", "completed")},
                     **{k: c.get(k, 0) for k in ("abandoned", "failed", "missed", "orders")},
-                    "unheld": c.get("unheld", 0),
+                    "unheld": unheld,
                     "slip_p50_s": _s(p[50]),
                     "slip_p95_s": _s(p[95]),
                     "slip_p99_s": _s(p[99]),

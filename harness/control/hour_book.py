@@ -10,8 +10,10 @@ its personas are re-leased (``harness.control.lease_broker``) and the new holder
 the *current* hour — replaying the hours in between would act them late on a clock that
 has moved on, and a late order is a different order. So every hour touched by a death (from
 the hour the worker may have last reported in — 10 real seconds before Locust marked it
-missing — to the hour after its personas were re-leased) is topped up when it is written: ``missed += agents expected − (acted + missed)``, also
-kept as ``unheld`` and logged as a ``hours_unheld`` run-log event. ``acted + missed`` then
+missing — to the hour after its personas were re-leased) is topped up in ``hours.csv``: ``unheld = agents expected − (acted + missed)`` is added to
+its ``missed`` and shown in its ``unheld`` column (recomputed at the run's end, when late
+reports have arrived), and logged as a ``hours_unheld`` run-log event when the hour is
+written. ``acted + missed`` then
 equals the agents of the hour, and the ``missed_sessions=0`` gate cannot pass over them.
 The dead worker's last ≤ 3 s of counts never arrive; those agent-hours count missed here
 (the database, when there is one, still has them).
@@ -47,7 +49,7 @@ class HourBook:
         self.users_at_hour: dict[int, int] = {}
         self.expected_at_hour: dict[int, int] = {}
         self.unheld_hours: set[int] = set()
-        self.unheld_total = 0
+        """Hours a dead worker's window touched (kept for the run: a handful)."""
 
     def start_at(self, from_hour: int) -> None:
         """``--resume``: hours below ``from_hour`` were written by the earlier segment."""
@@ -79,42 +81,44 @@ class HourBook:
             end_real = d.rt.clock.real_time_at(start_of_hour(d.opts.sim_start, h + 1))
             if end_real is None or time.time() < end_real + REPORT_DELAY_S:
                 return
-            self.fill_unheld(h)
+            self.note_unheld(h)
             log.info("%s", hour_line(d, h))
             self.reported_hour = h
             append_hour(d, h)
             self.agg.compact(h)  # its row is written: keep percentiles, drop the histogram
             self.users_at_hour.pop(h - 48, None)
-            self.expected_at_hour.pop(h - 48, None)
+            if h - 48 not in self.unheld_hours:
+                self.expected_at_hour.pop(h - 48, None)
             d._after_hour(h)
 
     def mark_unheld(self, first: int, last: int) -> None:
         """Hours ``first..last`` had personas held by a worker that died (see the module).
-        Hours already written are topped up now (the run's end rewrites their rows), the
+        Hours already written are noted now (the run's end rewrites their rows), the
         others when they are written."""
-        self.unheld_hours.update(range(max(0, first), last + 1))
-        for h in range(max(0, first), min(last, self.reported_hour) + 1):
-            self.fill_unheld(h)
+        new = set(range(max(0, first), last + 1)) - self.unheld_hours
+        self.unheld_hours |= new
+        for h in sorted(new):
+            if h <= self.reported_hour:
+                self.note_unheld(h)
 
-    def fill_unheld(self, h: int) -> None:
-        """Count as missed the agent-hours of hour ``h`` nobody acted because their holder
-        died (only for hours :meth:`mark_unheld` named)."""
+    def unheld(self, h: int) -> int:
+        """Agent-hours of hour ``h`` nobody acted nor counted because their holder died
+        (0 outside the hours :meth:`mark_unheld` named)."""
         if h not in self.unheld_hours:
-            return
-        self.unheld_hours.discard(h)
-        expected = self.expected_at_hour.get(h, 0)
-        b = self.agg.hours.setdefault(h, type(self.agg.get(h))())
-        gap = expected - (b.counts.get("acted", 0) + b.counts.get("missed", 0))
+            return 0
+        c = self.agg.get(h).counts
+        return max(0, self.expected_at_hour.get(h, 0) - c.get("acted", 0) - c.get("missed", 0))
+
+    def note_unheld(self, h: int) -> None:
+        gap = self.unheld(h)
         if gap <= 0:
             return
-        b.counts["missed"] = b.counts.get("missed", 0) + gap
-        b.counts["unheld"] = b.counts.get("unheld", 0) + gap
-        self.unheld_total += gap
         log.warning(
             "simulated hour %d: %d agent-hours of personas whose worker died counted missed", h, gap
         )
         if self.d.files is not None:
-            self.d.files.log_event("hours_unheld", sim_hour=h, missed=gap, expected=expected)
+            self.d.files.log_event("hours_unheld", sim_hour=h, missed=gap,
+                                   expected=self.expected_at_hour.get(h, 0))  # fmt: skip
 
     def checkpoint(self, *, reason: str = "manual", hour: int | None = None) -> str | None:
         """Write ``data/checkpoints/<run_id>/hour-<H>.json`` and the ``simulation_state``

@@ -142,7 +142,9 @@ def _run_separately(args: list[str], *, workers: int, env: dict, tmp: Path,
     ]
     try:
         rc = master.wait(timeout=timeout)
-        rcs = [p.wait(timeout=30) for p in procs]
+        # A worker lets its users finish their hours (the run's 60 s stop timeout): with a
+        # saturated rate limit they wait for tokens.
+        rcs = [p.wait(timeout=90) for p in procs]
     finally:
         for p in [master, *procs]:
             stop(p)

@@ -88,6 +88,19 @@ def watch_master(environment: Any, runner: Any) -> None:
         last[0] = time.monotonic()
 
     environment.events.heartbeat_received.add_listener(on_heartbeat)
+    # While this worker stops (the master said stop or quit), silence is expected: users
+    # may take the run's stop timeout to finish their hours. Watch again once stopped.
+    stopping = [False]
+
+    def on_stopping(**_: Any) -> None:
+        stopping[0] = True
+
+    def on_stopped(**_: Any) -> None:
+        stopping[0] = False
+        on_heartbeat()
+
+    environment.events.test_stopping.add_listener(on_stopping)
+    environment.events.test_stop.add_listener(on_stopped)
     where = f"{getattr(runner, 'master_host', '?')}:{getattr(runner, 'master_port', '?')}"
 
     def loop() -> None:
@@ -95,7 +108,7 @@ def watch_master(environment: Any, runner: Any) -> None:
             gevent.sleep(1.0)
             if parent_gone():
                 why = f"the master process (pid {_parent_at_fork}) is gone"
-            elif time.monotonic() - last[0] > MASTER_SILENCE_S:
+            elif not stopping[0] and time.monotonic() - last[0] > MASTER_SILENCE_S:
                 why = f"no heartbeat from the master at {where} for {MASTER_SILENCE_S:.0f} s"
             else:
                 continue

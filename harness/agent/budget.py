@@ -23,7 +23,7 @@ log = logging.getLogger("loadsim")
 
 def resize_pool(engine: Any, connections: int) -> None:
     """Give ``engine``'s pool a new size (no-op for pools that cannot resize)."""
-    pool = getattr(engine, "pool", None)
+    pool: Any = getattr(engine, "pool", None)
     if connections > 0 and hasattr(pool, "resize") and pool.limit != connections:
         pool.resize(connections)
 

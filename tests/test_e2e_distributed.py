@@ -182,6 +182,43 @@ def test_workers_obey_the_master_and_the_connection_budget_holds(busy_db, api, t
     assert manifest["database"].endswith(f"/{dbname}") and "embedded" not in manifest["database"]
 
 
+def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
+    """One worker, then a second joins mid-run: the master re-divides the connections
+    (its own share and the first worker's shrink) and the server never sees more than the
+    budget."""
+    url, eng, dbname = busy_db
+    eng.dispose()
+    env = harness_env(url, tmp_path)
+    port = str(free_port())
+    sampler = ConnectionSampler(url, dbname)
+    master = start_locust(
+        [*BASE, "--rate-limit", "0", "--mock-api", "--db-connections", "8", "--sim-duration", "14h",
+         "--run-id", "join", "--runs-dir", str(tmp_path / "runs"), "--master", "--expect-workers",
+         "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", port],
+        env=env, cwd=tmp_path, log=tmp_path / "master.log",
+    )  # fmt: skip
+    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", port]
+    first = start_locust(worker_args, env=env, cwd=tmp_path, log=tmp_path / "w1.log")
+    second = None
+    try:
+        mlog = tmp_path / "master.log"
+        wait_for(lambda: "budget over 1 worker" in mlog.read_text(), timeout=90, what="run start")
+        time.sleep(5)  # the first worker is busy at its whole share
+        second = start_locust(worker_args, env=env, cwd=tmp_path, log=tmp_path / "w2.log")
+        wait_for(lambda: "budget over 2 worker" in mlog.read_text(), timeout=60, what="the join")
+        master.wait(timeout=180)
+    finally:
+        for p in (master, first, second):
+            if p is not None:
+                stop(p)
+    samples = sampler.stop()
+    log = (tmp_path / "master.log").read_text()
+    assert "DB connections: master 4, each worker 4" in log  # 8 over the master and one
+    assert "DB connections: master 2, each worker 3" in log  # 8 over the master and two
+    print(f"[figure] join: harness connections max {max(samples)} of 8, {len(samples)} samples")
+    assert 3 <= max(samples) <= 8, samples
+
+
 def _password_role(eng, dbname: str) -> str:
     """A login role with a password (the embedded server trusts local connections, so the
     password is carried, not checked — what matters is that it never travels)."""

@@ -51,7 +51,8 @@ def hour_line(director: Any, h: int) -> str:
     """The progress line for simulated hour ``h`` (logged a few seconds after it ended)."""
     d = director
     b = d.agg.get(h)
-    c = b.counts
+    book = getattr(d, "book", None)  # hours a dead worker held count missed
+    c = {**b.counts, "missed": b.counts["missed"] + (book.unheld(h) if book is not None else 0)}
     sec_per_hour = 3600 / d.opts.time_scale
     p95 = b.slip_percentile(95)
     sim_t = start_of_hour(d.opts.sim_start, h)

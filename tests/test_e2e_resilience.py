@@ -356,12 +356,12 @@ def test_global_rate_limit_holds_at_the_server_with_two_workers(busy_db, api, tm
     never sees more. Demand (300 frequent shoppers browsing through the API at 1800x) is
     several times the limit, so the limiter, not the demand, sets the rate.
 
-    The bound does not depend on the box's speed: tokens are granted at ``limit`` per
-    second in total (each process's bucket holds at most one second of its share), and a
-    slow box only delays requests, so from the first user request to the last the server
-    cannot count more than ``limit × span`` plus the buckets' one second (and one more for
-    a re-share in flight). How close the steady rate comes to the limit is a benchmark
-    figure (printed); the test asks only that the limiter did not starve the run."""
+    Every request counts (issue 15), the master's ``/health`` and ``/time/advance`` too:
+    tokens are granted at ``limit`` per second in total and each bucket saves up at most
+    0.1 s of its share, so the server's busiest 10 s stays within 5 % of the limit. How
+    close the steady rate comes to the limit is a benchmark figure (printed); the test also
+    asks that the limiter did not starve the run. (Separate worker commands, 2 and 3 of
+    them: ``tests/test_e2e_distributed.py``.)"""
     url, eng = busy_db
     req_log = tmp_path / "requests.log"
     api.start(request_log=req_log)
@@ -379,12 +379,12 @@ def test_global_rate_limit_holds_at_the_server_with_two_workers(busy_db, api, tm
     )  # fmt: skip
     assert r.returncode in (0, 1), r.stderr[-3000:]
     times = sorted(
-        float(t) for t, path in (line.split(" ", 1) for line in req_log.read_text().splitlines())
-        if not path.startswith(("/health", "/time/advance"))  # the director's, not the users'
-    )  # fmt: skip
+        float(line.split(" ", 1)[0]) for line in req_log.read_text().splitlines() if " " in line
+    )  # every request the harness sent, the director's control traffic included
     span = times[-1] - times[0]
     assert span >= 10, (times[0], times[-1])
-    assert len(times) <= limit * (span + 2.0), f"{len(times)} requests in {span:.1f} s"
+    busiest = max(sum(1 for u in times if t <= u < t + 10.0) for t in times)
+    assert busiest <= 1.05 * limit * 10, f"{busiest} requests in the busiest 10 s"
     # Steady state (skip the ramp-up of demand and the drain) for the figure.
     t0, t1 = times[0] + 6.0, times[-1] - 4.0
     rate = len([t for t in times if t0 <= t < t1]) / (t1 - t0)

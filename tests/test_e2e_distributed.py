@@ -347,12 +347,19 @@ def _group_alive(pgid: int) -> list[int]:
     return alive
 
 
+def _zmq_port() -> list[str]:
+    """``--processes`` binds Locust's default 5557 unless told: other runs on the box may
+    hold it."""
+    port = str(free_port())
+    return ["--master-bind-port", port, "--master-port", port]
+
+
 def test_processes_end_with_a_master_that_fails_at_start(tmp_path):
     bad = f"postgresql://someone:{PASSWORD}@127.0.0.1:{free_port()}/nowhere"
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), *BASE,
          "--rate-limit", "0", "--mock-api", "--processes", "2", "--sim-duration", "2h",
-         "--runs-dir", str(tmp_path / "runs")],
+         *_zmq_port(), "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(bad, tmp_path), cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
@@ -371,7 +378,7 @@ def test_processes_end_with_a_killed_master(tmp_path):
     log = tmp_path / "run.log"
     proc = start_locust(
         [*BASE, "--rate-limit", "0", "--mock-api", "--mock-db", "--processes", "2",
-         "--sim-duration", "200h", "--runs-dir", str(tmp_path / "runs")],
+         "--sim-duration", "200h", *_zmq_port(), "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(None, tmp_path), cwd=tmp_path, log=log,
     )  # fmt: skip
     try:

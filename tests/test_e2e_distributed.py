@@ -10,79 +10,35 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from db import migrate
-from db.engine import create_db_engine
 from harness.stack.launch import free_port
+from tests.distributed_support import (
+    BASE,
+    PASSWORD,
+    ROOT,
+    Api,
+    ConnectionSampler,
+    busiest_window,
+    group_alive,
+    make_busy_db,
+    run_separately,
+    zmq_port,
+)
 from tests.e2e_support import harness_env, start_locust, stop, wait_for
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parent.parent
-N = 300
-BASE = ["--headless", "--time-scale", "1800", "--sim-start", "2026-01-10T09:00:00+00:00",
-        "--ramp", "0:100", "--drain-seconds", "3"]  # fmt: skip
-PASSWORD = "Wire-S3cret-9f2c"
-
-
-def _busy_population(engine) -> None:
-    """Frequent shoppers: demand well above the limits under test."""
-    from personas.catalog import generate_catalog, seed_catalog
-    from personas.sample import generate_personas
-    from personas.seed import seed_personas
-
-    people = [
-        p.model_copy(update={"shopping_frequency": 14.0, "impulsivity": max(p.impulsivity, 0.6)})
-        for p in generate_personas(N, seed=11)
-    ]
-    with engine.begin() as conn:
-        seed_catalog(conn, data=generate_catalog(seed=11))
-        seed_personas(conn, personas=people)
 
 
 @pytest.fixture()
 def busy_db(pg_server, request):
     name = "dist_" + request.node.name.replace("[", "_").replace("]", "")[:40]
-    url = pg_server.create_database(name, drop_first=True)
-    migrate.upgrade(url)
-    eng = create_db_engine(url, total_connections=2)
-    _busy_population(eng)
+    url, eng = make_busy_db(pg_server, name)
     yield url, eng, name
     eng.dispose()
-
-
-class Api:
-    """The reference API behind ``tests.faulty_target`` with a server-side request log."""
-
-    def __init__(self, db_url: str, tmp: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "requests.log"
-        env = dict(os.environ, SIMULATION_MODE="true", DATABASE_URL=db_url, FAULT_PCT="0",
-                   REQUEST_LOG=str(self.log))  # fmt: skip
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.faulty_target", "--port", str(self.port)],
-            env=env, cwd=str(ROOT), stdout=open(tmp / "api.log", "a"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        from harness.control.target import probe_health
-
-        wait_for(lambda: probe_health(self.url)[0], timeout=60, what="reference_api")
-
-    def requests(self) -> list[tuple[float, str]]:
-        rows = (line.split(" ", 1) for line in self.log.read_text().splitlines() if " " in line)
-        return sorted((float(t), path) for t, path in rows)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 @pytest.fixture()
@@ -92,66 +48,6 @@ def api(busy_db, tmp_path):
     a.stop()
 
 
-class ConnectionSampler:
-    """Samples ``pg_stat_activity`` every 0.2 s: the harness's connections to one database
-    (application names ``loadsim-*``; the API's are ``reference_api``)."""
-
-    SQL = text("SELECT count(*) FROM pg_stat_activity "
-               "WHERE datname = :db AND application_name LIKE 'loadsim%'")  # fmt: skip
-
-    def __init__(self, url: str, database: str) -> None:
-        self.engine = create_db_engine(url, total_connections=1, application_name="sampler")
-        self.database = database
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        with self.engine.connect() as conn:
-            while not self._stop.is_set():
-                self.samples.append(int(conn.execute(self.SQL, {"db": self.database}).scalar()))
-                conn.rollback()
-                time.sleep(0.2)
-
-    def stop(self) -> list[int]:
-        self._stop.set()
-        self._thread.join(10)
-        self.engine.dispose()
-        return self.samples
-
-
-def _run_separately(args: list[str], *, workers: int, env: dict, tmp: Path,
-                    worker_env: dict | None = None, timeout: float = 240) -> tuple[int, str, list[str], list[int]]:  # fmt: skip
-    """A master and ``workers`` workers as separate commands; returns the master's exit
-    code, its log, the workers' logs and exit codes."""
-    port = str(free_port())
-    master = start_locust(
-        [*args, "--master", "--expect-workers", str(workers), "--master-bind-host", "127.0.0.1",
-         "--master-bind-port", port],
-        env=env, cwd=tmp, log=tmp / "master.log",
-    )  # fmt: skip
-    procs = [
-        start_locust(
-            ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-            env=worker_env or env,
-            cwd=tmp,
-            log=tmp / f"worker{i}.log",
-        )  # fmt: skip
-        for i in range(workers)
-    ]
-    try:
-        rc = master.wait(timeout=timeout)
-        # A worker lets its users finish their hours (the run's 60 s stop timeout): with a
-        # saturated rate limit they wait for tokens.
-        rcs = [p.wait(timeout=90) for p in procs]
-    finally:
-        for p in [master, *procs]:
-            stop(p)
-    logs = [(tmp / f"worker{i}.log").read_text() for i in range(workers)]
-    return rc, (tmp / "master.log").read_text(), logs, rcs
-
-
 def test_workers_obey_the_master_and_the_connection_budget_holds(busy_db, api, tmp_path):
     """Workers started with none of the master's flags browse through the API (the
     master's --browse-via), name the flags they were overridden on, and the run never holds
@@ -159,7 +55,7 @@ def test_workers_obey_the_master_and_the_connection_budget_holds(busy_db, api, t
     url, eng, dbname = busy_db
     eng.dispose()  # the fixture's connection is not the harness's
     sampler = ConnectionSampler(url, dbname)
-    rc, master_log, worker_logs, _ = _run_separately(
+    rc, master_log, worker_logs, _ = run_separately(
         [*BASE, "--rate-limit", "0", "--browse-via", "api", "--http-pools", "3",
          "--db-connections", "12", "--host", api.url, "--sim-duration", "6h", "--run-id", "obey",
          "--runs-dir", str(tmp_path / "runs")],
@@ -275,7 +171,7 @@ def test_a_fake_worker_receives_no_password(busy_db, tmp_path):
 def test_a_worker_on_another_database_refuses_to_join(busy_db, pg_server, tmp_path):
     url, eng, dbname = busy_db
     other = pg_server.create_database("dist_other", drop_first=True)
-    rc, master_log, (worker_log,), (worker_rc,) = _run_separately(
+    rc, master_log, (worker_log,), (worker_rc,) = run_separately(
         [*BASE, "--rate-limit", "0", "--mock-api", "--sim-duration", "3h", "--run-id", "other",
          "--runs-dir", str(tmp_path / "runs")],
         workers=1, env=harness_env(url, tmp_path), worker_env=harness_env(other, tmp_path),
@@ -290,22 +186,13 @@ def test_a_worker_on_another_database_refuses_to_join(busy_db, pg_server, tmp_pa
 # ------------------------------------------------------------------ rate limit
 
 
-def _busiest(times: list[float], window: float = 10.0) -> int:
-    best, j = 0, 0
-    for i, t in enumerate(times):
-        while times[j] < t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
-
-
 @pytest.mark.parametrize("workers", [2, 3])
 def test_rate_limit_is_global_and_whole(busy_db, api, tmp_path, workers):
     """Every request the harness sends — the agents', and the master's /health and
     /time/advance — counts: the server's busiest 10 s stays within 5 % of the limit."""
     url, eng, _ = busy_db
     limit = 20.0
-    rc, master_log, _, _ = _run_separately(
+    rc, master_log, _, _ = run_separately(
         [*BASE, "--rate-limit", str(limit), "--browse-via", "api", "--host", api.url,
          "--sim-duration", "10h", "--run-id", f"rate{workers}", "--runs-dir", str(tmp_path / "runs"),
          # Throttled users are mid-hour at the end: the limit, not their graceful stop, is
@@ -317,7 +204,7 @@ def test_rate_limit_is_global_and_whole(busy_db, api, tmp_path, workers):
     reqs = api.requests()
     times = [t for t, _ in reqs]  # everything the harness sent, its start-up probe included
     control = sum(1 for _, p in reqs if p.startswith(("/health", "/time/")))
-    busiest = _busiest(times)
+    busiest = busiest_window(times)
     span = times[-1] - times[0]
     print(f"[figure] rate {limit:g}/s over {workers} workers: busiest 10 s {busiest} requests "
           f"({busiest / 10 / limit:.3f} x limit), {len(times)} in {span:.0f} s, "
@@ -331,35 +218,12 @@ def test_rate_limit_is_global_and_whole(busy_db, api, tmp_path, workers):
 # ------------------------------------------------------------------ lifecycle
 
 
-def _group_alive(pgid: int) -> list[int]:
-    """Pids still alive in a process group (zombies excluded), from /proc."""
-    alive = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(int(d.name))
-    return alive
-
-
-def _zmq_port() -> list[str]:
-    """``--processes`` binds Locust's default 5557 unless told: other runs on the box may
-    hold it."""
-    port = str(free_port())
-    return ["--master-bind-port", port, "--master-port", port]
-
-
 def test_processes_end_with_a_master_that_fails_at_start(tmp_path):
     bad = f"postgresql://someone:{PASSWORD}@127.0.0.1:{free_port()}/nowhere"
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), *BASE,
          "--rate-limit", "0", "--mock-api", "--processes", "2", "--sim-duration", "2h",
-         *_zmq_port(), "--runs-dir", str(tmp_path / "runs")],
+         *zmq_port(), "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(bad, tmp_path), cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
@@ -369,28 +233,28 @@ def test_processes_end_with_a_master_that_fails_at_start(tmp_path):
     assert len(errors) == 1 and "127.0.0.1" in errors[0] and PASSWORD not in err, err[-3000:]
     assert "Traceback" not in err
     deadline = time.monotonic() + 10
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
+    while group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _group_alive(proc.pid) == []
+    assert group_alive(proc.pid) == []
 
 
 def test_processes_end_with_a_killed_master(tmp_path):
     log = tmp_path / "run.log"
     proc = start_locust(
         [*BASE, "--rate-limit", "0", "--mock-api", "--mock-db", "--processes", "2",
-         "--sim-duration", "200h", *_zmq_port(), "--runs-dir", str(tmp_path / "runs")],
+         "--sim-duration", "200h", *zmq_port(), "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(None, tmp_path), cwd=tmp_path, log=log,
     )  # fmt: skip
     try:
         wait_for(lambda: "personas, time scale" in log.read_text(), timeout=90, what="run start")
-        children = [p for p in _group_alive(proc.pid) if p != proc.pid]
+        children = [p for p in group_alive(proc.pid) if p != proc.pid]
         assert len(children) >= 2
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         deadline = time.monotonic() + 10
-        while _group_alive(proc.pid) and time.monotonic() < deadline:
+        while group_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _group_alive(proc.pid) == [], log.read_text()[-2000:]
+        assert group_alive(proc.pid) == [], log.read_text()[-2000:]
     finally:
         stop(proc, signal.SIGKILL)
     assert f"the master process (pid {proc.pid}) is gone" in log.read_text()

@@ -14,8 +14,10 @@ from sqlalchemy import make_url, text
 from db.engine import create_db_engine, split_budget
 from harness.agent.rate_limit import BURST_S, TokenBucket, control_rate, rate_shares
 from harness.config.messages import (
+    MESSAGES,
     DbFingerprint,
     Grant,
+    LeaseRequest,
     Release,
     RunConfig,
     has_password,
@@ -227,9 +229,14 @@ def test_run_config_never_carries_a_password():
 
 
 def test_typed_messages_round_trip():
-    g = Grant(req_id="w:1", entry={"agent_id": 3})
+    g = Grant(grants=[{"req_id": "w:1", "entry": {"agent_id": 3}}])
     assert Grant.from_msg(g.to_msg()) == g and g.NAME == "loadsim_grant"
+    assert Grant.from_msg({"req_id": "w:1", "entry": {"agent_id": 3}}) == g  # the single form
+    assert LeaseRequest(req_ids=["w:1", "w:2"]).to_msg() == {"req_ids": ["w:1", "w:2"]}
+    assert LeaseRequest.from_msg({"req_id": "w:3"}).ids() == ["w:3"]
     assert Release(agent_id=3).to_msg() == {"agent_id": 3}
+    names = [m.NAME for m in (*MESSAGES, RunConfig)]
+    assert len(set(names)) == len(names)  # one name, one message
     assert Release.from_msg({"req_id": "w:2"}).req_id == "w:2"
 
 

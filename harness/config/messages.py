@@ -83,26 +83,40 @@ class Hello(_Message):
 
 @dataclass
 class LeaseRequest(_Message):
-    """Worker → master, when users start: lease a persona for each of ``req_ids`` (one
-    round trip for a batch; ``req_id`` alone is still accepted). Each id is unique in the
-    run; the answers come in :class:`Grant` s naming them."""
+    """Worker → master, when users start: lease a persona for each request. The users of
+    a process that start within a short window ask in one message (``req_ids``; k sized
+    from the spawn rate — ``harness.agent.lease_client``); a single ``req_id`` is also
+    understood. Each id is unique in the run (``<client id>:<counter>``); the answers come
+    in :class:`Grant` as personas are free (queued until then)."""
 
     NAME: ClassVar[str] = MSG_LEASE
-    req_id: str | None = None
     req_ids: list[str] = field(default_factory=list)
+    req_id: str | None = None
+
+    def ids(self) -> list[str]:
+        return list(self.req_ids) or ([self.req_id] if self.req_id else [])
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"req_ids": self.ids()}
 
 
 @dataclass
 class Grant(_Message):
-    """Master → one worker: personas for its requests — ``grants``, a list of
-    ``{"req_id", "entry"}`` (or one ``req_id``/``entry``). ``entry`` holds ``agent_id``,
-    ``user_id`` and ``persona`` (the persona's fields). A worker whose user is gone sends a
-    :class:`Release` of the persona back at once."""
+    """Master → one worker: personas for its requests, one message per holder —
+    ``grants`` is a list of ``{"req_id", "entry"}``, ``entry`` holding ``agent_id``,
+    ``user_id`` and ``persona`` (the persona's fields). A single ``req_id``/``entry`` is
+    also understood. A worker whose user is gone sends a :class:`Release` of the persona
+    back at once."""
 
     NAME: ClassVar[str] = MSG_GRANT
-    req_id: str | None = None
-    entry: dict[str, Any] | None = None
     grants: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_msg(cls, data: dict[str, Any] | None) -> Grant:
+        data = data or {}
+        if "grants" in data:
+            return cls(grants=list(data["grants"]))
+        return cls(grants=[{"req_id": data["req_id"], "entry": data["entry"]}] if data else [])
 
 
 @dataclass
@@ -161,6 +175,12 @@ class WorkerReport(_Message):
     hours: dict[str, Any] = field(default_factory=dict)
     throttled: int = 0
     unavailable: int = 0
+
+
+MESSAGES: tuple[type, ...] = (
+    Hello, LeaseRequest, Grant, Release, Revoke, ContractError, Refused, WorkerReport,
+)  # fmt: skip
+"""Every typed message of the control plane but :class:`RunConfig` (defined below)."""
 
 
 @dataclass(frozen=True)

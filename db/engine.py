@@ -61,11 +61,15 @@ def plan_pool(total_budget: int, processes: int) -> PoolPlan:
 def split_budget(total_budget: int, workers: int) -> tuple[int, int]:
     """``(master, each worker)`` connections of a run's total over the processes that are
     connected: the master and ``workers`` worker processes (0: standalone, one process with
-    everything). The master gets an equal share, the workers the rest (never less than one
-    each; with fewer connections than processes the total cannot hold — the caller warns)."""
+    everything). The master gets an equal share — at least two when the budget allows, so
+    an offer cycle's long transaction does not starve its lease log and checkpoints — the
+    workers the rest (never less than one each; with fewer connections than processes the
+    total cannot hold — the caller warns)."""
     if workers <= 0:
         return max(1, total_budget), 0
     master = max(1, total_budget // (workers + 1))
+    if master < 2 and total_budget >= workers + 2:
+        master = 2
     return master, max(1, (total_budget - master) // workers)
 
 

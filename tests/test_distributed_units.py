@@ -103,7 +103,15 @@ def test_unlimited_and_standalone_shares():
 
 @pytest.mark.parametrize(
     "total,workers,expected",
-    [(12, 2, (4, 4)), (40, 2, (13, 13)), (40, 0, (40, 0)), (10, 3, (2, 2)), (2, 3, (1, 1))],
+    [
+        (12, 2, (4, 4)),
+        (40, 2, (13, 13)),
+        (40, 0, (40, 0)),
+        (10, 3, (2, 2)),
+        (2, 3, (1, 1)),
+        (40, 30, (2, 1)),
+        (31, 30, (1, 1)),
+    ],  # fmt: skip
 )
 def test_the_connection_budget_is_split_over_the_processes_connected(total, workers, expected):
     master, worker = split_budget(total, workers)

@@ -282,3 +282,30 @@ def test_a_worker_refuses_a_database_that_is_not_the_masters():
     assert database_refusal(_cfg(embedded, handed=embedded), None) is None
     mock = dataclasses.replace(_cfg(master_url), mock_db=True)
     assert database_refusal(mock, None) is None
+
+
+def test_the_master_keeps_a_share_for_the_targets_refreshes():
+    """--offer-engine target: the master's control share covers one POST /refresh/user per
+    persona per offer cycle on average (capped at a quarter of the limit)."""
+    from types import SimpleNamespace
+
+    from harness.agent.budget import RunBudget
+
+    class Routes:
+        def has(self, key: str) -> bool:
+            return key == "refresh_user"
+
+    bucket = TokenBucket(0)
+    director = SimpleNamespace(offer_engine="target", target_plan=SimpleNamespace(routes=Routes()),
+                               settings_cycle_days=7.0, pool=SimpleNamespace(size=300))  # fmt: skip
+    opts = dataclasses.replace(HarnessOptions(), time_scale=1800.0, rate_limit=20.0)
+    rt = SimpleNamespace(role="master", opts=opts, bucket=bucket, engine=None, director=director)
+    cfg = RunConfig(run_id="r", seed=1, sim_start="x", sim_end=None, clock={}, api_url=None,
+                    database_url=None, rate_share=0.0, mock_api=False, mock_db=False)  # fmt: skip
+    RunBudget(rt).share_out(cfg, 2)
+    refresh = 300 / (7 * 86400 / 1800)
+    assert bucket.rate == pytest.approx(control_rate(1800) + refresh)
+    assert bucket.rate + 2 * cfg.rate_share == pytest.approx(20.0)
+    director.offer_engine = "local"
+    RunBudget(rt).share_out(cfg, 2)
+    assert bucket.rate == pytest.approx(control_rate(1800))

@@ -48,7 +48,7 @@ class RunBudget:
         rt, o = self.rt, self.rt.opts
         if rt.role != "master":
             workers = 0
-        control = control_rate(o.time_scale, mock_api=o.mock_api)
+        control = control_rate(o.time_scale, mock_api=o.mock_api) + self._refresh_rate()
         own_rate, worker_rate = rate_shares(o.rate_limit, workers, control)
         own_db, worker_db = split_budget(int(o.db_connections), workers)
         cfg.rate_share, cfg.db_share = worker_rate, worker_db
@@ -70,6 +70,20 @@ class RunBudget:
                 "--db-connections %d is less than the %d connected processes: each holds one "
                 "connection, %d in all", o.db_connections, workers + 1, own_db + workers * worker_db,
             )  # fmt: skip
+
+    def _refresh_rate(self) -> float:
+        """With ``--offer-engine target`` the master also calls the target's ``POST
+        /refresh/user/{id}`` for every persona each offer cycle: their average rate (the
+        burst at a boundary is paced by the master's share)."""
+        d = self.rt.director
+        if d is None or getattr(d, "offer_engine", "local") != "target":
+            return 0.0
+        plan = getattr(d, "target_plan", None)
+        routes = getattr(plan, "routes", None)
+        if routes is None or not routes.has("refresh_user"):
+            return 0.0
+        cycle_s = float(getattr(d, "settings_cycle_days", 7.0)) * 86400 / self.rt.opts.time_scale
+        return float(getattr(getattr(d, "pool", None), "size", 0)) / max(1.0, cycle_s)
 
     def apply(self, cfg: RunConfig) -> None:
         """Worker/standalone: take the shares the run config carries."""

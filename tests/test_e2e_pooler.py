@@ -62,5 +62,9 @@ def test_two_processes_through_pgbouncer_transaction_mode(pooled_db, tmp_path):
           f"{events} events, {N} personas, {HOURS} simulated hours, --processes 2")  # fmt: skip
     assert sessions > 0 and events > 0 and status == 1
     # Both worker processes recorded their hours through the pooler.
-    workers = count(eng, "SELECT count(DISTINCT worker) FROM agent_hours WHERE run_id = 'pooled'")
+    workers = count(  # agent_hours.worker is "<process>" or "<process>/<claim token>"
+        eng,
+        "SELECT count(DISTINCT split_part(worker, '/', 1)) FROM agent_hours "
+        "WHERE run_id = 'pooled'",
+    )
     assert workers == 2, workers

@@ -194,7 +194,8 @@ def _install_sigterm(runner: Any) -> None:
 
 def _apply_config(rt: ProcessRuntime, data: dict[str, Any]) -> None:
     cfg = RunConfig.from_msg(data)
-    if rt.role == "worker" and rt.run is None:  # joining: obey the master, check the DB
+    joining = rt.run is None or rt.run.run_id != cfg.run_id
+    if rt.role == "worker" and joining:  # obey the master, check the database
         from harness.wiring.join import adopt_master_options, database_refusal, refuse
 
         if getattr(rt, "refused", False):

@@ -49,6 +49,16 @@ def test_a_burst_of_users_leases_in_one_round_trip_each_way():
     assert broker.lease_log == [] and broker.lease_events == 30  # --mock-db: counted only
 
 
+def test_k_follows_the_rate_users_start_at_when_the_spawn_rate_is_not_known():
+    runner = _Runner()
+    client = LeaseClient(SimpleNamespace(runner=runner), spawn_rate=1)
+    for i in range(200):  # a burst (the shape's 100+/s), all within a few ms
+        client.ask(f"w:{i}")
+    leases = [m for m in runner.sent if m[0] == "loadsim_lease"]
+    assert client.k > 1 and len(leases) < 40, (client.k, len(leases))
+    assert sum(len(m[1]["req_ids"]) for m in leases) + len(client._batch) == 200
+
+
 def test_a_partial_batch_leaves_within_the_window_and_a_gone_user_gives_back():
     runner = _Runner()
     client = LeaseClient(SimpleNamespace(runner=runner), spawn_rate=1000)

@@ -5,15 +5,17 @@ One lease request per user meant one master round trip per user: at 30,000 agent
 unacted while users waited (BENCHMARKS.md). Here the users of one process that start
 within a short window ask in **one** ``MSG_LEASE`` (``req_ids``), and the master answers
 each holder with one ``MSG_GRANT`` carrying its ``grants``
-(``harness.control.lease_broker``). The batch size k comes from the spawn rate: the users
-Locust starts in :data:`WINDOW_S` (``ceil(spawn_rate × WINDOW_S)``, 1 … :data:`MAX_BATCH`);
-a batch goes when it is full or its first request is :data:`WINDOW_S` old, so a user
-never waits longer than that for its request to leave.
+(``harness.control.lease_broker``). The batch size k comes from the spawn rate — the one this
+process sees (requests in the last second; the harness's shape sets Locust's rate per
+ramp step, and a worker is never told it), or Locust's ``-r`` when larger: the users started
+in :data:`WINDOW_S` (``ceil(rate × WINDOW_S)``, 1 … :data:`MAX_BATCH`). A batch goes when it
+holds k requests or its first is :data:`WINDOW_S` old, so no user waits longer than that.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import gevent
@@ -36,11 +38,13 @@ class LeaseClient:
 
     def __init__(self, environment: Any, spawn_rate: float | None = None) -> None:
         self.environment = environment
-        self.k = batch_size(
-            spawn_rate
-            if spawn_rate is not None
-            else getattr(environment.parsed_options, "spawn_rate", None)
-        )
+        given = spawn_rate
+        if given is None:
+            given = getattr(getattr(environment, "parsed_options", None), "spawn_rate", None)
+        self._given = float(given or 1.0)
+        self.k = batch_size(self._given)
+        self._second = (time.monotonic(), 0)  # (start, requests) of the current second
+        self._last_rate = 0.0
         self.pending: dict[str, AsyncResult] = {}
         self._batch: list[str] = []
         self._timer: gevent.Greenlet | None = None
@@ -50,12 +54,25 @@ class LeaseClient:
         """Queue a request; the result is the granted entry (agent_id, user_id, persona)."""
         result: AsyncResult = AsyncResult()
         self.pending[req_id] = result
+        self._observe()
         self._batch.append(req_id)
         if len(self._batch) >= self.k:
             self._send()
         elif self._timer is None:
             self._timer = gevent.spawn_later(WINDOW_S, self._send)
         return result
+
+    def _observe(self) -> None:
+        """k from the rate requests arrive at (this second's so far, or the last one's)."""
+        now = time.monotonic()
+        start, n = self._second
+        if now - start >= 1.0:
+            self._last_rate = n / (now - start)
+            start, n = now, 0
+        n += 1
+        self._second = (start, n)
+        seen = max(self._last_rate, n / max(WINDOW_S, now - start))
+        self.k = batch_size(max(self._given, seen))
 
     def _send(self) -> None:
         if self._timer is not None and self._timer is not gevent.getcurrent():

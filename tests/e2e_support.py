@@ -155,11 +155,12 @@ def lease_overlaps(engine: Engine, run_id: str) -> int:
 
 ACTING_OVERLAPS = """
 WITH acted AS (
-    -- The process that wrote each hour: agent_hours.worker is "<process>" for quiet and
-    -- missed hours and "<process>/<claim token>" for claimed ones.
+    -- The process that acted each hour: agent_hours.worker is "<process>" for quiet
+    -- hours and "<process>/<claim token>" for claimed ones. Missed hours are accounting,
+    -- not acting (the master tops up a dead worker's unwritten hours as missed).
     SELECT agent_id, split_part(worker, '/', 1) AS proc, min(sim_hour) AS first,
            max(sim_hour) AS last
-    FROM agent_hours WHERE run_id = :r AND NOT is_replay
+    FROM agent_hours WHERE run_id = :r AND NOT is_replay AND decision <> 'missed'
     GROUP BY agent_id, split_part(worker, '/', 1)
 )
 SELECT a.agent_id, a.proc, a.first, a.last, b.proc, b.first, b.last
@@ -175,7 +176,7 @@ def acting_overlaps(engine: Engine, run_id: str) -> list[tuple]:
     processes' spans of one agent must not interleave (each hour is claimed once, so two
     users acting as one persona win alternate hours). A persona handed over (a killed
     worker's, reclaimed) shows as consecutive, disjoint spans. Replayed hours of a
-    resumed run are left out (they re-run hours on purpose)."""
+    resumed run (re-run on purpose) and missed hours (nobody acted) are left out."""
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(ACTING_OVERLAPS), {"r": run_id}).all()]
 

@@ -157,7 +157,7 @@ ACTING_OVERLAPS = """
 WITH acted AS (
     -- The process that acted each hour: agent_hours.worker is "<process>" for quiet
     -- hours and "<process>/<claim token>" for claimed ones. Missed hours are accounting,
-    -- not acting (the master tops up a dead worker's unwritten hours as missed).
+    -- not acting: nobody played them, so they cannot show two players.
     SELECT agent_id, split_part(worker, '/', 1) AS proc, min(sim_hour) AS first,
            max(sim_hour) AS last
     FROM agent_hours WHERE run_id = :r AND NOT is_replay AND decision <> 'missed'

@@ -31,8 +31,8 @@ def test_a_handover_passes_but_two_processes_acting_as_one_persona_fail(clean_db
     ids = _hours(
         clean_db,
         [
-            # agent 0: worker0 hours 0-2 (its buffered quiet hour 1 lost with it, topped up
-            # as missed by the master), killed; worker1 takes over at 3 (a handover)
+            # agent 0: worker0 hours 0-2 (a missed row for hour 1 from some other process
+            # is accounting, not acting), killed; worker1 takes over at 3 (a handover)
             (0, 0, "worker0", "none"), (0, 1, "master", "missed"), (0, 2, "worker0/ab12", "shop"),
             (0, 3, "worker1", "none"), (0, 4, "worker1/cd34", "idle"),
             # agent 1: two users on two processes, each winning alternate hours

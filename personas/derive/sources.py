@@ -160,19 +160,17 @@ ORDER BY o.id
 """
 
 
-def database_frame(rows: list[tuple[Any, ...]], *, store_codes: dict[Any, str]) -> TxData:
-    """Orders read from a database (``_DB_LINES_SQL`` row shape) in the common shape.
+def order_lines(f: pd.DataFrame) -> pd.DataFrame:
+    """Order lines read from a database in the common line shape (``LINE_COLUMNS``).
 
-    Store brands are the catalog's (``personas.vocab.STORE_BRANDS``); a line counts as
-    coupon-discounted when its order carries a coupon discount. The database keeps no price
-    promotions, so ``promo`` is False (a stated gap, not an estimate).
+    ``f`` has one row per order line with columns ``household``, ``basket``, ``ts``,
+    ``product``, ``category``, ``brand``, ``qty``, ``unit`` (cents) and ``disc`` (the
+    order's coupon discount). Used for the owner's real orders (``database_frame``) and a
+    finished run's simulated ones (``loadsim realism RUN``), so both are read one way.
     """
     from personas.vocab import STORE_BRANDS
 
     own = {b for b, _ in STORE_BRANDS}
-    cols = ["household", "basket", "ts", "coupon_id", "disc", "product", "category", "brand"]
-    cols += ["store", "qty", "unit"]
-    f = pd.DataFrame(rows, columns=cols)
     ts = pd.to_datetime(f["ts"], utc=True).dt.tz_localize(None) if len(f) else f["ts"]
     lines = pd.DataFrame(
         {
@@ -188,6 +186,20 @@ def database_frame(rows: list[tuple[Any, ...]], *, store_codes: dict[Any, str]) 
             "units": f["qty"].clip(1, MAX_UNITS),
         }
     )
+    return lines[list(LINE_COLUMNS)]
+
+
+def database_frame(rows: list[tuple[Any, ...]], *, store_codes: dict[Any, str]) -> TxData:
+    """Orders read from a database (``_DB_LINES_SQL`` row shape) in the common shape.
+
+    Store brands are the catalog's (``personas.vocab.STORE_BRANDS``); a line counts as
+    coupon-discounted when its order carries a coupon discount. The database keeps no price
+    promotions, so ``promo`` is False (a stated gap, not an estimate).
+    """
+    cols = ["household", "basket", "ts", "coupon_id", "disc", "product", "category", "brand"]
+    cols += ["store", "qty", "unit"]
+    f = pd.DataFrame(rows, columns=cols)
+    lines = order_lines(f)
     hh = pd.DataFrame(index=pd.Index(sorted(lines["household"].unique()), name="household"))
     for c in ("age", "income", "size", "coupons_received", "coupons_redeemed"):
         hh[c] = float("nan")

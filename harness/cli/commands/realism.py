@@ -287,8 +287,7 @@ def run_recorded(run_id: str, *, personas: Path | None, progress=_say):  # -> Re
 
     from harness.cli.commands.personas import open_migrated_engine
     from personas.derive.baskets import week_index
-    from personas.derive.sources import LINE_COLUMNS, TxData
-    from personas.vocab import STORE_BRANDS
+    from personas.derive.sources import TxData, order_lines
     from reports.realism import RealismReport
 
     if personas is not None and not personas.exists():
@@ -308,26 +307,8 @@ def run_recorded(run_id: str, *, personas: Path | None, progress=_say):  # -> Re
         engine.dispose()
     if not rows:
         raise ConfigError(f"RUN {run_id!r}: no completed orders to score")
-    own = {b for b, _ in STORE_BRANDS}
-    f = pd.DataFrame(
-        [tuple(r) for r in rows],
-        columns=["hh", "order", "ts", "product", "category", "brand", "qty", "unit", "disc"],
-    )
-    ts = pd.to_datetime(f["ts"], utc=True).dt.tz_localize(None)
-    lines = pd.DataFrame(
-        {
-            "household": f["hh"].astype(str),
-            "basket": f["order"].astype(str),
-            "ts": ts,
-            "product": f["product"].astype(str),
-            "category": f["category"].astype(str),
-            "private_label": f["brand"].isin(own),
-            "value_cents": (f["qty"] * f["unit"]).astype(float),
-            "promo": False,
-            "coupon": f["disc"].fillna(0) > 0,
-            "units": f["qty"].clip(1, 10),
-        }
-    )[list(LINE_COLUMNS)]
+    cols = ["household", "basket", "ts", "product", "category", "brand", "qty", "unit", "disc"]
+    lines = order_lines(pd.DataFrame([tuple(r) for r in rows], columns=cols))
     sim_tx = TxData("run", lines, pd.DataFrame(index=pd.Index([], name="household")))
     start, end = (pd.Timestamp(x).tz_convert("UTC").tz_localize(None) for x in bounds)
     days = (end - start).total_seconds() / 86400.0

@@ -17,32 +17,17 @@ warnings.filterwarnings("ignore", module="platformdirs")
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
-E2E_GROUPS = ("e2e-a", "e2e-b")
-"""The two xdist groups of the tests marked ``e2e`` (real locust processes). With
-``--dist loadgroup`` (``make test``) each group runs on one worker, one test after another,
-so at most two locust runs share the box's 2 cores at once. Their assertions are
-speed-independent (issue 13), so two at a time is safe; one group alone made the e2e tests
-~1,300 s of serial wall time (the other worker idled), over the 10-minute budget."""
-
-_E2E_B = frozenset(
-    {"test_e2e_distributed", "test_e2e_control", "test_e2e_pacing", "test_e2e_target",
-     "test_owner_db_run"}
-)  # fmt: skip
-"""Modules of the second group, chosen so both groups take about the same time."""
-
-
-def e2e_group(item: pytest.Item) -> str:
-    """The xdist group of an ``e2e`` test: by module, so one module's runs stay together."""
-    module = getattr(item, "module", None)
-    name = module.__name__.rsplit(".", 1)[-1] if module is not None else ""
-    return E2E_GROUPS[1] if name in _E2E_B else E2E_GROUPS[0]
+E2E_GROUP = "e2e"
+"""The one xdist group of every test marked ``e2e`` (real locust processes): with
+``--dist loadgroup`` (``make test``) they all run on one worker, one after another, so two
+locust runs never compete for the box's 2 cores; the other worker takes the rest."""
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     # Per item as it is collected, before any collection_modifyitems (xdist's worker reads
-    # the group markers there to suffix the node id with "@<group>").
+    # the group markers there to suffix the node id with "@e2e").
     if item.get_closest_marker("e2e") is not None:
-        item.add_marker(pytest.mark.xdist_group(e2e_group(item)))
+        item.add_marker(pytest.mark.xdist_group(E2E_GROUP))
 
 
 @pytest.hookimpl(trylast=True)
@@ -50,16 +35,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Make ``--dist loadgroup`` group on pytest ≥ 9.2, where pytest-xdist ≤ 3.8's suffix
     (it assigns the legacy ``item._nodeid``) silently no longer reaches the node id
     (pytest-xdist issue #1386): without this the e2e runs go round-robin to both workers.
-    ``tests/test_suite_rules.py`` checks that a group really lands on one worker."""
+    ``tests/test_suite_rules.py`` checks that the group really lands on one worker."""
     if not getattr(config.option, "loadgroup", False):
         return
     from _pytest.nodeid import coerce_node_id
 
+    suffix = "@" + E2E_GROUP
     for item in items:
-        if item.get_closest_marker("e2e") is None:
-            continue
-        suffix = "@" + e2e_group(item)
-        if not item.nodeid.endswith(suffix):
+        if item.get_closest_marker("e2e") is not None and not item.nodeid.endswith(suffix):
             item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
 
 

@@ -1,5 +1,5 @@
 """Rules about the suite itself (issue 13): CI cannot silently skip the browser, and every
-test that starts real locust processes runs in an ``e2e`` xdist group."""
+test that starts real locust processes runs in the one ``e2e`` xdist group."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def test_missing_chromium_skips_locally_but_fails_under_ci(monkeypatch, tmp_path
 
 
 def test_e2e_tests_share_one_xdist_worker(tmp_path):
-    """``make test``'s ``-n 2 --dist loadgroup`` really runs every ``e2e`` test of one group
-    on one worker (on pytest 9.2 xdist's own suffix is lost — see tests/conftest.py)."""
+    """``make test``'s ``-n 2 --dist loadgroup`` really runs every ``e2e`` test on one
+    worker (on pytest 9.2 xdist's own suffix is lost — see tests/conftest.py)."""
     import re
     import subprocess
     import sys
@@ -49,7 +49,7 @@ def test_e2e_tests_share_one_xdist_worker(tmp_path):
     ran = re.findall(r"\[(gw\d)\] .*PASSED (\S+)", r.stdout)
     e2e_workers = {gw for gw, node in ran if "test_e2e_" in node}
     assert len([n for _, n in ran if "test_e2e_" in n]) == 8, r.stdout[-2000:]
-    assert all(n.endswith("@e2e-a") for _, n in ran if "test_e2e_" in n)
+    assert all(n.endswith("@e2e") for _, n in ran if "test_e2e_" in n)
     assert len(e2e_workers) == 1, r.stdout[-2000:]
 
 

@@ -207,9 +207,9 @@ class HttpShop:
         params = [f"limit={int(limit)}", f"offset={int(offset)}"]
         if store_id is not None:
             params.append(f"store_id={int(store_id)}")
-        if category:
+        if category is not None:  # "" is a value, as in the cache and the API
             params.append("category=" + _q(category))
-        if brand:
+        if brand is not None:
             params.append("brand=" + _q(brand))
         path = self._path("products", "/api/products") + "?" + "&".join(params)
         data = self._call("GET", path, name="/api/products?…", idempotent=True)

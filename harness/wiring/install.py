@@ -123,8 +123,10 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             from db.adopt import map_drift
 
             # The owner file's [db.map] must be the one the database was adopted with.
-            owner_file = os.environ.get("LOADSIM_MAP") or os.environ.get("LOADSIM_DB_MAP")
-            drift = map_drift(settings.database_url, owner_file)
+            from db.owner_file import locate
+
+            owner_file = locate()  # --map sets $LOADSIM_MAP (harness.config.options)
+            drift = map_drift(settings.database_url, str(owner_file) if owner_file else None)
             if drift:
                 raise ConfigError(drift)
         if not opts.mock_api and environment.host:

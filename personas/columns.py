@@ -12,27 +12,21 @@ Three sources, in this order of precedence:
 
 Headers are compared case-, space-, hyphen- and underscore-insensitively. The map file is
 passed explicitly or named by ``$LOADSIM_MAP`` / ``$LOADSIM_DB_MAP`` (so every command that
-reads a workbook honours it without an option of its own).
+reads a workbook honours it without an option of its own); ``db.owner_file`` locates and
+parses it, here as for every other section.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from db import owner_file
 from db.errors import ConfigError
 from personas.model import PERSONA_FIELDS
-
-MAP_ENV = "LOADSIM_MAP"
-"""Environment variable naming the owner's map file (TOML)."""
-MAP_ENV_FALLBACKS = ("LOADSIM_DB_MAP",)
-"""Also read when ``$LOADSIM_MAP`` is unset: the database map's variable names the same
-one file (issue 14: the column map lives in the same file as the database map)."""
 
 # The owner's plan (seed 000, "Agent State (28 Persona Attributes)") names them as
 # "age, income, location / frequency, basket_size, impulsivity / categories, brands,
@@ -167,20 +161,12 @@ def load_column_map(path: Path | str | None = None) -> ColumnMap:
         ConfigError: unreadable TOML, or a mapped attribute that does not exist (the
             message names the closest attribute).
     """
-    if path is None:
-        path = next(
-            (os.environ[v] for v in (MAP_ENV, *MAP_ENV_FALLBACKS) if os.environ.get(v)), None
-        )
-        if path is None:
-            return ColumnMap()
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: map file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    section = data.get("personas", {})
+    f = owner_file.load(path)
+    if f.path is None:
+        return ColumnMap()
+    path = f.path
+    section = f.section("personas")
+    section = {} if section is None else section
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [personas] must be a table")
     errors: list[str] = []

@@ -6,7 +6,8 @@ hard-codes a path: agents (``HttpShop``), the start-up probe, the clock and the 
 (``harness.control.target``) all ask this map. The default is the contract's own paths.
 
 The owner overrides it in section ``[routes]`` of the same TOML file that holds ``[db.map]``
-and ``[personas.columns]`` (named by ``--map FILE`` or ``$LOADSIM_MAP``)::
+and ``[personas.columns]`` (named by ``--map FILE`` or ``$LOADSIM_MAP``; ``db.owner_file``
+locates and parses it for every section)::
 
     [routes]
     cart_add = "/v1/basket/items"
@@ -22,19 +23,13 @@ the reference API at the same paths, so a map can be proven end to end.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db import owner_file
 from db.errors import ConfigError
-
-MAP_ENV = "LOADSIM_MAP"
-"""The owner's map file (same variable as ``personas.columns.MAP_ENV``: one file)."""
-MAP_ENV_FALLBACKS = ("LOADSIM_DB_MAP",)
-"""Read when ``$LOADSIM_MAP`` is unset: the database map's variable names the same file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +164,9 @@ def _check_unique(paths: dict[str, str], source: str) -> None:
 
 
 def map_file(path: str | Path | None = None) -> Path | None:
-    """The map file to read: ``path``, else ``$LOADSIM_MAP`` (or ``$LOADSIM_DB_MAP``)."""
-    env = (os.environ.get(v) for v in (MAP_ENV, *MAP_ENV_FALLBACKS))
-    chosen = path or next((v for v in env if v), None)
-    return Path(chosen) if chosen else None
+    """The owner's file ``[routes]`` is read from (``db.owner_file.locate``: ``path``, else
+    ``$LOADSIM_MAP``, else ``$LOADSIM_DB_MAP``)."""
+    return owner_file.locate(path)
 
 
 def load_routes(path: str | Path | None = None) -> RouteMap:
@@ -183,20 +177,13 @@ def load_routes(path: str | Path | None = None) -> RouteMap:
         ConfigError: the file is missing or not TOML, or ``[routes]`` is invalid (the
             message names the file and the key).
     """
-    p = map_file(path)
-    if p is None:
+    f = owner_file.load(path)
+    if f.path is None:
         return RouteMap()
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: map file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read map file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    if "routes" not in data:
-        return RouteMap(source=f"{p} (no [routes]: the contract's paths)")
-    return build_routes(data["routes"], source=str(p))
+    section = f.section("routes")
+    if section is None:
+        return RouteMap(source=f"{f.path} (no [routes]: the contract's paths)")
+    return build_routes(section, source=str(f.path))
 
 
 CONTRACT_STATUSES = frozenset({401, 403, 404, 405, 422})

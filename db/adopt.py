@@ -228,21 +228,20 @@ def map_drift(url: str, path: str | None) -> str | None:
     """Why the map file ``path`` cannot be run with (``None``: it can, or there is no
     ``[db.map]`` in it): its map differs from the one the database was adopted with, so the
     views would not be what the file says."""
-    import tomllib
-    from pathlib import Path
-
-    from db.appmap import load_map
+    from db import owner_file
+    from db.appmap import map_of
     from db.engine import create_db_engine, redact
+    from db.errors import ConfigError
 
     if not path:
         return None
     try:
-        has_section = "map" in tomllib.loads(Path(path).read_text()).get("db", {})
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None  # the file's owner (its other sections) reports it
-    if not has_section:
-        return None
-    amap = load_map(path)
+        owner = owner_file.read(path)
+        if not owner.has("db.map"):
+            return None
+    except ConfigError:
+        return None  # the file's other readers (routes, personas) report it, in one line
+    amap = map_of(owner)
     engine = create_db_engine(url, total_connections=1)
     try:
         with engine.connect() as conn:

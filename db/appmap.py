@@ -59,7 +59,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, Table
 from sqlalchemy.dialects.postgresql import JSONB
 
+from db import owner_file
 from db.errors import ConfigError
 from db.models import metadata
 
@@ -220,7 +220,8 @@ def default_map() -> AppMap:
 
 
 def load_map(path: str | Path | None) -> AppMap:
-    """Read ``[db.map]`` of a TOML file (``None`` → the default map).
+    """Read ``[db.map]`` of a TOML file (``None`` → the default map; the caller decides
+    whether ``$LOADSIM_MAP`` applies, see ``harness.cli.commands.db_map``).
 
     Raises:
         ConfigError: the file is missing or unreadable, or the section names an unknown
@@ -228,21 +229,21 @@ def load_map(path: str | Path | None) -> AppMap:
     """
     if path is None:
         return default_map()
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: map file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read map file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    section = data.get("db", {}).get("map")
+    return map_of(owner_file.read(path))
+
+
+def map_of(f: owner_file.OwnerFile) -> AppMap:
+    """The ``[db.map]`` of an already read owner file (``db.owner_file``).
+
+    Raises:
+        ConfigError: the file has no ``[db.map]``, or it is invalid (names file and key).
+    """
+    section = f.section("db.map")
     if section is None:
-        raise ConfigError(f"{p}: no [db.map] section (see README, 'Your database')")
+        raise ConfigError(f"{f.path}: no [db.map] section (see README, 'Your database')")
     if not isinstance(section, dict):
-        raise ConfigError(f"{p}: [db.map] must be a table")
-    return build_map(section, source=str(p))
+        raise ConfigError(f"{f.path}: [db.map] must be a table")
+    return build_map(section, source=str(f.path))
 
 
 def build_map(section: dict[str, Any], *, source: str) -> AppMap:

@@ -13,19 +13,15 @@ purpose, after reading what it will do. ``upgrade --adopt --map FILE`` is the sa
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from tabulate import tabulate
 
-MAP_ENV = "LOADSIM_DB_MAP"
-"""Environment variable naming the map file when ``--map`` is not given."""
-
 MAP_HELP = (
     "TOML file whose [db.map] section maps the harness's concepts to your app's tables "
-    f"(default: $LOADSIM_MAP or ${MAP_ENV} when it has [db.map], else the map stored at "
-    "adoption, else today's schema)"
+    "(default: $LOADSIM_MAP, else $LOADSIM_DB_MAP, when that file has [db.map]; else the map "
+    "stored at adoption, else today's schema)"
 )
 
 
@@ -34,15 +30,16 @@ def add_map_option(p: argparse.ArgumentParser) -> None:
 
 
 def _resolve_map(conn: Any, map_file: str | None) -> Any:
+    from db import owner_file
     from db.adopt import adopted_map
-    from db.appmap import build_map, load_map
+    from db.appmap import build_map, load_map, map_of
 
     if map_file:
         return load_map(map_file)
     # The owner's one file, named for every part of the harness: used when it has [db.map].
-    path = os.environ.get("LOADSIM_MAP") or os.environ.get(MAP_ENV)
-    if path and has_db_map(path):
-        return load_map(path)
+    owner = owner_file.load()
+    if owner.has("db.map"):
+        return map_of(owner)
     try:
         stored = adopted_map(conn)
     except Exception:  # noqa: BLE001 - no loadsim schema yet: the default map
@@ -51,17 +48,6 @@ def _resolve_map(conn: Any, map_file: str | None) -> Any:
     if stored is not None:
         return build_map(stored["map"], source=f"map stored at adoption ({stored['source']})")
     return load_map(None)
-
-
-def has_db_map(path: str) -> bool:
-    """Whether the file has a ``[db.map]`` section (other sections are other parts')."""
-    import tomllib
-    from pathlib import Path
-
-    try:
-        return "map" in tomllib.loads(Path(path).read_text()).get("db", {})
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return True  # let load_map say what is wrong with it, in one line
 
 
 def _engine(url: str) -> Any:
@@ -88,7 +74,7 @@ def run_check(url: str, *, map_file: str | None, host: str | None) -> int:
             results += data_checks(conn, amap, reports)
     finally:
         engine.dispose()
-    results.append(check_target(host))
+    results.append(check_target(host, path=_health_path(host, map_file)))
     print(f"database: {redact(url)} ({_KIND[kind]}); map: {amap.source}")
     rows = []
     for r in reports:
@@ -119,6 +105,16 @@ def run_check(url: str, *, map_file: str | None, host: str | None) -> int:
         return 2
     print(f"all {len(reports)} concepts found; {len(results)}/{len(results)} checks passed")
     return 0
+
+
+def _health_path(host: str | None, map_file: str | None) -> str:
+    """The target's health route from the owner's ``[routes]`` — the same map the run's
+    start-up probe uses (``harness.config.routes``); read only when a target is checked."""
+    if not host:
+        return "/health"
+    from harness.config.routes import load_routes
+
+    return load_routes(map_file).path("health")
 
 
 _KIND = {

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import gevent
 
 from harness.agent.lease_client import LeaseClient, batch_size
+from harness.config.messages import Grant, LeaseRequest
 from harness.control.hour_book import HourBook
 from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool, PoolEntry
@@ -40,10 +41,10 @@ def test_a_burst_of_users_leases_in_one_round_trip_each_way():
     # The master's side: one grant message for the holder, carrying all 30.
     d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None)
     broker = LeaseBroker(d, LeasePool(_entries(40), seed=1))
-    broker.on_lease(None, SimpleNamespace(data=leases[0][1], node_id="w1"))
+    broker.on_lease(LeaseRequest.from_msg(leases[0][1]), "w1")
     grants = [m for m in runner.sent if m[0] == "loadsim_grant"]
     assert len(grants) == 1 and grants[0][2] == "w1" and len(grants[0][1]["grants"]) == 30
-    client.on_grants(grants[0][1])
+    client.on_grants(Grant.from_msg(grants[0][1]))
     agents = {r.get(timeout=1)["agent_id"] for r in results}
     assert len(agents) == 30 and broker.pool.leased == 30
     assert broker.lease_log == [] and broker.lease_events == 30  # --mock-db: counted only
@@ -69,7 +70,8 @@ def test_a_partial_batch_leaves_within_the_window_and_a_gone_user_gives_back():
     gevent.sleep(0.2)
     assert runner.sent == [("loadsim_lease", {"req_ids": ["a"]}, None)]
     client.done("a")
-    client.on_grants({"grants": [{"req_id": "a", "entry": {"agent_id": 7}}]})
+    entry = {"agent_id": 7, "user_id": 107, "persona": {"persona_id": "P007"}}
+    client.on_grants(Grant.from_msg({"grants": [{"req_id": "a", "entry": entry}]}))
     assert runner.sent[-1] == ("loadsim_release", {"agent_id": 7}, None)
 
 

@@ -17,6 +17,8 @@ from harness.config.messages import (
     MESSAGES,
     DbFingerprint,
     Grant,
+    GrantItem,
+    LeaseEntry,
     LeaseRequest,
     Release,
     RunConfig,
@@ -237,13 +239,14 @@ def test_run_config_never_carries_a_password():
 
 
 def test_typed_messages_round_trip():
-    g = Grant(grants=[{"req_id": "w:1", "entry": {"agent_id": 3}}])
+    entry = LeaseEntry(agent_id=3, user_id=4, persona={"persona_id": "P1"})
+    g = Grant(grants=[GrantItem(req_id="w:1", entry=entry)])
     assert Grant.from_msg(g.to_msg()) == g and g.NAME == "loadsim_grant"
-    assert Grant.from_msg({"req_id": "w:1", "entry": {"agent_id": 3}}) == g  # the single form
+    assert Grant.from_msg({"req_id": "w:1", "entry": entry.to_msg()}) == g  # the single form
     assert LeaseRequest(req_ids=["w:1", "w:2"]).to_msg() == {"req_ids": ["w:1", "w:2"]}
     assert LeaseRequest.from_msg({"req_id": "w:3"}).ids() == ["w:3"]
     assert Release(agent_id=3).to_msg() == {"agent_id": 3}
-    names = [m.NAME for m in (*MESSAGES, RunConfig)]
+    names = [m.NAME for m in MESSAGES]  # RunConfig included
     assert len(set(names)) == len(names)  # one name, one message
     assert Release.from_msg({"req_id": "w:2"}).req_id == "w:2"
 

@@ -3,8 +3,8 @@
 One lease request per user meant one master round trip per user: at 30,000 agents over
 ``--processes 2`` the master's message loop fell behind the ramp and 14,046 slots went
 unacted while users waited (BENCHMARKS.md). Here the users of one process that start
-within a short window ask in **one** ``MSG_LEASE`` (``req_ids``), and the master answers
-each holder with one ``MSG_GRANT`` carrying its ``grants``
+within a short window ask in **one** ``LeaseRequest`` (``req_ids``), and the master answers
+each holder with one ``Grant`` carrying its ``grants``
 (``harness.control.lease_broker``). The batch size k comes from the spawn rate — the one this
 process sees (requests in the last second; the harness's shape sets Locust's rate per
 ramp step, and a worker is never told it), or Locust's ``-r`` when larger: the users started
@@ -21,7 +21,7 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult
 
-from harness.config.messages import MSG_LEASE, MSG_RELEASE
+from harness.config.messages import Grant, LeaseRequest, Release, send
 
 WINDOW_S = 0.1
 MAX_BATCH = 500
@@ -34,7 +34,9 @@ def batch_size(spawn_rate: float | None) -> int:
 
 
 class LeaseClient:
-    """Batches this process's lease requests; resolves each user's :class:`AsyncResult`."""
+    """Batches this process's lease requests; resolves each user's :class:`AsyncResult`
+    with its granted entry as a checked map (``agent_id``, ``user_id``, ``persona``: a
+    :class:`~harness.config.messages.LeaseEntry` on the wire)."""
 
     def __init__(self, environment: Any, spawn_rate: float | None = None) -> None:
         self.environment = environment
@@ -81,7 +83,7 @@ class LeaseClient:
         batch, self._batch = self._batch, []
         if batch:
             self.sent_messages += 1
-            self.environment.runner.send_message(MSG_LEASE, {"req_ids": batch})
+            send(self.environment.runner, LeaseRequest(req_ids=batch))
 
     def cancel(self, req_id: str) -> None:
         """The user stopped before its grant: drop the request (here, or at the master)."""
@@ -89,20 +91,17 @@ class LeaseClient:
         if req_id in self._batch:
             self._batch.remove(req_id)
         else:
-            self.environment.runner.send_message(MSG_RELEASE, {"req_id": req_id})
+            send(self.environment.runner, Release(req_id=req_id))
 
     def done(self, req_id: str) -> None:
         self.pending.pop(req_id, None)
 
-    def on_grants(self, data: dict[str, Any]) -> None:
-        """``MSG_GRANT``: ``grants`` (a batch) or one ``req_id``/``entry``. A grant whose
-        user is gone is given back at once."""
-        grants = data.get("grants") or [data]
-        for g in grants:
-            pending = self.pending.get(g["req_id"])
+    def on_grants(self, grant: Grant) -> None:
+        """The master's :class:`Grant`: each waiting user gets its entry; a grant whose user
+        is gone is given back at once."""
+        for item in grant.grants:
+            pending = self.pending.get(item.req_id)
             if pending is not None:
-                pending.set(g["entry"])
+                pending.set(item.entry.to_msg())
             else:
-                self.environment.runner.send_message(
-                    MSG_RELEASE, {"agent_id": g["entry"]["agent_id"]}
-                )
+                send(self.environment.runner, Release(agent_id=item.entry.agent_id))

@@ -24,7 +24,7 @@ from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness.agent.hour import AgentHours, slot_offset_seconds
 from harness.agent.runtime import ProcessRuntime, runtime_of
-from harness.config.messages import MSG_RELEASE
+from harness.config.messages import Release, send
 from personas.model import Persona
 
 log = logging.getLogger("loadsim.user")
@@ -83,7 +83,7 @@ class PersonaUser(User):
     def on_stop(self) -> None:
         runner = self.environment.runner
         if self.entry is not None:
-            runner.send_message(MSG_RELEASE, {"agent_id": self.entry["agent_id"]})
+            send(runner, Release(agent_id=int(self.entry["agent_id"])))
             self.entry = None
         elif self._req_id is not None:
             self.rt.leases.cancel(self._req_id)

@@ -1,11 +1,14 @@
-"""The control plane: what the master and the workers say to each other.
+"""The control plane: what the master and the workers say to each other, and when.
 
 One owner for the protocol, so ``control`` (the master's side) and ``agent`` (a worker's
-side) speak it without importing each other. Messages ride on Locust's own channel
-(``runner.send_message`` / ``runner.register_message``, msgpack over ZMQ): payloads are
-plain dicts, lists, strings and numbers (tuples arrive as lists, sets cannot travel).
-Each message below is a dataclass with ``NAME``, ``to_msg()`` and ``from_msg()``; the
-``MSG_*`` constants are their names.
+side) speak it without importing each other. Each message is a dataclass with its ``NAME``
+(the ``MSG_*`` constants), ``to_msg()`` (the payload: plain maps, lists, strings and
+numbers — Locust sends it as msgpack over ZMQ) and ``from_msg()`` (a payload from the wire
+checked against the fields: the typed message, or :class:`MessageError` naming the message,
+the field and what was wrong). The harness sends with :func:`send` and receives with
+:func:`listen` (``harness.config.wire``) — never ``runner.send_message(name, {...})`` — and
+a malformed message is logged in one line and ignored (``tests/test_messages.py`` checks
+both, and that no ``send_message(`` in ``harness/`` is handed a dict literal).
 
 **Nothing secret travels.** Locust's port is unauthenticated and binds every interface
 unless ``--master-bind-host`` says otherwise: anything sent here reaches any peer that
@@ -14,37 +17,52 @@ port, database, user — never a password); only the embedded default's URL (loo
 socket, no password) is handed to workers, and :meth:`RunConfig.to_msg` drops any URL that
 carries a password whatever the caller put in.
 
-The protocol, in the order a run uses it (documented as Locust documents its ``Events``):
+The protocol, in the order a run uses it. Like Locust's ``Events``, each message's own
+docstring says who sends it, when, what the receiver does, and its fields (``:param:``).
+First Locust's own handshake (``client_ready`` → ``ack``) and ``spawn``; at the worker's
+``test_start``:
 
-1. Locust's own handshake (``client_ready`` → ``ack``), then its ``spawn`` message: the
-   worker fires ``test_start`` and sends :class:`Hello`.
-2. The master answers :class:`RunConfig` (``MSG_CONFIG``) to that worker, and broadcasts
-   it again whenever it changes: a worker joins or leaves (rate and connection shares are
-   re-divided), pause/resume (clock), a new offer cycle (catalog version). A worker adopts
-   the master's harness options (warning once about its own that differ), checks the
-   database fingerprint — or sends :class:`Refused` and quits (exit 2) — then builds its
-   engine and HTTP pools and lets its users act.
-3. A worker's users that start within 0.1 s ask together in one :class:`LeaseRequest`
-   (``req_ids``; k sized from the spawn rate, ``harness.agent.lease_client``); the master
-   answers each holder with one :class:`Grant` carrying its ``grants`` when personas are
-   free (requests queue until then). A user that stops sends :class:`Release` (the
-   persona, or its pending request). When a missing worker comes back after its personas
-   were reclaimed, the master sends it :class:`Revoke`.
-4. A contract error on a worker (401/403/404/405/422) is sent at once as
-   :class:`ContractError`: the master trips the breaker.
-5. Every 3 s Locust's ``report_to_master`` carries :class:`WorkerReport` under
-   :data:`REPORT_KEY` (hour counters, throttling, unavailability): the run guard pauses
-   the whole run on any process's outage; the database stays the source of truth for
-   the breaker's counts.
-6. The end is Locust's: ``quit`` from the master; a worker that loses its master exits on
-   its own (see ``harness.wiring.lifecycle``).
+======================  ================  ==================================================
+message                 direction         when
+======================  ================  ==================================================
+:class:`Hello`          worker → master   at the worker's ``test_start``
+:class:`RunConfig`      master → worker   answer to ``Hello``; broadcast on every change
+:class:`Refused`        worker → master   its database is not the run's: it then quits
+:class:`LeaseRequest`   worker → master   users started (batched per 0.1 s)
+:class:`Grant`          master → worker   personas free for those requests
+:class:`Release`        worker → master   a user stopped (persona, or pending request)
+:class:`Revoke`         master → worker   a missing worker came back after its reclaim
+:class:`ContractError`  worker → master   a 401/403/404/405/422 from the target
+:class:`WorkerReport`   worker → master   every 3 s inside Locust's ``report_to_master``
+======================  ================  ==================================================
+
+The end is Locust's (``stop``/``quit`` from the master); a worker that loses its master
+exits on its own (``harness.wiring.lifecycle``). A standalone run (one process) uses the same messages: Locust's ``LocalRunner`` hands each
+one straight to this process's own listener.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from harness.config.wire import (
+    MALFORMED,
+    Message,
+    MessageError,
+    Part,
+    listen,
+    listener,
+    parse,
+    send,
+)
+
+__all__ = [
+    "MALFORMED", "MESSAGES", "ContractError", "DbFingerprint", "Grant", "GrantItem",
+    "Hello", "LeaseEntry", "LeaseRequest", "Message", "MessageError", "Refused", "Release",
+    "Revoke", "RunConfig", "WorkerReport", "has_password", "listen", "listener", "parse",
+    "send",
+]  # fmt: skip
 
 MSG_HELLO = "loadsim_hello"
 MSG_CONFIG = "loadsim_config"
@@ -59,92 +77,149 @@ REPORT_KEY = "loadsim"
 ``stats``, ``stats_total``, ``errors``, ``user_classes_count``, ``user_count``)."""
 
 
-class _Message:
-    """Base of the typed messages: a dataclass whose fields are its payload."""
-
-    NAME: ClassVar[str]
-
-    def to_msg(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-
-    @classmethod
-    def from_msg(cls, data: dict[str, Any] | None) -> Any:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
-
-
 @dataclass
-class Hello(_Message):
-    """Worker → master, at the worker's ``test_start`` (after Locust's first ``spawn``):
-    send me the run config. No payload."""
+class Hello(Message):
+    """Sent by a worker to the master at the worker's ``test_start`` (after Locust's first
+    ``spawn``): "send me the run config". The master answers this worker alone with the
+    current :class:`RunConfig` (a worker that says hello before the run is allocated gets
+    it from the run's first broadcast instead). No fields."""
 
     NAME: ClassVar[str] = MSG_HELLO
 
 
 @dataclass
-class LeaseRequest(_Message):
-    """Worker → master, when users start: lease a persona for each request. The users of
-    a process that start within a short window ask in one message (``req_ids``; k sized
-    from the spawn rate — ``harness.agent.lease_client``); a single ``req_id`` is also
-    understood. Each id is unique in the run (``<client id>:<counter>``); the answers come
-    in :class:`Grant` as personas are free (queued until then)."""
+class LeaseRequest(Message):
+    """Sent by a worker (standalone: by the process to itself) when users start and need a
+    persona. The users of a process that start within 0.1 s ask in one message (k sized
+    from the spawn rate, ``harness.agent.lease_client``). The master queues each request
+    and answers with :class:`Grant` as personas of the active set are free.
+
+    :param req_ids: one id per waiting user, unique in the run (``<client>:<counter>``).
+    :param req_id: the single-request form (older senders, test helpers); folded into
+        ``req_ids`` on arrival.
+    """
 
     NAME: ClassVar[str] = MSG_LEASE
     req_ids: list[str] = field(default_factory=list)
     req_id: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.req_id is not None and not self.req_ids:
+            self.req_ids = [self.req_id]
+        self.req_id = None
+
     def ids(self) -> list[str]:
-        return list(self.req_ids) or ([self.req_id] if self.req_id else [])
+        return list(self.req_ids)
+
+    def check(self) -> str | None:
+        return None if self.req_ids else "no req_ids"
 
     def to_msg(self) -> dict[str, Any]:
-        return {"req_ids": self.ids()}
+        return {"req_ids": list(self.req_ids)}
 
 
 @dataclass
-class Grant(_Message):
-    """Master → one worker: personas for its requests, one message per holder —
-    ``grants`` is a list of ``{"req_id", "entry"}``, ``entry`` holding ``agent_id``,
-    ``user_id`` and ``persona`` (the persona's fields). A single ``req_id``/``entry`` is
-    also understood. A worker whose user is gone sends a :class:`Release` of the persona
-    back at once."""
+class LeaseEntry(Part):
+    """One leased persona, as a :class:`Grant` carries it.
+
+    :param agent_id: the simulated agent (``agents.id``).
+    :param user_id: its app user (``users.id``).
+    :param persona: the persona's fields (``personas.model.Persona``).
+    """
+
+    agent_id: int
+    user_id: int
+    persona: dict[str, Any]
+
+    def check(self) -> str | None:
+        if not isinstance(self.persona.get("persona_id"), str):
+            return "persona without a persona_id"
+        return None
+
+
+@dataclass
+class GrantItem(Part):
+    """One answered request of a :class:`Grant`.
+
+    :param req_id: the request of :class:`LeaseRequest` it answers.
+    :param entry: the persona leased to it.
+    """
+
+    req_id: str
+    entry: LeaseEntry
+
+
+@dataclass
+class Grant(Message):
+    """Sent by the master to one worker (the holder of the requests) as soon as personas
+    are free for its queued :class:`LeaseRequest` ids — one message per holder per round.
+    The worker hands each entry to the user waiting on that request; an entry whose user
+    has meanwhile stopped is given back at once with a :class:`Release`.
+
+    :param grants: the answered requests (the single form ``{req_id, entry}`` is also
+        understood on arrival).
+    """
 
     NAME: ClassVar[str] = MSG_GRANT
-    grants: list[dict[str, Any]] = field(default_factory=list)
+    grants: list[GrantItem] = field(default_factory=list)
 
     @classmethod
-    def from_msg(cls, data: dict[str, Any] | None) -> Grant:
-        data = data or {}
-        if "grants" in data:
-            return cls(grants=list(data["grants"]))
-        return cls(grants=[{"req_id": data["req_id"], "entry": data["entry"]}] if data else [])
+    def from_msg(cls, data: Any, *, where: str | None = None) -> Grant:
+        if isinstance(data, dict) and "grants" not in data and "req_id" in data:
+            data = {"grants": [data]}  # the single form
+        return super().from_msg(data, where=where)
 
 
 @dataclass
-class Release(_Message):
-    """Worker → master, when a user stops: give back ``agent_id``, or cancel the pending
-    request ``req_id`` (exactly one of them is set)."""
+class Release(Message):
+    """Sent by a worker when a user stops (``on_stop``), or when a grant arrives for a user
+    that is gone: the master frees the persona (granting it to the next queued request) or
+    drops the pending request. Exactly one field is set.
+
+    :param agent_id: the persona's agent, given back.
+    :param req_id: a request still pending at the master, cancelled.
+    """
 
     NAME: ClassVar[str] = MSG_RELEASE
     agent_id: int | None = None
     req_id: str | None = None
+
+    def check(self) -> str | None:
+        if (self.agent_id is None) == (self.req_id is None):
+            return "exactly one of agent_id and req_id must be set"
+        return None
 
     def to_msg(self) -> dict[str, Any]:
         return {k: v for k, v in super().to_msg().items() if v is not None}
 
 
 @dataclass
-class Revoke(_Message):
-    """Master → one worker that came back after being missing: these personas were
-    reclaimed and leased again; your users must let them go."""
+class Revoke(Message):
+    """Sent by the master to a worker that was missing long enough for its personas to be
+    reclaimed and leased again, when it comes back: its users holding them let them go
+    and lease others (``harness.agent.user``).
+
+    :param agent_ids: the reclaimed personas' agents.
+    """
 
     NAME: ClassVar[str] = MSG_REVOKE
     agent_ids: list[int]
 
 
 @dataclass
-class ContractError(_Message):
-    """Worker → master, at a worker's first contract error (issue 14): the master trips
-    the breaker at once, naming the method, path and status."""
+class ContractError(Message):
+    """Sent by a worker at its first contract error (401/403/404/405/422 — a wrong route,
+    token or body; at most one a second per process): the master's run guard trips the
+    breaker at once, naming the method, path and status. The master's and a standalone
+    process's own errors take the same typed form without travelling.
+
+    :param method: the HTTP method.
+    :param path: the request path without its query.
+    :param status: the HTTP status.
+    :param detail: the target's ``detail`` (≤ 200 characters).
+    :param cause: what such a status usually means (``harness.config.routes``).
+    :param agent_id: the agent whose request it was (``None``: the master's own call).
+    """
 
     NAME: ClassVar[str] = MSG_CONTRACT
     method: str = ""
@@ -152,39 +227,55 @@ class ContractError(_Message):
     status: int = 0
     detail: str = ""
     cause: str = ""
+    agent_id: int | None = None
 
 
 @dataclass
-class Refused(_Message):
-    """Worker → master, when the worker will not act in this run (its database differs
-    from the master's, or it has none): the master logs ``reason``; the worker quits."""
+class Refused(Message):
+    """Sent by a worker that will not act in this run (its database differs from the
+    master's, or it has none), before it quits with exit 2: the master logs who and why.
+
+    :param reason: one line, for the master's log.
+    """
 
     NAME: ClassVar[str] = MSG_REFUSED
     reason: str
 
 
 @dataclass
-class WorkerReport(_Message):
-    """Worker → master every 3 s, inside Locust's report under :data:`REPORT_KEY`:
-    ``hours`` (per-simulated-hour counters drained since the last report, slips as an
-    encoded HDR histogram), ``throttled`` (429 answers so far) and ``unavailable`` (its
-    current run of consecutive unavailable answers: the master's run guard pauses the
-    whole run on the worst process's)."""
+class WorkerReport(Message):
+    """Sent by every worker every 3 s inside Locust's own report (``report_to_master``,
+    under :data:`REPORT_KEY`; the master reads it in ``worker_report``): the hour book
+    merges the counters, the run guard pauses the whole run on the worst process's outage
+    and counts every process's 429s. The database stays the source of truth for the
+    breaker's counts when there is one.
+
+    :param hours: per simulated hour (its number as a string), the counters drained since
+        the last report: ``counts``, ``errors``, slips as an encoded HDR histogram.
+    :param throttled: 429 answers this worker has had so far.
+    :param unavailable: its current run of consecutive unavailable answers.
+    """
 
     NAME: ClassVar[str] = REPORT_KEY
-    hours: dict[str, Any] = field(default_factory=dict)
+    hours: dict[str, dict[str, Any]] = field(default_factory=dict)
     throttled: int = 0
     unavailable: int = 0
 
-
-MESSAGES: tuple[type, ...] = (
-    Hello, LeaseRequest, Grant, Release, Revoke, ContractError, Refused, WorkerReport,
-)  # fmt: skip
-"""Every typed message of the control plane but :class:`RunConfig` (defined below)."""
+    def check(self) -> str | None:
+        for hour, data in self.hours.items():
+            if not str(hour).lstrip("-").isdigit():
+                return f"hours: {hour!r} is not an hour number"
+            for key in ("counts", "errors"):
+                counters = data.get(key) or {}
+                if not isinstance(counters, dict) or not all(
+                    isinstance(v, int) for v in counters.values()
+                ):
+                    return f"hours[{hour!r}].{key}: expected a map of integer counters"
+        return None
 
 
 @dataclass(frozen=True)
-class DbFingerprint:
+class DbFingerprint(Part):
     """Which database a process uses, without the password: enough for a worker to check
     that its own ``DATABASE_URL`` is the master's, and for the manifest to say what the
     database really was."""
@@ -221,56 +312,81 @@ class DbFingerprint:
         text = f"{self.user}@{self.host}:{self.port}/{self.database}"
         return f"embedded Postgres ({text})" if self.embedded else text
 
-    def to_msg(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
-    def from_msg(cls, d: dict[str, Any] | None) -> DbFingerprint | None:
-        return cls(**d) if d else None
+    def from_msg(cls, data: Any, *, where: str | None = None) -> Any:
+        """The fingerprint, or ``None`` for none (``--mock-db``)."""
+        return super().from_msg(data, where=where or "db") if data else None
 
 
 @dataclass
-class RunConfig:
-    """Master → workers (``MSG_CONFIG``): what a process needs to act in a run. Sent in
-    answer to a :class:`Hello` and broadcast whenever it changes (see the module
-    docstring); msgpack-safe via ``to_msg``/``from_msg``."""
+class RunConfig(Message):
+    """Sent by the master to a worker in answer to its :class:`Hello`, and to every worker
+    whenever it changes: a worker joins or leaves (rate and connection shares are
+    re-divided), pause/resume (the clock), a new offer cycle (the catalog version). A
+    joining worker adopts the master's harness options (warning once, naming its own that
+    differ), checks the database fingerprint — or sends :class:`Refused` and quits — then
+    builds its engine and HTTP pools and lets its users act; later ones re-apply the clock
+    and the shares. Standalone, the director applies it directly.
+
+    :param run_id: the run.
+    :param seed: the run seed (persona order, decisions).
+    :param sim_start: simulated start, ISO.
+    :param sim_end: simulated end, ISO (``None``: open-ended).
+    :param clock: the ``SimClock`` (its ``to_dict``).
+    :param api_url: the target (``None`` with ``--mock-api``).
+    :param database_url: only the embedded default's (loopback, no credentials).
+    :param rate_share: requests/s of each worker (the master keeps its control share).
+    :param mock_api: ``--mock-api``.
+    :param mock_db: ``--mock-db``.
+    :param replay_until_hour: hours below this are replays (``--resume``).
+    :param catalog_version: bumped by an offer cycle: workers reload the catalog.
+    :param options: ``processes`` and the target's ``routes``.
+    :param harness: the master's ``HarnessOptions.to_json()``: every option a worker obeys.
+    :param db: the run database's :class:`DbFingerprint` (``None`` with ``--mock-db``).
+    :param db_share: database connections each worker may hold (0: not divided yet).
+    """
 
     NAME: ClassVar[str] = MSG_CONFIG
     run_id: str
     seed: int
-    sim_start: str  # ISO
-    sim_end: str | None  # ISO; None = open-ended
+    sim_start: str
+    sim_end: str | None
     clock: dict[str, Any]
     api_url: str | None
-    database_url: str | None  # only the embedded default's (loopback, no credentials)
-    rate_share: float  # requests/s of each worker (the master keeps its control share)
+    database_url: str | None
+    rate_share: float
     mock_api: bool
     mock_db: bool
-    replay_until_hour: int = -1  # hours below this are replays (resume)
+    replay_until_hour: int = -1
     catalog_version: int = 0
-    options: dict[str, Any] = field(default_factory=dict)  # processes, routes
+    options: dict[str, Any] = field(default_factory=dict)
     harness: dict[str, Any] = field(default_factory=dict)
-    """The master's ``HarnessOptions.to_json()``: every harness option a worker obeys."""
     db: dict[str, Any] | None = None
-    """The run database's :class:`DbFingerprint` (``None`` with ``--mock-db``)."""
     db_share: int = 0
-    """Database connections each worker may hold (the run's ``--db-connections`` divided
-    by the processes connected, master included); 0 = not divided yet."""
 
     def to_msg(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d = super().to_msg()
         if d.get("database_url") and has_password(d["database_url"]):
             d["database_url"] = None  # never on the wire: workers use their own DATABASE_URL
         return d
 
-    @classmethod
-    def from_msg(cls, d: dict[str, Any]) -> RunConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def check(self) -> str | None:
+        try:
+            DbFingerprint.from_msg(self.db)
+        except MessageError as exc:
+            return str(exc)
+        return None
 
     @property
     def fingerprint(self) -> DbFingerprint | None:
         return DbFingerprint.from_msg(self.db)
+
+
+MESSAGES: tuple[type[Message], ...] = (
+    Hello, RunConfig, Refused, LeaseRequest, Grant, Release, Revoke, ContractError,
+    WorkerReport,
+)  # fmt: skip
+"""Every message of the control plane, in the order of the protocol table above."""
 
 
 def has_password(url: Any) -> bool:

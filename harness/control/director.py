@@ -27,13 +27,16 @@ import gevent
 
 from harness.agent.runtime import ProcessRuntime
 from harness.config.messages import (
-    MSG_CONFIG,
-    MSG_CONTRACT,
-    MSG_HELLO,
-    MSG_LEASE,
-    MSG_RELEASE,
     REPORT_KEY,
+    ContractError,
+    Hello,
+    LeaseRequest,
+    Release,
     RunConfig,
+    WorkerReport,
+    listen,
+    parse,
+    send,
 )
 from harness.config.options import ramp_fraction
 from harness.control.finish import finish_run
@@ -76,14 +79,12 @@ class SimulationDirector:
         self.book = HourBook(self)
         self.offers = OfferCycles(self)
         runner = self.env.runner
-        runner.register_message(MSG_HELLO, self._on_hello)
-        runner.register_message(MSG_LEASE, self.leases.on_lease)
-        runner.register_message(MSG_RELEASE, self.leases.on_release)
+        listen(runner, Hello, self._on_hello)
+        listen(runner, LeaseRequest, self.leases.on_lease)
+        listen(runner, Release, self.leases.on_release)
         # Contract errors (issue 14): this process's users report here directly, workers'
         # by message; either trips the breaker at once.
-        runner.register_message(
-            MSG_CONTRACT, lambda environment, msg, **_: self.contract_error(msg.data)
-        )
+        listen(runner, ContractError, lambda err, _node: self.guard.contract_error(err))
         rt.counters.on_contract = self.contract_error
 
     # ---------------------------------------------------------------- the parts' state
@@ -113,7 +114,10 @@ class SimulationDirector:
         return self.target_plan.offer.engine if self.target_plan is not None else "local"
 
     def contract_error(self, info: dict[str, Any]) -> None:
-        self.guard.contract_error(info)
+        """This process's own contract error (``http_shop``, the target's control calls)."""
+        err = parse(ContractError, info, sender="this process")
+        if err is not None:
+            self.guard.contract_error(err)
 
     # ---------------------------------------------------------------- run start
 
@@ -222,16 +226,16 @@ class SimulationDirector:
         self.rt.budget.share_out(self.run, len(self._live_workers()))
         self.run.clock = self.rt.clock.to_dict()
         if self.rt.role == "master":
-            self.env.runner.send_message(MSG_CONFIG, self.run.to_msg())
+            send(self.env.runner, self.run)
         else:
             self.rt.configure(self.run)
 
-    def _on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_hello(self, hello: Hello, node: str) -> None:
         if self.run is None or self.rt.clock is None:  # answered by start_run's broadcast
             return
         self.rt.budget.share_out(self.run, len(self._live_workers()))
         self.run.clock = self.rt.clock.to_dict()
-        self.env.runner.send_message(MSG_CONFIG, self.run.to_msg(), client_id=msg.node_id)
+        send(self.env.runner, self.run, client_id=node)
 
     def _check_workers(self) -> None:
         """Reclaim the leases of workers gone for good; re-share the budgets."""
@@ -244,12 +248,12 @@ class SimulationDirector:
             self._broadcast_config()
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
-        payload = data.get(REPORT_KEY)
-        if payload:
-            self.book.agg.merge(payload.get("hours", {}))
-            self.guard.on_report(
-                client_id, payload.get("unavailable", 0), payload.get("throttled", 0)
-            )
+        if data.get(REPORT_KEY) is None:
+            return  # a worker that is not the harness's (or an older one): nothing of ours
+        report = parse(WorkerReport, data[REPORT_KEY], sender=client_id)
+        if report is not None:
+            self.book.agg.merge(report.hours)
+            self.guard.on_report(client_id, report.unavailable, report.throttled)
 
     def flush_leases(self) -> None:
         self.leases.flush()

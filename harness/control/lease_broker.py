@@ -1,5 +1,6 @@
-"""The lease broker: the master's side of the persona-lease protocol (``MSG_LEASE`` …
-``MSG_REVOKE`` in ``harness.config.messages``) over the pure :class:`LeasePool`.
+"""The lease broker: the master's side of the persona-lease protocol (``LeaseRequest``,
+``Grant``, ``Release``, ``Revoke`` in ``harness.config.messages``) over the pure
+:class:`LeasePool`.
 
 Part of the master's (or standalone's) director. It answers lease requests — one persona
 per request, or a batch (``req_ids``: a worker's users that started within one short
@@ -19,8 +20,17 @@ import logging
 import time
 from typing import Any
 
-from harness.config.messages import MSG_GRANT, MSG_REVOKE
-from harness.control.leases import LeasePool, LeaseRequest, PoolEntry
+from harness.config.messages import (
+    Grant,
+    GrantItem,
+    LeaseEntry,
+    LeaseRequest,
+    Release,
+    Revoke,
+    send,
+)
+from harness.control.leases import LeasePool, PoolEntry
+from harness.control.leases import LeaseRequest as PoolRequest
 from offer_engine.calendar import hour_of
 
 log = logging.getLogger("loadsim")
@@ -82,39 +92,38 @@ class LeaseBroker:
 
     # ---------------------------------------------------------------- messages
 
-    def grant_all(self, grants: list[tuple[LeaseRequest, PoolEntry]]) -> None:
-        """Send grants: one ``MSG_GRANT`` per holder carrying all of its ``grants``."""
-        by_holder: dict[str, list[dict[str, Any]]] = {}
+    def grant_all(self, grants: list[tuple[PoolRequest, PoolEntry]]) -> None:
+        """Send grants: one :class:`Grant` per holder carrying all of its requests'."""
+        by_holder: dict[str, list[GrantItem]] = {}
         now = time.time()
         for req, entry in grants:
-            e = {"agent_id": entry.agent_id, "user_id": entry.user_id, "persona": entry.persona}
-            by_holder.setdefault(req.holder, []).append({"req_id": req.req_id, "entry": e})
+            e = LeaseEntry(agent_id=entry.agent_id, user_id=entry.user_id, persona=entry.persona)
+            by_holder.setdefault(req.holder, []).append(GrantItem(req_id=req.req_id, entry=e))
             self._log("lease", entry.agent_id, req.holder, now)
         for holder, batch in by_holder.items():
-            self.d.env.runner.send_message(MSG_GRANT, {"grants": batch}, client_id=holder)
+            send(self.d.env.runner, Grant(grants=batch), client_id=holder)
 
-    def on_lease(self, environment: Any, msg: Any, **_: Any) -> None:
-        """``MSG_LEASE``: a batch ``req_ids`` in one round trip (or one ``req_id``)."""
-        data = msg.data or {}
-        ids = data.get("req_ids") or ([data["req_id"]] if "req_id" in data else [])
+    def on_lease(self, lease: LeaseRequest, node: str) -> None:
+        """A worker's users ask: a batch of ``req_ids`` in one round trip."""
         grants = []
-        for req_id in ids:
-            req = LeaseRequest(req_id=req_id, holder=msg.node_id)
+        for req_id in lease.req_ids:
+            req = PoolRequest(req_id=req_id, holder=node)
             entry = self.pool.request(req)
             if entry is not None:
                 grants.append((req, entry))
         self.grant_all(grants)
 
-    def on_release(self, environment: Any, msg: Any, **_: Any) -> None:
-        data = msg.data or {}
-        if "agent_id" in data:
-            agent_id = int(data["agent_id"])
-            held = self.pool.holders.get(agent_id) == msg.node_id
-            self.grant_all(self.pool.release(agent_id, msg.node_id))
+    def on_release(self, release: Release, node: str) -> None:
+        """A user stopped: its persona is free (for the next queued request), or its
+        pending request is dropped."""
+        if release.agent_id is not None:
+            agent_id = release.agent_id
+            held = self.pool.holders.get(agent_id) == node
+            self.grant_all(self.pool.release(agent_id, node))
             if held:
-                self._log("release", agent_id, msg.node_id, time.time())
-        elif "req_id" in data:
-            self.pool.cancel(data["req_id"])
+                self._log("release", agent_id, node, time.time())
+        elif release.req_id is not None:
+            self.pool.cancel(release.req_id)
 
     def set_limit(self, users: int) -> None:
         self.grant_all(self.pool.set_limit(users))
@@ -162,6 +171,4 @@ class LeaseBroker:
                     log.warning(
                         "worker %s returned: revoking %d reclaimed personas", holder, len(revoked)
                     )
-                    self.d.env.runner.send_message(
-                        MSG_REVOKE, {"agent_ids": sorted(revoked)}, client_id=holder
-                    )
+                    send(self.d.env.runner, Revoke(agent_ids=sorted(revoked)), client_id=holder)

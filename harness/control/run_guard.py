@@ -2,7 +2,7 @@
 the target, a failure rate over the breaker's threshold — and pause / resume.
 
 Part of the master's (or standalone's) director. It sees **every process** (issue 15):
-workers send a contract error at once (``MSG_CONTRACT``) and report their run of
+workers send a contract error at once (``ContractError``) and report their run of
 consecutive unavailable answers and their 429 count every 3 s (``WorkerReport``); the
 outage check takes the worst process, so a 5xx storm seen only by one worker pauses the
 clock for the whole run. The breaker counts every process's hours (the database's
@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gevent
+
+from harness.config.messages import ContractError
 
 log = logging.getLogger("loadsim")
 
@@ -68,16 +70,17 @@ class RunGuard:
 
     # ---------------------------------------------------------------- trips
 
-    def contract_error(self, info: dict[str, Any]) -> None:
+    def contract_error(self, err: ContractError) -> None:
         """A contract error (401/403/404/405/422) from any process: the breaker trips at
         once, naming the method, path and status — the run cannot be right until fixed."""
         d = self.d
         if d.run is None or self.breaker_state == "open":
             return
         self.breaker_state = "open"
-        what = f"{info.get('method', '')} {info.get('path', '')} → {info.get('status')}"
-        msg = f"circuit breaker: contract error — {what}: {info.get('cause', '')}"
+        what = f"{err.method} {err.path} → {err.status}"
+        msg = f"circuit breaker: contract error — {what}: {err.cause}"
         if d.files is not None:
+            info = {k: v for k, v in err.to_msg().items() if v is not None}
             d.files.log_event("breaker_trip", reason="contract", sim_hour=d.book.current_hour,
                               **info)  # fmt: skip
         gevent.spawn(self._trip, msg)

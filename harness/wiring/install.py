@@ -14,15 +14,17 @@ from typing import Any
 from db.errors import ConfigError, LoadsimError
 from harness.agent.runtime import ProcessRuntime, attach_runtime, director_of, runtime_of
 from harness.config.messages import (
-    MSG_CONFIG,
-    MSG_CONTRACT,
-    MSG_GRANT,
-    MSG_HELLO,
-    MSG_REFUSED,
-    MSG_REVOKE,
     REPORT_KEY,
+    ContractError,
+    Grant,
+    Hello,
+    Refused,
+    Revoke,
     RunConfig,
     WorkerReport,
+    listen,
+    parse,
+    send,
 )
 from harness.config.options import HarnessOptions, register_options
 from harness.wiring import lifecycle
@@ -87,25 +89,19 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
     _ENV = environment
     rt.compile_graph()
     if role in ("worker", "local"):
-        runner.register_message(
-            MSG_CONFIG, lambda environment, msg, **kw: _apply_config(rt, msg.data)
-        )
-        runner.register_message(
-            MSG_GRANT, lambda environment, msg, **kw: rt.leases.on_grants(msg.data)
-        )
-        runner.register_message(
-            MSG_REVOKE, lambda environment, msg, **kw: rt.revoked.update(msg.data["agent_ids"])
-        )
+        listen(runner, RunConfig, lambda cfg, _node: _apply_config(rt, cfg))
+        listen(runner, Grant, lambda grant, _node: rt.leases.on_grants(grant))
+        listen(runner, Revoke, lambda revoke, _node: rt.revoked.update(revoke.agent_ids))
     if role == "worker":
         lifecycle.watch_master(environment, runner)
         # A contract error trips the master's breaker at once (not at the next report).
-        rt.counters.on_contract = lambda info: runner.send_message(MSG_CONTRACT, info)
+        rt.counters.on_contract = lambda info: _forward_contract(runner, info)
         return
     _install_sigterm(runner)
     if role == "master":
         from harness.wiring.join import on_refused
 
-        runner.register_message(MSG_REFUSED, on_refused)
+        listen(runner, Refused, on_refused)
         # When a worker dies, respawn its users on the others at once (they then wait for
         # the dead worker's personas to be reclaimed) instead of after Locust's 60 s.
         environment.parsed_options.enable_rebalancing = True
@@ -194,8 +190,13 @@ def _install_sigterm(runner: Any) -> None:
     gevent.signal_handler(signal.SIGTERM, on_term)
 
 
-def _apply_config(rt: ProcessRuntime, data: dict[str, Any]) -> None:
-    cfg = RunConfig.from_msg(data)
+def _forward_contract(runner: Any, info: dict[str, Any]) -> None:
+    err = parse(ContractError, info, sender="this worker")
+    if err is not None:
+        send(runner, err)
+
+
+def _apply_config(rt: ProcessRuntime, cfg: RunConfig) -> None:
     joining = rt.run is None or rt.run.run_id != cfg.run_id
     if rt.role == "worker" and joining:  # obey the master, check the database
         from harness.wiring.join import adopt_master_options, database_refusal, refuse
@@ -299,7 +300,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if rt is None:
         return
     if rt.role == "worker":
-        environment.runner.send_message(MSG_HELLO, {})
+        send(environment.runner, Hello())
     elif rt.director is not None:
         try:
             rt.director.start_run()

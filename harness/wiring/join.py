@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import Any
 
-from harness.config.messages import DbFingerprint, Refused, RunConfig
+from harness.config.messages import DbFingerprint, Refused, RunConfig, send
 from harness.config.options import HarnessOptions
 from harness.wiring import lifecycle
 
@@ -74,7 +74,7 @@ def refuse(rt: Any, reason: str) -> None:
     sys.stderr.write(f"loadsim: error: this worker refuses to join the run: {reason}\n")
     sys.stderr.flush()
     try:
-        env.runner.send_message(Refused.NAME, Refused(reason=reason).to_msg())
+        send(env.runner, Refused(reason=reason))
     except Exception:  # noqa: BLE001 - the master learns it from Locust's quit anyway
         log.debug("could not send the refusal to the master", exc_info=True)
     # Its users never acted (they wait for the run config): stop them at once.
@@ -82,7 +82,6 @@ def refuse(rt: Any, reason: str) -> None:
     gevent.spawn_later(0.2, env.runner.quit)
 
 
-def on_refused(environment: Any, msg: Any, **_: Any) -> None:
+def on_refused(refused: Refused, node: str) -> None:
     """Master: a worker refused to join; say who and why."""
-    why = Refused.from_msg(msg.data).reason
-    log.error("worker %s refused to join the run: %s", getattr(msg, "node_id", "?"), why)
+    log.error("worker %s refused to join the run: %s", node, refused.reason)

@@ -172,14 +172,15 @@ def data_checks(conn: Connection, amap: AppMap, reports: list[ConceptReport]) ->
     return out
 
 
-def check_target(target: str | None, timeout: float = 5.0) -> CheckResult:
-    """``GET /health`` of the target must report ``simulation_mode: true``."""
+def check_target(target: str | None, timeout: float = 5.0, path: str = "/health") -> CheckResult:
+    """``GET`` of the target's health route (``path``: ``[routes] health`` of the owner's
+    map, given by the caller) must report ``simulation_mode: true``."""
     name = "target in SIMULATION_MODE"
     if not target:
         return CheckResult(
             name, True, "no --host: the embedded reference_api runs with SIMULATION_MODE=true"
         )
-    url = target.rstrip("/") + "/health"
+    url = target.rstrip("/") + path
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - user's target
             body = json.loads(resp.read() or b"{}")

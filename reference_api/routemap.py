@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from db import owner_file
 from db.errors import ConfigError
 
 ENV_ROUTES = "REFERENCE_API_ROUTES"
@@ -52,13 +52,10 @@ def load_routes_file(path: str | Path) -> dict[str, str]:
     """``[routes]`` of ``path``: only the moved actions, ``{key: mapped path}`` ("" = the
     action is not served). Raises ``ConfigError`` naming the file and the key."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"--routes {p}: file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"--routes {p}: not a readable TOML file ({exc})") from None
-    section = data.get("routes")
+    try:  # the owner's one file, read as every reader of it does (db.owner_file)
+        section = owner_file.read(p).section("routes")
+    except ConfigError as exc:
+        raise ConfigError(f"--routes {exc}") from None
     if not isinstance(section, dict):
         raise ConfigError(f"--routes {p}: no [routes] table")
     moved: dict[str, str] = {}

@@ -138,10 +138,8 @@ def malformed(name: str, sender: str, exc: MessageError) -> None:
         return
     if len(_seen) < _SEEN_MAX:
         _seen.add(key)
-    log.warning(
-        "malformed %s message from %s ignored: %s (%s; repeats are counted, not logged)",
-        name, sender, exc.what, exc.where,
-    )  # fmt: skip
+    log.warning("malformed %s message from %s ignored: %s (repeats counted, not logged)",
+                name, sender, exc)  # fmt: skip
 
 
 # ------------------------------------------------------------------ field types

@@ -68,7 +68,8 @@ def read_personas(path: Path | str, column_map: ColumnMap | None = None) -> list
 
     Args:
         path: an ``.xlsx`` workbook with a ``Personas`` sheet, or a ``.csv`` file.
-        column_map: the owner's ``[personas.columns]``; ``None`` → ``$LOADSIM_MAP`` or none.
+        column_map: the owner's ``[personas.columns]``; ``None`` → the owner's file that
+            ``db.owner_file`` locates (``$LOADSIM_MAP``, else ``$LOADSIM_DB_MAP``), or none.
 
     Returns:
         One ``Persona`` per non-blank row, in file order.

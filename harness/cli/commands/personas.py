@@ -29,7 +29,7 @@ def _positive_int(text: str) -> int:
 
 _MAP_HELP = (
     "your map file: its [personas.columns] ('Your Header' = 'attribute') and "
-    "[personas.scales] ('Your Header' = '1-10') sections (default: $LOADSIM_MAP or "
+    "[personas.scales] ('Your Header' = '1-10') sections (default: $LOADSIM_MAP, else "
     "$LOADSIM_DB_MAP)"
 )
 

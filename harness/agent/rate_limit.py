@@ -19,6 +19,13 @@ Why the busiest 10 s at the server stays within 5 % of the limit:
 
 Waiting for a token happens *before* a request is timed, so it never counts as request
 latency. ``rate <= 0`` means unlimited.
+
+**A stopping process does not wait for tokens.** When the run stops (``quit``, a lower
+user count), Locust lets a user in the middle of its hour finish — up to the stop timeout
+(60 s). A user queued behind a throttled bucket could take all of it, one token at a time,
+for requests nobody will read. :meth:`TokenBucket.interrupt` ends those waits at once:
+each waiter gets :class:`RateLimitInterrupted` and its request is not sent. A request whose
+token is there still goes (a stopping paced session sends its rest at once, as before).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+
+from gevent import GreenletExit
 
 BURST_S = 0.1
 """How many seconds of its rate a bucket of a run may save up (see the module docstring)."""
@@ -61,6 +70,19 @@ def rate_shares(total: float, workers: int, control: float) -> tuple[float, floa
     return master, (total - master) / workers
 
 
+class RateLimitInterrupted(GreenletExit):
+    """A wait for a token ended because this process is stopping its users: the request
+    was not sent.
+
+    A ``GreenletExit`` on purpose: the user's hour ends exactly as when Locust kills a user
+    at the stop timeout, only seconds sooner — nothing is counted for it by this process,
+    its claimed hour stays pending and the run's end marks it abandoned (``run_stopped``,
+    ``harness.control.finish``); Locust then runs the user's ``on_stop`` (its persona is
+    released). No ``except Exception`` on the way (the hour's, the graph's) turns it into
+    a failed request, a failed hour or a traceback.
+    """
+
+
 class TokenBucket:
     def __init__(
         self,
@@ -71,7 +93,10 @@ class TokenBucket:
         sleep: Callable[[float], object] | None = None,
     ) -> None:
         self._clock = clock
+        self._custom_sleep = sleep is not None
         self._sleep = sleep or _gevent_sleep
+        self._interrupt: Callable[[Any], bool] | None = None
+        self._wake: Any = None  # gevent Event set by interrupt(): sleeping waiters wake
         self.rate = 0.0
         self.burst = 1.0
         self._tokens = 0.0
@@ -100,12 +125,51 @@ class TokenBucket:
             self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
         self._t = now
 
+    def interrupt(self, which: Callable[[Any], bool] | None = None) -> None:
+        """End the waits of this process's stopping users now, and refuse later ones until
+        :meth:`rearm`: each gets :class:`RateLimitInterrupted` (its request is not sent).
+
+        ``which(greenlet)`` says whose waits end (default: everyone's but ``priority``
+        ones) — a standalone process's director shares the bucket with its users and must
+        keep its own control traffic.
+        """
+        self._interrupt = which or (lambda _g: True)
+        if self._wake is not None:
+            self._wake.set()
+
+    def rearm(self) -> None:
+        """A new start: waits are honoured again."""
+        self._interrupt = None
+        self._wake = None
+
+    def _check_interrupted(self) -> None:
+        if self._interrupt is not None:
+            import gevent
+
+            if self._interrupt(gevent.getcurrent()):
+                raise RateLimitInterrupted("this process is stopping: request not sent")
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when :meth:`interrupt` is called meanwhile."""
+        if self._custom_sleep or self._interrupt is not None:
+            self._sleep(seconds)  # tests' virtual clock; or a waiter interrupt() spares
+            return
+        if self._wake is None:
+            from gevent.event import Event
+
+            self._wake = Event()
+        self._wake.wait(timeout=seconds)
+
     def acquire(self, n: float = 1.0, *, priority: bool = False) -> float:
         """Take ``n`` tokens, sleeping as needed; returns seconds waited.
 
         Waiters are served first in, first out. ``priority`` (the master's control traffic:
         an outage probe must not queue behind hundreds of users) takes its tokens at once,
         going into debt that the queue then waits out — it still counts against the rate.
+
+        Raises:
+            RateLimitInterrupted: it would have to wait, and :meth:`interrupt` was called
+                (the process is stopping its users): no token taken, request not sent.
         """
         if self.rate <= 0:
             return 0.0
@@ -117,6 +181,8 @@ class TokenBucket:
                 self._sleep(-self._tokens / self.rate)
         else:
             lock = self._lock()
+            if lock.locked():  # others queue before this one: that would be a wait
+                self._check_interrupted()
             lock.acquire()
             try:
                 while True:
@@ -125,8 +191,9 @@ class TokenBucket:
                     if self.rate <= 0 or self._tokens >= min(n, self.burst) - _EPS:
                         self._tokens -= n if self.rate > 0 else 0
                         break
+                    self._check_interrupted()  # a wait: not for a stopping process's users
                     # Re-checked after the sleep: a share lowered meanwhile applies at once.
-                    self._sleep((min(n, self.burst) - self._tokens) / self.rate)
+                    self._pause((min(n, self.burst) - self._tokens) / self.rate)
             finally:
                 lock.release()
         self.granted += 1

@@ -60,6 +60,26 @@ class ProcessRuntime:
         self.director: Any = None  # master/local only: control.director.SimulationDirector
         self._prepared_for: str | None = None
         self.revoked: set[int] = set()
+        self._end_rate_waits_on_stop()
+
+    def _end_rate_waits_on_stop(self) -> None:
+        """When the run stops, users waiting for a token end at once — their requests are
+        not sent, their hours end as a user killed at the stop timeout ends (see
+        ``rate_limit.RateLimitInterrupted``) — instead of holding the process up to the
+        stop timeout behind a throttled bucket. A new start honours waits again. On a
+        worker every waiter is a user; standalone, the director's control traffic (in its
+        own greenlets) keeps waiting."""
+        events = getattr(self.environment, "events", None)
+        if events is None or self.role == "master":
+            return
+
+        def users_only(greenlet: Any) -> bool:
+            group = getattr(getattr(self.environment, "runner", None), "user_greenlets", None)
+            return group is None or greenlet in group
+
+        which = None if self.role == "worker" else users_only
+        events.test_stopping.add_listener(lambda **_: self.bucket.interrupt(which))
+        events.test_start.add_listener(lambda **_: self.bucket.rearm())
 
     # ---------------------------------------------------------------- configuration
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, TypeVar, Union
 
 log = logging.getLogger("loadsim")
 
+P = TypeVar("P", bound="Part")
 M = TypeVar("M", bound="Message")
 
 MALFORMED: Counter[str] = Counter()
@@ -53,14 +54,14 @@ class Part:
         return {f.name: _wire(getattr(self, f.name)) for f in fields}
 
     @classmethod
-    def from_msg(cls: type[M], data: Any, *, where: str | None = None) -> M:
+    def from_msg(cls: type[P], data: Any, *, where: str | None = None) -> P:
         """The typed object for ``data`` (a payload from the wire).
 
         Raises:
             MessageError: not a map, a required field missing, a field of the wrong type,
                 or the message's own check (:meth:`check`) failed.
         """
-        where = where or getattr(cls, "NAME", cls.__name__)
+        where = str(where or getattr(cls, "NAME", cls.__name__))
         if data is None:
             data = {}
         if not isinstance(data, dict):

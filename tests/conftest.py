@@ -22,12 +22,48 @@ E2E_GROUP = "e2e"
 ``--dist loadgroup`` (``make test``) they all run on one worker, one after another, so two
 locust runs never compete for the box's 2 cores; the other worker takes the rest."""
 
+E2E_GROUPS = int(os.environ.get("LOADSIM_E2E_GROUPS", "1"))
+"""1 (the default): every e2e test in ``E2E_GROUP``. 2: the e2e modules split into the two
+groups of ``E2E_SPLIT``, so both xdist workers run locust (two runs share the 2 cores:
+every e2e assertion must hold on a loaded box). Prepared, not on: ``LOADSIM_E2E_GROUPS=2
+make test`` tries it."""
+
+E2E_SPLIT: dict[str, str] = {
+    # Balanced by measured serial seconds per module (each module alone under
+    # /tmp/heavy.lock, --durations=0; see the commit that set them). Every module with an
+    # e2e test is listed here (tests/test_suite_rules.py checks it).
+    "test_e2e_resilience.py": "e2e-a",
+    "test_e2e_harness.py": "e2e-a",
+    "test_e2e_reports.py": "e2e-a",
+    "test_e2e_run_end.py": "e2e-a",
+    "test_e2e_demo.py": "e2e-a",
+    "test_e2e_pooler.py": "e2e-a",
+    "test_webui_live.py": "e2e-a",
+    "test_webui_auth.py": "e2e-a",
+    "test_db_connect.py": "e2e-a",
+    "test_e2e_control.py": "e2e-b",
+    "test_e2e_distributed.py": "e2e-b",
+    "test_e2e_pacing.py": "e2e-b",
+    "test_e2e_target.py": "e2e-b",
+    "test_owner_db_run.py": "e2e-b",
+}
+
+
+def e2e_group(item: pytest.Item) -> str | None:
+    """The xdist group of an ``e2e`` item (``None`` for any other test)."""
+    if item.get_closest_marker("e2e") is None:
+        return None
+    if E2E_GROUPS < 2:
+        return E2E_GROUP
+    return E2E_SPLIT.get(item.path.name, E2E_GROUP)
+
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     # Per item as it is collected, before any collection_modifyitems (xdist's worker reads
-    # the group markers there to suffix the node id with "@e2e").
-    if item.get_closest_marker("e2e") is not None:
-        item.add_marker(pytest.mark.xdist_group(E2E_GROUP))
+    # the group markers there to suffix the node id with "@<group>").
+    group = e2e_group(item)
+    if group is not None:
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(trylast=True)
@@ -35,15 +71,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Make ``--dist loadgroup`` group on pytest ≥ 9.2, where pytest-xdist ≤ 3.8's suffix
     (it assigns the legacy ``item._nodeid``) silently no longer reaches the node id
     (pytest-xdist issue #1386): without this the e2e runs go round-robin to both workers.
-    ``tests/test_suite_rules.py`` checks that the group really lands on one worker."""
+    ``tests/test_suite_rules.py`` checks that each group really lands on one worker."""
     if not getattr(config.option, "loadgroup", False):
         return
     from _pytest.nodeid import coerce_node_id
 
-    suffix = "@" + E2E_GROUP
     for item in items:
-        if item.get_closest_marker("e2e") is not None and not item.nodeid.endswith(suffix):
-            item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
+        group = e2e_group(item)
+        if group is not None and not item.nodeid.endswith("@" + group):
+            item._id = coerce_node_id(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
 
 
 # Session fixtures are per process: under xdist every worker starts its own embedded

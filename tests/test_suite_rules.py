@@ -18,9 +18,11 @@ def test_missing_chromium_skips_locally_but_fails_under_ci(monkeypatch, tmp_path
         support.require_chromium()
 
 
-def test_e2e_tests_share_one_xdist_worker(tmp_path):
-    """``make test``'s ``-n 2 --dist loadgroup`` really runs every ``e2e`` test on one
-    worker (on pytest 9.2 xdist's own suffix is lost — see tests/conftest.py)."""
+@pytest.mark.parametrize("groups", [1, 2])
+def test_each_e2e_group_runs_on_one_xdist_worker(tmp_path, groups):
+    """``make test``'s ``-n 2 --dist loadgroup`` really runs every ``e2e`` test of a group
+    on one worker (on pytest 9.2 xdist's own suffix is lost — see tests/conftest.py): the
+    one group by default, each of the two of ``E2E_SPLIT`` with ``LOADSIM_E2E_GROUPS=2``."""
     import re
     import subprocess
     import sys
@@ -29,6 +31,8 @@ def test_e2e_tests_share_one_xdist_worker(tmp_path):
 
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    e2e: real locust\n")
     (tmp_path / "conftest.py").write_text(
+        "import tests.conftest as c\n"
+        "c.E2E_SPLIT = {'test_a.py': 'e2e-a', 'test_b.py': 'e2e-b'}\n"
         "from tests.conftest import pytest_collection_modifyitems, pytest_itemcollected\n"
     )
     body = "import time\nimport pytest\n\n"
@@ -42,15 +46,42 @@ def test_e2e_tests_share_one_xdist_worker(tmp_path):
          "-p", "no:cacheprovider"],
         cwd=tmp_path,  # only xdist is loaded: the other plugins take seconds to import
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
-             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "LOADSIM_E2E_GROUPS": str(groups)},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     ran = re.findall(r"\[(gw\d)\] .*PASSED (\S+)", r.stdout)
-    e2e_workers = {gw for gw, node in ran if "test_e2e_" in node}
-    assert len([n for _, n in ran if "test_e2e_" in n]) == 8, r.stdout[-2000:]
-    assert all(n.endswith("@e2e") for _, n in ran if "test_e2e_" in n)
-    assert len(e2e_workers) == 1, r.stdout[-2000:]
+    e2e = [(gw, node) for gw, node in ran if "test_e2e_" in node]
+    assert len(e2e) == 8, r.stdout[-2000:]
+    assert not [n for _, n in ran if "test_plain_" in n and "@" in n]  # no group for the rest
+    want = {"test_a.py": "@e2e", "test_b.py": "@e2e"}
+    if groups == 2:
+        want = {"test_a.py": "@e2e-a", "test_b.py": "@e2e-b"}
+    by_group: dict[str, set[str]] = {}
+    for gw, node in e2e:
+        module, _, rest = node.partition("::")
+        assert rest.endswith(want[module]), node
+        by_group.setdefault(want[module], set()).add(gw)
+    assert len(by_group) == (1 if groups == 1 else 2), by_group
+    assert all(len(workers) == 1 for workers in by_group.values()), r.stdout[-2000:]
+
+
+def test_every_e2e_module_has_a_group_in_the_split():
+    """The two-group split (``LOADSIM_E2E_GROUPS=2``) names every module with an ``e2e``
+    test, so a new module is placed on purpose (by its measured time), not by default."""
+    from pathlib import Path
+
+    from tests.conftest import E2E_SPLIT
+
+    here = Path(__file__).resolve().parent
+    marked = {
+        p.name
+        for p in here.glob("test_*.py")
+        if p.name != Path(__file__).name and "pytest.mark.e2e" in p.read_text()
+    }
+    assert sorted(marked - set(E2E_SPLIT)) == []
+    assert sorted(set(E2E_SPLIT) - marked) == []  # no stale names
+    assert set(E2E_SPLIT.values()) == {"e2e-a", "e2e-b"}
 
 
 def test_every_module_starting_locust_is_marked_e2e():

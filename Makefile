@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 # pytest exits 5 when it collects no tests: that is a failure here, never a pass.
 # Two xdist workers (the box has 2 cores); every test marked `e2e` (real locust processes)
 # is pinned to one xdist group (tests/conftest.py), so two locust runs never compete.
+# `LOADSIM_E2E_GROUPS=2 make test` splits them into the two groups of E2E_SPLIT instead
+# (prepared, off by default: two locust runs then share the cores).
 # The 25 slowest tests are listed at the end: the budget is 10 minutes on the 2-core box.
 TEST_WORKERS ?= 2
 test: venv

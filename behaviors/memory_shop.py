@@ -6,16 +6,29 @@ between instances, never copied — 10,000 agents in one process share one catal
 business rules follow the reference API (see ``offer_engine.pricing``): coupons must be in the
 wallet and eligible for the cart, checkout is idempotent per key and redeems the applied
 coupon, an empty cart cannot be checked out.
+
+Memory is bounded per agent, whatever the run's length: a real shop keeps every order in its
+database, but no behaviour reads an agent's past orders back, so the in-memory shop keeps
+only what its rules need — the last ``ORDERS_KEPT`` orders (checkout is idempotent within
+that window: a key is one agent-hour's, replayed only by a retry of that hour), counters of
+all orders and redemptions, the last ``ORDERS_KEPT`` redeemed coupon ids, and view counts of
+the coupons still in the wallet. Keeping every order cost a 5,000-agent ``--mock-api``
+worker ~0.5 MiB a simulated day, for the life of the run (issue 15).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from behaviors.catalog_index import index_for
 from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, WalletCoupon
 from offer_engine.pricing import discount_cents, ineligibility, subtotal_cents
+
+ORDERS_KEPT = 16
+"""Orders (and redeemed coupon ids) an agent's shop remembers: far more than one hour's
+retries can replay; an agent places about two a week."""
 
 
 def order_id_for(idempotency_key: str) -> int:
@@ -45,11 +58,16 @@ class InMemoryShop:
         self._wallet: dict[int, WalletCoupon] = {c.user_coupon_id: c for c in wallet or ()}
         self._lines: dict[int, CartLine] = {}
         self._applied: int | None = None
-        self._orders: dict[str, Order] = {}
+        self._orders: OrderedDict[str, Order] = OrderedDict()
+        self.orders_placed = 0
+        """Orders placed through this shop, all of them (``orders`` keeps the last few)."""
         self.viewed_coupons: dict[int, int] = {}
-        """How often each wallet coupon was viewed (the API's ``viewed_count``)."""
+        """How often each coupon in the wallet was viewed (the API's ``viewed_count``);
+        a coupon's count goes when it leaves the wallet."""
         self.redeemed: list[int] = []
-        """user_coupon_ids redeemed by checkouts, in order."""
+        """The last ``ORDERS_KEPT`` user_coupon_ids redeemed by checkouts, in order."""
+        self.redeemed_count = 0
+        """Coupons redeemed through this shop, all of them."""
 
     # catalog -----------------------------------------------------------------------
     def catalog_page(
@@ -128,6 +146,9 @@ class InMemoryShop:
         self._wallet = {c.user_coupon_id: c for c in coupons}
         if self._applied not in self._wallet:
             self._applied = None
+        self.viewed_coupons = {
+            k: v for k, v in self.viewed_coupons.items() if k in self._wallet
+        }  # fmt: skip
 
     def view_coupon(self, user_coupon_id: int) -> None:
         """Record a coupon view; ``ShopRejected`` for a coupon not in the wallet."""
@@ -165,13 +186,21 @@ class InMemoryShop:
             user_coupon_id=cart.applied_user_coupon_id,
         )
         self._orders[idempotency_key] = order
-        if cart.applied_user_coupon_id is not None:
-            self._wallet.pop(cart.applied_user_coupon_id, None)
-            self.redeemed.append(cart.applied_user_coupon_id)
+        self.orders_placed += 1
+        if len(self._orders) > ORDERS_KEPT:
+            self._orders.popitem(last=False)
+        redeemed = cart.applied_user_coupon_id
+        if redeemed is not None:
+            self._wallet.pop(redeemed, None)
+            self.viewed_coupons.pop(redeemed, None)
+            self.redeemed.append(redeemed)
+            self.redeemed_count += 1
+            del self.redeemed[:-ORDERS_KEPT]
         self.cart_clear()
         return order
 
     @property
     def orders(self) -> list[Order]:
-        """Orders placed through this shop, in order."""
+        """The last ``ORDERS_KEPT`` orders placed through this shop, oldest first
+        (``orders_placed`` counts them all)."""
         return list(self._orders.values())

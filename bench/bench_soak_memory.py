@@ -39,6 +39,16 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1800.0, help="time scale")
     ap.add_argument("--sample-s", type=float, default=5.0)
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "loadsim-bench"))
+    ap.add_argument(
+        "--tracemalloc", action="store_true",
+        help="trace each worker's allocations (slow; for attribution, not for the RSS table): "
+        "top-30 growth by traceback once per simulated day, in <runs>/<run id>.memtrace/",
+    )  # fmt: skip
+    ap.add_argument(
+        "--census", action="store_true",
+        help="count each worker's live objects by type and the suspect structures once per "
+        "simulated day (cheap, no tracing), in <runs>/<run id>.memtrace/",
+    )  # fmt: skip
     a = ap.parse_args()
     if a.agents < 1 or a.days < 1 or a.scale <= 0:
         ap.error("--agents, --days and --scale must be positive")
@@ -53,12 +63,28 @@ def main() -> int:
         "--sim-duration", f"{hours}h", "--sim-start", SIM_START, "--rate-limit", "0",
         "--mock-api", "--mock-db", "--processes", "2", "--drain-seconds", "3",
     ]  # fmt: skip
+    env: dict[str, str] = {}
+    if a.tracemalloc or a.census:
+        trace_dir = runs_dir / f"{run_id}.memtrace"
+        shutil.rmtree(trace_dir, ignore_errors=True)
+        env = {
+            "PYTHONPATH": os.pathsep.join(
+                [
+                    str(Path(__file__).resolve().parent / "_memtrace"),
+                    os.environ.get("PYTHONPATH", ""),
+                ]
+            ).rstrip(os.pathsep),
+            "LOADSIM_MEMTRACE_DIR": str(trace_dir),
+            "LOADSIM_MEMTRACE_EVERY_S": str(86400 / a.scale),
+            "LOADSIM_MEMTRACE_MODE": "census" if a.census else "tracemalloc",
+        }
+        print(f"# {'census' if a.census else 'tracemalloc'} per simulated day: {trace_dir}")
     print(f"# {machine()}")
     print(f"# locust {' '.join(args)}")
     t0_wall = time.time()  # run_locust's t = 0 (within milliseconds)
     run = run_locust(
         args, run_id=run_id, runs_dir=runs_dir, timeout_s=hours * 3600 / a.scale + 300,
-        sample_s=a.sample_s,
+        sample_s=a.sample_s, env=env,
     )  # fmt: skip
     print(f"# rc {run.rc}, wall {run.wall_s:.0f} s, load avg now {os.getloadavg()[0]:.1f}")
     root = run.samples[0].pid

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -56,7 +57,12 @@ EXPLORE_MIN = 0.1
 """Chance that a category page opened explores beyond the preferred ones, at brand
 loyalty 1 (it grows to ``EXPLORE_MIN + EXPLORE_LOYALTY`` at loyalty 0)."""
 EXPLORE_LOYALTY = 0.3
-_PAGE_CACHE_MAX = 200_000
+_PAGE_CACHE_MAX = 16_384
+"""Pages' weight tables kept (the oldest dropped first). A table is per persona and
+page, so the distinct ones grow with agents × days browsed: at 200,000 a 5,000-agent
+worker's cache grew ~4 MiB a simulated day for weeks (issue 15). At this size (~5 MiB of
+``array('d')`` tables) it is full by the second day; a miss costs ~18 µs (50 products),
+a shopping hour's graph run milliseconds."""
 TRIP_SHAPE = 1.0
 """Gamma shape of the trip scale: Complete Journey's within-household dispersion of lines
 per basket (method of moments over households with ≥ 10 baskets: k = 1.02)."""
@@ -230,7 +236,7 @@ def product_weight(persona: Persona, product: Product, median_price: float) -> f
     return w
 
 
-_PAGE_TABLES: OrderedDict[tuple[Any, ...], tuple[float, ...]] = OrderedDict()
+_PAGE_TABLES: OrderedDict[tuple[Any, ...], array[float]] = OrderedDict()
 
 
 def _median(values: list[int]) -> float:
@@ -239,8 +245,9 @@ def _median(values: list[int]) -> float:
     return float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2.0
 
 
-def _page_table(persona: Persona, page: list[Product]) -> tuple[float, ...]:
-    """Cumulative preference weights of a page, cached per persona and page identity."""
+def _page_table(persona: Persona, page: list[Product]) -> array[float]:
+    """Cumulative preference weights of a page, cached per persona and page identity (as
+    doubles in an ``array``: the same floats in a quarter of a tuple's memory)."""
     key = (
         persona.persona_id,
         persona.brand_loyalty,
@@ -255,7 +262,7 @@ def _page_table(persona: Persona, page: list[Product]) -> tuple[float, ...]:
     if hit is not None:
         return hit
     med = _median([p.price_cents for p in page])
-    table = tuple(accumulate(product_weight(persona, p, med) for p in page))
+    table = array("d", accumulate(product_weight(persona, p, med) for p in page))
     _PAGE_TABLES[key] = table
     if len(_PAGE_TABLES) > _PAGE_CACHE_MAX:
         _PAGE_TABLES.popitem(last=False)

@@ -40,7 +40,10 @@ if _DIR and _EVERY > 0:
         rhythm = sys.modules.get("behaviors.rhythm")
         if rhythm is not None:
             probes["rhythm._CUMULATIVE"] = len(rhythm._CUMULATIVE)
-            probes["rhythm._DAY_DRAWS"] = len(rhythm._DAY_DRAWS)
+            dd = rhythm._DAY_DRAWS  # day → {key: draws} (or, before the fix, key → draws)
+            probes["rhythm._DAY_DRAWS"] = sum(
+                len(v) if isinstance(v, dict) else 1 for v in dd.values()
+            )
         browsing = sys.modules.get("behaviors.browsing")
         if browsing is not None:
             probes["browsing._PAGE_TABLES"] = len(browsing._PAGE_TABLES)

@@ -206,16 +206,18 @@ def test_a_malformed_message_is_logged_once_ignored_and_never_raises_in_the_send
 def test_a_malformed_worker_report_is_ignored_by_the_director(caplog):
     from harness.control.director import SimulationDirector
 
-    merged, reports = [], []
+    merged, reports, ends = [], [], []
     fake = SimpleNamespace(
         book=SimpleNamespace(agg=SimpleNamespace(merge=merged.append)),
         guard=SimpleNamespace(on_report=lambda *a: reports.append(a)),
+        end=SimpleNamespace(on_report=lambda *a: ends.append(a)),
     )  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="loadsim"):
         SimulationDirector.on_worker_report(fake, "w1", {"loadsim": {"throttled": "lots"}})
         SimulationDirector.on_worker_report(fake, "w1", {"stats": []})  # not the harness's
         SimulationDirector.on_worker_report(fake, "w2", {"loadsim": _report().to_msg()})
     assert reports == [("w2", 1, 3)] and len(merged) == 1 and "4" in merged[0]
+    assert ends == [("w2", None)]  # the run's end: nothing owed is known before the end
     assert [r.getMessage()[:36] for r in caplog.records] == ["malformed loadsim message from w1 ig"]
 
 

@@ -254,12 +254,16 @@ class WorkerReport(Message):
         the last report: ``counts``, ``errors``, slips as an encoded HDR histogram.
     :param throttled: 429 answers this worker has had so far.
     :param unavailable: its current run of consecutive unavailable answers.
+    :param pending: once its clock reached the run's simulated end, its users still owing
+        an hour, by that hour (as a string); ``None`` before (the run's end waits for
+        ``{}`` from every worker, ``harness.control.finish.RunEnd``).
     """
 
     NAME: ClassVar[str] = REPORT_KEY
     hours: dict[str, dict[str, Any]] = field(default_factory=dict)
     throttled: int = 0
     unavailable: int = 0
+    pending: dict[str, int] | None = None
 
     def check(self) -> str | None:
         for hour, data in self.hours.items():
@@ -271,6 +275,10 @@ class WorkerReport(Message):
                     isinstance(v, int) for v in counters.values()
                 ):
                     return f"hours[{hour!r}].{key}: expected a map of integer counters"
+        if self.pending is not None and not all(
+            str(h).lstrip("-").isdigit() and isinstance(n, int) for h, n in self.pending.items()
+        ):
+            return "pending: expected a map of hour number to user count"
         return None
 
 

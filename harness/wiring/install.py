@@ -333,7 +333,18 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
             hours=rt.collector.drain(),
             throttled=rt.counters.throttled,
             unavailable=rt.counters.consecutive_unavailable,
+            pending=_pending(rt),
         ).to_msg()
+
+
+def _pending(rt: ProcessRuntime) -> dict[str, int] | None:
+    """This worker's users still owing an hour after the simulated end (the run's end
+    waits for none, ``harness.control.finish.RunEnd``); computed in the same call that
+    drains the counters, so a report saying none also carries their last counts."""
+    from harness.agent.user import process_pending
+
+    owing = process_pending(rt.environment.runner)
+    return None if owing is None else {str(h): n for h, n in owing.items()}
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:

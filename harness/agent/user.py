@@ -4,18 +4,16 @@ Each simulated hour the agent acts once, at a stable offset inside the hour (a h
 run seed and persona id, so load is spread over the hour). Between hours the user sleeps
 in Locust's *waiting* state (``wait_time``), so stopping it never interrupts an hour; a
 stop during a paced session (``harness.agent.pacing``) ends the session's waiting and the
-session finishes whole. A session may run past the next slot: that hour then starts when
-the session ends (late, with its slip), never overlapping it and never counted as missed.
-Slip (how late the agent acted against its slot) and missed hours (slots that passed while
-the agent was busy or the worker overloaded) are measured, never silently dropped. This
-module only schedules; what happens in an hour is ``harness.agent.hour.AgentHours``.
+session finishes whole. Which slot is next, late or missed, and what the run's end asks
+(act what is owed until the drain deadline, then count it missed) is the agent's schedule,
+``harness.agent.schedule.AgentSlots``; what happens in an hour is
+``harness.agent.hour.AgentHours``. This module adds Locust's side: leases, shop, waiting.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import Any
 from uuid import uuid4
 
@@ -24,13 +22,21 @@ from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness.agent.hour import AgentHours, slot_offset_seconds
 from harness.agent.runtime import ProcessRuntime, runtime_of
+from harness.agent.schedule import PAUSED_POLL_S, AgentSlots, pending_hours
 from harness.config.messages import Release, send
 from personas.model import Persona
 
 log = logging.getLogger("loadsim.user")
 
-MAX_SLEEP_S = 30.0  # re-check the clock at least this often (a pause/resume re-anchors it)
-PAUSED_POLL_S = 1.0
+
+def process_pending(runner: Any) -> dict[int, int] | None:
+    """This process's users still owing an hour after the simulated end, by hour (``None``
+    before the end): see ``harness.agent.schedule.pending_hours``."""
+    users = (g.args[0] if g.args else None for g in list(runner.user_greenlets))
+    return pending_hours(
+        runtime_of(runner.environment),
+        (u.slots if isinstance(u, PersonaUser) else None for u in users),
+    )
 
 
 def http_pool_index(persona_id: str, pools: int) -> int:
@@ -50,12 +56,10 @@ class PersonaUser(User):
         self.rt: ProcessRuntime = rt
         self.entry: dict[str, Any] | None = None
         self.persona: Persona | None = None
-        self.next_hour = 0
-        self.after_session = False
-        """The last hour played a session (which may have run past the next slot)."""
-        self.offset_s = 0.0
         self.hours: AgentHours | None = None
         """The leased agent's hours (``harness.agent.hour``): decide, claim, play, record."""
+        self.slots: AgentSlots | None = None
+        """The leased agent's schedule (``harness.agent.schedule``): which hour, when."""
         self._req_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -70,17 +74,16 @@ class PersonaUser(User):
         rt.leases.done(self._req_id)
         assert rt.run is not None
         self.persona = Persona(**self.entry["persona"])
-        self.offset_s = slot_offset_seconds(rt.run.seed, self.persona.persona_id)
         self.hours = AgentHours(
             rt, agent_id=int(self.entry["agent_id"]), persona=self.persona,
             shop=self._make_shop(), pace=rt.opts.pace, stopping=self._stopping,
         )  # fmt: skip
-        now = rt.clock.now()
-        hour = rt.hour_of(now)
-        # A user that joins mid-hour starts with the first slot still ahead of it.
-        self.next_hour = hour if rt.slot_time(hour, self.offset_s) >= now else hour + 1
+        offset_s = slot_offset_seconds(rt.run.seed, self.persona.persona_id)
+        self.slots = AgentSlots(rt, self.hours, offset_s, rt.clock.now())
 
     def on_stop(self) -> None:
+        if self.slots is not None:
+            self.slots.at_stop()  # after the simulated end: what is still owed is missed
         runner = self.environment.runner
         if self.entry is not None:
             send(runner, Release(agent_id=int(self.entry["agent_id"])))
@@ -121,19 +124,18 @@ class PersonaUser(User):
 
     def _stopping(self) -> bool:
         """Locust asked this user to stop while it was in a session (``RUNNING``: Locust
-        lets a running task finish) — a paced session then stops waiting."""
-        return self._state == LOCUST_STATE_STOPPING
+        lets a running task finish), or the run's drain deadline passed — a paced session
+        then stops waiting."""
+        return self._state == LOCUST_STATE_STOPPING or (
+            self.slots is not None and self.slots.drained()
+        )
 
     # ------------------------------------------------------------------ scheduling
 
     def wait_time(self) -> float:
-        rt = self.rt
-        if rt.clock is None or self.persona is None:
+        if self.rt.clock is None or self.slots is None:
             return PAUSED_POLL_S
-        wait = rt.real_wait_until(rt.slot_time(self.next_hour, self.offset_s))
-        if wait is None:  # paused
-            return PAUSED_POLL_S
-        return max(0.0, min(MAX_SLEEP_S, wait))
+        return self.slots.wait()
 
     @task
     def act(self) -> None:
@@ -142,28 +144,8 @@ class PersonaUser(User):
             # The master gave this persona to another user while this worker was missing.
             rt.revoked.discard(int(self.entry["agent_id"]))
             log.warning("persona of agent %s was revoked: leasing another", self.entry["agent_id"])
-            self.entry = self.persona = self.hours = None
+            self.entry = self.persona = self.hours = self.slots = None
             self.on_start()
             return
-        if self.hours is None or rt.clock is None or rt.clock.paused:
-            return
-        now = rt.clock.now()
-        slot = rt.slot_time(self.next_hour, self.offset_s)
-        if rt.sim_end is not None and slot >= rt.sim_end:
-            return  # the run's simulated period is over; the shape ends the run
-        if now < slot:
-            return
-        # Slots whose whole hour has passed (the next slot is due too) were missed — except
-        # the hour right after a session that ran past it: that one is acted, late.
-        after_session, self.after_session = self.after_session, False
-        while not after_session and rt.slot_time(self.next_hour + 1, self.offset_s) <= now:
-            self.hours.missed(self.next_hour)
-            self.next_hour += 1
-            if rt.sim_end is not None and rt.slot_time(self.next_hour, self.offset_s) >= rt.sim_end:
-                return  # the rest lies beyond the run's simulated period
-        hour = self.next_hour
-        slot = rt.slot_time(hour, self.offset_s)
-        real_slot = rt.clock.real_time_at(slot)
-        slip = max(0.0, time.time() - real_slot) if real_slot is not None else None
-        self.next_hour += 1
-        self.after_session = self.hours.run(hour, slot, slip) not in ("none", "skipped")
+        if self.slots is not None:
+            self.slots.step()

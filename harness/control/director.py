@@ -39,7 +39,7 @@ from harness.config.messages import (
     send,
 )
 from harness.config.options import ramp_fraction
-from harness.control.finish import finish_run
+from harness.control.finish import RunEnd, finish_run
 from harness.control.hour_book import HourBook
 from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool
@@ -78,6 +78,7 @@ class SimulationDirector:
         self.guard = RunGuard(self)
         self.book = HourBook(self)
         self.offers = OfferCycles(self)
+        self.end = RunEnd(self)
         runner = self.env.runner
         listen(runner, Hello, self._on_hello)
         listen(runner, LeaseRequest, self.leases.on_lease)
@@ -254,6 +255,7 @@ class SimulationDirector:
         if report is not None:
             self.book.agg.merge(report.hours)
             self.guard.on_report(client_id, report.unavailable, report.throttled)
+            self.end.on_report(client_id, report.pending)
 
     def flush_leases(self) -> None:
         self.leases.flush()
@@ -272,14 +274,9 @@ class SimulationDirector:
         return users
 
     def finished(self) -> bool:
-        """True once the simulated duration is reached and in-flight hours had time to end."""
-        if self.rt.sim_end is None or self.rt.clock is None or self.exit_code is not None:
-            return self.exit_code is not None
-        if self.rt.clock.now() < self.rt.sim_end:
-            return False
-        if self.sim_end_reached_at is None:
-            self.sim_end_reached_at = time.time()
-        return time.time() - self.sim_end_reached_at >= self.opts.drain_seconds
+        """True once every slot before the simulated end was acted or counted missed, or
+        the end stopped waiting (:class:`~harness.control.finish.RunEnd`)."""
+        return self.end.finished()
 
     # ---------------------------------------------------------------- main loop
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +24,99 @@ from offer_engine.calendar import cycle_of_hour, start_of_hour
 from reports.hour_table import hour_row
 
 log = logging.getLogger("loadsim")
+
+CLOSE_S = 15.0
+"""After the drain deadline (``--drain-seconds`` past the simulated end): how long users
+still in a session get to finish it (unpaced) and count what they still owed as missed,
+and their processes to report it (a report every 3 s), before the run stops anyway."""
+
+
+class RunEnd:
+    """When a run with a simulated end is over — the shape's ``None`` (ARCHITECTURE §4).
+
+    Every slot before the simulated end gets its chance: the run ends as soon as no user
+    of any process still owes an hour (``harness.agent.schedule.pending_hours``: this
+    process's users directly, the workers' from their last report since the end). Late
+    users have until the drain deadline (the end's real time + ``--drain-seconds``) to act;
+    after it they count what they owe as missed, and the run waits :data:`CLOSE_S` more
+    for that to be reported. Then it ends whatever the load: hours some process still owed
+    are topped up as missed in ``hours.csv`` (the hour book's ``unheld``) and logged, so
+    acted + missed still add up to the agents of each hour.
+    """
+
+    def __init__(
+        self, director: Any, local: Callable[[], dict[int, int] | None] | None = None
+    ) -> None:
+        self.d = director
+        self._local = local or self._own_users
+        """This process's own users still owing, by hour (standalone: all of the run's)."""
+        self._reports: dict[str, dict[int, int] | None] = {}
+        self.ended: str | None = None
+        """Why the run ended: "complete" (nothing owed) or "cut" (the bound)."""
+
+    def on_report(self, client_id: str, pending: dict[str, int] | None) -> None:
+        """A worker's report: the users it still has owing an hour, by hour (``None``:
+        its clock had not reached the end)."""
+        self._reports[client_id] = (
+            None if pending is None else {int(h): int(n) for h, n in pending.items()}
+        )
+
+    def _own_users(self) -> dict[int, int] | None:
+        from harness.agent.user import process_pending  # Locust's side: only in a run
+
+        return process_pending(self.d.env.runner)
+
+    def pending(self) -> dict[int, int] | None:
+        """Users still owing an hour, by hour, over every live process (``None``: a
+        process has not reported since the simulated end yet)."""
+        d = self.d
+        local = self._local()
+        if local is None:
+            return None
+        total: Counter[int] = Counter(local)
+        for cid in d._live_workers():
+            theirs = self._reports.get(cid)
+            if theirs is None:
+                return None
+            total.update(theirs)
+        return {h: n for h, n in total.items() if n}
+
+    def finished(self) -> bool:
+        """True once the run may stop (the shape then ends it); see the class."""
+        from harness.agent.schedule import drain_deadline
+
+        d, rt = self.d, self.d.rt
+        if d.exit_code is not None or self.ended is not None:
+            return True
+        if rt.sim_end is None or rt.clock is None or rt.clock.now() < rt.sim_end:
+            return False
+        if d.sim_end_reached_at is None:
+            d.sim_end_reached_at = time.time()
+        pending = self.pending()
+        if pending == {}:
+            self.ended = "complete"
+            log.info("simulated end reached: every slot acted or counted missed "
+                     "(%.1f s after the end)", self._since_end())  # fmt: skip
+            return True
+        deadline = drain_deadline(rt)
+        if deadline is None or time.time() < deadline + CLOSE_S:
+            return False  # paused, or late users still have time
+        self.ended = "cut"
+        if pending:
+            last = d.book.current_hour
+            d.book.mark_cut(min(pending), last)
+            log.warning(
+                "run end: %d users still owed hours %d-%d %.0f s after the simulated end; "
+                "stopping them, their hours counted missed", sum(pending.values()),
+                min(pending), last, self._since_end(),
+            )  # fmt: skip
+        else:
+            log.warning("run end: a process did not report after the simulated end; stopping")
+        return True
+
+    def _since_end(self) -> float:
+        real_end = self.d.rt.clock.real_time_at(self.d.rt.sim_end)
+        return time.time() - real_end if real_end is not None else 0.0
 
 
 def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, Any]]:

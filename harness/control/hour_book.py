@@ -101,6 +101,12 @@ class HourBook:
             if h <= self.reported_hour:
                 self.note_unheld(h)
 
+    def mark_cut(self, first: int, last: int) -> None:
+        """Hours ``first..last`` still had users owing slots when the run's end stopped
+        waiting (``harness.control.finish.RunEnd``): what their processes could not report
+        any more is topped up as missed, as for a dead worker (logged by the run's end)."""
+        self.unheld_hours |= set(range(max(0, first), last + 1))
+
     def unheld(self, h: int) -> int:
         """Agent-hours of hour ``h`` nobody acted nor counted because their holder died
         (0 outside the hours :meth:`mark_unheld` named)."""

@@ -1,9 +1,11 @@
 """``WarmupRamp``: the owner's warm-up (seed 002 Q3.4) as a Locust load shape.
 
 The user count follows the *simulated* clock (a paused clock holds the ramp); the total is
-the number of active personas. The run ends (``None``) when ``--sim-duration`` is reached
-and in-flight agent hours had ``--drain-seconds`` to finish. ``tick`` runs only on the
-master/standalone; constructing it has no side effects (every process instantiates it).
+the number of active personas. The run ends (``None``) once ``--sim-duration`` is reached
+and every slot before it was acted or counted missed — as soon as no user of any process
+owes an hour, at most ``--drain-seconds`` plus a short close later, whatever the load
+(``harness.control.finish.RunEnd``). ``tick`` runs only on the master/standalone;
+constructing it has no side effects (every process instantiates it).
 """
 
 from __future__ import annotations

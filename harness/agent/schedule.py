@@ -1,0 +1,179 @@
+"""One agent's slots: which hour is next, acted late or missed, and the run's end.
+
+``PersonaUser`` (``harness.agent.user``) holds one :class:`AgentSlots` per leased persona
+and only adds Locust's side (leases, shop, waiting state). Kept apart from Locust so the
+schedule runs — and is tested — on a fake clock in any process.
+
+Each simulated hour the agent acts once, at a stable offset inside the hour. A session may
+run past the next slot: that hour then starts when the session ends (late, with its slip),
+never overlapping it and never counted as missed. Slots whose whole hour passed while the
+agent was busy or the worker overloaded are counted missed, never silently dropped.
+
+**The run's end** (``--sim-duration``): every slot before the simulated end is acted or
+counted missed, never lost. An overloaded agent whose sessions keep running into the next
+hour ("late, never missed") never catches up — its debt only grows — so the end cannot wait
+for it: once the clock reaches the end, a late agent keeps acting what it owes for at most
+``--drain-seconds`` (the *drain deadline*: the end's real time plus the drain, the same
+instant in every process, read from the shared clock); after it a paced session still going
+finishes unpaced and whatever is still owed is counted missed at once. An agent with nothing
+left sleeps until it is stopped (it used to spin on a 0 s wait). :func:`pending_hours` tells
+the run's end (``harness.control.finish.RunEnd``, through each worker's report) which users
+still owe an hour, so the run stops as soon as none does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+log = logging.getLogger("loadsim.user")
+
+MAX_SLEEP_S = 30.0  # re-check the clock at least this often (a pause/resume re-anchors it)
+PAUSED_POLL_S = 1.0
+
+
+def drain_deadline(rt: Any) -> float | None:
+    """Epoch seconds after which the run's end stops waiting for late slots: the simulated
+    end's real time plus ``--drain-seconds`` (``None``: open-ended run, or paused clock).
+
+    Args:
+        rt: The process's runtime (``harness.agent.runtime.ProcessRuntime``).
+    """
+    if rt.sim_end is None or rt.clock is None:
+        return None
+    real_end = rt.clock.real_time_at(rt.sim_end)
+    return None if real_end is None else real_end + rt.opts.drain_seconds
+
+
+def pending_hours(rt: Any, schedules: Iterable[AgentSlots | None]) -> dict[int, int] | None:
+    """Once the clock has reached the run's simulated end: how many of this process's
+    agents still have an hour to act or count, by that hour (``{}``: none). ``None``
+    before the end (every agent owes its next slot then, nothing to count).
+
+    Args:
+        rt: The process's runtime.
+        schedules: Its users' schedules (``None`` for a user still waiting for a persona).
+    """
+    if rt is None or rt.sim_end is None or rt.clock is None or rt.clock.now() < rt.sim_end:
+        return None
+    owing: Counter[int] = Counter()
+    for slots in schedules:
+        hour = slots.pending_hour() if slots is not None else None
+        if hour is not None:
+            owing[hour] += 1
+    return dict(owing)
+
+
+class AgentSlots:
+    """The schedule of one leased agent.
+
+    Args:
+        rt: The process's runtime (clock, run's simulated end, slot times, options).
+        hours: The agent's hours (``harness.agent.hour.AgentHours``): ``run`` and ``missed``.
+        offset_s: The agent's stable offset inside every simulated hour.
+        now: The simulated time the agent starts at (its first slot is the next one).
+    """
+
+    def __init__(self, rt: Any, hours: Any, offset_s: float, now: datetime) -> None:
+        self.rt = rt
+        self.hours = hours
+        self.offset_s = offset_s
+        hour = rt.hour_of(now)
+        # A user that joins mid-hour starts with the first slot still ahead of it.
+        self.next_hour = hour if rt.slot_time(hour, offset_s) >= now else hour + 1
+        self.after_session = False
+        """The last hour played a session (which may have run past the next slot)."""
+        self.playing: int | None = None
+        """The hour being played (cleared once counted; still set if a kill cut it)."""
+
+    # ------------------------------------------------------------------ queries
+
+    def slot(self, hour: int) -> datetime:
+        return self.rt.slot_time(hour, self.offset_s)
+
+    def last_slot_passed(self) -> bool:
+        """Every slot before the simulated end has been acted or counted."""
+        end = self.rt.sim_end
+        return end is not None and self.slot(self.next_hour) >= end
+
+    def pending_hour(self) -> int | None:
+        """The hour this agent still has to act or count before the run's end (``None``:
+        nothing, or an open-ended run)."""
+        if self.playing is not None:
+            return self.playing
+        if self.rt.sim_end is None or self.last_slot_passed():
+            return None
+        return self.next_hour
+
+    def drained(self) -> bool:
+        """The drain deadline has passed: nothing more is acted, a session stops pacing."""
+        deadline = drain_deadline(self.rt)
+        return deadline is not None and time.time() >= deadline
+
+    def wait(self) -> float:
+        """Real seconds to sleep before the next look (Locust's ``wait_time``)."""
+        rt = self.rt
+        if self.last_slot_passed():
+            return MAX_SLEEP_S  # nothing left but to be stopped: no spinning on a 0 s wait
+        real = rt.clock.real_time_at(self.slot(self.next_hour))
+        if real is None:  # paused
+            return PAUSED_POLL_S
+        return max(0.0, min(MAX_SLEEP_S, real - time.time()))
+
+    # ------------------------------------------------------------------ acting
+
+    def step(self) -> None:
+        """One look (Locust's task): act the due slot, late or not, or count missed ones."""
+        rt = self.rt
+        if rt.clock is None or rt.clock.paused or self.last_slot_passed():
+            return  # paused, or the run's simulated period is over (the shape ends the run)
+        now = rt.clock.now()
+        if now < self.slot(self.next_hour):
+            return
+        if self.drained():  # the end waited long enough: what is still owed is missed
+            self.miss_owed()
+            return
+        # Slots whose whole hour has passed (the next slot is due too) were missed — except
+        # the hour right after a session that ran past it: that one is acted, late.
+        after_session, self.after_session = self.after_session, False
+        while not after_session and self.slot(self.next_hour + 1) <= now:
+            self.hours.missed(self.next_hour)
+            self.next_hour += 1
+            if self.last_slot_passed():
+                return  # the rest lies beyond the run's simulated period
+        hour = self.next_hour
+        slot = self.slot(hour)
+        real_slot = rt.clock.real_time_at(slot)
+        slip = max(0.0, time.time() - real_slot) if real_slot is not None else None
+        self.next_hour += 1
+        self.playing = hour
+        outcome = self.hours.run(hour, slot, slip)
+        self.playing = None  # counted (not in a ``finally``: a kill leaves it for at_stop)
+        self.after_session = outcome not in ("none", "skipped")
+
+    def miss_owed(self) -> int:
+        """Count every slot still owed before the simulated end missed; how many."""
+        n = 0
+        while not self.last_slot_passed():
+            self.hours.missed(self.next_hour)
+            self.next_hour += 1
+            n += 1
+        return n
+
+    def at_stop(self) -> None:
+        """The user stops. Once the clock reached the simulated end, the hour a kill cut
+        and the slots still owed are counted missed, so the hours add up. (A run stopped
+        earlier — SIGTERM, breaker — ends its hours where its clock stopped.)"""
+        rt = self.rt
+        if rt.sim_end is None or rt.clock is None or rt.clock.now() < rt.sim_end:
+            return
+        if self.playing is not None:  # killed inside the hour: it was never counted
+            log.warning("agent %s: hour %s cut by the stop, counted missed",
+                        getattr(self.hours, "agent_id", "?"), self.playing)  # fmt: skip
+            self.hours.missed(self.playing)
+            self.playing = None
+        self.miss_owed()

@@ -42,7 +42,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--offer-engine", dict(default="", choices=["", "local", "target"], help="who assigns offers: local (the project's offer_engine on the database) or target (the target's own engine through its /cycles, /refresh/user/{id}, /time/advance); default: from what the target reports — never two engines on one database")),
     ("--map", dict(default="", help="the owner's map file (TOML: [routes], [db.map], [personas.columns]); default: $LOADSIM_MAP")),
     ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
-    ("--drain-seconds", dict(type=float, default=5.0, help="real seconds to let in-flight agent hours finish at the end")),
+    ("--drain-seconds", dict(type=float, default=30.0, help="at the simulated end, at most this many real seconds for late agents to act the slots they still owe (the run ends as soon as none does; then the rest is counted missed); covers a paced session's 32 simulated minutes down to ~64x")),
     ("--pace", dict(default="on", choices=["on", "off"], help="on: each action of a session waits for its simulated moment; off: a session's requests back to back (throughput runs)")),
 ]  # fmt: skip
 
@@ -127,7 +127,7 @@ class HarnessOptions:
     thresholds: tuple[str, ...] = ()
     db_connections: int = 40
     runs_dir: str = "runs"
-    drain_seconds: float = 5.0
+    drain_seconds: float = 30.0
     offer_engine: str = ""  # "" = decided from what the target reports (issue 14)
     map_file: str = ""
     db_pooler: str = ""  # "" = $LOADSIM_DB_POOLER, else guessed from the URL
@@ -192,7 +192,7 @@ class HarnessOptions:
             thresholds=thresholds,
             db_connections=int(g("db_connections", 40)),
             runs_dir=str(g("runs_dir", "runs")),
-            drain_seconds=float(g("drain_seconds", 5.0)),
+            drain_seconds=float(g("drain_seconds", 30.0)),
             pace=str(g("pace", "on") or "on") != "off",
             offer_engine=str(g("offer_engine", "") or ""),
             map_file=map_file,

@@ -129,8 +129,9 @@ class _BucketShop:
 
 def test_an_interrupted_hour_is_left_as_a_killed_users_hour():
     """Through the real graph: the hour is claimed, no request goes, nothing is finished
-    or counted here — the run's end marks the pending hour abandoned (``run_stopped``),
-    as for a user killed at the stop timeout; no failed request, no traceback."""
+    or counted by the hour itself — as for a user killed at the stop timeout (the user's
+    schedule then counts it, below; the database's pending row is marked abandoned,
+    ``run_stopped``, at the run's end); no failed request, no traceback."""
     shopper = max(random_personas(30, seed=11), key=lambda p: p.shopping_frequency)
     log = Log()
     rt = _rt(log)
@@ -149,6 +150,49 @@ def test_an_interrupted_hour_is_left_as_a_killed_users_hour():
     assert g.ready() and isinstance(g.value, RateLimitInterrupted)
     assert log == [("claim", log[0][1])]  # claimed, and not one request sent
     assert rt.recorder.finished == [] and rt.collector.drain() == {}
+
+
+class _ThrottledHours:
+    """An agent's hours whose session waits for a token first, like ``HttpShop``'s."""
+
+    def __init__(self, bucket: TokenBucket) -> None:
+        self.bucket, self.agent_id, self.missed_hours = bucket, 7, []
+
+    def run(self, hour: int, slot: datetime, slip: float | None) -> str:
+        self.bucket.acquire()
+        return "completed"
+
+    def missed(self, hour: int) -> None:
+        self.missed_hours.append(hour)
+
+
+def test_after_the_simulated_end_the_hour_the_stop_cut_is_counted_missed():
+    """The user's schedule (``harness.agent.schedule``) counts the interrupted hour as it
+    counts an hour a kill cut: missed, once the clock reached the simulated end."""
+    from harness.agent.schedule import AgentSlots
+    from offer_engine import calendar
+
+    start = datetime(2026, 1, 10, tzinfo=UTC)
+    now = [start]
+    clock = SimpleNamespace(now=lambda: now[0], paused=False,
+                            real_time_at=lambda t: time.time() + 1000)  # fmt: skip
+    rt = SimpleNamespace(
+        clock=clock, sim_start=start, sim_end=start + timedelta(hours=1),
+        opts=SimpleNamespace(drain_seconds=30.0),
+        slot_time=lambda h, off: calendar.slot_time(start, h, off),
+        hour_of=lambda t: calendar.hour_of(start, t),
+    )  # fmt: skip
+    bucket = _throttled(rate=0.2)
+    hours = _ThrottledHours(bucket)
+    slots = AgentSlots(rt, hours, 0.0, start)
+    g = gevent.spawn(slots.step)
+    gevent.sleep(0.05)
+    bucket.interrupt()  # the run stops at its simulated end
+    g.join(timeout=2)
+    assert isinstance(g.value, RateLimitInterrupted) and bucket.granted == 0
+    now[0] = rt.sim_end
+    slots.at_stop()  # Locust runs the user's on_stop after the GreenletExit
+    assert hours.missed_hours == [0]
 
 
 def _decides_to_act(persona: Any, hour: int, slot: datetime) -> bool:

@@ -75,11 +75,12 @@ class RateLimitInterrupted(GreenletExit):
     was not sent.
 
     A ``GreenletExit`` on purpose: the user's hour ends exactly as when Locust kills a user
-    at the stop timeout, only seconds sooner — nothing is counted for it by this process,
-    its claimed hour stays pending and the run's end marks it abandoned (``run_stopped``,
-    ``harness.control.finish``); Locust then runs the user's ``on_stop`` (its persona is
-    released). No ``except Exception`` on the way (the hour's, the graph's) turns it into
-    a failed request, a failed hour or a traceback.
+    at the stop timeout, only seconds sooner. Locust runs the user's ``on_stop``: its
+    schedule counts the cut hour as it counts any hour a kill cut (missed, once the clock
+    reached the simulated end — ``harness.agent.schedule.AgentSlots.at_stop``), its
+    persona is released, and the claimed database row, still pending, is marked abandoned
+    (``run_stopped``) at the run's end. No ``except Exception`` on the way (the hour's, the
+    graph's) turns it into a failed request, a failed hour or a traceback.
     """
 
 

@@ -34,11 +34,15 @@ from tests.e2e_support import (
 pytestmark = pytest.mark.e2e
 
 N = 300
+FEWER = 100
+"""Busy agents for the kill/outage-and-resume runs: what they prove (nothing lost or
+doubled, the run completes) needs sessions every hour, not 300 agents — and a resume
+replays every agent's hours, which is what made those runs slow on a busy box."""
 BASE = ["--headless", "--time-scale", "1800", "--sim-start", "2026-01-10T09:00:00+00:00",
         "--rate-limit", "0", "--drain-seconds", "3", "--browse-via", "api"]  # fmt: skip
 
 
-def _busy_population(engine) -> None:
+def _busy_population(engine, n: int = N) -> None:
     """Frequent shoppers, so each simulated hour has dozens of flows to judge."""
     from personas.catalog import generate_catalog, seed_catalog
     from personas.sample import generate_personas
@@ -46,7 +50,7 @@ def _busy_population(engine) -> None:
 
     people = [
         p.model_copy(update={"shopping_frequency": 14.0, "impulsivity": max(p.impulsivity, 0.6)})
-        for p in generate_personas(N, seed=11)
+        for p in generate_personas(n, seed=11)
     ]
     with engine.begin() as conn:
         seed_catalog(conn, data=generate_catalog(seed=11))
@@ -55,10 +59,11 @@ def _busy_population(engine) -> None:
 
 @pytest.fixture()
 def busy_db(pg_server, request):
+    """N busy agents, or as many as an indirect parameter says (``FEWER``)."""
     url = pg_server.create_database("res_" + request.node.name[:40], drop_first=True)
     migrate.upgrade(url)
     eng = create_db_engine(url, total_connections=4)
-    _busy_population(eng)
+    _busy_population(eng, getattr(request, "param", N))
     yield url, eng
     eng.dispose()
 
@@ -114,9 +119,10 @@ def test_breaker_trips_at_20pct_failing_flows_and_resume_continues(busy_db, api,
     url, eng = busy_db
     runs = tmp_path / "runs"
     env = harness_env(url, tmp_path)
+    hours = 4  # the trip comes in hour 0 or 1; the resume plays the rest
     api.start(fail_pct=20)
     r = run_locust(
-        [*BASE, "--host", api.url, "--ramp", "0:100", "--sim-duration", "6h",
+        [*BASE, "--host", api.url, "--ramp", "0:100", "--sim-duration", f"{hours}h",
          "--run-id", "brk", "--runs-dir", str(runs)],
         env=env, cwd=tmp_path,
     )  # fmt: skip
@@ -147,12 +153,12 @@ def test_breaker_trips_at_20pct_failing_flows_and_resume_continues(busy_db, api,
         count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id='brk' AND status='completed'")
         == 1
     )
-    assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='brk'") == 5
+    assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='brk'") == hours - 1
     # One run, two segments: the report covers both.
     summary = assert_full_report(runs / "brk")
     assert [s["status"] for s in _manifest(runs / "brk")["segments"]] == ["breaker", "completed"]
-    assert hours_in_csv(runs / "brk") == list(range(6))
-    assert summary["time"]["sim_hours"] == 6
+    assert hours_in_csv(runs / "brk") == list(range(hours))
+    assert summary["time"]["sim_hours"] == hours
     assert (
         count(eng, "SELECT count(*) FROM shopping_sessions WHERE run_id='brk' AND status='active'")
         == 0
@@ -176,9 +182,11 @@ def test_breaker_holds_at_2pct_failing_flows(busy_db, api, tmp_path):
     assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: Locust counts the injected 503s
 
 
-# Its resume replays 300 busy agents' hours late rather than never: 57 s on a quiet box, and
-# more than pytest's default 300 s once seen while another locust run shared the 2 cores.
+# Its resume replays every busy agent's hours late rather than never: with 300 agents 57 s
+# on a quiet box, and more than pytest's default 300 s once seen while another locust run
+# shared the 2 cores (now FEWER agents).
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("busy_db", [FEWER], indirect=True, ids=[f"{FEWER}_agents"])
 def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     url, eng = busy_db
     runs = tmp_path / "runs"
@@ -216,8 +224,9 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
         [*BASE, "--host", host, "--resume", "last", "--runs-dir", str(runs)],  # the newest run
         env=env,
         cwd=tmp_path,
-        # 300 busy agents act every hour, late rather than never: on a loaded box the
-        # resumed hours take several times 2 s each (57 s quiet, > 240 s at load 12).
+        # Every busy agent acts every hour, late rather than never: on a loaded box the
+        # resumed hours take several times 2 s each (300 agents: 57 s quiet, > 240 s at
+        # load 12).
         timeout=480,
     )
     assert r.returncode in (0, 1), r.stderr[-3000:]
@@ -230,8 +239,15 @@ def test_target_killed_pauses_then_resume_completes(busy_db, api, tmp_path):
     )
 
 
+@pytest.mark.parametrize("busy_db", [FEWER], indirect=True, ids=[f"{FEWER}_agents"])
 def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_path):
     url, eng = busy_db
+    # Killed at hour >= 5 once the checkpoint of hour 3 is written (it lands ~2 hours late):
+    # the resume re-runs from that checkpoint, as the 12-hour version always did. Killed
+    # before any checkpoint is another path (resume from the database's next hour, no
+    # replay) where hours.csv lost the hours played in between — seen as [0, 1, 2, 6, 7,
+    # 8]: a harness bug, reported to its owner, for a test of its own.
+    hours = 9
     runs = tmp_path / "runs"
     env = harness_env(url, tmp_path)
     args = [
@@ -239,7 +255,7 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
         "--ramp",
         "0:100",
         "--sim-duration",
-        "12h",
+        f"{hours}h",
         "--checkpoint-every",
         "3",
         "--runs-dir",
@@ -250,8 +266,9 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
     )
     try:
         wait_for(
-            lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='crash' AND sim_hour >= 7") > 0,
-            timeout=120, what="hour 7",
+            lambda: (tmp_path / "data" / "checkpoints" / "crash" / "hour-000003.json").exists()
+            and _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='crash' AND sim_hour >= 5") > 0,
+            timeout=120, what="the checkpoint of hour 3, and hour 5",
         )  # fmt: skip
     finally:
         stop(proc, signal.SIGKILL)
@@ -277,14 +294,14 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
         )
         == 0
     )
-    assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='crash'") == 11
-    # --resume appended to the killed segment's outputs: the report covers hours 0..11.
+    assert count(eng, "SELECT max(sim_hour) FROM agent_hours WHERE run_id='crash'") == hours - 1
+    # --resume appended to the killed segment's outputs: the report covers every hour.
     log = _manifest(runs / "crash")
     assert log["exit_code"] in (None, 0)
     assert [s["status"] for s in log["segments"]] == ["interrupted", "completed"]
     summary = assert_full_report(runs / "crash")
-    assert hours_in_csv(runs / "crash") == list(range(12))
-    assert summary["time"]["sim_hours"] == 12
+    assert hours_in_csv(runs / "crash") == list(range(hours))
+    assert summary["time"]["sim_hours"] == hours
     with open(runs / "crash" / "hours.csv", newline="") as fh:
         segs = {r["segment"] for r in csv.DictReader(fh)}
     assert segs == {"1", "2"}  # the killed segment's hours were kept, not overwritten
@@ -293,8 +310,8 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
     head, *body = [list(r) for r in sheet.iter_rows(values_only=True)]
     per_hour = {r[head.index("sim_hour")]: r[head.index("acted")] + r[head.index("missed")]
                 for r in body}  # fmt: skip
-    assert sorted(per_hour) == list(range(12))
-    assert max(per_hour.values()) <= N, per_hour
+    assert sorted(per_hour) == list(range(hours))
+    assert max(per_hour.values()) <= FEWER, per_hour
     recorded = count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='crash'")
     print(f"[figure] kill-resume: report hours {sum(per_hour.values())} agent-hours, "
           f"database {recorded}")  # fmt: skip
@@ -374,7 +391,7 @@ def test_global_rate_limit_holds_at_the_server_with_two_workers(busy_db, api, tm
     r = run_locust(
         [*args, "--rate-limit", str(limit), "--processes", "2", "--master-bind-port", str(zmq),
          "--master-port", str(zmq), "--host", api.url,
-         "--ramp", "0:100", "--sim-duration", "10h", "--run-id", "rate",
+         "--ramp", "0:100", "--sim-duration", "8h", "--run-id", "rate",
          # Throttled users are mid-hour when the run ends: don't wait Locust's 60 s
          # graceful stop for them (106 s -> 51 s on the busy box; the limit is the point).
          "--stop-timeout", "5", "--runs-dir", str(tmp_path / "runs")],

@@ -26,11 +26,12 @@ from behaviors.catalog_index import index_for
 from behaviors.shop import Cart, CartLine, Order, Product, ShopRejected, WalletCoupon
 from offer_engine.pricing import discount_cents, ineligibility, subtotal_cents
 
-ORDERS_KEPT = 2
+ORDERS_KEPT = 1
 """Orders (and redeemed coupon ids) an agent's shop remembers. A retry only ever replays
-the agent's latest checkout (one key per agent-hour, hours played in order); at 16 a
-5,000-agent worker's shops would still have been growing after 7 simulated days (about two
-orders an agent a week, ~450 bytes each)."""
+the agent's latest checkout (one key per agent-hour, hours played in order). Each kept
+order is ~600 bytes: at 16, a 5,000-agent worker's shops would grow for ~8 simulated weeks
+(about two orders an agent a week) to ~45 MiB; at 1 they stop once every agent has
+ordered once (~3 MiB)."""
 
 
 def order_id_for(idempotency_key: str) -> int:

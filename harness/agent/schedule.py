@@ -15,7 +15,9 @@ hour ("late, never missed") never catches up — its debt only grows — so the 
 for it: once the clock reaches the end, a late agent keeps acting what it owes for at most
 ``--drain-seconds`` (the *drain deadline*: the end's real time plus the drain, the same
 instant in every process, read from the shared clock); after it a paced session still going
-finishes unpaced and whatever is still owed is counted missed at once. An agent with nothing
+finishes unpaced (as a stopping user's does) and whatever is still owed is counted missed
+at once. Until the deadline a session that began before the end keeps its pace: the end
+waits for it (its real-time spacing is what ``--pace on`` measures). An agent with nothing
 left sleeps until it is stopped (it used to spin on a 0 s wait). :func:`pending_hours` tells
 the run's end (``harness.control.finish.RunEnd``, through each worker's report) which users
 still owe an hour, so the run stops as soon as none does.

@@ -42,7 +42,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--offer-engine", dict(default="", choices=["", "local", "target"], help="who assigns offers: local (the project's offer_engine on the database) or target (the target's own engine through its /cycles, /refresh/user/{id}, /time/advance); default: from what the target reports — never two engines on one database")),
     ("--map", dict(default="", help="the owner's map file (TOML: [routes], [db.map], [personas.columns]); default: $LOADSIM_MAP")),
     ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
-    ("--drain-seconds", dict(type=float, default=30.0, help="at the simulated end, at most this many real seconds for late agents to act the slots they still owe (the run ends as soon as none does; then the rest is counted missed); covers a paced session's 32 simulated minutes down to ~64x")),
+    ("--drain-seconds", dict(type=float, default=30.0, help="at the simulated end, at most this many real seconds for agents to act the slots they still owe and finish paced sessions (a 32-simulated-minute session is 11 s at 168x); the run ends as soon as none is left, after it sessions finish unpaced and the rest is counted missed")),
     ("--pace", dict(default="on", choices=["on", "off"], help="on: each action of a session waits for its simulated moment; off: a session's requests back to back (throughput runs)")),
 ]  # fmt: skip
 

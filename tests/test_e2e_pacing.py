@@ -76,11 +76,13 @@ def _action_slip_max_s(run_dir: Path) -> float:
 
 def test_paced_run_one_timeline_and_a_pause_holds_sessions(e2e_db, tmp_path):
     url, eng = e2e_db
-    scale, port, runs = 300.0, _free_port(), tmp_path / "runs"
+    # 600x: 3 simulated hours in 18 s. The checks are in simulated time or scale with it
+    # (gaps / scale, within the measured slip); the pause is real seconds either way.
+    scale, port, runs = 600.0, _free_port(), tmp_path / "runs"
     args = [
         *COMMON, "--autostart", "--autoquit", "2", "--web-host", "127.0.0.1",
         "--web-port", str(port), "--time-scale", str(int(scale)), "--sim-duration", "3h",
-        "--drain-seconds", "10", "--run-id", "paced", "--runs-dir", str(runs),
+        "--drain-seconds", "5", "--run-id", "paced", "--runs-dir", str(runs),
     ]  # fmt: skip
     proc = start_locust(args, env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "log")
     try:
@@ -222,7 +224,9 @@ def test_pace_on_and_off_record_the_offline_event_stream(e2e_db, tmp_path, pace)
     url, eng = e2e_db
     run_id = f"pace_{pace}"
     r = run_locust(
-        [*COMMON, "--headless", "--mock-api", "--time-scale", "1800", "--sim-duration", "4h",
+        # 3600x: the comparison leaves out missed hours, so how many get played is a speed
+        # figure; the events of every played hour must equal the offline ones.
+        [*COMMON, "--headless", "--mock-api", "--time-scale", "3600", "--sim-duration", "4h",
          "--drain-seconds", "3", "--pace", pace, "--run-id", run_id, "--seed", "42",
          "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(url, tmp_path), cwd=tmp_path,

@@ -25,7 +25,7 @@ from reports.hour_table import hour_row
 
 log = logging.getLogger("loadsim")
 
-CLOSE_S = 15.0
+CLOSE_S = 10.0
 """After the drain deadline (``--drain-seconds`` past the simulated end): how long users
 still in a session get to finish it (unpaced) and count what they still owed as missed,
 and their processes to report it (a report every 3 s), before the run stops anyway."""

@@ -15,6 +15,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from db.engine import create_db_engine
 from harness.stack.launch import free_port
 from tests.distributed_support import (
     BASE,
@@ -57,7 +58,7 @@ def test_workers_obey_the_master_and_the_connection_budget_holds(busy_db, api, t
     sampler = ConnectionSampler(url, dbname)
     rc, master_log, worker_logs, _ = run_separately(
         [*BASE, "--rate-limit", "0", "--browse-via", "api", "--http-pools", "3",
-         "--db-connections", "12", "--host", api.url, "--sim-duration", "6h", "--run-id", "obey",
+         "--db-connections", "12", "--host", api.url, "--sim-duration", "4h", "--run-id", "obey",
          "--runs-dir", str(tmp_path / "runs")],
         workers=2, env=harness_env(url, tmp_path), tmp=tmp_path,
     )  # fmt: skip
@@ -83,12 +84,12 @@ def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
     (its own share and the first worker's shrink) and the server never sees more than the
     budget."""
     url, eng, dbname = busy_db
-    eng.dispose()
+    eng.dispose()  # its connections are named "loadsim": the sampler would count them
     env = harness_env(url, tmp_path)
     port = str(free_port())
     sampler = ConnectionSampler(url, dbname)
     master = start_locust(
-        [*BASE, "--rate-limit", "0", "--mock-api", "--db-connections", "8", "--sim-duration", "14h",
+        [*BASE, "--rate-limit", "0", "--mock-api", "--db-connections", "8", "--sim-duration", "12h",
          "--run-id", "join", "--runs-dir", str(tmp_path / "runs"), "--master", "--expect-workers",
          "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", port],
         env=env, cwd=tmp_path, log=tmp_path / "master.log",
@@ -99,7 +100,16 @@ def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
     try:
         mlog = tmp_path / "master.log"
         wait_for(lambda: "budget over 1 worker" in mlog.read_text(), timeout=90, what="run start")
-        time.sleep(5)  # the first worker is busy at its whole share
+        # The first worker is busy at its whole share: its agents have written an hour.
+        probe = create_db_engine(url, total_connections=1, application_name="test-probe")
+        try:
+            wait_for(
+                lambda: _safe_count(probe, "SELECT count(*) FROM agent_hours WHERE "
+                                           "run_id = 'join' AND sim_hour >= 1") > 0,
+                timeout=60, what="the first worker's agents to act",
+            )  # fmt: skip
+        finally:
+            probe.dispose()
         second = start_locust(worker_args, env=env, cwd=tmp_path, log=tmp_path / "w2.log")
         wait_for(lambda: "budget over 2 worker" in mlog.read_text(), timeout=60, what="the join")
         master.wait(timeout=180)
@@ -171,16 +181,32 @@ def test_a_fake_worker_receives_no_password(busy_db, tmp_path):
 def test_a_worker_on_another_database_refuses_to_join(busy_db, pg_server, tmp_path):
     url, eng, dbname = busy_db
     other = pg_server.create_database("dist_other", drop_first=True)
-    rc, master_log, (worker_log,), (worker_rc,) = run_separately(
+    port = str(free_port())
+    master = start_locust(
         [*BASE, "--rate-limit", "0", "--mock-api", "--sim-duration", "3h", "--run-id", "other",
-         "--runs-dir", str(tmp_path / "runs")],
-        workers=1, env=harness_env(url, tmp_path), worker_env=harness_env(other, tmp_path),
-        tmp=tmp_path, timeout=120,
+         "--runs-dir", str(tmp_path / "runs"), "--master", "--expect-workers", "1",
+         "--master-bind-host", "127.0.0.1", "--master-bind-port", port],
+        env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "master.log",
     )  # fmt: skip
+    worker = start_locust(
+        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
+        env=harness_env(other, tmp_path), cwd=tmp_path, log=tmp_path / "worker.log",
+    )  # fmt: skip
+    mlog = tmp_path / "master.log"
+    try:
+        worker_rc = worker.wait(timeout=90)
+        # Once the master has logged the refusal the test has seen what it needs: stop the
+        # master rather than wait ~7 s for Locust to give the silent worker up.
+        wait_for(lambda: "refused to join the run" in mlog.read_text(), timeout=30,
+                 what="the master to log the refusal")  # fmt: skip
+    finally:
+        stop(master)
+        stop(worker)
+    worker_log = (tmp_path / "worker.log").read_text()
     lines = [ln for ln in worker_log.splitlines() if "refuses to join" in ln]
     assert len(lines) == 1 and "dist_other" in lines[0] and dbname in lines[0], worker_log[-2000:]
     assert "Traceback" not in worker_log and worker_rc == 2
-    assert "refused to join the run" in master_log
+    assert "refused to join the run" in mlog.read_text()
 
 
 # ------------------------------------------------------------------ rate limit
@@ -194,7 +220,7 @@ def test_rate_limit_is_global_and_whole(busy_db, api, tmp_path, workers):
     limit = 20.0
     rc, master_log, _, _ = run_separately(
         [*BASE, "--rate-limit", str(limit), "--browse-via", "api", "--host", api.url,
-         "--sim-duration", "10h", "--run-id", f"rate{workers}", "--runs-dir", str(tmp_path / "runs"),
+         "--sim-duration", "8h", "--run-id", f"rate{workers}", "--runs-dir", str(tmp_path / "runs"),
          # Throttled users are mid-hour at the end: the limit, not their graceful stop, is
          # the point (the workers' stop timeout comes from the master).
          "--stop-timeout", "5"],
@@ -287,3 +313,12 @@ def test_a_hand_started_worker_leaves_when_its_master_is_gone(tmp_path):
     assert "no heartbeat from the master at 127.0.0.1" in text_, text_[-2000:]
     print(f"[figure] worker left {took:.1f} s after its master was killed (silence limit 5 s)")
     assert rc == 1 and took < 20
+
+
+def _safe_count(eng, sql: str) -> int:
+    from tests.e2e_support import count
+
+    try:
+        return count(eng, sql)
+    except Exception:  # noqa: BLE001 - tables busy during a run: try again
+        return -1

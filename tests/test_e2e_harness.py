@@ -1,5 +1,8 @@
-"""End-to-end: real ``locust`` processes (standalone, ``--processes 2``, master + workers)
-against a real Postgres and the reference API that the harness starts on loopback.
+"""End-to-end: real ``locust`` processes (standalone, ``--processes 2``) against a real
+Postgres and the reference API that the harness starts on loopback. A master with two
+separately started workers, one of them killed, is one run in ``tests/test_e2e_control.py``
+(its lease checks and its hour accounting share that run); a ``--mock-api --mock-db`` run
+needing neither a database nor a server is the clean-end run of ``tests/test_e2e_run_end.py``.
 
 Each run is small and fast (60 personas at 1800x: one simulated hour = 2 real seconds)
 and every assertion reads the database, the source of truth.
@@ -11,11 +14,9 @@ import csv
 import json
 import math
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from db import migrate
 from db.engine import create_db_engine
@@ -37,7 +38,7 @@ from tests.e2e_support import (
 pytestmark = pytest.mark.e2e
 
 N = 60
-RAMP = "0:10,2:50,4:100"
+RAMP = "0:10,1:50,2:100"  # three stages, one simulated hour each before the last
 FAST = [
     "--headless",
     "--time-scale",
@@ -97,12 +98,12 @@ def _assert_run_is_sound(eng, run_dir: Path, run_id: str, *, hours: int) -> None
     missed, slots = missed_hours(eng, run_id)
     print(f"[figure] {run_id}: missed {missed} of {slots} agent-hours at 1800x")
     assert missed < slots  # the run did act
-    # The ramp is never exceeded (10 % of the personas in hours 0-1, 50 % in 2-3) and the
+    # The ramp is never exceeded (10 % of the personas in hour 0, 50 % in hour 1) and the
     # last hour has all of them. Exact counts per stage hour depend on how fast users
     # spawn (a late user starts with its next slot), so they are upper bounds.
     by_hour = distinct_agents_by_hour(eng, run_id)
     for hour, agents in by_hour.items():
-        frac = 0.10 if hour < 2 else 0.50 if hour < 4 else 1.0
+        frac = 0.10 if hour < 1 else 0.50 if hour < 2 else 1.0
         assert agents <= math.ceil(frac * N), (hour, by_hour)
     assert by_hour[hours - 1] == N, by_hour
     # Each session's kind agrees with the hour's recorded decision (idle browses included).
@@ -142,7 +143,7 @@ def _assert_run_is_sound(eng, run_dir: Path, run_id: str, *, hours: int) -> None
 
 def test_standalone_run(e2e_db, tmp_path):
     url, eng = e2e_db
-    hours = 8
+    hours = 4  # the ramp's stages (hour 0, 1, 2+) and two full hours
     r = run_locust(
         [*FAST, "--sim-duration", f"{hours}h", "--run-id", "solo", "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(url, tmp_path), cwd=tmp_path,
@@ -156,7 +157,7 @@ def test_standalone_run(e2e_db, tmp_path):
 
 def test_two_processes(e2e_db, tmp_path):
     url, eng = e2e_db
-    hours = 8
+    hours = 4  # the ramp's stages (hour 0, 1, 2+) and two full hours
     r = run_locust(
         [*FAST, "--processes", "2", *_zmq_ports(), "--sim-duration", f"{hours}h", "--run-id", "procs",
          "--runs-dir", str(tmp_path / "runs")],
@@ -166,90 +167,6 @@ def test_two_processes(e2e_db, tmp_path):
     _assert_run_is_sound(eng, tmp_path / "runs" / "procs", "procs", hours=hours)
     holders = count(eng, "SELECT count(DISTINCT holder) FROM persona_leases WHERE run_id = 'procs'")
     assert holders == 2  # both worker processes held personas
-
-
-def test_master_two_workers_and_a_worker_killed(e2e_db, tmp_path):
-    url, eng = e2e_db
-    env = harness_env(url, tmp_path)
-    runs = str(tmp_path / "runs")
-    port = str(_free_port())
-    master = start_locust(
-        [*FAST, "--master", "--expect-workers", "2", "--master-bind-port", port,
-         "--sim-duration", "22h", "--run-id", "dist", "--runs-dir", runs],
-        env=env, cwd=tmp_path, log=tmp_path / "master.log",
-    )  # fmt: skip
-    workers = [
-        start_locust(
-            ["--worker", "--master-port", port], env=env, cwd=tmp_path, log=tmp_path / f"w{i}.log"
-        )
-        for i in range(2)
-    ]
-    try:
-        open_leases = (
-            "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL"
-        )
-        wait_for(
-            lambda: _safe_count(eng, open_leases) == N, timeout=120, what="all personas leased"
-        )
-        held = dict(
-            _rows(eng, "SELECT holder, count(*) FROM persona_leases WHERE run_id = 'dist' "
-                       "AND released_at IS NULL GROUP BY holder")
-        )  # fmt: skip
-        assert len(held) == 2 and sum(held.values()) == N
-        killed_at = time.time()
-        stop(workers[0], signal.SIGKILL)
-        # Its personas are leased again by the remaining worker within 60 s.
-        wait_for(
-            lambda: _safe_count(
-                eng,
-                "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL",
-            ) == N and len(_open_holders(eng)) == 1,
-            timeout=60, what="the dead worker's personas leased again",
-        )  # fmt: skip
-        releasedd = _safe_count(
-            eng,
-            "SELECT count(*) FROM persona_leases WHERE run_id = 'dist' AND release_reason = 'reclaim'",
-        )
-        assert releasedd > 0
-        assert time.time() - killed_at < 60
-        assert lease_overlaps(eng, "dist") == 0
-        rc = master.wait(timeout=180)
-        # The dead worker's personas went on under the other worker: consecutive, never
-        # interleaved hours per persona (from the rows the agents wrote).
-        assert acting_overlaps(eng, "dist") == []
-    finally:
-        for p in [master, *workers]:
-            stop(p)
-    log = (tmp_path / "master.log").read_text()
-    assert "personas returned to the pool" in log
-    assert rc in (0, 1), log[-3000:]  # 1: requests cut off by the kill count as failures
-    assert (
-        count(
-            eng,
-            "SELECT count(*) FROM simulation_runs WHERE run_id = 'dist' AND ended_at IS NOT NULL",
-        )
-        == 1
-    )
-
-
-def test_mock_api_and_mock_db_need_no_database_or_server(tmp_path):
-    r = run_locust(
-        [*FAST, "--mock-api", "--mock-db", "--sim-duration", "4h", "--run-id", "dry",
-         "--runs-dir", str(tmp_path / "runs")],
-        env=harness_env(None, tmp_path), cwd=tmp_path, timeout=120,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert not (tmp_path / ".loadsim" / "pg").exists()  # no Postgres was started
-    with open(tmp_path / "runs" / "dry" / "hours.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    # The bundled sample (no database to read personas from) and agents that acted. How
-    # many agent-hours got acted in 4 hours depends on how fast 372 users spawn (a busy
-    # box made it 371 once), so the count is a lower bound of one per hour, not 372.
-    manifest = json.loads((tmp_path / "runs" / "dry" / "manifest.json").read_text())
-    assert manifest["personas_total"] == 372
-    assert [int(r["sim_hour"]) for r in rows] == [0, 1, 2, 3]
-    assert all(0 < int(r["acted"]) <= 372 for r in rows), rows
-    assert "reference_api" not in r.stdout + r.stderr
 
 
 @pytest.mark.parametrize(
@@ -326,18 +243,3 @@ def _safe_count(eng, sql: str) -> int:
         return count(eng, sql)
     except Exception:  # noqa: BLE001 - tables busy during a run: try again
         return -1
-
-
-def _rows(eng, sql: str):
-    with eng.connect() as conn:
-        return conn.execute(text(sql)).all()
-
-
-def _open_holders(eng) -> set[str]:
-    return {
-        r[0]
-        for r in _rows(
-            eng,
-            "SELECT DISTINCT holder FROM persona_leases WHERE run_id = 'dist' AND released_at IS NULL",
-        )
-    }

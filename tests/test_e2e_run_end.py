@@ -9,6 +9,7 @@ are asserted in ``tests/test_e2e_resilience.py``, on the runs it already makes.
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -39,16 +40,37 @@ def _manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
 
 
-def test_a_run_that_ends_normally_writes_the_full_report(tmp_path):
+def test_a_run_that_ends_normally_writes_the_full_report_passes_its_gate_needs_no_db(tmp_path):
+    """The clean end of a ``--mock-api --mock-db`` run. One run, three sets of checks (they
+    were three identical runs):
+
+    - the run's whole report (hours 0-2, completed, no stage failed);
+    - a gate on a figure that does not depend on the box's speed holds and the run exits
+      0 (an in-memory shop never fails a flow; gates that fail: tests/test_e2e_reports.py);
+    - neither a database nor a server was needed: no Postgres started, the bundled sample
+      of 372 personas, no reference API, and agents acted in every hour."""
     runs = tmp_path / "runs"
-    r = run_locust([*DRY, "--sim-duration", "3h", "--run-id", "clean", "--runs-dir", str(runs)],
+    r = run_locust([*DRY, "--sim-duration", "3h", "--run-id", "clean", "--runs-dir", str(runs),
+                    "--threshold", "failed_flows=0"],
                    env=harness_env(None, tmp_path), cwd=tmp_path, timeout=120)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    # The whole report.
     summary = assert_full_report(runs / "clean")
     assert hours_in_csv(runs / "clean") == [0, 1, 2]
     assert summary["time"]["sim_hours"] == 3
     m = _manifest(runs / "clean")
     assert m["status"] == "completed" and "end_errors" not in m
+    # The gate that holds.
+    assert "[PASS] threshold failed_flows=0: actual 0" in out
+    # No database, no server. How many agent-hours got acted per hour depends on how fast
+    # 372 users spawn (a busy box made it 371 once), so it is a lower bound of one, not 372.
+    assert not (tmp_path / ".loadsim" / "pg").exists()  # no Postgres was started
+    assert m["personas_total"] == 372  # the bundled sample: no database to read them from
+    with open(runs / "clean" / "hours.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert all(0 < int(r["acted"]) <= 372 for r in rows), rows
+    assert "reference_api" not in out
 
 
 def test_sigterm_mid_run_writes_the_full_report(tmp_path):
@@ -100,7 +122,7 @@ def test_a_report_that_cannot_be_built_fails_the_gate_and_loadsim_report_rebuild
         env=env, cwd=tmp_path, timeout=120, locustfile=FAULTY,
     )  # fmt: skip
     out = r.stdout + r.stderr
-    # The same gate holds on a report that builds (test_e2e_reports): only the missing
+    # The same gate holds on a report that builds (the clean-end run above): only the missing
     # report can fail it here.
     assert r.returncode == 3, out[-3000:]
     assert (

@@ -243,6 +243,24 @@ def test_at_its_bound_the_end_tops_the_owed_hours_up_as_missed_and_they_add_up(w
     assert [rows[h]["unheld"] for h in (4, 5, 6, 7)] == [0, 1, 2, 3]
 
 
+def test_the_top_up_never_exceeds_what_the_stalled_users_owed(world):
+    """A worker's user stuck in hour 0 (users joined after their slot there: that hour's
+    gap is not owed) and this process's own users (they count what they owe as they stop):
+    only what the worker's users owed is topped up."""
+    d = _director(world, workers=("w1",))
+    own = {3: 4}
+    end = RunEnd(d, local=lambda: own)
+    for h in range(HOURS):
+        d.book.expected_at_hour[h] = 300
+        d.agg.merge({str(h): {"counts": {"acted": 134 if h == 0 else 290}, "errors": {}}})
+    real_end = world.rt.clock.real_time_at(world.rt.sim_end)
+    end.on_report("w1", {"0": 1})
+    world.wall.t = real_end + DRAIN + CLOSE_S + 0.1
+    assert end.finished() and end.ended == "cut"
+    rows = {r["sim_hour"]: r for r in hours_rows(d)}
+    assert [rows[h]["unheld"] for h in range(HOURS)] == [1] * HOURS  # not 166 in hour 0
+
+
 def test_a_stop_or_a_trip_ends_the_run_at_once(world):
     d = _director(world)
     d.exit_code = 5

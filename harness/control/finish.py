@@ -39,9 +39,10 @@ class RunEnd:
     process's users directly, the workers' from their last report since the end). Late
     users have until the drain deadline (the end's real time + ``--drain-seconds``) to act;
     after it they count what they owe as missed, and the run waits :data:`CLOSE_S` more
-    for that to be reported. Then it ends whatever the load: hours some process still owed
-    are topped up as missed in ``hours.csv`` (the hour book's ``unheld``) and logged, so
-    acted + missed still add up to the agents of each hour.
+    for that to be reported. Then it ends whatever the load: the users still owing count
+    it missed as they stop, and what a worker's could no longer report is topped up as
+    missed in ``hours.csv`` (the hour book's ``unheld``), so acted + missed still add up to
+    the agents of each hour.
     """
 
     def __init__(
@@ -69,17 +70,22 @@ class RunEnd:
     def pending(self) -> dict[int, int] | None:
         """Users still owing an hour, by hour, over every live process (``None``: a
         process has not reported since the simulated end yet)."""
-        d = self.d
         local = self._local()
-        if local is None:
+        remote = self._remote()
+        if local is None or remote is None:
             return None
-        total: Counter[int] = Counter(local)
-        for cid in d._live_workers():
+        return {h: n for h, n in (Counter(local) + Counter(remote)).items() if n}
+
+    def _remote(self) -> dict[int, int] | None:
+        """The live workers' users still owing, by hour (``None``: one has not reported
+        since the simulated end)."""
+        total: Counter[int] = Counter()
+        for cid in self.d._live_workers():
             theirs = self._reports.get(cid)
             if theirs is None:
                 return None
             total.update(theirs)
-        return {h: n for h, n in total.items() if n}
+        return dict(total)
 
     def finished(self) -> bool:
         """True once the run may stop (the shape then ends it); see the class."""
@@ -104,7 +110,9 @@ class RunEnd:
         self.ended = "cut"
         if pending:
             last = d.book.current_hour
-            d.book.mark_cut(min(pending), last)
+            # This process's users count what they owe when stopped (their counters are
+            # merged at the end); a worker's last counts may not arrive: topped up.
+            d.book.mark_cut(self._remote() or {}, last)
             log.warning(
                 "run end: %d users still owed hours %d-%d %.0f s after the simulated end; "
                 "stopping them, their hours counted missed", sum(pending.values()),

@@ -50,6 +50,9 @@ class HourBook:
         self.expected_at_hour: dict[int, int] = {}
         self.unheld_hours: set[int] = set()
         """Hours a dead worker's window touched (kept for the run: a handful)."""
+        self.cut_owed: dict[int, int] = {}
+        """At most how many agent-hours of each hour workers' users still owed when the
+        run's end stopped waiting (:meth:`mark_cut`)."""
 
     def start_at(self, from_hour: int) -> None:
         """``--resume``: hours below ``from_hour`` were written by the earlier segment."""
@@ -101,19 +104,27 @@ class HourBook:
             if h <= self.reported_hour:
                 self.note_unheld(h)
 
-    def mark_cut(self, first: int, last: int) -> None:
-        """Hours ``first..last`` still had users owing slots when the run's end stopped
-        waiting (``harness.control.finish.RunEnd``): what their processes could not report
-        any more is topped up as missed, as for a dead worker (logged by the run's end)."""
-        self.unheld_hours |= set(range(max(0, first), last + 1))
+    def mark_cut(self, owed: dict[int, int], last: int) -> None:
+        """Workers' users still owed hours when the run's end stopped waiting
+        (``harness.control.finish.RunEnd``; ``owed``: users by the hour they were at, each
+        owing that hour and every later one up to ``last``). What their processes can no
+        longer report is topped up as missed like a dead worker's hours — never more than
+        those users owed, so hours where users joined after their slot stay as they are."""
+        if not owed:
+            return
+        users = 0
+        for h in range(max(0, min(owed)), last + 1):
+            users += owed.get(h, 0)
+            self.cut_owed[h] = self.cut_owed.get(h, 0) + users
 
     def unheld(self, h: int) -> int:
         """Agent-hours of hour ``h`` nobody acted nor counted because their holder died
         (0 outside the hours :meth:`mark_unheld` named)."""
-        if h not in self.unheld_hours:
+        if h not in self.unheld_hours and h not in self.cut_owed:
             return 0
         c = self.agg.get(h).counts
-        return max(0, self.expected_at_hour.get(h, 0) - c.get("acted", 0) - c.get("missed", 0))
+        gap = max(0, self.expected_at_hour.get(h, 0) - c.get("acted", 0) - c.get("missed", 0))
+        return gap if h in self.unheld_hours else min(gap, self.cut_owed[h])
 
     def note_unheld(self, h: int) -> None:
         gap = self.unheld(h)

@@ -204,7 +204,7 @@ def test_a_mapped_target_runs_clean_with_the_map_and_is_stopped_without(db, targ
     runs = tmp_path / "runs"
     env = harness_env(url, tmp_path)
     r = run_locust(
-        [*BASE, "--host", api.url, "--sim-duration", "6h", "--run-id", "mapped",
+        [*BASE, "--host", api.url, "--sim-duration", "4h", "--run-id", "mapped",
          "--runs-dir", str(runs), "--csv", str(runs / "mapped-csv"), "--map", str(mapfile),
          "--offer-engine", "target"],
         env=env, cwd=tmp_path, timeout=180,

@@ -10,6 +10,7 @@ the parsed namespace into one typed, validated object; bad values raise ``Config
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -86,7 +87,7 @@ def parse_ramp(text: str) -> list[tuple[float, float]]:
             hour, pct = float(hour_s), float(pct_s.rstrip("%"))
         except ValueError:
             raise ConfigError(f"--ramp stage {part!r}: expected 'simhour:percent'") from None
-        if hour < 0 or not 0 < pct <= 100:
+        if not math.isfinite(hour) or hour < 0 or not 0 < pct <= 100:
             raise ConfigError(f"--ramp stage {part!r}: hour >= 0 and 0 < percent <= 100")
         stages.append((hour, pct / 100))
     if not stages:
@@ -138,11 +139,15 @@ class HarnessOptions:
         """Validate Locust's parsed options; ``ConfigError`` names the bad option."""
         g = lambda name, default=None: getattr(ns, name, default)  # noqa: E731
         scale = float(g("time_scale", 168.0))
-        if scale <= 0:
-            raise ConfigError(f"--time-scale {scale}: must be > 0")
+        # nan passes every comparison and inf never ends a run: both are refused.
+        if not math.isfinite(scale) or scale <= 0:
+            raise ConfigError(f"--time-scale {scale}: must be a finite number > 0")
         for name, minimum in (("rate_limit", 0), ("breaker_threshold", 0), ("drain_seconds", 0)):
-            if float(g(name, 0)) < minimum:
-                raise ConfigError(f"--{name.replace('_', '-')}: must be >= {minimum}")
+            value = float(g(name, 0))
+            if not math.isfinite(value) or value < minimum:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} {value}: must be a finite number >= {minimum}"
+                )
         for name in ("http_pools", "db_connections", "checkpoint_every"):
             if int(g(name, 1)) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")

@@ -76,9 +76,27 @@ def resolve_run_dir(run: str, runs_dir: Path) -> Path:
     d = runs_dir / run
     if d.is_dir():
         return d
+    if candidate.is_dir():  # a directory given by its path, but not a run
+        raise ConfigError(f"{candidate}: not a run directory (no manifest.json)")
     known = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
     hint = f" (runs there: {', '.join(known[-10:])})" if known else ""
     raise ConfigError(f"unknown run {run!r}: no directory {d}{hint}")
+
+
+def require_run(run_dir: Path) -> Path:
+    """``run_dir`` when it holds ``manifest.json``.
+
+    The harness writes the manifest as it creates a run directory (the director, before
+    any user starts), so every run has one — killed runs and runs whose report failed
+    included. A directory without it is not a run: a report on it would be all dashes
+    and would write summary.json, report.xlsx and plots/ into someone's folder.
+
+    Raises:
+        ConfigError: not a run directory.
+    """
+    if not (run_dir / "manifest.json").is_file():
+        raise ConfigError(f"{run_dir}: not a run directory (no manifest.json)")
+    return run_dir
 
 
 def _wants_db(run_dir: Path, no_db: bool) -> bool:
@@ -127,7 +145,7 @@ def _report(args: argparse.Namespace) -> int:
     from reports.thresholds import evaluate, exit_code_for, parse_thresholds, render_gates
 
     gates = parse_thresholds(args.threshold)  # bad expressions fail before any work
-    run_dir = resolve_run_dir(args.run, args.runs_dir)
+    run_dir = require_run(resolve_run_dir(args.run, args.runs_dir))
     with _engine(_wants_db(run_dir, args.no_db)) as engine:
         try:
             summary = build_run_report(run_dir, engine=engine)

@@ -52,6 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     rc = subprocess.call(cmd, cwd=os.getcwd(), env=env)
     run_dir = Path("runs") / run_id
-    print(f"\nrun outputs: {run_dir}/ (summary.json, report.xlsx, plots/, locust_report.html)")
-    print(f"rebuild the report: .venv/bin/loadsim report {run_id}")
+    if run_dir.is_dir():  # a run refused at start (bad option) has no outputs to point at
+        print(f"\nrun outputs: {run_dir}/ (summary.json, report.xlsx, plots/, locust_report.html)")
+        print(f"rebuild the report: .venv/bin/loadsim report {run_id}")
     return rc

@@ -117,7 +117,7 @@ def _engine(wanted: bool) -> Iterator[Any]:
         yield None
         return
     from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
     from db.connect import engine_from_settings
     from db.engine import redact
@@ -134,7 +134,17 @@ def _engine(wanted: bool) -> Iterator[Any]:
                 f"cannot reach the database {redact(engine.url)} "
                 f"({type(exc).__name__}); use --no-db to report from the run's files"
             ) from exc
-        yield engine
+        try:
+            yield engine
+        except ProgrammingError as exc:
+            # A reachable database that was never migrated: one line saying what to do,
+            # not psycopg's UndefinedTable traceback (report, compare and export-events).
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) != "42P01":
+                raise
+            raise ConfigError(
+                f"the database {redact(engine.url)} has no harness tables: "
+                "run 'loadsim db upgrade' first"
+            ) from None
     finally:
         engine.dispose()
 

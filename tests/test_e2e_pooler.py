@@ -17,7 +17,7 @@ from tests.pgbouncer_support import PgBouncer, free_port
 pytestmark = pytest.mark.e2e
 
 N = 40
-HOURS = 6
+HOURS = 4  # both processes record hours through the pooler from hour 1
 
 
 @pytest.fixture()
@@ -41,7 +41,7 @@ def test_two_processes_through_pgbouncer_transaction_mode(pooled_db, tmp_path):
     port = str(free_port())
     r = run_locust(
         ["--headless", "--mock-api", "--processes", "2", "--master-bind-port", port,
-         "--master-port", port, "--db-pooler", "transaction", "--time-scale", "1800",
+         "--master-port", port, "--db-pooler", "transaction", "--time-scale", "3600",
          "--sim-start", "2026-01-10T09:00:00+00:00", "--ramp", "0:50,1:100",
          "--rate-limit", "0", "--drain-seconds", "3", "--sim-duration", f"{HOURS}h",
          "--run-id", "pooled", "--runs-dir", str(tmp_path / "runs")],

@@ -30,7 +30,7 @@ from tests.owner_db_support import (
 pytestmark = pytest.mark.e2e
 
 PERSONAS = 40
-HOURS = 8
+HOURS = 4  # a Saturday morning's shoppers leave sessions and events to mirror
 SIM_START = "2026-01-10T09:00:00+00:00"  # a Saturday morning: shoppers are out
 
 
@@ -54,7 +54,7 @@ def test_adopted_owner_database_receives_the_runs_sessions_and_events(
 
     env = harness_env(url, tmp_path, LOADSIM_DB_MAP=str(MAP_FILE))
     r = run_locust(
-        [*topology, "--headless", "--mock-api", "--time-scale", "1800", "--sim-start", SIM_START,
+        [*topology, "--headless", "--mock-api", "--time-scale", "3600", "--sim-start", SIM_START,
          "--ramp", "0:100", "--rate-limit", "0", "--drain-seconds", "3",
          "--sim-duration", f"{HOURS}h", "--run-id", "owner", "--runs-dir", str(tmp_path / "runs")],
         env=env, cwd=tmp_path,

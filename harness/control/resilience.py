@@ -3,8 +3,8 @@
 - the circuit-breaker rule (pure);
 - checkpoints: ``data/checkpoints/<run_id>/hour-<H>.json`` written atomically, plus the
   ``simulation_state`` row;
-- resume: find the run and the hour to continue from (last checkpoint, or — as the owner
-  planned — the last simulated hour in the database + 1).
+- resume: find the run and the hour to continue from (last checkpoint, or — with none —
+  the first hour the run's ``hours.csv`` does not have, re-played; seed 002 Q4.5).
 
 The target health probe that detects an outage is in :mod:`harness.control.target`.
 """
@@ -139,8 +139,41 @@ class ResumePoint:
     config: dict[str, Any]
 
 
-def resolve_resume(engine: Engine | None, wanted: str, root: Path | None = None) -> ResumePoint:
-    """``--resume RUN_ID`` or ``--resume last``: where to continue, or ``ConfigError``."""
+def written_hours(run_dir: Path | None) -> int:
+    """How many hours from hour 0 on the run's ``hours.csv`` has (a row is appended when an
+    hour is over and reported): the hour after the last of them is the first one no
+    segment wrote. 0 without the file."""
+    import csv
+
+    from harness.outputs.run_files import HOURS_CSV
+
+    path = (run_dir / HOURS_CSV) if run_dir is not None else None
+    if path is None or not path.is_file():
+        return 0
+    seen: set[int] = set()
+    try:
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    seen.add(int(float(row.get("sim_hour") or "")))
+                except ValueError:
+                    continue
+    except OSError as exc:
+        log.warning("--resume: could not read %s (%s): re-playing from hour 0", path, exc)
+        return 0
+    n = 0
+    while n in seen:
+        n += 1
+    return n
+
+
+def resolve_resume(
+    engine: Engine | None, wanted: str, root: Path | None = None, runs_dir: Path | None = None
+) -> ResumePoint:
+    """``--resume RUN_ID`` or ``--resume last``: where to continue, or ``ConfigError``.
+
+    ``runs_dir``: where the run's outputs are (``--runs-dir``); without a checkpoint, the
+    run's ``hours.csv`` there says which hours the earlier segment finished."""
     if engine is None:
         raise ConfigError("--resume needs the database (not --mock-db)")
     with engine.connect() as conn:
@@ -166,7 +199,11 @@ def resolve_resume(engine: Engine | None, wanted: str, root: Path | None = None)
         return ResumePoint(
             wanted, int(run.seed), cp.hour, replay_until, "checkpoint", run.config or {}
         )
-    # No checkpoint: the owner's plan — the last simulated time in the database + 1 hour.
-    return ResumePoint(
-        wanted, int(run.seed), replay_until, replay_until, "database", run.config or {}
-    )
+    # No checkpoint (killed before its first one): continue from the first hour the earlier
+    # segment did not write to hours.csv (0 without the file), re-playing those the
+    # database has (flagged is_replay; seed 002 Q4.5 "re-run but mark as replay"), as a
+    # checkpoint's hour would. Continuing after the database's last hour lost the hours
+    # played but not yet reported (seen: [0, 1, 2, 6, 7, 8]) and the agents of the cut
+    # hour that had not acted yet.
+    from_hour = written_hours(runs_dir / wanted if runs_dir is not None else None)
+    return ResumePoint(wanted, int(run.seed), from_hour, replay_until, "database", run.config or {})

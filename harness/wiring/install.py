@@ -253,7 +253,7 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
     if opts.resume:
         from harness.control.resilience import resolve_resume
 
-        rp = resolve_resume(engine, opts.resume)
+        rp = resolve_resume(engine, opts.resume, runs_dir=Path(opts.runs_dir))
         opts = _resumed_options(opts, rp)
         rt.opts = opts
     entries = load_pool_entries(

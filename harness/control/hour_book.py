@@ -62,10 +62,7 @@ class HourBook:
         """One director step: merge this process's counters, enter new hours, write due ones."""
         d, rt = self.d, self.d.rt
         self.agg.merge(rt.collector.drain())
-        now = rt.clock.now()
-        hour = hour_of(rt.sim_start, now)
-        if rt.sim_end is not None:
-            hour = min(hour, hour_of(rt.sim_start, rt.sim_end - timedelta(microseconds=1)))
+        hour = self.clock_hour()
         # Live users in an hour: the most seen during it (the ramp steps up inside hours).
         users = d.env.runner.user_count
         self.users_at_hour[hour] = max(self.users_at_hour.get(hour, 0), users)
@@ -76,12 +73,26 @@ class HourBook:
             self.current_hour = hour
         self.report_due()
 
+    def clock_hour(self) -> int:
+        """The simulated hour the clock is in (a bounded run's last hour once past its end)."""
+        rt = self.d.rt
+        hour = hour_of(rt.sim_start, rt.clock.now())
+        if rt.sim_end is not None:
+            hour = min(hour, hour_of(rt.sim_start, rt.sim_end - timedelta(microseconds=1)))
+        return hour
+
     def report_due(self) -> None:
-        """Write hour H a few real seconds after it ended."""
+        """Write hour H a few real seconds after it ended — also while the clock is paused,
+        for the hours that ended before the pause (the pause checkpoint counts them done)."""
         d = self.d
         while self.reported_hour < self.current_hour:
             h = self.reported_hour + 1
-            end_real = d.rt.clock.real_time_at(start_of_hour(d.opts.sim_start, h + 1))
+            clock, end = d.rt.clock, start_of_hour(d.opts.sim_start, h + 1)
+            if clock.paused:
+                if end > clock.now():
+                    return  # the hour the clock stopped in is not over
+                clock = clock.resume(real=clock.real_t0)  # the clock as it ran
+            end_real = clock.real_time_at(end)
             if end_real is None or time.time() < end_real + REPORT_DELAY_S:
                 return
             self.note_unheld(h)

@@ -205,7 +205,11 @@ class RunGuard:
         if d.files is not None:
             d.files.log_event("pause", reason=reason, sim_time=rt.clock.now().isoformat())
         self._set_status("paused")
-        d.checkpoint(reason="pause")
+        # The hour the clock stopped in: the hours before it are over (their rows are
+        # written while paused, ``HourBook.report_due``). The last reported hour + 1 lagged
+        # by the report delay — hour 0 for a pause at hour 3 at 1800x — so a resume
+        # re-played hours already played.
+        d.checkpoint(reason="pause", hour=d.book.clock_hour())
         return True
 
     def resume(self) -> bool:

@@ -121,6 +121,20 @@ def test_the_wire_format_the_fake_worker_and_older_peers_speak_is_still_understo
     assert RunConfig.from_msg(newer) == _run_config()  # unknown keys are ignored
 
 
+def test_a_grant_carries_the_owners_uuid_user_ids():
+    """An adopted database keys users by uuid (the fixture schema): a grant with a string
+    ``user_id`` is a valid grant, not a malformed one (it was refused, and no user ever got
+    a persona on an owner's database)."""
+    uid = "0b9e8f4c-1d2a-4c3b-9e8f-4c1d2a4c3b9e"
+    grant = Grant(grants=[GrantItem(req_id="w1:1", entry=LeaseEntry(
+        agent_id=3, user_id=uid, persona={"persona_id": "P003"}))])  # fmt: skip
+    back = Grant.from_msg(_over_the_wire(Grant.NAME, grant.to_msg()))
+    assert back.grants[0].entry.user_id == uid
+    with pytest.raises(MessageError, match="user_id: expected a string, got float"):
+        Grant.from_msg({"req_id": "a", "entry": {"agent_id": 1, "user_id": 1.5,
+                                                 "persona": {"persona_id": "P"}}})  # fmt: skip
+
+
 MALFORMED = [
     (Release, {"agent_id": "7"}, "loadsim_release.agent_id: expected an integer, got str '7'"),
     (Release, {}, "loadsim_release: exactly one of agent_id and req_id must be set"),

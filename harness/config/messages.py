@@ -123,12 +123,13 @@ class LeaseEntry(Part):
     """One leased persona, as a :class:`Grant` carries it.
 
     :param agent_id: the simulated agent (``agents.id``).
-    :param user_id: its app user (``users.id``).
+    :param user_id: its app user (``users.id``): an integer in the harness's own schema, a
+        string where the owner's app keys users by uuid (an adopted database).
     :param persona: the persona's fields (``personas.model.Persona``).
     """
 
     agent_id: int
-    user_id: int
+    user_id: int | str
     persona: dict[str, Any]
 
     def check(self) -> str | None:

@@ -174,8 +174,14 @@ def _parse(tp: Any, value: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]  # only ``X | None`` is used
-        return _parse(inner, value, where)
+        inner = [a for a in args if a is not type(None)]
+        for i, alt in enumerate(inner):  # ``X | Y``: the first that fits (e.g. int | str ids)
+            try:
+                return _parse(alt, value, where)
+            except MessageError:
+                if i == len(inner) - 1:
+                    raise
+        raise MessageError(where, f"expected none, got {_show(value)}")
     if origin is list or tp is list:
         if not isinstance(value, list | tuple):
             raise MessageError(where, f"expected a list, got {_show(value)}")

@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # pytest exits 5 when it collects no tests: that is a failure here, never a pass.
-# Two xdist workers (the box has 2 cores); every test marked `e2e` (real locust processes)
-# is pinned to one xdist group (tests/conftest.py), so two locust runs never compete.
-# `LOADSIM_E2E_GROUPS=2 make test` splits them into the two groups of E2E_SPLIT instead
-# (prepared, off by default: two locust runs then share the cores).
+# Two xdist workers (the box has 2 cores); the tests marked `e2e` (real locust processes)
+# run in the two balanced groups of E2E_SPLIT (tests/conftest.py), one per worker, the other
+# tests fill in around them. `LOADSIM_E2E_GROUPS=1 make test` runs every e2e test in one
+# group instead (two locust runs never compete; ~16 min).
 # The 25 slowest tests are listed at the end: the budget is 10 minutes on the 2-core box.
 TEST_WORKERS ?= 2
 test: venv

@@ -22,7 +22,7 @@ def test_missing_chromium_skips_locally_but_fails_under_ci(monkeypatch, tmp_path
 def test_each_e2e_group_runs_on_one_xdist_worker(tmp_path, groups):
     """``make test``'s ``-n 2 --dist loadgroup`` really runs every ``e2e`` test of a group
     on one worker (on pytest 9.2 xdist's own suffix is lost — see tests/conftest.py): the
-    one group by default, each of the two of ``E2E_SPLIT`` with ``LOADSIM_E2E_GROUPS=2``."""
+    one group with ``LOADSIM_E2E_GROUPS=1``, each of the two of ``E2E_SPLIT`` by default."""
     import re
     import subprocess
     import sys

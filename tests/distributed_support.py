@@ -106,23 +106,34 @@ class ConnectionSampler:
         return self.samples
 
 
-def run_separately(args: list[str], *, workers: int, env: dict, tmp: Path,
-                    worker_env: dict | None = None, timeout: float = 240) -> tuple[int, str, list[str], list[int]]:  # fmt: skip
-    """A master and ``workers`` workers as separate commands; returns the master's exit
-    code, its log, the workers' logs and exit codes."""
-    port = str(free_port())
+def start_master(args: list[str], *, workers: int, env: dict, tmp: Path,
+                 port: str | None = None) -> tuple[subprocess.Popen, str]:  # fmt: skip
+    """A master as its own command on loopback (log ``tmp/master.log``); returns it and
+    the port its workers connect to."""
+    port = port or str(free_port())
     master = start_locust(
         [*args, "--master", "--expect-workers", str(workers), "--master-bind-host", "127.0.0.1",
          "--master-bind-port", port],
         env=env, cwd=tmp, log=tmp / "master.log",
     )  # fmt: skip
+    return master, port
+
+
+def start_worker(port: str, *, env: dict, tmp: Path, log: str) -> subprocess.Popen:
+    """A worker started by hand, as the README shows (``locust --worker --master-host``)."""
+    return start_locust(
+        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
+        env=env, cwd=tmp, log=tmp / log,
+    )  # fmt: skip
+
+
+def run_separately(args: list[str], *, workers: int, env: dict, tmp: Path,
+                    worker_env: dict | None = None, timeout: float = 240) -> tuple[int, str, list[str], list[int]]:  # fmt: skip
+    """A master and ``workers`` workers as separate commands; returns the master's exit
+    code, its log, the workers' logs and exit codes."""
+    master, port = start_master(args, workers=workers, env=env, tmp=tmp)
     procs = [
-        start_locust(
-            ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-            env=worker_env or env,
-            cwd=tmp,
-            log=tmp / f"worker{i}.log",
-        )  # fmt: skip
+        start_worker(port, env=worker_env or env, tmp=tmp, log=f"worker{i}.log")
         for i in range(workers)
     ]
     try:

@@ -27,6 +27,8 @@ from tests.distributed_support import (
     group_alive,
     make_busy_db,
     run_separately,
+    start_master,
+    start_worker,
     zmq_port,
 )
 from tests.e2e_support import harness_env, start_locust, stop, wait_for
@@ -86,16 +88,13 @@ def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
     url, eng, dbname = busy_db
     eng.dispose()  # its connections are named "loadsim": the sampler would count them
     env = harness_env(url, tmp_path)
-    port = str(free_port())
     sampler = ConnectionSampler(url, dbname)
-    master = start_locust(
+    master, port = start_master(
         [*BASE, "--rate-limit", "0", "--mock-api", "--db-connections", "8", "--sim-duration", "12h",
-         "--run-id", "join", "--runs-dir", str(tmp_path / "runs"), "--master", "--expect-workers",
-         "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", port],
-        env=env, cwd=tmp_path, log=tmp_path / "master.log",
+         "--run-id", "join", "--runs-dir", str(tmp_path / "runs")],
+        workers=1, env=env, tmp=tmp_path,
     )  # fmt: skip
-    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", port]
-    first = start_locust(worker_args, env=env, cwd=tmp_path, log=tmp_path / "w1.log")
+    first = start_worker(port, env=env, tmp=tmp_path, log="w1.log")
     second = None
     try:
         mlog = tmp_path / "master.log"
@@ -110,7 +109,7 @@ def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
             )  # fmt: skip
         finally:
             probe.dispose()
-        second = start_locust(worker_args, env=env, cwd=tmp_path, log=tmp_path / "w2.log")
+        second = start_worker(port, env=env, tmp=tmp_path, log="w2.log")
         wait_for(lambda: "budget over 2 worker" in mlog.read_text(), timeout=60, what="the join")
         master.wait(timeout=180)
     finally:
@@ -142,16 +141,14 @@ def test_a_fake_worker_receives_no_password(busy_db, tmp_path):
     secret_url = make_url(url).set(username=role, password=PASSWORD)
     db_url = secret_url.render_as_string(hide_password=False)
     assert PASSWORD in db_url
-    port = free_port()
     out = tmp_path / "wire.jsonl"
-    master = start_locust(
+    master, port = start_master(
         [*BASE, "--rate-limit", "0", "--mock-api", "--sim-duration", "3h", "--run-id", "wire",
-         "--runs-dir", str(tmp_path / "runs"), "--master", "--expect-workers", "1",
-         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)],
-        env=harness_env(db_url, tmp_path), cwd=tmp_path, log=tmp_path / "master.log",
+         "--runs-dir", str(tmp_path / "runs")],
+        workers=1, env=harness_env(db_url, tmp_path), tmp=tmp_path,
     )  # fmt: skip
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_worker", "--port", str(port), "--out", str(out),
+        [sys.executable, "-m", "tests.fake_worker", "--port", port, "--out", str(out),
          "--seconds", "90"],
         cwd=str(ROOT), env=harness_env(None, tmp_path), stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "fake.log", "w"),  # noqa: SIM115
@@ -181,17 +178,12 @@ def test_a_fake_worker_receives_no_password(busy_db, tmp_path):
 def test_a_worker_on_another_database_refuses_to_join(busy_db, pg_server, tmp_path):
     url, eng, dbname = busy_db
     other = pg_server.create_database("dist_other", drop_first=True)
-    port = str(free_port())
-    master = start_locust(
+    master, port = start_master(
         [*BASE, "--rate-limit", "0", "--mock-api", "--sim-duration", "3h", "--run-id", "other",
-         "--runs-dir", str(tmp_path / "runs"), "--master", "--expect-workers", "1",
-         "--master-bind-host", "127.0.0.1", "--master-bind-port", port],
-        env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "master.log",
+         "--runs-dir", str(tmp_path / "runs")],
+        workers=1, env=harness_env(url, tmp_path), tmp=tmp_path,
     )  # fmt: skip
-    worker = start_locust(
-        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-        env=harness_env(other, tmp_path), cwd=tmp_path, log=tmp_path / "worker.log",
-    )  # fmt: skip
+    worker = start_worker(port, env=harness_env(other, tmp_path), tmp=tmp_path, log="worker.log")
     mlog = tmp_path / "master.log"
     try:
         worker_rc = worker.wait(timeout=90)
@@ -287,17 +279,14 @@ def test_processes_end_with_a_killed_master(tmp_path):
 
 
 def test_a_hand_started_worker_leaves_when_its_master_is_gone(tmp_path):
-    port = str(free_port())
-    master = start_locust(
+    master, port = start_master(
         [*BASE, "--rate-limit", "0", "--mock-api", "--mock-db", "--sim-duration", "200h",
-         "--runs-dir", str(tmp_path / "runs"), "--master", "--expect-workers", "1",
-         "--master-bind-host", "127.0.0.1", "--master-bind-port", port],
-        env=harness_env(None, tmp_path), cwd=tmp_path, log=tmp_path / "master.log",
+         "--runs-dir", str(tmp_path / "runs")],
+        workers=1, env=harness_env(None, tmp_path), tmp=tmp_path,
     )  # fmt: skip
-    worker = start_locust(
-        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-        env=harness_env(None, tmp_path, LOADSIM_MASTER_SILENCE_S="5"), cwd=tmp_path,
-        log=tmp_path / "worker.log",
+    worker = start_worker(
+        port, env=harness_env(None, tmp_path, LOADSIM_MASTER_SILENCE_S="5"), tmp=tmp_path,
+        log="worker.log",
     )  # fmt: skip
     try:
         wait_for(lambda: "personas, time scale" in (tmp_path / "master.log").read_text(),

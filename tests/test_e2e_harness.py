@@ -20,6 +20,7 @@ import pytest
 
 from db import migrate
 from db.engine import create_db_engine
+from tests.distributed_support import zmq_port
 from tests.e2e_support import (
     acting_overlaps,
     count,
@@ -159,7 +160,7 @@ def test_two_processes(e2e_db, tmp_path):
     url, eng = e2e_db
     hours = 4  # the ramp's stages (hour 0, 1, 2+) and two full hours
     r = run_locust(
-        [*FAST, "--processes", "2", *_zmq_ports(), "--sim-duration", f"{hours}h", "--run-id", "procs",
+        [*FAST, "--processes", "2", *zmq_port(), "--sim-duration", f"{hours}h", "--run-id", "procs",
          "--runs-dir", str(tmp_path / "runs")],
         env=harness_env(url, tmp_path), cwd=tmp_path,
     )  # fmt: skip
@@ -224,18 +225,6 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _zmq_ports() -> list[str]:
-    """A free master port for ``--processes`` (the default 5557 may be taken)."""
-    port = str(_free_port())
-    return ["--master-bind-port", port, "--master-port", port]
-
-
-def _free_port() -> int:
-    from harness.stack.launch import free_port
-
-    return free_port()
 
 
 def _safe_count(eng, sql: str) -> int:

@@ -32,7 +32,8 @@ log = logging.getLogger("loadsim.user")
 def process_pending(runner: Any) -> dict[int, int] | None:
     """This process's users still owing an hour after the simulated end, by hour (``None``
     before the end): see ``harness.agent.schedule.pending_hours``."""
-    users = (g.args[0] if g.args else None for g in list(runner.user_greenlets))
+    # Lazy: pending_hours reads the users only once the clock reached the end (no copy per report).
+    users = (g.args[0] if g.args else None for g in runner.user_greenlets)
     return pending_hours(
         runtime_of(runner.environment),
         (u.slots if isinstance(u, PersonaUser) else None for u in users),

@@ -8,7 +8,7 @@ items of a category and indifferent ones do not care. The weights of a catalog p
 computed once per persona and page and cached (``_page_table``): the graph browses the same
 category pages hour after hour.
 
-Trip size (shaped on Complete Journey, issue 16): a household's baskets are not
+Trip size (shaped on Complete Journey): a household's baskets are not
 Poisson around its mean — big weekly shops and small top-ups mix, and lines per basket
 within one household have a coefficient of variation ≈ 1 (negative-binomial dispersion
 k ≈ 1.0 over 2,469 households). So each shopping session draws a latent **trip scale**
@@ -60,7 +60,7 @@ EXPLORE_LOYALTY = 0.3
 _PAGE_CACHE_MAX = 16_384
 """Pages' weight tables kept (the oldest dropped first). A table is per persona and
 page, so the distinct ones grow with agents × days browsed: at 200,000 a 5,000-agent
-worker's cache grew ~4 MiB a simulated day for weeks (issue 15). At this size (~5 MiB of
+worker's cache grew ~4 MiB a simulated day for weeks. At this size (~5 MiB of
 ``array('d')`` tables) it is full by the second day; a miss costs ~18 µs (50 products),
 a shopping hour's graph run milliseconds."""
 TRIP_SHAPE = 1.0

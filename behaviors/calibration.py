@@ -1,4 +1,4 @@
-"""Calibration: do agents do what their personas say? (ARCHITECTURE §9, issue 6)
+"""Calibration: do agents do what their personas say? (docs/ARCHITECTURE.md, Personas)
 
 Every persona lives N simulated weeks on its own ``InMemoryShop`` in virtual time (no
 clock, no sleeping: as fast as the CPU allows). Every hour takes the pure ``decide_shop``

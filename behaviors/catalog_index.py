@@ -2,8 +2,8 @@
 list, for every Shop that does not ask the server (``InMemoryShop`` and the harness's shared
 ``CatalogCache``).
 
-Issue 13 found the filter written twice and drifted (one copy ignored ``brand=""``, the
-other filtered on it). The semantics are the HTTP contract's (ARCHITECTURE §7) as the
+The filter was once written twice and drifted (one copy ignored ``brand=""``, the
+other filtered on it). The semantics are the HTTP contract's (docs/ARCHITECTURE.md) as the
 reference API implements them (``reference_api/routes/catalog.py``):
 
 - ``store_id``, ``category``, ``brand``: ``None`` means *no filter*; any other value,

@@ -1,9 +1,9 @@
-"""Building behavior events (ARCHITECTURE §8) and the simulated minutes between them.
+"""Building behavior events (docs/ARCHITECTURE.md, Data) and the simulated minutes between them.
 
 A session's events are stamped ``slot_time + offset``; each step advances the offset by a
 fixed number of simulated seconds (no random draw, so timing never shifts a decision).
 
-Pacing (issue 17): in a run, each action should happen at its event's simulated moment.
+Pacing: in a run, each action should happen at its event's simulated moment.
 The graph stays free of clocks and sleeping: the harness installs a ``SessionPace`` for
 the duration of one ``play_hour`` (``paced``), every stamped event is reported to it (so
 it can let the simulated clock reach the event and note when it happened), and

@@ -1,4 +1,4 @@
-"""The LangGraph shopping graph (seed 000): one agent's simulated hour.
+"""The LangGraph shopping graph: one agent's simulated hour.
 
 ```
 START → decide_shop ─┬─ shop → browse_products → add_to_cart ─┬─ view_coupons → decide_checkout ─┬─ complete_checkout → END
@@ -111,7 +111,7 @@ TRACING_OPT_IN_VARS = (
 
 def _tracing_off_unless_opted_in() -> None:
     # 10,000 agents × a traced run per hour would flood LangSmith (and cost CPU); the
-    # owner's seed 000 wants tracing as an option, so only an explicit opt-in keeps it.
+    # owner's plan wants tracing as an option, so only an explicit opt-in keeps it.
     if not any(os.environ.get(v, "").strip().lower() == "true" for v in TRACING_OPT_IN_VARS):
         import langsmith
 

@@ -13,7 +13,7 @@ only what its rules need — the last ``ORDERS_KEPT`` orders (checkout is idempo
 that window: a key is one agent-hour's, replayed only by a retry of that hour), counters of
 all orders and redemptions, the last ``ORDERS_KEPT`` redeemed coupon ids, and view counts of
 the coupons still in the wallet. Keeping every order cost a 5,000-agent ``--mock-api``
-worker ~0.5 MiB a simulated day, for the life of the run (issue 15).
+worker ~0.5 MiB a simulated day, for the life of the run.
 """
 
 from __future__ import annotations

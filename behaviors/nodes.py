@@ -334,5 +334,5 @@ def _wallet_inputs(state: HourState) -> dict[str, Any]:
 def _clear(shop: Shop) -> None:
     try:
         shop.cart_clear()
-    except Exception:  # noqa: BLE001 — best effort by design (issue 6): ignore
+    except Exception:  # noqa: BLE001 — best effort by design: ignore
         pass

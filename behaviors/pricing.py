@@ -1,6 +1,6 @@
 """The coupon rules as the agents see them: ``offer_engine.pricing``, re-exported.
 
-The rules were once written here and again in ``reference_api/pricing.py`` (issue 13);
+The rules were once written here and again in ``reference_api/pricing.py`` and drifted;
 they now have one owner, ``offer_engine.pricing``, which both sides import. This module
 only keeps the names the behaviors' tests and older callers import from here.
 """

@@ -8,7 +8,7 @@ Each hour of the week gets a habit weight from the persona's preferred days, pre
 of day and weekday/weekend affinities; churn risk weakens the habit (flattens the weights
 towards uniform). The weights are then scaled so that the hourly shopping probabilities
 sum to ``shopping_frequency``: **the expected sessions per simulated week equal the
-configured frequency** (issue 6). Hours whose scaled weight would exceed 1 are capped at 1
+configured frequency**. Hours whose scaled weight would exceed 1 are capped at 1
 and the remainder is spread over the other hours ("water filling"), so even 14 sessions a
 week concentrated on one preferred day keep their expectation.
 
@@ -17,7 +17,7 @@ lifted by at most ``COUPON_LIFT_MAX`` (×1.5), in proportion to discount sensiti
 coupon affinity and damped by churn risk. The lift is bounded and recorded in every
 decision, so calibration compares realized sessions with the lifted expectation.
 
-Idle browsing (seed 002 §8.2: idle agents view products without cart activity): in an hour
+Idle browsing (the owner's plan: idle agents view products without cart activity): in an hour
 without shopping, an agent browses with a probability that follows the same weekly rhythm,
 about ``IDLE_PER_WEEK_MAX × impulsivity`` times a week.
 
@@ -123,7 +123,7 @@ _DAY_DRAWS: dict[str, dict[str, tuple[float, float]]] = {}
 """Day → (stream key → the day's two uniforms), for the last ``_DAYS_KEPT`` days only: an
 agent asks about its current day (or, from a late slot, the one before), so the memo is
 bounded by agents, not by the run's days — one entry per agent and day was ~1 MiB a
-simulated day for a 5,000-agent worker (issue 15). A dropped day is recomputed."""
+simulated day for a 5,000-agent worker. A dropped day is recomputed."""
 _DAYS_KEPT = 2
 _DAY_DRAWS_MAX = 50_000
 
@@ -152,7 +152,7 @@ def _day_cumulative(p_tab: Any) -> array[float]:
     """Per hour of week: the day's base probabilities before that hour (cached per profile;
     the profile is kept in the entry so its id cannot be reused while cached). Doubles in an
     ``array`` (1.4 KiB a profile) rather than a list of floats (5.2 KiB): one profile per
-    agent, 26 MiB for a 5,000-agent worker (issue 15); the same floats either way."""
+    agent, 26 MiB for a 5,000-agent worker; the same floats either way."""
     hit = _CUMULATIVE.get(id(p_tab))
     if hit is not None and hit[0] is p_tab:
         return hit[1]

@@ -1,5 +1,6 @@
 """The pure decision rules, in one place: ``(persona, sim time / observations, rng) →
-decision with the probabilities it used`` (STYLE rows 1, 2, 6).
+decision with the probabilities it used``: no Locust, HTTP or SQL; decide here, act through the
+``Shop``; randomness only from the ``rng`` the caller derives from the run seed.
 
 They take plain values and a caller-owned ``random.Random`` and do no I/O, so they run in
 microseconds and are tested without a graph or a shop. The rules live in three modules by

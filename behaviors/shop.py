@@ -4,7 +4,7 @@ The graph never talks HTTP or SQL; it calls a ``Shop``. Implementations:
 - ``behaviors.memory_shop.InMemoryShop`` — tests, calibration, ``--mock-api`` runs;
 - ``harness.http_shop.HttpShop`` — the real API (cart/checkout/offers) + the catalog cache.
 
-Behavior events (ARCHITECTURE §8) are *returned* by the graph run (``HourResult.events``),
+Behavior events (docs/ARCHITECTURE.md, Data) are *returned* by the graph run (``HourResult.events``),
 not written through the Shop: the harness writes the session and its events in one
 per-agent transaction, so one agent failing never loses another's data.
 

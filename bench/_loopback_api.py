@@ -1,4 +1,4 @@
-"""A minimal loopback HTTP server answering the target API's JSON shapes (ARCHITECTURE §7)
+"""A minimal loopback HTTP server answering the target API's JSON shapes (docs/ARCHITECTURE.md, HTTP contract)
 as cheaply as possible, for measuring the *client's* cost (bench_overhead.py).
 
     .venv/bin/python bench/_loopback_api.py --port 8089 [--record FILE]

@@ -153,7 +153,7 @@ def _scenarios() -> dict[str, Callable]:
         ]
 
     def session(agent, rng, products):
-        """One shopping session as the harness runs it (~6 calls, seed 002 §6)."""
+        """One shopping session as the harness runs it (~6 calls)."""
         picks = rng.sample(products, 3)
         return [
             ("GET", "/api/offers/wallet", None),

@@ -1,5 +1,5 @@
 """How many agents one worker process sustains, what each costs in memory and CPU, and how
-``--processes 2`` scales it (issue 10, items 3–5).
+``--processes 2`` scales it.
 
     .venv/bin/python bench/bench_capacity.py                 # quick: ~4 min
     .venv/bin/python bench/bench_capacity.py --agents 1000,5000,10000 --scales 96,168 \\

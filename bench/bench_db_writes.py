@@ -1,4 +1,4 @@
-"""Behavior events written per second with per-agent commits (issue 10, item 6).
+"""Behavior events written per second with per-agent commits.
 
     .venv/bin/python bench/bench_db_writes.py                          # quick: ~1 min
     .venv/bin/python bench/bench_db_writes.py --compare-old --concurrency 10,40
@@ -99,7 +99,7 @@ _OLD_END = (
 
 
 def old_recorder(engine: object, run_id: str) -> object:
-    """The Recorder with the finish it had before issue 10 (one executemany row per event,
+    """The Recorder with the finish it had before (one executemany row per event,
     then two UPDATEs): the "before" of the one-statement finish, measured in the same run."""
     import json
 

@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore")
 
 
 def _seed_coupons(conn, catalog: str) -> int:
-    """The project's synthetic catalog (72 frontstore + 306 category/brand coupons, issue 3)
+    """The project's synthetic catalog (72 frontstore + 306 category/brand coupons)
     or the offer engine's small test catalog (6 + 88)."""
     from sqlalchemy import text
 

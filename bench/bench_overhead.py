@@ -1,5 +1,5 @@
 """What the harness costs per request and per shopping session against a plain Locust
-``FastHttpUser`` issuing the same requests, layer by layer (issue 10, items 1–2).
+``FastHttpUser`` issuing the same requests, layer by layer.
 
     .venv/bin/python bench/bench_overhead.py                  # quick: ~4 min
     .venv/bin/python bench/bench_overhead.py --agents 10000 --time-scale 168 --sim-hours 4

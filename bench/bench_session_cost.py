@@ -1,5 +1,5 @@
 """Client CPU per shopping session, layer by layer, against a plain ``FastHttpSession``
-issuing the same requests (issue 10, items 1–2; the end-to-end view is bench_overhead.py).
+issuing the same requests (the end-to-end view is bench_overhead.py).
 
     .venv/bin/python bench/bench_session_cost.py                # quick: ~2 min
     .venv/bin/python bench/bench_session_cost.py --sessions 2000 --concurrency 50

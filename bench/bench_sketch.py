@@ -1,4 +1,4 @@
-"""Which streaming sketch holds the slip distributions (issue 15, item 6): HDR histogram
+"""Which streaming sketch holds the slip distributions: HDR histogram
 (``hdrhistogram``) vs DDSketch (``ddsketch``), on 200,000 lognormal slips in ms.
 
     .venv/bin/python bench/bench_sketch.py

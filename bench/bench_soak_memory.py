@@ -1,4 +1,4 @@
-"""Master and worker memory over a long simulated run, and the master's CPU (issue 15).
+"""Master and worker memory over a long simulated run, and the master's CPU.
 
     .venv/bin/python bench/bench_soak_memory.py                    # 10,000 agents, 7 days
     .venv/bin/python bench/bench_soak_memory.py --agents 2000 --days 1 --scale 3600

@@ -204,7 +204,7 @@ def is_adopted(engine: Engine) -> bool:
 
     On such a database the project's own offer engine does not run: its tables (per-run
     cycles, wallet bookkeeping columns) are the project's, not the app's, and the app has
-    an engine of its own (ARCHITECTURE §13: never two engines on one database)."""
+    an engine of its own (never two engines on one database)."""
     with engine.connect() as conn:
         return adopted_map(conn) is not None
 

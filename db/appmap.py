@@ -1,4 +1,4 @@
-"""One declared map between the harness and the app's tables (ARCHITECTURE §13).
+"""One declared map between the harness and the app's tables (docs/ARCHITECTURE.md, owner's map).
 
 Why a map, and why views. The harness's SQL (recorder, director, pool, catalog cache,
 seeding, reports) is written against one shape: the project's own schema (``db.models``).
@@ -21,7 +21,7 @@ tables are the harness's own simulated rows through the views (seeded users and 
 their cart rows cleared at start-up); a concept without a simulated marker (the owner's
 catalog) is never seeded.
 
-Decided (issue 14):
+Decided:
 - The embedded default keeps its layout (every table in ``public``, one alembic history):
   the project's migrations made all of it and no app history exists to collide with; the
   same SQL serves both layouts through ``search_path``.
@@ -115,7 +115,7 @@ ADDITIVE: dict[str, dict[str, str]] = {
     "shopping_sessions": {"run_id": "text", "is_replay": "boolean"},
 }
 """Nullable columns the harness may add to an app table — only when the user asks
-(``loadsim db adopt``); ARCHITECTURE §8 relies on them for the owner's ML tables."""
+(``loadsim db adopt``): a session's run and replay flag, which the owner's ML tables need."""
 
 MIRROR_FIELDS: dict[str, dict[str, str]] = {
     "shopping_sessions": {"user_id": "id"},

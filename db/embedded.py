@@ -1,4 +1,4 @@
-"""The embedded default (ARCHITECTURE §12): a Postgres 16 from the ``pgserver`` wheel,
+"""The embedded default (docs/ARCHITECTURE.md, Embedded default): a Postgres 16 from the ``pgserver`` wheel,
 data under ``.loadsim/pg`` (or ``$LOADSIM_HOME/pg``), reused across runs so ``--resume``
 finds its data. No system Postgres is assumed.
 """

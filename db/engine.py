@@ -2,7 +2,7 @@
 a remote Postgres behind a pooler (Supabase's, or PgBouncer).
 
 Pool sizes come from a *total* connection budget divided across the processes that will
-connect (FIELD_NOTES: the owner's 50 + 75 per process exceeds Supabase Micro with two
+connect (the owner's 50 + 75 per process exceeds Supabase Micro with two
 workers).
 
 **Poolers.** A transaction pooler hands each transaction to any server connection, so a
@@ -79,7 +79,7 @@ logging.getLogger(f"{__name__}.BudgetPool").setLevel(logging.WARNING)
 
 
 class BudgetPool(QueuePool):
-    """A ``QueuePool`` whose size can change while it is in use (issue 15: one connection
+    """A ``QueuePool`` whose size can change while it is in use (one connection
     budget for the whole run, re-divided when workers join or leave).
 
     :meth:`resize` sets the new total at once: idle connections above it are closed

@@ -10,7 +10,7 @@ class LoadsimError(Exception):
 
 
 class ConfigError(LoadsimError):
-    """Bad configuration or input (ARCHITECTURE §11: exit code 2)."""
+    """Bad configuration or input (exit code 2)."""
 
     exit_code = 2
 

@@ -1,4 +1,4 @@
-"""The schema: every table of ARCHITECTURE §8, owned here; migrations are generated from it.
+"""The schema: every table of docs/ARCHITECTURE.md (Data), owned here; migrations are generated from it.
 
 Names marked *(fixed)* in the design are relied on by reports, tools and checks. The
 constraints below are what make the concurrency rules enforceable by the database itself

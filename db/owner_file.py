@@ -1,4 +1,4 @@
-"""The owner's one file: where it is and what it says (issue 14; one owner, issue 13).
+"""The owner's one file: where it is and what it says, read by one module only.
 
 The owner describes their deployment in one TOML file — ``[db.map]`` (read by
 ``db.appmap``), ``[routes]`` (``harness.config.routes``, and ``reference_api.routemap`` for
@@ -15,7 +15,7 @@ file reads the same everywhere:
 
 Why in ``db/``: it is the package every layer already imports (``db.errors``), and the
 domain packages (``personas``, ``db``) and ``reference_api`` must never import ``harness``
-(ARCHITECTURE §3) — all of them may import this.
+(docs/ARCHITECTURE.md, Rooms) — all of them may import this.
 """
 
 from __future__ import annotations

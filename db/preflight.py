@@ -1,4 +1,4 @@
-"""Pre-flight: the map, concept by concept, then the owner's checklist (seed 001
+"""Pre-flight: the map, concept by concept, then the owner's checklist (the
 "Pre-flight Checklist", ``check_db.py``).
 
 Each item is one line a human can act on; ``loadsim db check`` exits 2 naming what is

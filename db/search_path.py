@@ -8,7 +8,7 @@ not exist and Postgres skips it, so the same SQL reaches ``public`` as before.
 Why ``SET LOCAL`` in a ``begin`` listener and not a connection-level ``SET`` or the
 ``options=-c search_path`` startup parameter: behind a transaction pooler (Supabase 6543,
 PgBouncer in transaction mode) consecutive transactions may run on different server
-connections, so session settings are unreliable (FIELD_NOTES, Supabase); a ``SET LOCAL``
+connections, so session settings are unreliable; a ``SET LOCAL``
 issued at the start of each transaction always holds for that transaction.
 """
 

@@ -1,6 +1,6 @@
 """Database and offer-engine settings, read once from the environment.
 
-The environment variable names are the owner's (seed 000, "Environment Variables");
+The environment variable names are the owner's;
 keep them. Everything is validated here so a bad value is one clear error at start-up
 (exit code 2 through :class:`harness.errors.ConfigError`), never a surprise mid-run.
 """

@@ -1,4 +1,4 @@
-"""The Locust side of the harness, in rooms by role (ARCHITECTURE §3).
+"""The Locust side of the harness, in rooms by role (docs/ARCHITECTURE.md, Rooms).
 
 A room may import only the rooms below it in this list, never one above it (and no
 cycles between rooms)::

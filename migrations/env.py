@@ -36,7 +36,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    # Migrations go over a direct connection (FIELD_NOTES: not the transaction pooler).
+    # Migrations go over a direct connection (not a transaction-mode pooler: DDL and advisory locks need a session).
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)

@@ -1,11 +1,11 @@
 """Offer assigner: fills simulated wallets for one offer cycle, set-based.
 
 Per cycle each due user gets ``FRONTSTORE_PER_CYCLE`` frontstore and
-``CATEGORY_BRAND_PER_CYCLE`` category/brand coupons (seed 000, data flow 2), never more
+``CATEGORY_BRAND_PER_CYCLE`` category/brand coupons (the owner's data flow), never more
 than ``MAX_WALLET_CAPACITY`` active at once. The whole cycle is a handful of statements
 whatever the number of users (a cycle for 372 users must not be 12,000 round trips).
 
-Concurrency (FIELD_NOTES, "Capacity limits"): count-then-insert overfills when two
+Concurrency: count-then-insert overfills when two
 assigners race, so every assigner first locks the users' ``user_offer_cycles`` rows in
 user-id order — the wallet's owner row, which only the offer engine touches, so the lock
 cannot deadlock with checkouts. Checkouts only ever *lower* the active count (active →

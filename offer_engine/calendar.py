@@ -1,6 +1,6 @@
 """The simulated calendar: which sim hour, slot and offer cycle an instant belongs to.
 
-Issue 13 found ``sim_start + timedelta(hours=…)`` written by hand nine times and the
+Before this module, ``sim_start + timedelta(hours=…)`` written by hand nine times and the
 offer-cycle number computed three ways (timedelta floor division here, ``hour // (24 ×
 days)`` in the director's checkpoints and ``hours.csv``, ``seconds // (86400 × days)`` in
 its live status). These pure functions are the one definition; everything above
@@ -19,7 +19,7 @@ Conventions, chosen so no caller has to think about them:
   reads the slot's own wall clock, so the zone decides the rhythm); cycle bounds are UTC.
 
 It lives in ``offer_engine`` because ``offer_engine`` owns the SimClock and offer cycles and
-sits below every package that needs the calendar (ARCHITECTURE §3).
+sits below every package that needs the calendar (docs/ARCHITECTURE.md, Rooms).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def slot_time(sim_start: datetime, hour: int, offset_s: float) -> datetime:
     """An agent's slot: ``offset_s`` simulated seconds into sim hour ``hour``, in
     ``sim_start``'s zone.
 
-    ``offset_s`` is normally in ``[0, 3600)`` (the agent's stable offset, ARCHITECTURE §4);
+    ``offset_s`` is normally in ``[0, 3600)`` (the agent's stable offset, docs/ARCHITECTURE.md, Simulated time);
     it is not checked, so ``offset_s = 3600`` is simply the next hour's start.
     """
     start = aware_utc(sim_start, "sim_start")

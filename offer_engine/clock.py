@@ -1,6 +1,6 @@
 """The simulated clock: an immutable anchor ``(real_t0, sim_t0, scale, paused)``.
 
-ARCHITECTURE §4: ``sim_now = sim_t0 + (real_now - real_t0) * scale`` unless paused. The
+docs/ARCHITECTURE.md, Simulated time: ``sim_now = sim_t0 + (real_now - real_t0) * scale`` unless paused. The
 master owns the anchor and broadcasts it (``to_dict``) on start, pause, resume and
 resume-from-checkpoint; every process computes ``now()`` locally, so no per-tick messages
 are needed. The clock is immutable: ``pause``/``resume``/``with_scale`` return a new anchor

@@ -4,7 +4,7 @@ run's simulated start.
 ``(run_id, cycle_number)`` is the natural key (a unique constraint with NULLS NOT
 DISTINCT, so ``run_id`` NULL — the server's own cycles — is one key space too). Creating
 cycle *n* is ``INSERT … ON CONFLICT DO NOTHING RETURNING`` and then a read, so a crash and
-a re-run, or two processes racing, never create two (FIELD_NOTES, "Idempotent creation").
+a re-run, or two processes racing, never create two.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Coupon pricing: the one rule set the reference API and the agents' world share.
 
-Before issue 13 these rules were written twice (``behaviors/pricing.py`` for the agents and
+These rules were once written twice (``behaviors/pricing.py`` for the agents and
 the in-memory shop, ``reference_api/pricing.py`` for the server) and could drift. Both now
 call these pure functions (no SQL, no HTTP, no clock). They live in ``offer_engine``, the
-package that issues the coupons, because it sits below both users (ARCHITECTURE §3:
+package that issues the coupons, because it sits below both users (docs/ARCHITECTURE.md, Rooms:
 ``reference_api → offer_engine`` and ``behaviors`` may import it; neither may import the
 other).
 
-Rules (issue #5, "Business rules"; ARCHITECTURE §7):
+Rules (the owner's business rules; docs/ARCHITECTURE.md, HTTP contract):
 - a *frontstore* coupon applies to any non-empty cart; a *category_brand* coupon needs at
   least one line matching its category and/or brand (both, when both are set; one with
   neither matches nothing); any other kind never applies;

@@ -7,7 +7,7 @@ from personas.model import Persona
 
 SAMPLE_PATH: Path = Path(__file__).resolve().parent / "data" / "sample_personas.xlsx"
 """The shipped 372-persona sample, derived from Complete Journey households (``loadsim
-personas derive --from completejourney --households 372 --seed 1``, issue 16); the embedded
+personas derive --from completejourney --households 372 --seed 1``); the embedded
 default seeds it. ``loadsim personas sample`` still generates synthetic personas."""
 
 __all__ = ["SAMPLE_PATH", "Persona"]

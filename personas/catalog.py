@@ -2,7 +2,7 @@
 
 ``generate_catalog`` is pure and deterministic for a seed (``--mock-db`` runs use it
 without a database); ``seed_catalog`` upserts it by natural keys (store code, SKU, coupon
-code), so seeding twice changes nothing. Sizes meet the owner's pre-flight (seed 000:
+code), so seeding twice changes nothing. Sizes meet the owner's pre-flight (
 ≥ 50 frontstore and ≥ 150 category/brand coupons, products across categories) with room:
 20 stores × 15 categories × 11 products = 3,300 products of 92 brands, 72 frontstore and
 306 category/brand coupons.

@@ -28,7 +28,7 @@ from db import owner_file
 from db.errors import ConfigError
 from personas.model import PERSONA_FIELDS
 
-# The owner's plan (seed 000, "Agent State (28 Persona Attributes)") names them as
+# The owner's plan ("Agent State (28 Persona Attributes)") names them as
 # "age, income, location / frequency, basket_size, impulsivity / categories, brands,
 # days_of_week / discount_sensitivity, price_consciousness", and its rule options speak of
 # "shopping_frequency, price_sensitivity" and "time_of_day" / "time preferences".

@@ -1,11 +1,11 @@
 """What a persona's attributes promise, and how far a realized count may stray from it.
 
-Two things are needed on both sides of the calibration claim (ARCHITECTURE §9: realized
+Two things are needed on both sides of the calibration claim (docs/ARCHITECTURE.md, Personas: realized
 sessions per week, basket size and abandonment match the attributes within sampling
 error): ``behaviors`` draws decisions against the expectation and proves it offline
 (``behaviors.calibration``), and ``reports`` judges a real run against the same
 expectation (``reports.calibration``). ``reports`` may not import ``behaviors`` (they are
-peers, ARCHITECTURE §3), so the shared part lives here, in ``personas``, which both already
+peers, docs/ARCHITECTURE.md, Rooms), so the shared part lives here, in ``personas``, which both already
 import and which imports neither. It belongs here because it is the *meaning of persona
 attributes* as numbers — not a decision (no draw, no simulated time, no random stream):
 
@@ -14,7 +14,7 @@ attributes* as numbers — not a decision (no draw, no simulated time, no random
   ``HOUR_PROFILE``) and weekday/weekend affinities; churn risk
   flattens the habit towards uniform. The weights are scaled so the hourly shopping
   probabilities sum to ``shopping_frequency`` — the expected sessions per simulated week
-  equal the configured frequency (issue 6); hours that would exceed 1 are capped at 1 and
+  equal the configured frequency; hours that would exceed 1 are capped at 1 and
   the rest is spread over the other hours ("water filling"). Idle browsing follows the
   same weights, about ``IDLE_PER_WEEK_MAX × impulsivity`` times a week;
 - the **coupon lift**: known relevant coupons raise the chance to shop by at most
@@ -46,7 +46,7 @@ HOUR_PROFILE: tuple[float, ...] = (
     0.0648, 0.0669, 0.0704, 0.0748, 0.0848, 0.0959, 0.0969, 0.0858, 0.0713, 0.0535, 0.0342,
     0.0196, 0.0097,
 )  # fmt: skip
-"""Share of trips per local hour 0–23, shaped on real shopping (issue 16): Complete
+"""Share of trips per local hour 0–23, shaped on real shopping: Complete
 Journey's 155,848 baskets, timestamps shifted −5 h to local time
 (``personas.derive.sources.CJ_HOUR_SHIFT``). A flat "awake" day (the previous shape) put
 too many trips in the early morning and late evening (hour-of-day TV complement 0.85)."""
@@ -114,7 +114,7 @@ def water_fill(weights: list[float], total: float) -> list[float]:
     if total >= n:
         return [1.0] * n
     # The usual case, no hour saturates: one pass (the loop below gives the same floats; it
-    # cost ~0.3 ms per persona, paid by 10,000 agents in their first hour; issue 10).
+    # cost ~0.3 ms per persona, paid by 10,000 agents in their first hour).
     scale = total / sum(weights)
     if scale * max(weights) < 1.0:
         return [scale * w for w in weights]

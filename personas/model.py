@@ -1,4 +1,4 @@
-"""The persona: 28 attributes (ARCHITECTURE §9), each documented with what it drives.
+"""The persona: 28 attributes (docs/ARCHITECTURE.md, Personas), each documented with what it drives.
 
 A persona is immutable once loaded; rules read it, they never change it.
 """

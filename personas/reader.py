@@ -8,7 +8,7 @@ extra columns are ignored with a warning; blank rows are skipped. 0–1 attribut
 another scale (1–10, 0–100) are converted per column, the scale stated in a warning
 (``personas._scales``). Each problem is one line ``Personas!<column> row <n>: <reason>``
 with the spreadsheet's row number (header = row 1), so the user can fix the whole file from
-one run (ARCHITECTURE §9).
+one run (docs/ARCHITECTURE.md, Personas).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ shoppers do, not as independent uniform noise:
 the typical price of the persona's preferred categories (70 %) with the catalog-wide typical
 price (30 %, exploration), and headroom grows with income from 1.6 (low) to 2.4 (high) plus
 up to 0.3 for impulsivity (unplanned items). So budgets vary realistically with income but
-never clip the basket-size distribution, which the behaviour calibration (issue 6) compares
+never clip the basket-size distribution, which the behaviour calibration (``behaviors.calibration``) compares
 with ``avg_basket_size``.
 
 Every enum value (gender, income band, time of day, channel, weekday), every category and

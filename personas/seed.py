@@ -1,6 +1,6 @@
 """Seeding personas as simulated users + agents, and loading the active ones back.
 
-The owner's ``seed_simulation_agents.py`` (seed 000) as data functions: one user and one
+The owner's ``seed_simulation_agents.py`` as data functions: one user and one
 agent per persona, marked simulated, upserted by ``persona_id`` so re-seeding a workbook
 updates attributes instead of duplicating agents. The caller owns the transaction — the
 CLI seeds a whole workbook in one, so any failure writes nothing.
@@ -158,7 +158,7 @@ def unknown_stores(conn: Connection, *, personas: list[Persona]) -> list[str]:
 def load_active_agents(conn: Connection) -> list[tuple[int, int, Persona]]:
     """Every active simulated agent as ``(agent_id, user_id, persona)``, by agent id.
 
-    The owner's selection (seed 002 §8.3: "all active agents from database").
+    The owner's selection ("all active agents from database").
 
     Raises:
         ConfigError: a stored persona no longer validates (names the agent and field).

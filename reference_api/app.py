@@ -126,7 +126,7 @@ def create_app(
         version="1.0.0",
         description=(
             "Reference implementation of the HTTP contract the load harness drives "
-            "(ARCHITECTURE §7). Money in integer cents; `X-Simulated-Time` is the request's "
+            "(docs/ARCHITECTURE.md in the harness repository). Money in integer cents; `X-Simulated-Time` is the request's "
             "simulated now."
         ),
         lifespan=lifespan,
@@ -138,7 +138,7 @@ def create_app(
         app.add_middleware(ShedLoad, max_in_flight=max_in_flight)
     moved = os.environ.get(ENV_ROUTES)
     if moved:
-        # ``--routes FILE``: serve at the owner's paths (issue 14); added last, so it runs
+        # ``--routes FILE``: serve at the owner's paths; added last, so it runs
         # first, before the shedder and routing see the path.
         app.add_middleware(RouteRewrite, moved=json.loads(moved))
 

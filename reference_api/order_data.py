@@ -1,6 +1,6 @@
 """Checkout: the cart becomes an order in one transaction, exactly once per key.
 
-Concurrency design (FIELD_NOTES "Checkout retries", issue #5):
+Concurrency design (checkout retries never make two orders):
 - the caller's ``users`` row is locked first (``FOR UPDATE``), which serializes one user's
   checkouts *and* blocks concurrent cart inserts (their foreign-key check needs a share
   lock on that row) until the cart is cleared;

@@ -1,7 +1,7 @@
-"""Serve the reference API at the paths of a route map (``--routes FILE``, issue 14).
+"""Serve the reference API at the paths of a route map (``--routes FILE``).
 
 Why: the harness drives an owner's API whose paths may differ from the contract's
-(ARCHITECTURE §7); to prove a route map end to end, the reference API can be served at the
+(docs/ARCHITECTURE.md, HTTP contract); to prove a route map end to end, the reference API can be served at the
 same mapped paths. The routes themselves keep their contract paths; a small ASGI rewrite in
 front of routing maps each mapped path onto its contract path, and a contract path that was
 moved answers 404 like any unknown path (so a harness without the map is stopped by its
@@ -9,7 +9,7 @@ start-up probe, as it would be against the owner's API).
 
 The file is the owner's TOML, section ``[routes]`` (``action = "/path"``, ``{id}`` where the
 contract has a path parameter). The harness validates the same section with
-``harness.config.routes`` (the reference API never imports the harness, ARCHITECTURE §3;
+``harness.config.routes`` (the reference API never imports the harness, docs/ARCHITECTURE.md, Rooms;
 ``tests/test_reference_routes.py`` holds both tables equal).
 """
 

@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP contract (ARCHITECTURE §7).
+"""Request and response models of the HTTP contract (docs/ARCHITECTURE.md).
 
 These shapes are what the harness's HTTP client is written against: keep field names and
 types. Money is integer cents everywhere; simulated instants are ISO 8601 with a UTC offset.
@@ -53,7 +53,7 @@ class HealthOut(BaseModel):
     offer_engine: Literal["reference"] = "reference"
     """Which offer engine this API runs: this project's own (``offer_engine``), so the
     harness may run it on the database too (``--offer-engine local``) or drive it here
-    (``--offer-engine target``) — never both (issue 14)."""
+    (``--offer-engine target``) — never both."""
 
 
 class StoreOut(BaseModel):

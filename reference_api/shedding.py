@@ -1,5 +1,5 @@
 """Load shedding: past ``max_in_flight`` concurrent requests a worker answers 429 with
-``Retry-After`` at once, instead of queueing without bound (ARCHITECTURE §7: "429 when the
+``Retry-After`` at once, instead of queueing without bound (docs/ARCHITECTURE.md, HTTP contract: "429 when the
 server sheds load"; the harness waits as told and does not count it as a failure).
 
 A pure ASGI middleware: it costs one counter per request and nothing else.

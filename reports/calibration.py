@@ -1,7 +1,7 @@
 """Behavior fidelity of a run: realized behavior vs what the personas and rules said.
 
-ARCHITECTURE §9: an agent's realized sessions per week, basket size and abandonment match
-its attributes within sampling error. ``behaviors.calibration`` (issue 6) proves the
+docs/ARCHITECTURE.md, Personas: an agent's realized sessions per week, basket size and abandonment match
+its attributes within sampling error. ``behaviors.calibration`` proves the
 *rules* do so offline; this module checks what a real run did through the real target,
 where rejections, failures and missed hours can distort it. Each check is a count with a
 stated expectation ``E`` and variance ``V``, judged with the same Bernstein tolerance the

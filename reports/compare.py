@@ -7,7 +7,7 @@ standard errors is flagged — a sign that the time scale distorts behavior (the
 did not keep up, sessions were missed or failed). Load and time rows are shown side by
 side but not flagged: they are expected to differ between time scales.
 
-Sustainability of each time scale (ARCHITECTURE §4, seed 002 §6.3): slip p99 below
+Sustainability of each time scale (docs/ARCHITECTURE.md, Simulated time): slip p99 below
 10 % of a simulated hour and no missed sessions; the latency share (API p95, or an
 agent's whole shopping flow p95 when the harness measured it, as a share of the real
 length of a simulated hour) tells whether the scale can be raised — the owner's rule:

@@ -42,7 +42,7 @@ class RunRows:
     notes: list[str] = field(default_factory=list)
 
 
-# What the rules recorded (ARCHITECTURE §8 payloads): the planned basket after the budget
+# What the rules recorded (event payloads, docs/ARCHITECTURE.md, Data): the planned basket after the budget
 # (``items`` of add_to_cart) and the checkout decision's ``p_abandon``. Type-checked so a
 # payload of another shape is ignored rather than failing the cast.
 _FACTS_SQL = """

@@ -32,7 +32,7 @@ COUNT_COLUMNS = (
 """Agent-hours by outcome; ``orders`` (below) is a count too."""
 UNHELD_COLUMN = "unheld"
 """Of ``missed``: agent-hours nobody acted because the worker holding the persona died
-(issue 15; the harness counts them missed, ``harness.control.hour_book``). The database has
+(the harness counts them missed, ``harness.control.hour_book``). The database has
 no row for them, so the report adds them to its missed sessions."""
 SLIP_COLUMNS = ("slip_p50_s", "slip_p95_s", "slip_p99_s")
 SEGMENT_COLUMN = "segment"

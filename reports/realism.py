@@ -1,11 +1,11 @@
-"""``loadsim realism``: how close simulated shopping is to real households' (issue 16).
+"""``loadsim realism``: how close simulated shopping is to real households'.
 
 Simulated side, one of:
 - **offline** (``--offline PERSONAS --weeks N``): every persona lives N weeks on its own
   in-memory shop in virtual time through ``behaviors.calibration.calibrate`` — the same
   runner, rules and graph as ``loadsim calibrate`` — and ``OrderCollector`` (its
   ``on_session`` hook) keeps the completed orders (the CLI wires the two: reports does not
-  import behaviors, ARCHITECTURE §3);
+  import behaviors, docs/ARCHITECTURE.md, Rooms);
 - **a finished run** (``RUN``): the run's orders in the database (their simulated times).
 
 Real side: Complete Journey's **held-out** households — the ``holdout`` rows of the

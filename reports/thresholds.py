@@ -7,7 +7,7 @@ allows one. Examples: ``p95<800ms``, ``p99<2s``, ``p95[/api/cart/add]<500ms``,
 ``slip_p99<5s``, ``missed_sessions=0``, ``failed_flows<5``, ``conversion>30%``,
 ``calibration``.
 
-Kinds and exit codes (ARCHITECTURE §11): *load* gates (latency, errors, throughput,
+Kinds and exit codes (docs/ARCHITECTURE.md, Failures and exit codes): *load* gates (latency, errors, throughput,
 slip, missed sessions, failed flows) exit 3; *behavior* gates (calibration,
 conversion, abandonment, basket size, sessions per day) exit 4. Precedence: when both
 kinds fail the exit code is 3 — a run that could not carry the load does not produce

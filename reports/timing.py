@@ -1,4 +1,4 @@
-"""Time metrics: realized time scale, slip, missed sessions (ARCHITECTURE §4).
+"""Time metrics: realized time scale, slip, missed sessions (docs/ARCHITECTURE.md, Simulated time).
 
 Slip is how late an agent acted against its slot; as a share of a simulated hour
 (``3600 / time_scale`` real seconds) it is the honest measure of whether a time scale is
@@ -248,7 +248,7 @@ def time_metrics(
         failed = int(hours["failed"].fillna(0).sum()) if len(hours) else 0
         failure_kinds = {}
         agent_slots = int(hours["live_users"].fillna(0).sum()) if len(hours) else 0
-    # Hours a dead worker held: missed, with no database row (issue 15); already in the
+    # Hours a dead worker held: missed, with no database row; already in the
     # counters' ``missed``, so added only to the database's count.
     unheld = 0
     if len(hours) and "unheld" in hours:

@@ -1,6 +1,6 @@
 """Shared fixtures: a real embedded Postgres per test session, migrated with alembic.
 
-Layers (STYLE row 11): pure tests need nothing; DB tests take ``engine`` (a fresh
+Layers: pure tests need nothing; DB tests take ``engine`` (a fresh
 database, ``alembic upgrade head``) and ``clean_db`` (truncate after the test).
 """
 
@@ -32,7 +32,7 @@ after another (``LOADSIM_E2E_GROUPS=1 make test``, for a box busy with other wor
 
 E2E_SPLIT: dict[str, str] = {
     # Balanced by serial seconds per module, each module alone under /tmp/heavy.lock with
-    # --durations=0 (issue 13, after the e2e runs were shortened): ~404 s and ~415 s.
+    # --durations=0 (after the e2e runs were shortened): ~404 s and ~415 s.
     # Every module with an e2e test is listed (tests/test_suite_rules.py checks it).
     "test_e2e_distributed.py": "e2e-a",  # 159 s
     "test_e2e_control.py": "e2e-a",  # 91
@@ -72,7 +72,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Make ``--dist loadgroup`` group on pytest ≥ 9.2, where pytest-xdist ≤ 3.8's suffix
     (it assigns the legacy ``item._nodeid``) silently no longer reaches the node id
-    (pytest-xdist issue #1386): without this the e2e runs go round-robin to both workers.
+    (https://github.com/pytest-dev/pytest-xdist/issues/1386): without this the e2e runs go round-robin to both workers.
     ``tests/test_suite_rules.py`` checks that each group really lands on one worker."""
     if not getattr(config.option, "loadgroup", False):
         return

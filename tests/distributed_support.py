@@ -1,4 +1,4 @@
-"""Helpers for the distributed e2e tests (issue 15): the reference API with a server-side
+"""Helpers for the distributed e2e tests: the reference API with a server-side
 request log, a ``pg_stat_activity`` sampler, a master and workers as separate commands,
 and process-group checks from ``/proc``."""
 

@@ -1,4 +1,4 @@
-"""A fake Locust worker that records every message the master sends it (issue 15: nothing
+"""A fake Locust worker that records every message the master sends it (nothing
 secret on the wire). It speaks Locust's own rpc (``locust.rpc``): ``client_ready`` →
 ``ack``, heartbeats every second, ``spawning``/``spawning_complete`` on ``spawn``, then the
 harness's ``loadsim_hello`` (so the master answers with its run config) and one

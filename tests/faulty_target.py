@@ -6,7 +6,7 @@ every request of a chosen flow gets a 503, so a flow fails as a whole, the way a
 dependency fails some users' sessions. ``/health`` and the simulation routes are never faulted (the breaker,
 not the outage detector, must react). Run: ``python -m tests.faulty_target --port N``.
 
-``POST /_fault/<status>`` switches the target mid-run (issue 14): from then on every
+``POST /_fault/<status>`` switches the target mid-run: from then on every
 ``/api/…`` request answers ``<status>`` (e.g. 404, as after a deployment that moved the
 routes); ``POST /_fault/0`` switches it back. ``REFERENCE_API_ROUTES`` (env) serves the
 API at a route map's paths, as ``--routes FILE`` does.

@@ -1,6 +1,6 @@
 """The golden behaviour event stream: record it, recompute it, say where it first differs.
 
-Issue 13 refactors how an agent's hour is run; its acceptance is "same seed → the same
+Refactors of how an agent's hour is run must hold "same seed → the same
 decisions and events as before". This module replays a fixed population on the same
 offline path ``loadsim calibrate`` uses (the sample workbook, the generated catalog,
 ``weekly_wallet``, ``decide_shop`` then ``run_agent_hour`` on one compiled graph and one

@@ -1,5 +1,4 @@
-"""A real PgBouncer in front of the embedded Postgres (FIELD_NOTES "Poolers you can run
-here"): Debian's ``pgbouncer``, installed by :func:`ensure_pgbouncer` when missing, run as
+"""A real PgBouncer in front of the embedded Postgres: Debian's ``pgbouncer``, installed by :func:`ensure_pgbouncer` when missing, run as
 the ``pgserver`` user (it refuses root) with its files in a directory that user owns."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The agent's hour as one unit (``harness.agent.hour``, issue 13): decide → quiet, or claim
+"""The agent's hour as one unit (``harness.agent.hour``): decide → quiet, or claim
 (with the real decision, before anything reaches the shop) → play → finish → count, the
 outcome mapped once — and the same events as ``run_agent_hour`` for the same seed."""
 

@@ -1,4 +1,4 @@
-"""offer_engine.calendar: the one definition of sim hour, slot and offer cycle (issue 13)."""
+"""offer_engine.calendar: the one definition of sim hour, slot and offer cycle."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_cycle_length_must_be_positive(days):
 
 @pytest.mark.parametrize("days", [7, 14, 1, 0.5, 3.5, 0.25, 1 / 24, 2 / 3, 10.5])
 def test_the_three_old_cycle_formulas_agree_with_the_one_definition(days):
-    """Before issue 13: ``cycle_index`` (timedelta floor), the director's checkpoint and
+    """Before ``offer_engine.calendar``: ``cycle_index`` (timedelta floor), the director's checkpoint and
     ``hours.csv`` (``int(h // (24 * days))``) and its live status (``int(seconds //
     (86400 * days))``). For these cycle lengths all three give the one definition's
     number, on every hour start and just before it."""

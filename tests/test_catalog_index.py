@@ -1,5 +1,5 @@
 """behaviors.catalog_index: the one ``GET /api/products`` filter and paging for in-memory
-catalogs (issue 13), with the reference API's semantics: ``None`` = no filter, any other
+catalogs, with the reference API's semantics: ``None`` = no filter, any other
 value (also ``""``) = equality; ordered by id."""
 
 from __future__ import annotations

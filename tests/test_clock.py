@@ -1,4 +1,4 @@
-"""SimClock: the anchor model of ARCHITECTURE §4 (pure, no database)."""
+"""SimClock: the anchor model of docs/ARCHITECTURE.md, Simulated time (pure, no database)."""
 
 from __future__ import annotations
 

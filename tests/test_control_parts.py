@@ -1,4 +1,4 @@
-"""The director's parts on their own (issue 15): batched leases (worker and master side),
+"""The director's parts on their own: batched leases (worker and master side),
 the run guard's view of every process, and hours a dead worker held counted missed."""
 
 from __future__ import annotations

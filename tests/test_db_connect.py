@@ -1,4 +1,4 @@
-"""One clear line for every bad connection (issue 14): unparsable, unreachable and
+"""One clear line for every bad connection: unparsable, unreachable and
 wrong-password ``DATABASE_URL``s give exit 2, the password redacted and the fix, in
 ``db.connect`` itself, in ``loadsim db …`` and in ``locust``'s ``init`` — real servers and
 real processes (a refused port, PgBouncer refusing a password, the embedded Postgres)."""

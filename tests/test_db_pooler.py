@@ -42,7 +42,7 @@ def test_transaction_mode_on_a_non_6543_port_prepares_nothing(bouncer):
 
 def test_without_the_setting_the_same_port_is_taken_as_direct(bouncer, monkeypatch):
     """The counterpart: unset, a 6432-like port is not guessed as a pooler, psycopg
-    prepares — which is what broke runs through PgBouncer (issue 14)."""
+    prepares — which is what broke runs through PgBouncer."""
     monkeypatch.delenv("LOADSIM_DB_POOLER", raising=False)
     eng = create_db_engine(bouncer.url("pooler_unit"), total_connections=4)
     try:

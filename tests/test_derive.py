@@ -1,4 +1,4 @@
-"""Personas derived from real shopping data (issue 16): estimators, split, workbook, the
+"""Personas derived from real shopping data: estimators, split, workbook, the
 ``loadsim personas derive`` command, and the read-only ``--from database`` path."""
 
 from __future__ import annotations

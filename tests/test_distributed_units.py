@@ -1,4 +1,4 @@
-"""Issue 15's pieces without Locust processes: the run's token bucket and budget split,
+"""The distributed pieces without Locust processes: the run's token bucket and budget split,
 the resizable connection pool (against a real Postgres, counted in ``pg_stat_activity``),
 the database fingerprint and the wire's password guard, the master's options as a worker
 adopts them, and a worker's refusal."""

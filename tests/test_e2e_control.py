@@ -1,4 +1,4 @@
-"""Issue 15's control-plane acceptance, end to end with real ``locust`` processes on
+"""The control plane, end to end with real ``locust`` processes on
 loopback (a master and workers as separate commands where it matters):
 
 - a master and separately started workers, one killed with SIGKILL mid-run: its personas

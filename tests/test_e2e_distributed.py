@@ -1,4 +1,4 @@
-"""Distributed for real (issue 15): a master and workers started as separate ``locust``
+"""Distributed for real: a master and workers started as separate ``locust``
 commands on loopback, as on several machines — the master decides the options, no secret
 crosses the wire, one connection budget and one rate limit hold for the whole run, and no
 process outlives its master. Runs are short (1800x, a few simulated hours)."""

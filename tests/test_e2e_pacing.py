@@ -1,4 +1,4 @@
-"""Issue 17 acceptance, end to end (real ``locust``, real Postgres): a session's actions
+"""Pacing, end to end (real ``locust``, real Postgres): a session's actions
 happen at their simulated moments — one timeline for the target and the events, a pause
 of the clock (web UI endpoint) holds sessions mid-way, and ``--pace on|off`` leave the
 event stream exactly the offline one for the same persona-hours."""

@@ -1,4 +1,4 @@
-"""End-to-end through a real pooler (issue 14, item 7): ``--processes 2``, headless,
+"""End-to-end through a real pooler: ``--processes 2``, headless,
 ``--mock-api``, the database reached through PgBouncer in transaction mode on a port that
 is not 6543 — clean only because ``--db-pooler transaction`` turns prepared statements off
 (without it the same run failed with ``prepared statement "_pg3_0" does not exist``)."""
@@ -23,7 +23,7 @@ HOURS = 4  # both processes record hours through the pooler from hour 1
 @pytest.fixture()
 def pooled_db(pg_server):
     direct = pg_server.create_database("e2e_pooler", drop_first=True)
-    migrate.upgrade(direct)  # migrations over the direct connection (FIELD_NOTES)
+    migrate.upgrade(direct)  # migrations over the direct connection, never the pooler
     eng = create_db_engine(direct, total_connections=4)
     seed_small_population(eng, n=N)
     bouncer = PgBouncer(pg_server.uri("postgres"), pool_mode="transaction").start()

@@ -1,4 +1,4 @@
-"""Reports on real runs (issue 9): the outputs of a run, CI gates' exit codes, and a
+"""Reports on real runs: the outputs of a run, CI gates' exit codes, and a
 time-scale comparison of two real runs over the same simulated period."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Resilience end to end (issue 8): real locust runs against a real reference API that the
+"""Resilience end to end: real locust runs against a real reference API that the
 test starts itself (so it can break it), a fault-injecting proxy, SIGKILL, ``--resume``.
 Loopback only, bounded in time."""
 
@@ -376,7 +376,7 @@ def test_global_rate_limit_holds_at_the_server_with_two_workers(busy_db, api, tm
     never sees more. Demand (300 frequent shoppers browsing through the API at 1800x) is
     several times the limit, so the limiter, not the demand, sets the rate.
 
-    Every request counts (issue 15), the master's ``/health`` and ``/time/advance`` too:
+    Every request counts, the master's ``/health`` and ``/time/advance`` too:
     tokens are granted at ``limit`` per second in total and each bucket saves up at most
     0.1 s of its share, so the server's busiest 10 s stays within 5 % of the limit. How
     close the steady rate comes to the limit is a benchmark figure (printed); the test also

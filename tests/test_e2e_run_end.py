@@ -1,4 +1,4 @@
-"""Every exit path of a real ``locust`` run writes the run's whole report (issue 13):
+"""Every exit path of a real ``locust`` run writes the run's whole report:
 the simulated period done, SIGTERM, errors thrown inside the director and at the run's
 end; and a report that cannot be built fails the ``--threshold`` gates instead of
 letting them pass. The breaker and outage paths (exit 5) and ``--resume`` after a kill

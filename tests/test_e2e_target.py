@@ -1,4 +1,4 @@
-"""The target's contract end to end (issue 14): real locust runs against a real reference
+"""The target's contract end to end: real locust runs against a real reference
 API that the test starts itself — without SIMULATION_MODE, switched to 404 mid-run, or
 served at other paths (``loadsim target serve --routes FILE``) — plus the target's own
 offer engine. Loopback only, short runs at 1800x."""

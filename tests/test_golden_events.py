@@ -1,6 +1,6 @@
-"""Same seed → the same behaviour event stream as the recorded one (issue 13 acceptance).
+"""Same seed → the same behaviour event stream as the recorded one.
 
-The refactors of issue 13 (an agent's hour as one unit, one pricing rule set, one calendar
+Refactors (an agent's hour as one unit, one pricing rule set, one calendar
 helper) must not change what agents do. This test replays 40 sample personas × 2 simulated
 weeks offline (``tests/golden_events.py``: the ``loadsim calibrate`` path) and compares
 every canonicalised event with ``tests/data/golden_events.json``; on a mismatch it names

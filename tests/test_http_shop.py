@@ -51,7 +51,7 @@ def test_409_is_a_business_refusal_counted_as_success(probe):
 
 
 def test_404_is_a_contract_error_counted_as_failure(probe):
-    s = probe["404_rejected"]  # issue 14: a wrong route is never a shopper's decision
+    s = probe["404_rejected"]  # a wrong route is never a shopper's decision
     assert s["raised"]["type"] == "ShopUnavailable" and s["raised"]["kind"] == "contract"
     assert s["raised"]["message"].startswith("POST /api/cart/add → 404: ")
     assert len(s["requests"]) == 1

@@ -1,4 +1,4 @@
-"""``HttpShop``'s status logic per class (issue 14), with a small fake client: the pure
+"""``HttpShop``'s status logic per class, with a small fake client: the pure
 decision of what each answer means — value, business refusal, contract error, retry — and
 what Locust's stats are told. (``tests/test_http_shop.py`` proves the same through a real
 ``FastHttpSession`` and loopback server.)"""

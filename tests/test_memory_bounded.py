@@ -1,4 +1,4 @@
-"""What an agent process keeps per agent stays bounded however long the run (issue 15).
+"""What an agent process keeps per agent stays bounded however long the run.
 
 A ``--mock-api`` worker grew ~10–17 MB a simulated day (BENCHMARKS.md): an offline replica
 of one worker (5,000 agents, 7 days) showed the in-memory shops' orders and the behaviour

@@ -1,4 +1,4 @@
-"""The control plane's typed messages (issue 15, item 11): every message survives the wire
+"""The control plane's typed messages: every message survives the wire
 (msgpack, as Locust sends it), a malformed one is refused with one readable line and never
 reaches a handler nor raises in the sender, and no code in ``harness/`` sends a raw dict."""
 

@@ -1,4 +1,4 @@
-"""STYLE row 1: the offer engine cannot see Locust, gevent or HTTP clients (walks imports)."""
+"""The domain cannot see Locust: the offer engine cannot see Locust, gevent or HTTP clients (walks imports)."""
 
 from __future__ import annotations
 

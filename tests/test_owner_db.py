@@ -1,7 +1,10 @@
-"""An existing app database (the independent fixture schema, with real customers' rows):
+"""An existing app database (an owner-like app schema, with real customers' rows):
 ``loadsim db check`` / ``upgrade`` / ``adopt`` as real processes, and what they leave.
 
-Issue 14, Build 1–2: check prints the concept table and exits 2 before adoption; ``--sql``
+Every test runs on the project's own owner schema; those where the schema's shape matters
+also run on the independent counterpart beside the project (tests/owner_db_support.py).
+
+``check`` prints the concept table and exits 2 before adoption; ``--sql``
 prints DDL and changes nothing; ``upgrade`` never creates, alters or drops an app table;
 ``adopt`` adds only the listed nullable columns; the harness's own schema passes
 ``alembic check``.
@@ -15,7 +18,9 @@ from sqlalchemy import create_engine, text
 from db import migrate
 from db.appmap import CONCEPTS
 from tests.owner_db_support import (
+    BOTH,
     MAP_FILE,
+    PROJECT,
     app_tables,
     create_owner_db,
     loadsim,
@@ -26,18 +31,31 @@ from tests.owner_db_support import (
 
 @pytest.fixture()
 def owner_db(pg_server, request):
-    url = create_owner_db(pg_server, "own_" + request.node.name[:40])
+    """``(url, engine)`` of a fresh owner database; ``request.param`` (through
+    ``@both``) picks the schema, the project's own by default."""
+    schema = getattr(request, "param", PROJECT)
+    url = create_owner_db(pg_server, "own_" + request.node.originalname[:40], schema)
     eng = create_engine(url)
     yield url, eng
     eng.dispose()
+
+
+both = pytest.mark.parametrize("owner_db", BOTH, indirect=True)
+"""On the project's owner schema and on the independent counterpart."""
+
+
+def _schema(request) -> object:
+    return request.node.callspec.params.get("owner_db", PROJECT)
 
 
 def _no_traceback(r) -> None:
     assert "Traceback" not in r.stderr + r.stdout, r.stderr[-2000:]
 
 
-def test_check_before_adoption_prints_every_concept_and_exits_2(owner_db):
+@both
+def test_check_before_adoption_prints_every_concept_and_exits_2(owner_db, request):
     url, _ = owner_db
+    schema = _schema(request)
     r = loadsim("db", "check", "--map", str(MAP_FILE), url=url)
     _no_traceback(r)
     assert r.returncode == 2
@@ -50,10 +68,13 @@ def test_check_before_adoption_prints_every_concept_and_exits_2(owner_db):
     assert "shopping_sessions.run_id" in last and "shopping_sessions.is_replay" in last
     assert "harness schema loadsim" in last and "adopted" in last
     # The owner's pre-flight items follow the concept table, read through the map.
-    assert "[FAIL] category/brand coupons: 1 (need >= 150)" in r.stdout
-    assert "products across categories: 2 products in 2 categories" in r.stdout
+    cb = schema.category_brand_coupons
+    assert f"[FAIL] category/brand coupons: {cb} (need >= 150)" in r.stdout
+    counts = f"{schema.products} products in {schema.categories} categories"
+    assert f"products across categories: {counts}" in r.stdout
 
 
+@both
 def test_check_with_the_default_map_names_wrong_types_and_missing_columns(owner_db):
     url, _ = owner_db
     r = loadsim("db", "check", url=url)  # today's schema vs the owner's: many mismatches
@@ -66,6 +87,7 @@ def test_check_with_the_default_map_names_wrong_types_and_missing_columns(owner_
     assert "skipped: concept 'coupons' is not usable" in r.stdout
 
 
+@both
 def test_sql_options_print_ddl_and_change_nothing(owner_db):
     url, eng = owner_db
     before_schema = schema_snapshot(eng)
@@ -98,6 +120,7 @@ def test_sql_options_print_ddl_and_change_nothing(owner_db):
     assert real_rows_checksum(eng, tables) == before_rows
 
 
+@both
 def test_upgrade_installs_only_the_harness_schema_and_alembic_check_is_clean(owner_db):
     url, eng = owner_db
     before = schema_snapshot(eng)
@@ -121,7 +144,8 @@ def test_upgrade_installs_only_the_harness_schema_and_alembic_check_is_clean(own
     assert again.returncode == 0, again.stderr
 
 
-def test_adopt_adds_only_the_listed_columns_then_check_finds_every_concept(owner_db):
+@both
+def test_adopt_adds_only_the_listed_columns_then_check_finds_every_concept(owner_db, request):
     url, eng = owner_db
     before = schema_snapshot(eng)
     tables = app_tables(eng)
@@ -151,7 +175,7 @@ def test_adopt_adds_only_the_listed_columns_then_check_finds_every_concept(owner
     head = migrate.harness_head_revision()
     assert f"harness schema loadsim: {head}" in st.stdout and "missing" not in st.stdout
     users = next(line for line in st.stdout.splitlines() if line.startswith("users "))
-    assert users.split()[-1] == "2"  # the fixture's two real customers, through the view
+    assert users.split()[-1] == str(_schema(request).users)  # real customers, via the view
     # The owner's catalog has no simulated marker: the harness's catalog is not seeded there.
     cat = loadsim("catalog", "seed", url=url)
     _no_traceback(cat)

@@ -1,6 +1,6 @@
 """End to end on an adopted owner database: a real headless ``locust`` run writes its
 behavior data into the app's own ``shopping_sessions`` / ``shopping_session_events``
-through the map, and not one real row changes (issue 14, acceptance 1).
+through the map, and not one real row changes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The owner's one file has one owner (issues 13, 14): ``db.owner_file`` locates it
+"""The owner's one file has one owner: ``db.owner_file`` locates it
 (explicit path > ``$LOADSIM_MAP`` > ``$LOADSIM_DB_MAP``) and parses it, for every section's
 reader; a missing or broken file is one line naming the file (and the line), exit 2."""
 

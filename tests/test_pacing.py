@@ -1,4 +1,4 @@
-"""Pacing a session in simulated time (issue 17), on a virtual real-time line: each action
+"""Pacing a session in simulated time, on a virtual real-time line: each action
 waits for its event's moment and is sent with that time; events keep exactly the offline
 values; a paused clock holds the session mid-way; a stopping user finishes unpaced."""
 

@@ -58,17 +58,17 @@ OWNER_COLUMNS: list[tuple[str, str, Any]] = [
     ("Name", "name", str),
     ("Age", "age", int),
     ("Gender", "gender", str),
-    ("Income", "income_band", str),  # seed 000: "income"
-    ("Location", "city", str),  # seed 000: "location"
+    ("Income", "income_band", str),  # the owner's plan: "income"
+    ("Location", "city", str),  # the owner's plan: "location"
     ("Household", "household_size", int),
     ("Occupation", "occupation", str),
-    ("Frequency", "shopping_frequency", float),  # seed 000: "frequency"
-    ("Days of Week", "preferred_days", _list),  # seed 000: "days_of_week"
+    ("Frequency", "shopping_frequency", float),  # the owner's plan: "frequency"
+    ("Days of Week", "preferred_days", _list),  # the owner's plan: "days_of_week"
     ("Time of Day", "preferred_time_of_day", str),
     ("Weekday Affinity", "weekday_affinity", _pct_text),  # "49%" cells
     ("Weekend Affinity", "weekend_affinity", _pct),  # 0–100 numbers, detected
     ("Browse Depth", "browse_depth", int),
-    ("Basket Size", "avg_basket_size", float),  # seed 000: "basket_size"
+    ("Basket Size", "avg_basket_size", float),  # the owner's plan: "basket_size"
     ("Spend Cap (cents)", "budget_per_trip", int),  # [personas.columns]
     ("Impulsivity (1-10)", "impulsivity", _ten),  # scale stated in the header
     ("Abandonment Rate", "cart_abandonment_rate", float),  # plain 0–1
@@ -77,7 +77,7 @@ OWNER_COLUMNS: list[tuple[str, str, Any]] = [
     ("Loyalty %", "brand_loyalty", _pct),  # "%" in the header: 0–100
     ("Store", "preferred_store", str),
     ("Discount Sensitivity", "discount_sensitivity", _ten),  # 1–10, detected
-    ("Price Sensitivity", "price_consciousness", _ten),  # seed 000 wording, 1–10 detected
+    ("Price Sensitivity", "price_consciousness", _ten),  # the owner's wording, 1–10 detected
     ("Coupon Affinity Score", "coupon_affinity", _ten),  # [personas.scales] "1-10"
     ("Deal Seeking", "deal_seeking", float),
     ("Churn", "churn_risk", _pct_text),

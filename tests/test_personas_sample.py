@@ -18,7 +18,7 @@ def sample():
 
 
 def test_shipped_sample_is_derived_from_real_households():
-    """Issue 16: the shipped sample is ``loadsim personas derive --from completejourney
+    """The shipped sample is ``loadsim personas derive --from completejourney
     --households 372 --seed 1`` (tests/test_derive.py checks it is that command's output)."""
     from personas.derive.workbook import read_provenance
 
@@ -71,7 +71,7 @@ def test_preferences_exist_in_the_catalog_vocabulary(sample):
 
 
 def test_budget_affords_the_average_basket_at_typical_prices(sample):
-    # Calibration of basket size (issue 6) needs budgets that do not clip baskets.
+    # Calibration of basket size needs budgets that do not clip baskets.
     for p in sample:
         pref = fmean(vocab.typical_price_cents(c) for c in p.preferred_categories)
         assert p.budget_per_trip >= 1.5 * p.avg_basket_size * pref, p.persona_id

@@ -1,4 +1,4 @@
-"""One pricing rule set (issue 13): the agents' in-memory shop and the reference API price
+"""One pricing rule set: the agents' in-memory shop and the reference API price
 the same carts identically — same eligibility, same reason, same discount and total.
 
 Both sides are driven through their own entry points (``InMemoryShop.apply_coupon`` /

@@ -1,4 +1,4 @@
-"""A stopping process does not wait for rate-limit tokens (issue 15): after ``quit``, users
+"""A stopping process does not wait for rate-limit tokens: after ``quit``, users
 queued behind a throttled bucket end at once — their requests are not sent and their hours
 end as a user killed at the stop timeout ends — instead of holding the process for the
 whole stop timeout. The director's own waits (standalone) are spared."""

@@ -1,4 +1,4 @@
-"""The recorder's one-statement finish (issue 10's hot-path fix) writes exactly what the
+"""The recorder's one-statement finish (the hot-path fix in BENCHMARKS.md) writes exactly what the
 per-event executemany wrote: every event with its columns and payload, the session's and
 the hour's outcome — and a retried finish after a lost reply duplicates nothing."""
 
@@ -98,7 +98,7 @@ def test_finish_writes_events_session_and_hour_once(engine, clean_db):
 
 def test_each_event_keeps_its_own_real_time(engine, clean_db):
     """Paced runs stamp every event with when it happened; the finish writes that, not
-    one transaction time for the whole session (issue 17)."""
+    one transaction time for the whole session."""
     personas = random_personas(20, seed=5)
     with engine.begin() as conn:
         seed_catalog(conn, data=generate_catalog(seed=42))

@@ -1,4 +1,4 @@
-"""``--routes FILE`` on the reference API (issue 14): served for real at the mapped paths;
+"""``--routes FILE`` on the reference API: served for real at the mapped paths;
 the moved contract paths answer 404; the API's route table and the harness's are one."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where ``--resume`` continues from (issue 15, "no hour lost"), on a real database:
+"""Where ``--resume`` continues from ("no hour lost"), on a real database:
 
 - a run killed before its first checkpoint continues from the first hour its ``hours.csv``
   does not have, re-playing the hours the database has — not after the database's last

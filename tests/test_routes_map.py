@@ -1,4 +1,4 @@
-"""The target's route map (issue 14, ARCHITECTURE §7/§13): ``[routes]`` of the owner's map
+"""The target's route map (docs/ARCHITECTURE.md, HTTP contract): ``[routes]`` of the owner's map
 file, validated before a run — every bad key is one line naming the file and the key."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 13: a run's end writes its full report whatever stopped it, and a report that
+"""A run's end writes its full report whatever stopped it, and a report that
 cannot be built fails the gates (never passes them).
 
 In-process and fast: the per-hour table (paused clock, segments), the report builder's

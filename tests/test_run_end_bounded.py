@@ -1,4 +1,4 @@
-"""How a run with a simulated end ends (issues 13 and 15), on a fake clock — no Locust run.
+"""How a run with a simulated end ends, on a fake clock — no Locust run.
 
 - An overloaded agent (every session longer than a simulated hour: "late, never missed")
   never catches up; the end must not wait for its debt. After the drain deadline it starts

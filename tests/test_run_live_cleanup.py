@@ -1,4 +1,4 @@
-"""Start-up clean-up spares live runs (issue 15): a run is live while its status is
+"""Start-up clean-up spares live runs: a run is live while its status is
 running/paused and its master's heartbeat is fresh; a second run starting against the
 same database abandons only sessions of runs that are not live (and of the run it
 resumes), never a live run's. Real Postgres."""

@@ -1,4 +1,4 @@
-"""Issue 15: ``--resume`` appends to the run's outputs — the manifest lists the run's
+"""``--resume`` appends to the run's outputs — the manifest lists the run's
 segments, ``hours.csv`` keeps every segment's rows, Locust's earlier totals are kept —
 and the report's hours cover the whole run, counted once (the database decides for the
 hours a resume re-played or a kill cut off). In-process; the real kill-and-resume is

@@ -1,6 +1,6 @@
-"""One owner per shared definition (issue 13): ``reports`` judges runs with the same
+"""One owner per shared definition: ``reports`` judges runs with the same
 expectation and tolerance the behaviors' offline calibration uses, without importing
-``behaviors`` (a peer, ARCHITECTURE §3)."""
+``behaviors`` (a peer, docs/ARCHITECTURE.md, Rooms)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rules about the suite itself (issue 13): CI cannot silently skip the browser, and every
+"""Rules about the suite itself: CI cannot silently skip the browser, and every
 test that starts real locust processes runs in the one ``e2e`` xdist group."""
 
 from __future__ import annotations

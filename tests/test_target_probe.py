@@ -1,4 +1,4 @@
-"""The start-up probe and the offer-engine choice (issue 14): a real loopback HTTP server
+"""The start-up probe and the offer-engine choice: a real loopback HTTP server
 scripted per path; every failure is one line naming the path, the status and the cause."""
 
 from __future__ import annotations

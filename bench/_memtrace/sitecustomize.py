@@ -1,4 +1,4 @@
-"""tracemalloc snapshots of forked Locust workers, for attributing memory growth (issue 15).
+"""tracemalloc snapshots of forked Locust workers, for attributing memory growth.
 
 Only ever on ``PYTHONPATH`` when ``bench/bench_soak_memory.py --tracemalloc`` puts it there
 (Python imports ``sitecustomize`` at start-up); nothing in the harness imports it, so it

@@ -1,7 +1,7 @@
 """The run's two budgets — requests per second (``--rate-limit``) and database connections
 (``--db-connections``) — divided among the processes that are actually connected.
 
-Both are totals for the whole run (issue 15, items 3 and 9). The master divides them
+Both are totals for the whole run. The master divides them
 whenever the set of connected workers changes and sends each worker its share in the run
 config (``RunConfig.rate_share``, ``RunConfig.db_share``); it keeps its own share for its
 control traffic and its own engine. A worker applies what it is sent: its token bucket

@@ -2,7 +2,7 @@
 
 psycopg 3 picks its wait function at import: imported *before* gevent patched ``select``
 it keeps the C wait (``wait_c``), which blocks the whole process for each query — ten
-concurrent 1-s queries take 10 s instead of 1 s (FIELD_NOTES). ``import locust`` patches
+concurrent 1-s queries take 10 s instead of 1 s. ``import locust`` patches
 first, so the ``locust`` CLI is safe; a script or test that imports the database layer
 first is not. ``PSYCOPG_WAIT_FUNC=wait_poll`` is the escape hatch.
 """

@@ -7,7 +7,7 @@ also re-count from the database.
 
 Slips are kept in an HDR histogram per hour (``hdrhistogram`` on PyPI; 2 significant
 digits, 1 ms – ~115 days), never as one value per agent-hour: 10,000 agents × 4 weeks was
-6.7 M floats on the master (issue 15). Chosen over DDSketch by measurement
+6.7 M floats on the master. Chosen over DDSketch by measurement
 (``bench/bench_sketch.py``, 200,000 lognormal slips): DDSketch records faster (2.9 vs 3.9 µs)
 in less memory (21 vs 33 KiB), but HDR's percentiles were closer (p99 within 0.3 % vs 1 %),
 its wire form is half the size (1.9 vs 3.9 kB) and it has a public encode/decode, which

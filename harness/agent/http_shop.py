@@ -1,4 +1,4 @@
-"""``HttpShop``: the Shop port over the target API (ARCHITECTURE §7), for one agent.
+"""``HttpShop``: the Shop port over the target API (docs/ARCHITECTURE.md, HTTP contract), for one agent.
 
 - Every request carries ``Authorization: Bearer dev:<agent_id>`` and ``X-Simulated-Time``,
   an explicit timeout (the session's), and a stable ``name`` so Locust groups it per
@@ -7,7 +7,7 @@
 - 409 and a 400 that gives a reason (business refusals) are expected outcomes → success
   in Locust's stats and ``ShopRejected`` for the graph. 429 → wait ``Retry-After`` and
   retry; never a failure.
-- 401/403/404/405/422 (and a 400 with no reason) are **contract errors** (issue 14): the
+- 401/403/404/405/422 (and a 400 with no reason) are **contract errors**: the
   target and the harness disagree on a token, route, method or body — never a shopper's
   decision. A failure in Locust's stats, ``ShopUnavailable(kind="contract")`` for the graph
   (the hour is stored as failed), and ``HttpCounters.note_contract`` so the director trips

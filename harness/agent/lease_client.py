@@ -1,4 +1,4 @@
-"""A process's side of persona leases, in batches (issue 15).
+"""A process's side of persona leases, in batches.
 
 One lease request per user meant one master round trip per user: at 30,000 agents over
 ``--processes 2`` the master's message loop fell behind the ramp and 14,046 slots went

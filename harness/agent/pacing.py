@@ -1,4 +1,4 @@
-"""Pacing a session in simulated time (issue 17): each action happens at its event's moment.
+"""Pacing a session in simulated time: each action happens at its event's moment.
 
 A shopping session in the data lasts 12–32 simulated minutes (``behaviors.events``
 stamps every step with a simulated offset). Without pacing the harness fires all of a

@@ -1,6 +1,6 @@
 """A token bucket for one process's share of the run's request rate (``--rate-limit``).
 
-The budget is global and whole (issue 15, item 9): every request the harness sends draws
+The budget is global and whole: every request the harness sends draws
 from it — the agents' requests on the workers, and the master's own control traffic
 (``/health`` probes, ``POST /time/advance``, target calls of the offer engine) from the
 master's bucket. :func:`rate_shares` divides the total: the master keeps what its control

@@ -1,6 +1,6 @@
 """Writes each agent's hour to Postgres: the decision record, the session, its events.
 
-Per-agent commits (the owner's choice, seed 002 Q2.1): one agent's hour is its own
+Per-agent commits (the owner's choice): one agent's hour is its own
 transactions, so one agent failing never loses another's data.
 
 - A *shopping* or *idle-browse* hour is **claimed** before anything is done against the
@@ -63,7 +63,7 @@ _LINK = text(
 )
 # The whole finish in one statement (events from one JSON array, the session's and the
 # hour's outcome as sibling CTEs): ~25 statement round trips became one, client CPU per
-# finished hour 4.3 -> 1.4 ms, events 2,600 -> 6,000+ rows/s (BENCHMARKS, issue 10).
+# finished hour 4.3 -> 1.4 ms, events 2,600 -> 6,000+ rows/s (BENCHMARKS.md).
 _FINISH = text(
     """
     WITH ev AS (
@@ -243,7 +243,7 @@ class Recorder:
     ) -> None:
         """Buffer a no-shopping or missed hour (written by ``flush``).
 
-        Bounded with back-pressure (issue 15): while :data:`QUIET_MAX` rows wait (the
+        Bounded with back-pressure: while :data:`QUIET_MAX` rows wait (the
         database is down), the calling user waits for a flush instead of the buffer
         growing without limit; its next slips show the stall."""
         while len(self._quiet) >= QUIET_MAX:

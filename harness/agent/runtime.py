@@ -1,4 +1,4 @@
-"""The per-process composition root (STYLE row 3), reached through :func:`runtime_of`.
+"""The per-process composition root (built once per process, nothing heavy at import), reached through :func:`runtime_of`.
 
 Built once per process in the ``init`` listener, configured for the run when the master's
 run config arrives (standalone: directly). It owns what every user of the process shares:

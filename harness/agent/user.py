@@ -120,7 +120,7 @@ class PersonaUser(User):
             client=client, agent_id=int(self.entry["agent_id"]), sim_now=lambda: rt.clock.now(),  # type: ignore[index]
             bucket=rt.bucket, catalog=rt.catalog, browse_via_api=rt.opts.browse_via == "api",
             counters=rt.counters, default_store_id=store_id,
-            routes=rt.run.options.get("routes"),  # the master's route map (issue 14)
+            routes=rt.run.options.get("routes"),  # the master's route map
         )  # fmt: skip
 
     def _stopping(self) -> bool:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         # A database that cannot be reached (or a DATABASE_URL that is not one) is one
-        # line and exit 2 in every command, never a driver traceback (issue 14).
+        # line and exit 2 in every command, never a driver traceback.
         import os
 
         from db.connect import database_unavailable, is_connection_error

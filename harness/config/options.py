@@ -1,4 +1,4 @@
-"""Harness options (ARCHITECTURE §11): Locust command line, ``locust.conf`` and
+"""Harness options (docs/ARCHITECTURE.md, settings and outputs): Locust command line, ``locust.conf`` and
 ``LOCUST_*`` environment variables, shown in the web UI where Locust allows.
 
 ``register_options`` is attached to ``init_command_line_parser``, which fires in every
@@ -19,7 +19,7 @@ from typing import Any
 from db.errors import ConfigError
 
 DEFAULT_SIM_START = "2026-01-05T00:00:00+00:00"  # a Monday 00:00 UTC: comparable runs
-DEFAULT_RAMP = "0:10,2:25,4:50,6:75,8:100"  # the owner's plan (seed 002 Q3.4)
+DEFAULT_RAMP = "0:10,2:25,4:50,6:75,8:100"  # the owner's plan: 10/25/50/75/100 % every 2 sim hours
 
 _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--time-scale", dict(type=float, default=168.0, help="simulated seconds per real second (48–168 typical)")),
@@ -129,7 +129,7 @@ class HarnessOptions:
     db_connections: int = 40
     runs_dir: str = "runs"
     drain_seconds: float = 30.0
-    offer_engine: str = ""  # "" = decided from what the target reports (issue 14)
+    offer_engine: str = ""  # "" = decided from what the target reports
     map_file: str = ""
     db_pooler: str = ""  # "" = $LOADSIM_DB_POOLER, else guessed from the URL
     pace: bool = True

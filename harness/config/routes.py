@@ -1,4 +1,4 @@
-"""The target's route map (ARCHITECTURE §7, §13): which path serves each action.
+"""The target's route map (docs/ARCHITECTURE.md, HTTP contract, owner's map): which path serves each action.
 
 Why a map: the owner's API (FastAPI on Railway, not written here) may mount the contract's
 actions at other paths (``/v1/basket/items`` for ``/api/cart/add``). The harness never
@@ -62,7 +62,7 @@ ROUTES: dict[str, RouteSpec] = {
     ),
     "time_advance": RouteSpec(("POST",), "/time/advance", optional=True),
 }
-"""Every action of ARCHITECTURE §7 by key (the keys of ``[routes]``)."""
+"""Every action of the HTTP contract (docs/ARCHITECTURE.md) by key (the keys of ``[routes]``)."""
 
 DEFAULT_ROUTES: dict[str, str] = {k: s.default for k, s in ROUTES.items()}
 

@@ -3,7 +3,7 @@
 It owns the run: allocates it (run record, outputs, the run config every process obeys),
 starts the SimClock when everything is ready and drives it from its own greenlet (never
 from the shape's ``tick``, which stops during ramps on a master). The rest is done by the
-parts it composes, one job each (issue 15):
+parts it composes, one job each:
 
 - :class:`~harness.control.lease_broker.LeaseBroker` — persona leases, dead workers;
 - :class:`~harness.control.run_guard.RunGuard` — breaker, outages, pause/resume;
@@ -83,7 +83,7 @@ class SimulationDirector:
         listen(runner, Hello, self._on_hello)
         listen(runner, LeaseRequest, self.leases.on_lease)
         listen(runner, Release, self.leases.on_release)
-        # Contract errors (issue 14): this process's users report here directly, workers'
+        # Contract errors: this process's users report here directly, workers'
         # by message; either trips the breaker at once.
         listen(runner, ContractError, lambda err, _node: self.guard.contract_error(err))
         rt.counters.on_contract = self.contract_error
@@ -145,7 +145,7 @@ class SimulationDirector:
             options={"processes": processes,
                      "routes": self.target_plan.routes.to_dict() if self.target_plan else None},
         )  # fmt: skip
-        # Options, database fingerprint, rate and connection shares (issue 15).
+        # Options, database fingerprint, rate and connection shares.
         self.rt.stamp(self.run, len(self._live_workers()))
         self.files = RunFiles(Path(o.runs_dir) / run_id)
         self.files.write_manifest(self._manifest(processes))

@@ -1,5 +1,5 @@
 """End of a run (master/standalone ``quitting``): record, clean up, write every output,
-print the summary and decide the exit code (ARCHITECTURE §11).
+print the summary and decide the exit code (docs/ARCHITECTURE.md, Failures and exit codes).
 
 Every way a run ends comes through here — the simulated period done, the breaker or an
 outage (exit 5), SIGTERM, Ctrl-C — and the report is most needed exactly when the run
@@ -32,7 +32,7 @@ and their processes to report it (a report every 3 s), before the run stops anyw
 
 
 class RunEnd:
-    """When a run with a simulated end is over — the shape's ``None`` (ARCHITECTURE §4).
+    """When a run with a simulated end is over — the shape's ``None`` (docs/ARCHITECTURE.md, Simulated time).
 
     Every slot before the simulated end gets its chance: the run ends as soon as no user
     of any process still owes an hour (``harness.agent.schedule.pending_hours``: this

@@ -5,7 +5,7 @@ Part of the master's (or standalone's) director (``harness.control.director``). 
 counters come from every process (the master's own collector each step, the workers'
 through Locust's reports, see ``harness.config.messages.WorkerReport``).
 
-**Hours lost to a dead worker are counted missed** (issue 15, decided): when a worker dies,
+**Hours lost to a dead worker are counted missed**: when a worker dies,
 its personas are re-leased (``harness.control.lease_broker``) and the new holder starts at
 the *current* hour — replaying the hours in between would act them late on a clock that
 has moved on, and a late order is a different order. So every hour touched by a death (from

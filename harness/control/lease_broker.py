@@ -11,7 +11,7 @@ that comes back, and keeps the lease history for ``persona_leases``.
 
 The history is **bounded**: flushed to the database every 2 s, and without a database
 (``--mock-db``) only counted — 10,000 users churning for 7 simulated days must not grow the
-master without limit (issue 15).
+master without limit.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Persona leases (ARCHITECTURE §6): the master's pool, pure logic, no Locust.
+"""Persona leases (docs/ARCHITECTURE.md, Persona leases): the master's pool, pure logic, no Locust.
 
 - Which persona goes to which slot is a function of the run seed: the pool is ordered once
   by a seeded *stratified* permutation, so any prefix (the active subset at 10 %, 25 %, …)
@@ -75,7 +75,7 @@ class LeasePool:
         self._index = {e.agent_id: i for i, e in enumerate(self.order)}
         # Min-heap of positions that may be free (stale ones are dropped lazily): the first
         # free persona in O(log n), not a scan of the order per lease (12 s for 10,000
-        # leases on the 2-core box, starving the first simulated hour; BENCHMARKS issue 10).
+        # leases on the 2-core box, starving the first simulated hour; BENCHMARKS.md).
         self._free = list(range(len(self.order)))
         if not self.limit:
             self.limit = len(self.order)

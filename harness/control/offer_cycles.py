@@ -32,7 +32,7 @@ class OfferCycles:
         self._target_cycles: set[int] = set()
 
     def check_target(self) -> tuple[Any, bool]:
-        """Before any agent acts (issue 14): the route map, the contract probe (one line,
+        """Before any agent acts: the route map, the contract probe (one line,
         exit 2 when it does not hold), and which offer engine runs."""
         from db.adopt import is_adopted
         from harness.config.routes import load_routes

@@ -1,5 +1,5 @@
 """Where the persona pool comes from: the ``agents`` table (all active simulated agents,
-the owner's choice, seed 002 Q8.3) or, with ``--mock-db``, the workbook."""
+the owner's choice) or, with ``--mock-db``, the workbook."""
 
 from __future__ import annotations
 

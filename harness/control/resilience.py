@@ -1,10 +1,10 @@
-"""Resilience pieces the director composes (ARCHITECTURE §10; seed 002 §4–§5):
+"""Resilience pieces the director composes (docs/ARCHITECTURE.md, Failures and exit codes):
 
 - the circuit-breaker rule (pure);
 - checkpoints: ``data/checkpoints/<run_id>/hour-<H>.json`` written atomically, plus the
   ``simulation_state`` row;
 - resume: find the run and the hour to continue from (last checkpoint, or — with none —
-  the first hour the run's ``hours.csv`` does not have, re-played; seed 002 Q4.5).
+  the first hour the run's ``hours.csv`` does not have, re-played).
 
 The target health probe that detects an outage is in :mod:`harness.control.target`.
 """
@@ -47,7 +47,7 @@ class BreakerVerdict:
 def breaker_verdict(
     *, hour: int, active: int, failed: int, threshold_pct: float, min_failures: int = 3
 ) -> BreakerVerdict:
-    """Per plan (seed 002 Q5.1/Q5.2): trip when more than ``threshold_pct`` of the agents
+    """Per the owner's plan: trip when more than ``threshold_pct`` of the agents
     active against the target in one simulated hour failed. ``active`` counts agents whose
     hour reached the target (a shopping session or an idle browse); hours with nothing to do
     are not flows. ``min_failures`` keeps one unlucky flow in a quiet hour (1 of 3 = 33 %)
@@ -201,7 +201,7 @@ def resolve_resume(
         )
     # No checkpoint (killed before its first one): continue from the first hour the earlier
     # segment did not write to hours.csv (0 without the file), re-playing those the
-    # database has (flagged is_replay; seed 002 Q4.5 "re-run but mark as replay"), as a
+    # database has (flagged is_replay: "re-run but mark as replay", the owner's rule), as a
     # checkpoint's hour would. Continuing after the database's last hour lost the hours
     # played but not yet reported (seen: [0, 1, 2, 6, 7, 8]) and the agents of the cut
     # hour that had not acted yet.

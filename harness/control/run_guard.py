@@ -1,7 +1,7 @@
 """The run guard: when the whole run must stop its clock — a contract error, an outage of
 the target, a failure rate over the breaker's threshold — and pause / resume.
 
-Part of the master's (or standalone's) director. It sees **every process** (issue 15):
+Part of the master's (or standalone's) director. It sees **every process**:
 workers send a contract error at once (``ContractError``) and report their run of
 consecutive unavailable answers and their 429 count every 3 s (``WorkerReport``); the
 outage check takes the worst process, so a 5xx storm seen only by one worker pauses the
@@ -157,7 +157,7 @@ class RunGuard:
         self.stop_if_headless(msg)
 
     def health_loop(self) -> None:
-        """Outage detection (seed 002 Q5.5: pause immediately, manual resume): the target's
+        """Outage detection (the owner's rule: pause immediately, manual resume): the target's
         health route probed every second, plus every process's run of unavailable answers."""
         from harness.control.target import probe_health
 

@@ -4,7 +4,7 @@ run left ``active`` (with their carts). Only simulated rows are ever touched.
 
 A run is **live** while its status is ``running`` or ``paused`` and its master touched
 ``heartbeat_at`` within :data:`STALE_AFTER_S` (the director does every few seconds). Start-up
-clean-up abandons only sessions of runs that are not live (issue 15): two runs against one
+clean-up abandons only sessions of runs that are not live: two runs against one
 database never clean up each other's sessions, and a run whose master was killed is cleaned
 by the next start (or by its own ``--resume``) once its heartbeat is stale."""
 

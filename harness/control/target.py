@@ -1,7 +1,7 @@
 """Where master control talks to the target API itself (not as an agent), always through
 the route map (``harness.config.routes``):
 
-- the **start-up probe** (issue 14): before any agent acts, ``/health`` answers,
+- the **start-up probe**: before any agent acts, ``/health`` answers,
   ``simulation_mode`` is true, and one authenticated read as the first agent succeeds —
   else one line naming the path, the status and the likely cause (``ConfigError``, exit 2);
 - which **offer engine** runs (``--offer-engine local|target``): never two on one database;
@@ -65,7 +65,7 @@ def probe_health(
 ) -> tuple[bool, str]:
     """``GET /health``: (healthy, detail). Unreachable, a timeout or a 5xx is unhealthy.
     During a run ``bucket`` is the master's token bucket: the probe counts against the
-    run's rate limit (issue 15), ahead of any queue (``priority``)."""
+    run's rate limit, ahead of any queue (``priority``)."""
     if bucket is not None:
         bucket.acquire(priority=True)
     status, text = _request("GET", api_url.rstrip("/") + path, timeout=timeout)
@@ -154,7 +154,7 @@ def resolve_offer_engine(
     wanted: str, *, health: dict[str, Any] | None, has_target: bool, adopted: bool,
     cycles_status: int | None, routes: RouteMap, target: str = "the target",
 ) -> OfferPlan:  # fmt: skip
-    """Never two engines on one database (ARCHITECTURE §13).
+    """Never two engines on one database (docs/ARCHITECTURE.md, owner's map).
 
     ``wanted``: ``local`` | ``target`` | ``""`` (decide). What the target reports decides
     the default: ``/health``'s ``offer_engine`` (``"reference"``: the reference API, which
@@ -236,7 +236,7 @@ def preflight(
     *, api_url: str | None, mock_api: bool, routes: RouteMap, first_agent: int | None,
     sim_time: datetime, wanted_engine: str, adopted: bool,
 ) -> TargetPlan:  # fmt: skip
-    """Before any agent acts (issue 14): probe the contract, choose the offer engine.
+    """Before any agent acts: probe the contract, choose the offer engine.
 
     Raises:
         ConfigError: one line naming the path, status and likely cause (exit 2).
@@ -292,7 +292,7 @@ class TargetControl:
         from harness.agent.runtime import runtime_of
 
         rt = runtime_of(self.environment)
-        if rt is not None:  # the run's rate limit counts control traffic too (issue 15)
+        if rt is not None:  # the run's rate limit counts control traffic too
             rt.bucket.acquire(priority=key == "time_advance")
         headers = {"Content-Type": "application/json", "X-Simulated-Time": sim_t.isoformat()}
         data = json.dumps(body) if body is not None else None

@@ -72,7 +72,7 @@ def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
 
 
 def _database(run: Any, opts: Any, settings: Any) -> str:
-    """What the database really was (issue 15): the run config's fingerprint (user, host,
+    """What the database really was: the run config's fingerprint (user, host,
     port, database — never a password), ``embedded Postgres (…)`` only for the embedded
     default."""
     if opts.mock_db:

@@ -1,4 +1,4 @@
-"""Start what the embedded default needs (ARCHITECTURE §12) and stop it at quit."""
+"""Start what the embedded default needs (docs/ARCHITECTURE.md, Embedded default) and stop it at quit."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class EmbeddedStack:
     def shared_db_url(self) -> str | None:
         """The URL workers may be handed: only the embedded default's (a loopback unix
         socket, no password). An owner's ``DATABASE_URL`` never leaves this process —
-        workers read their own (issue 15)."""
+        workers read their own."""
         return self.db_url if self.embedded_db else None
 
     @property

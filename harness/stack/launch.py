@@ -1,4 +1,4 @@
-"""The embedded default (ARCHITECTURE §12), started by the master/standalone process:
+"""The embedded default (docs/ARCHITECTURE.md, Embedded default), started by the master/standalone process:
 embedded Postgres → migrations → catalog + bundled personas when empty → ``reference_api``
 as a subprocess on a free loopback port with ``SIMULATION_MODE=true``. Stopped at quit.
 """
@@ -70,7 +70,7 @@ class ReferenceApiProcess:
         routes_file: str | None = None, health_path: str = "/health",
     ) -> None:  # fmt: skip
         """``routes_file``: serve at the owner's route map (``--routes``), so the harness's
-        own map and the embedded API agree (issue 14)."""
+        own map and the embedded API agree."""
         self.port = free_port()
         self.health_path = health_path
         self.url = f"http://127.0.0.1:{self.port}"

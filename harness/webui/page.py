@@ -13,7 +13,7 @@ import json
 from html import escape
 from typing import Any
 
-# The owner chose a slow (5 s) dashboard refresh plus updates on events (seed 002 §7.2):
+# The owner chose a slow (5 s) dashboard refresh plus updates on events:
 # the page polls every 5 s and refreshes at once after a button press.
 REFRESH_MS = 5000
 

@@ -1,4 +1,4 @@
-"""The web UI's Simulation tab and controls (issue 9) — installed on the master only.
+"""The web UI's Simulation tab and controls — installed on the master only.
 
 What goes where, and why (checked against Locust 2.47's ``web.py`` and its React build):
 

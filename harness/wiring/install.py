@@ -109,7 +109,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         if not opts.mock_db and settings.database_url:
             from db.connect import check_database
 
-            check_database(settings.database_url)  # a bad URL: one line, exit 2 (issue 14)
+            check_database(settings.database_url)  # a bad URL: one line, exit 2
             from db.adopt import schema_problem
 
             # An app's own tables not adopted yet, or a schema behind the code: one line.
@@ -128,7 +128,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         if not opts.mock_api and environment.host:
             _check_host(environment.host)
         rt.director = _build_director(rt, settings)
-        # Issue 14: before any agent acts (and before the run is recorded), the target's
+        # Before any agent acts (and before the run is recorded), the target's
         # contract holds and the offer engine is chosen — else one line, exit 2.
         rt.director.check_target()
     except LoadsimError as exc:
@@ -175,7 +175,7 @@ def _check_host(host: str) -> None:
 
 def _install_sigterm(runner: Any) -> None:
     """SIGTERM during a headless shape run would kill the process without ``quitting``,
-    CSV flush or HTML (FIELD_NOTES): end the run through the runner instead."""
+    CSV flush or HTML (it exits 143 with no reports): end the run through the runner instead."""
     import signal
 
     import gevent

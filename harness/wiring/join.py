@@ -1,4 +1,4 @@
-"""A worker joins a run (issue 15, items 1 and 2): it obeys the master's options and
+"""A worker joins a run: it obeys the master's options and
 checks that its database is the master's — or refuses, with one clear line.
 
 **The master decides.** A worker started by hand (``locust --worker --master-host …``)

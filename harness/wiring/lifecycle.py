@@ -1,4 +1,4 @@
-"""Process lifecycle (issue 15, item 10): whatever way the master ends, its workers end.
+"""Process lifecycle: whatever way the master ends, its workers end.
 
 - **``--processes`` children die with their master.** Locust forks them *before* the
   master's ``init`` runs, and a master that exits without its ``atexit`` (``os._exit`` on a

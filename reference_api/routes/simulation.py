@@ -2,7 +2,7 @@
 the server's offer cycles, one user's wallet refresh, and the server's simulated time.
 
 They carry no dev token: they act on the server, not on behalf of an agent, and exist only
-on a simulation server (the owner's routes, seed 000 "Offer Engine Routes").
+on a simulation server (the owner's "Offer Engine Routes").
 """
 
 from __future__ import annotations

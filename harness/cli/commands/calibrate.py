@@ -3,7 +3,7 @@
 Runs every persona through N simulated weeks on the in-memory shop (virtual time) with the
 real rules and graph, and prints configured vs expected vs realized per attribute, overall,
 per discount-sensitivity band and per segment, with a pass/fail against a stated
-statistical tolerance. Exit code 4 when calibration fails (ARCHITECTURE §11), 2 for bad
+statistical tolerance. Exit code 4 when calibration fails (docs/ARCHITECTURE.md, Failures and exit codes), 2 for bad
 input.
 """
 

@@ -1,4 +1,4 @@
-"""``loadsim personas validate | seed | sample`` — the persona workbook (ARCHITECTURE §9).
+"""``loadsim personas validate | seed | sample`` — the persona workbook (docs/ARCHITECTURE.md, Personas).
 
 ``seed`` writes a whole workbook in ONE transaction: any bad row means nothing is written
 and exit code 2 (the CLI maps ``ConfigError``). ``validate`` never touches a database.

@@ -1,5 +1,5 @@
 """``loadsim personas derive`` and ``loadsim realism`` — personas from real households, and
-how close simulated shopping comes to real shopping (issue 16).
+how close simulated shopping comes to real shopping.
 
 ``personas derive --from completejourney|database --households N --seed S -o FILE``
 estimates one persona per sampled household (``personas.derive``) and writes a workbook the

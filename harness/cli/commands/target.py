@@ -1,6 +1,6 @@
 """``loadsim target serve`` — run the reference API as the load target.
 
-The harness never imports ``reference_api`` (ARCHITECTURE §3): this command replaces the
+The harness never imports ``reference_api`` (docs/ARCHITECTURE.md, Rooms): this command replaces the
 process with ``python -m reference_api`` (the same entry point the harness master launches
 as a subprocess), passing the options through. Exit codes are that program's: 2 for bad
 options or settings.

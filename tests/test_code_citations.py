@@ -1,0 +1,106 @@
+"""Code cites only what is in the repository.
+
+Comments and docstrings once pointed at design notes, style tables, planning documents and
+issue numbers that a person who clones the project does not have. The facts now live in the
+comments themselves or in ``docs/``; issue numbers belong in commit messages. This test
+walks every source and build file and fails on a citation of a document outside the
+repository, naming each file, line and the text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PACKAGES = (
+    "harness", "behaviors", "personas", "offer_engine", "db", "reports", "reference_api",
+    "migrations", "bench", "tests", "docs",
+)  # fmt: skip
+TOP_FILES = ("locustfile.py", "README.md", "Makefile", "pyproject.toml", "alembic.ini")
+SUFFIXES = {".py", ".md", ".toml", ".ini", ".cfg", ".txt", ".sh"}
+
+FORBIDDEN = re.compile(
+    "|".join(
+        (
+            r"FIELD_NOTES",  # the design notes outside the repository
+            r"\bSTYLE(?:\.md|\s+rows?\b)",  # the style table outside the repository
+            r"\bseeds?\s+00\d\b",  # the owner's planning documents, by number
+            r"(?<!docs/)\bARCHITECTURE\b(?!\.md\b)|(?<!docs/)ARCHITECTURE\.md|ARCHITECTURE\s*§",
+            r"\bissues?\s*#?\d+",  # an issue tracker's numbers (URLs of public issues pass)
+        )
+    ),
+    re.IGNORECASE,
+)
+"""``STYLE`` and ``ARCHITECTURE`` are matched case-sensitively below (``_STYLE`` and
+``architecture`` are ordinary words); the rest in any case."""
+
+_CASE_SENSITIVE = re.compile(r"STYLE|ARCHITECTURE")
+
+
+def _files() -> list[Path]:
+    out = [ROOT / name for name in TOP_FILES if (ROOT / name).exists()]
+    for pkg in PACKAGES:
+        for p in sorted((ROOT / pkg).rglob("*")):
+            if p.is_file() and p.suffix in SUFFIXES and "__pycache__" not in p.parts:
+                out.append(p)
+    return [p for p in out if p.resolve() != Path(__file__).resolve()]
+
+
+def find_citations(text: str) -> list[tuple[int, str]]:
+    """``(line number, line)`` of every citation of a document outside the repository."""
+    hits = []
+    for n, line in enumerate(text.splitlines(), 1):
+        for m in FORBIDDEN.finditer(line):
+            word = m.group(0)
+            if _CASE_SENSITIVE.search(word.upper()) and not _CASE_SENSITIVE.search(word):
+                continue  # "architecture", "style": plain words
+            if word.startswith("STYLE") and line[max(0, m.start() - 1) : m.start()] == "_":
+                continue
+            hits.append((n, line.strip()))
+            break
+    return hits
+
+
+def test_no_code_or_build_file_cites_a_document_outside_the_repository():
+    found = [
+        f"{p.relative_to(ROOT)}:{n}: {line}"
+        for p in _files()
+        for n, line in find_citations(p.read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert not found, "cite docs/ or say the fact itself:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "# migrations over a direct connection (FIELD_NOTES)",
+        '"""The composition root (STYLE row 3)."""',
+        "# the owner's plan (seed 002 Q3.4)",
+        "Rules (ARCHITECTURE §7):",
+        "# Contract errors (issue 14): counted",
+        "Issue 13 found the filter written twice",
+        'Concurrency design ("Checkout retries", issue #5):',
+        "see ARCHITECTURE.md",
+    ],
+)
+def test_each_kind_of_outside_citation_is_found(line):
+    assert find_citations(line) == [(1, line.strip())]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "the HTTP contract (docs/ARCHITECTURE.md, Rooms)",
+        '_STYLE = """',
+        "the package that issues the coupons",
+        "(https://github.com/pytest-dev/pytest-xdist/issues/1386)",
+        "the architecture of the harness, in its own style",
+        "--seed 1",
+    ],
+)
+def test_in_repository_citations_and_plain_words_pass(line):
+    assert find_citations(line) == []

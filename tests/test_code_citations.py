@@ -104,3 +104,47 @@ def test_each_kind_of_outside_citation_is_found(line):
 )
 def test_in_repository_citations_and_plain_words_pass(line):
     assert find_citations(line) == []
+
+
+# ------------------------------------------------------------------ docs/ARCHITECTURE.md
+
+DOC = ROOT / "docs" / "ARCHITECTURE.md"
+_CITED = re.compile(r"docs/ARCHITECTURE\.md(?:, | \()([A-Za-z][A-Za-z' -]*)")
+
+
+def _sections() -> list[str]:
+    return [line[3:].strip() for line in DOC.read_text().splitlines() if line.startswith("## ")]
+
+
+def test_every_cited_section_of_the_architecture_exists():
+    """``docs/ARCHITECTURE.md, <Section>`` in the code names a ``##`` heading of the page."""
+    heads = [h.lower() for h in _sections()]
+    cited = {
+        f"{p.relative_to(ROOT)}: {m.group(1).strip()}"
+        for p in _files()
+        if p.suffix == ".py"
+        for m in _CITED.finditer(p.read_text(encoding="utf-8"))
+        if not any(m.group(1).lower().startswith(h) for h in heads)
+    }
+    assert not cited, f"sections not in {DOC.name} ({heads}):\n" + "\n".join(sorted(cited))
+
+
+def test_the_architecture_page_lists_what_the_code_defines():
+    """The page's tables follow the code: every control-plane message in protocol order,
+    every ``hours.csv`` column in file order, every route key, every exit code."""
+    from harness.config.messages import MESSAGES
+    from harness.config.routes import ROUTES
+    from reports.hour_table import HOUR_COLUMNS
+
+    text = DOC.read_text()
+    protocol = text.split("## Control-plane protocol", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|", protocol, re.MULTILINE)
+    assert rows == [m.__name__ for m in MESSAGES]
+    hours_row = next(line for line in text.splitlines() if line.startswith("| `hours.csv`"))
+    assert tuple(re.findall(r"`(\w+)`", hours_row.split("columns from", 1)[1])) == HOUR_COLUMNS
+    contract = text.split("## HTTP contract", 1)[1].split("\n## ", 1)[0]
+    keys = {k for cell in re.findall(r"^\| ([^|]+) \|", contract, re.MULTILINE)
+            for k in re.findall(r"`(\w+)`", cell)}  # fmt: skip
+    assert keys == set(ROUTES)
+    exits = text.split("## Failures and exit codes", 1)[1]
+    assert re.findall(r"\| (\d) \|$", exits, re.MULTILINE) == ["0", "1", "2", "3", "4", "5"]

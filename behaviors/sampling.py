@@ -56,8 +56,3 @@ def logistic_shift(base: float, delta: float) -> float:
         return 1.0
     z = math.log(base / (1.0 - base)) + delta
     return 1.0 / (1.0 + math.exp(-z))
-
-
-def clamp01(x: float) -> float:
-    """``x`` limited to [0, 1]."""
-    return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x

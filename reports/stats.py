@@ -1,4 +1,4 @@
-"""Sampling-error tests shared by calibration, comparison and gates (pure).
+"""Sampling-error tests for comparing two runs (``reports.compare``; pure).
 
 All return a z score: how many standard errors apart two figures are. A difference
 within ``Z_TOLERANCE`` (3 standard errors, ~0.27 % false alarms per test) is sampling
@@ -11,31 +11,6 @@ import math
 
 Z_TOLERANCE = 3.0
 """Default tolerance, in standard errors."""
-
-
-def z_proportion_vs_expected(successes: float, variance_sum: float, expected: float) -> float:
-    """z of an observed count against the sum of per-trial probabilities.
-
-    Args:
-        successes: observed count (e.g. abandoned sessions).
-        variance_sum: sum of ``p_i (1 - p_i)`` over the trials.
-        expected: sum of ``p_i`` over the trials.
-    """
-    diff = successes - expected
-    if variance_sum <= 0:
-        return 0.0 if abs(diff) < 1e-9 else math.copysign(math.inf, diff)
-    return diff / math.sqrt(variance_sum)
-
-
-def z_count_vs_expected(observed: float, expected: float) -> float:
-    """z of a count against its expected value under a Poisson model (variance = mean).
-
-    A Bernoulli-per-hour process has variance below its mean, so this is conservative.
-    """
-    diff = observed - expected
-    if expected <= 0:
-        return 0.0 if observed == 0 else math.inf
-    return diff / math.sqrt(expected)
 
 
 def z_two_proportions(k1: float, n1: float, k2: float, n2: float) -> float:
@@ -70,12 +45,3 @@ def z_two_means(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int) ->
     if var == 0:
         return 0.0 if diff == 0 else math.copysign(math.inf, diff)
     return diff / math.sqrt(var)
-
-
-def z_mean_residual(mean_residual: float, std_residual: float, n: int) -> float:
-    """One-sample z of paired residuals (observed − each trial's configured value)."""
-    if n < 2:
-        return 0.0
-    if std_residual == 0:
-        return 0.0 if mean_residual == 0 else math.copysign(math.inf, mean_residual)
-    return mean_residual / (std_residual / math.sqrt(n))

@@ -189,10 +189,8 @@ def test_without_a_director_actions_answer_503(action: Any) -> None:
     assert code == 503 and body["status"] == {}
 
 
-def test_checkpoint_absent_fails_and_written() -> None:
+def test_checkpoint_fails_or_is_written() -> None:
     d = _Director()
-    body, code = checkpoint_action(_env(d))
-    assert code == 501 and body["message"] == "checkpoints are not available yet"
 
     def broken() -> str:
         raise OSError("disk full")

@@ -145,12 +145,3 @@ class HourAggregate:
         b = self.hours.get(hour)
         if b is not None:
             b.compact()
-
-
-def percentile(values: list[int] | list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0–100); ``None`` for no values."""
-    if not values:
-        return None
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
-    return float(s[k])

@@ -44,6 +44,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--map", dict(default="", help="the owner's map file (TOML: [routes], [db.map], [personas.columns]); default: $LOADSIM_MAP")),
     ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
     ("--drain-seconds", dict(type=float, default=30.0, help="at the simulated end, at most this many real seconds for agents to act the slots they still owe and finish paced sessions (a 32-simulated-minute session is 11 s at 168x); the run ends as soon as none is left, after it sessions finish unpaced and the rest is counted missed")),
+    ("--experiment", dict(default="", help="an experiment file (TOML: seed, control, stratify, [arms.NAME]): personas randomized into arms of offer strategies, each arm recorded on agents, sessions and events")),
     ("--pace", dict(default="on", choices=["on", "off"], help="on: each action of a session waits for its simulated moment; off: a session's requests back to back (throughput runs)")),
 ]  # fmt: skip
 
@@ -133,6 +134,7 @@ class HarnessOptions:
     map_file: str = ""
     db_pooler: str = ""  # "" = $LOADSIM_DB_POOLER, else guessed from the URL
     pace: bool = True
+    experiment: str = ""  # an experiment file (offer_engine.experiment); "" = none
 
     @classmethod
     def from_parsed(cls, ns: Any) -> HarnessOptions:
@@ -169,15 +171,17 @@ class HarnessOptions:
             # One file for every reader of this process and its children (routes, personas
             # columns, database map), as LOADSIM_MAP would be.
             os.environ["LOADSIM_MAP"] = map_file
+        experiment = str(g("experiment", "") or "")
+        if experiment:
+            from offer_engine.experiment import load_experiment
+
+            load_experiment(experiment)  # a bad file: one line naming file, line, key; exit 2
         thresholds = tuple(g("threshold", []) or [])
         if thresholds:
-            try:
-                from reports.thresholds import parse_threshold
-            except ImportError:  # reports not built yet: cannot validate
-                parse_threshold = None  # type: ignore[assignment]
-            if parse_threshold is not None:
-                for expr in thresholds:
-                    parse_threshold(expr)
+            from reports.thresholds import parse_threshold
+
+            for expr in thresholds:
+                parse_threshold(expr)
         return cls(
             time_scale=scale,
             sim_start=parse_sim_start(g("sim_start", DEFAULT_SIM_START)),
@@ -202,6 +206,7 @@ class HarnessOptions:
             offer_engine=str(g("offer_engine", "") or ""),
             map_file=map_file,
             db_pooler=str(g("db_pooler", "") or ""),
+            experiment=experiment,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -176,26 +176,22 @@ def resume_action(environment: Any) -> tuple[dict[str, Any], int]:
 
 
 def checkpoint_action(environment: Any) -> tuple[dict[str, Any], int]:
-    """Write a checkpoint now, if the director supports it.
+    """Write a checkpoint now.
 
     Args:
         environment: Locust's ``Environment``.
 
     Returns:
-        ``(body, http_status)``: 200 with ``path`` (None when nothing was written), 501
-        when this build's director has no ``checkpoint()``, 409 before a run, 500 when
-        writing failed (the error is logged, the run goes on).
+        ``(body, http_status)``: 200 with ``path`` (None when nothing was written), 409
+        before a run, 500 when writing failed (the error is logged, the run goes on).
     """
     director = director_of(environment)
     if director is None:
         return _body("checkpoint", False, "no simulation director in this process", None), 503
-    write = getattr(director, "checkpoint", None)
-    if write is None:
-        return _body("checkpoint", False, "checkpoints are not available yet", director), 501
     if getattr(director, "run", None) is None:
         return _body("checkpoint", False, "no run in progress: start one first", director), 409
     try:
-        path = write()
+        path = director.checkpoint()
     except Exception as exc:  # noqa: BLE001 - a failed checkpoint must not stop the run
         log.exception("checkpoint from the web UI failed")
         return _body("checkpoint", False, f"checkpoint failed: {exc}", director), 500

@@ -68,11 +68,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def forked_parent() -> int | None:
-    """The pid of the process that forked this one (``--processes``), else ``None``."""
-    return _parent_at_fork
-
-
 def parent_gone() -> bool:
     """A forked child whose parent (the master) has exited."""
     return _parent_at_fork is not None and os.getppid() != _parent_at_fork

@@ -1,8 +1,14 @@
-"""Helpers for the owner-database tests: a database made from the independent fixture
-``../shared/fixtures/owner_app_schema.sql`` (never modified), a snapshot of the app's
-schema, and a checksum of every row that is not simulated.
+"""Helpers for the owner-database tests: a database made from an owner-like app schema
+(never modified), a snapshot of the app's schema, and a checksum of every row that is not
+simulated.
 
-The checksum's notion of "simulated" is written here from the fixture's own columns,
+Two schemas, both mapped by ``tests/data/owner_map.toml``: the project's own
+(``tests/data/owner_app_schema.sql``, always there, so a fresh clone runs every owner test)
+and an independently written counterpart beside the project
+(``../shared/fixtures/owner_app_schema.sql``). Tests that use the counterpart skip with one
+line naming the missing file outside CI, and fail under ``CI=true``, where it must be there.
+
+The checksum's notion of "simulated" is written here from the schemas' own columns,
 independently of the map under test, so a map that marked the wrong rows would be caught.
 """
 
@@ -11,13 +17,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_SQL = ROOT.parent / "shared" / "fixtures" / "owner_app_schema.sql"
 MAP_FILE = ROOT / "tests" / "data" / "owner_map.toml"
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+"""Where the independent counterpart lives, beside the project (absent on a fresh clone)."""
 
 REAL = {
     "users": "NOT is_simulated",
@@ -35,19 +44,58 @@ REAL = {
 }
 """Which rows of each fixture table are real (tables not listed: every row is real)."""
 
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class OwnerSchema:
+    """One owner-like app schema and the facts its real rows give ``loadsim db check``."""
+
+    name: str
+    file: Path
+    users: int
+    """Real customers in ``users``."""
+    category_brand_coupons: int
+    products: int
+    categories: int
+
+    @property
+    def sql_path(self) -> Path:
+        """The schema file, or skip (fail under ``CI=true``) with one line naming it."""
+        if not self.file.is_file():
+            reason = f"{self.file} is missing (the {self.name} owner schema)"
+            if in_ci():
+                pytest.fail(f"CI=true and {reason}", pytrace=False)
+            pytest.skip(reason)
+        return self.file
+
+
+PROJECT = OwnerSchema(
+    "project", ROOT / "tests" / "data" / "owner_app_schema.sql",
+    users=3, category_brand_coupons=2, products=5, categories=3,
+)  # fmt: skip
+SHARED = OwnerSchema(
+    "shared", SHARED_FIXTURES / "owner_app_schema.sql",
+    users=2, category_brand_coupons=1, products=2, categories=2,
+)  # fmt: skip
+BOTH = [pytest.param(PROJECT, id="project"), pytest.param(SHARED, id="shared")]
+"""For ``parametrize``: the project's schema and the independent counterpart."""
+
 _PGCRYPTO = "create extension if not exists pgcrypto;"
 
 
-def create_owner_db(pg_server: object, name: str) -> str:
-    """A fresh database made from the fixture SQL, executed as one script.
+def create_owner_db(pg_server: object, name: str, schema: OwnerSchema = PROJECT) -> str:
+    """A fresh database made from ``schema``'s SQL, executed as one script.
 
-    The embedded Postgres (pgserver's wheel) ships no ``pgcrypto``; the fixture needs it
-    only for ``gen_random_uuid()``, which Postgres has in core since 13. So when the
-    extension is unavailable, that one statement is left out — every table, constraint and
-    real customer row of the fixture is created exactly as written.
+    The embedded Postgres (pgserver's wheel) ships no ``pgcrypto``; the shared fixture
+    creates it only for ``gen_random_uuid()``, which Postgres has in core since 13. So when
+    the extension is unavailable, that one statement is left out — every table, constraint
+    and real customer row is created exactly as written.
     """
-    url = pg_server.create_database(name, drop_first=True)  # type: ignore[attr-defined]
-    sql = FIXTURE_SQL.read_text()
+    sql = schema.sql_path.read_text()
+    url = pg_server.create_database(f"{name}_{schema.name}", drop_first=True)  # type: ignore[attr-defined]
     eng = create_engine(url)
     try:
         with eng.begin() as conn:
@@ -55,7 +103,6 @@ def create_owner_db(pg_server: object, name: str) -> str:
                 text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pgcrypto'")
             ).scalar_one()
             if not available:
-                assert _PGCRYPTO in sql, "the fixture changed: revisit create_owner_db"
                 sql = sql.replace(_PGCRYPTO, "")
             conn.exec_driver_sql(sql)
     finally:

@@ -101,3 +101,20 @@ def test_every_module_starting_locust_is_marked_e2e():
         and "pytest.mark.e2e" not in text
     ]
     assert unmarked == []
+
+
+def test_a_missing_owner_schema_skips_locally_but_fails_under_ci(monkeypatch, tmp_path):
+    """The owner schema beside the project (``../shared/fixtures``): a fresh clone skips the
+    tests that need it with one line naming the file; under ``CI=true`` they fail."""
+    import dataclasses
+
+    from tests import owner_db_support as owner
+
+    gone = dataclasses.replace(owner.SHARED, file=tmp_path / "nowhere" / "owner_app_schema.sql")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"nowhere/owner_app_schema.sql is missing"):
+        gone.sql_path  # noqa: B018 - the property is the check
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"CI=true and .*nowhere/owner_app_schema.sql"):
+        gone.sql_path  # noqa: B018
+    assert owner.PROJECT.sql_path.is_file()  # the project's own schema is always there

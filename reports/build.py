@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from reports.dbcollect import RunRows, collect_run_rows
+from reports.harness_timings import read_timings
 from reports.plots import write_plots
 from reports.sources import read_run_files
 from reports.summary import RunReport, build_summary
+from reports.verdict import build_verdict, gate_thresholds, read_run_log
 from reports.xlsx import write_report_xlsx
 
 log = logging.getLogger("loadsim")
@@ -43,14 +46,20 @@ def collect_report(run_dir: Path, *, engine: Engine | None) -> RunReport:
             files.notes.append(
                 f"database rows unavailable ({_why(exc)}): report from the run's files only"
             )
-    return build_summary(files, rows)
+    report = build_summary(files, rows)
+    # The harness's own timings (never in Locust's stats): their CSV, as the report's.
+    report.summary["harness_timings"] = read_timings(Path(run_dir))
+    return report
 
 
 ARTIFACTS = ("xlsx", "plots")
 
 
-def build_run_report(run_dir: Path, *, engine: Engine | None) -> dict[str, Any]:
-    """Write ``summary.json``, ``report.xlsx`` and ``plots/*.png`` into ``run_dir``.
+def build_run_report(
+    run_dir: Path, *, engine: Engine | None, thresholds: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Write ``summary.json`` (its ``verdict`` block first to read), ``summary.txt`` (the
+    console summary), ``report.xlsx`` and ``plots/*.png`` into ``run_dir``.
 
     Each artifact is built on its own: one that fails is logged, named in
     ``summary["outputs"]["errors"]`` and does not stop the others; ``summary.json`` is
@@ -60,6 +69,8 @@ def build_run_report(run_dir: Path, *, engine: Engine | None) -> dict[str, Any]:
         run_dir: ``runs/<run_id>/`` as the harness left it (every file optional).
         engine: the run's database; None for ``--mock-db`` runs (behavior then comes
             from ``hours.csv`` and the summary says so).
+        thresholds: ``--threshold`` gates for the verdict; None: the run's own, as its
+            manifest recorded them.
 
     Returns:
         The summary dict (also written as ``summary.json``).
@@ -71,7 +82,9 @@ def build_run_report(run_dir: Path, *, engine: Engine | None) -> dict[str, Any]:
     """
     run_dir = Path(run_dir)
     report = collect_report(run_dir, engine=engine)
-    outputs: dict[str, Any] = {"summary": "summary.json"}
+    notes = report.summary["sources"]["notes"]
+    gates = gate_thresholds(report.manifest, thresholds, notes)  # bad input before writes
+    outputs: dict[str, Any] = {"summary": "summary.json", "console": SUMMARY_TXT}
     errors: dict[str, str] = {}
     for name in ARTIFACTS:
         try:
@@ -84,14 +97,44 @@ def build_run_report(run_dir: Path, *, engine: Engine | None) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - one artifact must not cost the others
             log.exception("report: writing the %s failed", name)
             errors[name] = _why(exc)
+    report.summary["outputs"] = outputs
+    events = read_run_log(run_dir)
+    mock_api = bool(report.manifest.get("mock_api"))
+
+    def judge() -> None:
+        report.summary["verdict"] = build_verdict(
+            report.summary, gates=gates, events=events, outputs=outputs, mock_api=mock_api
+        )
+
     if errors:
         outputs["errors"] = errors
-        report.summary["sources"]["notes"].append(
-            "not written: " + "; ".join(f"{k} ({v})" for k, v in errors.items())
-        )
-    report.summary["outputs"] = outputs
+        notes.append("not written: " + "; ".join(f"{k} ({v})" for k, v in errors.items()))
+    judge()
+    text = None
+    try:
+        from reports.console import render_console
+
+        text = render_console(_clean(report.summary))
+    except Exception as exc:  # noqa: BLE001 - summary.json comes first; the text is a copy
+        log.exception("report: rendering %s failed", SUMMARY_TXT)
+        outputs.pop("console")
+        errors["console"] = _why(exc)
+        outputs["errors"] = errors
+        notes.append(f"not written: console ({errors['console']})")
+        judge()
     write_json(report.summary, run_dir / "summary.json")
+    if text is not None:
+        _write_text(run_dir / SUMMARY_TXT, text)
     return report.summary
+
+
+SUMMARY_TXT = "summary.txt"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _why(exc: BaseException) -> str:

@@ -40,7 +40,12 @@ def render_console(summary: dict[str, Any]) -> str:
     """
     load, time, offers = summary["load"], summary["time"], summary["offers"]
     beh = summary["behavior"]["overall"]
-    out: list[str] = [f"Run {summary['run_id']}"]
+    head = [f"Run {summary['run_id']}"]
+    if summary.get("verdict"):
+        from reports.verdict import render_verdict
+
+        head += render_verdict(summary["verdict"])
+    out: list[str] = ["\n".join(head)]
 
     eps = sorted(load["endpoints"], key=lambda e: -e["requests"])
     rows = [
@@ -83,8 +88,9 @@ def render_console(summary: dict[str, Any]) -> str:
 
     side = [
         ["sessions (shop / idle)", f"{fmt(beh['shop_sessions'])} / {fmt(beh['idle_browses'])}"],
-        ["conversion", fmt(beh["conversion"], "pct")],
-        ["abandonment", fmt(beh["abandonment"], "pct")],
+        ["completed / shop sessions", fmt(beh["conversion"], "pct")],
+        ["orders / all sessions", fmt(beh.get("orders_per_session"), "pct")],
+        ["abandoned / finished", fmt(beh["abandonment"], "pct")],
         ["basket size", fmt(beh.get("basket_size_mean"))],
         ["order value", fmt(beh.get("order_value_mean_cents"), "usd")],
         ["orders", fmt(beh["orders"])],

@@ -59,6 +59,18 @@ PER_DAY_KEYS = (
 """Behavior counts that the comparison normalizes per simulated day."""
 
 
+UNITS = {
+    "rates": "fractions 0-1 (error_rate, failure_rate, conversion, *_fraction); "
+    "keys ending _pct or _pct_hour are percents",
+    "latency": "milliseconds (*_ms)",
+    "slip": "seconds (*_s) or percent of a simulated hour (*_pct_hour); the verdict "
+    "and hourly charts give milliseconds (*_ms)",
+    "money": "cents (*_cents)",
+    "time": "simulated hours (sim_hour*), real seconds (real_seconds)",
+}
+"""One convention for every figure of the summary, named in its key."""
+
+
 @dataclass
 class RunReport:
     """The summary dict plus the frames the renderers draw and tabulate."""
@@ -169,6 +181,7 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
         history_elapsed_s=elapsed,
         db_run=rows.run if db else None,
     )
+    _name_the_rates(overall)
     days = time["sim_days"]
     overall["per_sim_day"] = {
         k: (overall[k] / days if days and overall.get(k) is not None else None)
@@ -179,6 +192,7 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
     summary = {
         "summary_version": SUMMARY_VERSION,
         "run_id": files.run_id,
+        "units": UNITS,
         "manifest": {k: redact_value(k, manifest[k]) for k in MANIFEST_KEYS if k in manifest},
         "sources": {
             "files": files.present,
@@ -240,6 +254,17 @@ def _offers_from_hours(hours: pd.DataFrame) -> dict[str, Any]:
         "cycle_duration_s_max": None,
         "note": "offer details need the database",
     }
+
+
+def _name_the_rates(overall: dict[str, Any]) -> None:
+    """Rates under names that say what they divide: ``conversion`` (kept for gates, the
+    comparison and the workbook) is completed ÷ *shop* sessions — idle browses excluded —
+    which reads far higher than orders ÷ every session."""
+    sessions, orders = overall.get("sessions"), overall.get("orders")
+    overall["completed_per_shop_session"] = overall.get("conversion")
+    overall["orders_per_session"] = (orders / sessions) if sessions and orders is not None else None
+    shop = overall.get("shop_sessions")
+    overall["orders_per_shop_session"] = (orders / shop) if shop and orders is not None else None
 
 
 def _funnel_db(overall: dict[str, Any], rows: RunRows) -> list[tuple[str, int]]:

@@ -5,7 +5,9 @@ OP is one of ``< <= > >= = == !=``; UNIT is ``ms``, ``s`` or ``%`` where the met
 allows one. Examples: ``p95<800ms``, ``p99<2s``, ``p95[/api/cart/add]<500ms``,
 ``error_rate<1%``, ``rps>20``, ``slip_p99<10%`` (of a simulated hour),
 ``slip_p99<5s``, ``missed_sessions=0``, ``failed_flows<5``, ``conversion>30%``,
-``calibration``.
+``calibration``. ``conversion`` is completed ÷ shop sessions (idle browses excluded);
+``completed_per_shop_session`` is the same figure under a name that says so, and
+``orders_per_session`` divides orders by every session, idle browses included.
 
 Kinds and exit codes (docs/ARCHITECTURE.md, Failures and exit codes): *load* gates (latency, errors, throughput,
 slip, missed sessions, failed flows) exit 3; *behavior* gates (calibration,
@@ -105,6 +107,12 @@ METRICS: dict[str, _Metric] = {
     "failed_flow_rate": _Metric("load", _RATIO, "", _failed_flow_rate),
     "orders_per_min": _Metric("load", _COUNT, "/min", _path("orders_per_real_minute")),
     "conversion": _Metric("behavior", _RATIO, "", _path("behavior", "overall", "conversion")),
+    "completed_per_shop_session": _Metric(
+        "behavior", _RATIO, "", _path("behavior", "overall", "completed_per_shop_session")
+    ),
+    "orders_per_session": _Metric(
+        "behavior", _RATIO, "", _path("behavior", "overall", "orders_per_session")
+    ),
     "abandonment": _Metric("behavior", _RATIO, "", _path("behavior", "overall", "abandonment")),
     "basket_size": _Metric(
         "behavior", _COUNT, "items", _path("behavior", "overall", "basket_size_mean")
@@ -128,6 +136,19 @@ class Threshold:
     limit: float | None = None
     unit: str | None = None
     selector: str | None = None
+
+
+def unit_of(t: Threshold) -> str:
+    """The unit a gate's ``limit`` and measured value are in: ``ms``, ``fraction`` (rates;
+    ``1%`` is 0.01), ``% of sim hour`` (slip given in %), ``count``, ``req/s``, …"""
+    if t.metric == CALIBRATION:
+        return "ok/fail"
+    if t.metric.startswith("slip_"):
+        return "ms" if t.unit in ("s", "ms") else "% of sim hour"
+    m = METRICS[t.metric]
+    if m.units is _RATIO:
+        return "fraction"
+    return m.canonical or "count"
 
 
 @dataclass(frozen=True)

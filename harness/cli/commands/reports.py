@@ -152,13 +152,13 @@ def _engine(wanted: bool) -> Iterator[Any]:
 def _report(args: argparse.Namespace) -> int:
     from reports.build import build_run_report
     from reports.console import render_console
-    from reports.thresholds import evaluate, exit_code_for, parse_thresholds, render_gates
+    from reports.thresholds import evaluate, exit_code_for, parse_thresholds
 
     gates = parse_thresholds(args.threshold)  # bad expressions fail before any work
     run_dir = require_run(resolve_run_dir(args.run, args.runs_dir))
     with _engine(_wants_db(run_dir, args.no_db)) as engine:
         try:
-            summary = build_run_report(run_dir, engine=engine)
+            summary = build_run_report(run_dir, engine=engine, thresholds=args.threshold or None)
         except LoadsimError:
             raise
         except Exception as exc:
@@ -170,12 +170,11 @@ def _report(args: argparse.Namespace) -> int:
             logging.getLogger("loadsim").exception("building the report failed")
             return judge_gates(args.threshold, None, f"{type(exc).__name__}: {exc}") or 0
     print(render_console(summary))
-    print(f"report written to {run_dir}/ (summary.json, report.xlsx, plots/)")
+    print(f"report written to {run_dir}/ (summary.json, summary.txt, report.xlsx, plots/)")
     if not gates:
         return 0
-    results = evaluate(gates, summary)
-    print(render_gates(results))
-    return exit_code_for(results)
+    # The gates are printed once, as the verdict's first lines of the console summary.
+    return exit_code_for(evaluate(gates, summary))
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ OWNED = (
     "shopping_sessions",
     "shopping_session_events",
     "simulation_state",
+    "experiment_assignments",
 )
 """Project tables that the harness owns on an adopted database (copied into ``loadsim``)."""
 

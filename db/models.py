@@ -440,6 +440,25 @@ class ShoppingSession(Base):
     coupon_applied: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_replay: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_simulated: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    arm: Mapped[str | None] = mapped_column(String(32))
+    """The agent's experiment arm (``--experiment``); NULL in a run without one."""
+
+
+class ExperimentAssignment(Base):
+    """Which arm and stratum of a run's experiment each agent is in (``--experiment``),
+    decided by the master before any agent acts (``offer_engine.experiment``)."""
+
+    __tablename__ = "experiment_assignments"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("simulation_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    persona_id: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(32))
+    stratum: Mapped[str] = mapped_column(String(200))
 
 
 class ShoppingSessionEvent(Base):

@@ -1,6 +1,7 @@
 """``HttpShop``: the Shop port over the target API (docs/ARCHITECTURE.md, HTTP contract), for one agent.
 
-- Every request carries ``Authorization: Bearer dev:<agent_id>`` and ``X-Simulated-Time``,
+- Every request carries ``Authorization: Bearer dev:<agent_id>`` and ``X-Simulated-Time``
+  (and ``X-Experiment-Arm`` when the run has an experiment),
   an explicit timeout (the session's), and a stable ``name`` so Locust groups it per
   endpoint (``/api/offers/{id}/view``, ``/api/products?…``).
 - A token is taken from the process's bucket *before* the request is timed.
@@ -88,6 +89,7 @@ class HttpShop:
         counters: HttpCounters,
         routes: dict[str, str] | None = None,
         default_store_id: int | None = None,
+        arm: str | None = None,
     ) -> None:
         self.client = client
         self.agent_id = agent_id
@@ -102,6 +104,8 @@ class HttpShop:
         self._auth = f"Bearer dev:{agent_id}"
         self.routes = {**DEFAULT_ROUTES, **(routes or {})}
         self._store_id = default_store_id
+        self._arm = arm
+        """The agent's experiment arm: sent as ``X-Experiment-Arm`` on every request."""
 
     # ------------------------------------------------------------------ plumbing
 
@@ -126,6 +130,8 @@ class HttpShop:
                 "X-Simulated-Time": (self.at or self._sim_now()).isoformat(),
                 "Content-Type": "application/json",
             }
+            if self._arm is not None:
+                headers["X-Experiment-Arm"] = self._arm
             data = json.dumps(body) if body is not None else None
             with self.client.request(
                 method, path, name=name, data=data, headers=headers, catch_response=True

@@ -51,8 +51,9 @@ _CLAIM_OWNER = text(
 )
 _SESSION = text(
     """
-    INSERT INTO shopping_sessions (run_id, agent_id, sim_hour, kind, status, started_sim_at, is_replay)
-    VALUES (:run_id, :agent_id, :sim_hour, :kind, 'active', :sim_at, :is_replay)
+    INSERT INTO shopping_sessions (run_id, agent_id, sim_hour, kind, status, started_sim_at, is_replay,
+        arm)
+    VALUES (:run_id, :agent_id, :sim_hour, :kind, 'active', :sim_at, :is_replay, :arm)
     ON CONFLICT (run_id, agent_id, sim_hour) DO UPDATE SET kind = EXCLUDED.kind
     RETURNING id
     """
@@ -144,6 +145,9 @@ class Recorder:
         self.worker = worker
         self._measure = measure or (lambda name, ms, exc: None)
         self._quiet: list[dict[str, Any]] = []
+        self.arms: dict[int, str] = {}
+        """``--experiment``: each leased agent's arm (set by its user), written on its
+        sessions and in its events' payload; empty in a run without an experiment."""
 
     # ---------------------------------------------------------------- shopping hours
 
@@ -178,8 +182,9 @@ class Recorder:
                 sid = conn.execute(
                     _SESSION,
                     dict(
-                        params, kind="shop" if decision == "shop" else "idle_browse", sim_at=sim_at
-                    ),
+                        params, kind="shop" if decision == "shop" else "idle_browse", sim_at=sim_at,
+                        arm=self.arms.get(agent_id),
+                    ),  # fmt: skip
                 ).scalar_one()
                 conn.execute(_LINK, dict(params, sid=sid))
                 return int(sid)
@@ -202,6 +207,7 @@ class Recorder:
     ) -> None:
         """Write the hour's events, the session's ``status`` and the hour's ``outcome`` in
         one transaction (one statement). The caller maps the outcome; nothing here does."""
+        arm = self.arms.get(agent_id)
         events = json.dumps(
             [
                 dict(
@@ -213,7 +219,7 @@ class Recorder:
                     price_cents=e.price_cents,
                     sim_time=e.sim_time,
                     real_time=e.real_time,  # when it happened (paced runs); None: now()
-                    payload=e.payload,
+                    payload=e.payload if arm is None else {**(e.payload or {}), "arm": arm},
                 )  # fmt: skip
                 for i, e in enumerate(result.events)
             ],
@@ -293,6 +299,7 @@ class NullRecorder:
 
     def __init__(self) -> None:
         self._next = 0
+        self.arms: dict[int, str] = {}
 
     def claim(self, **_: Any) -> int:
         self._next += 1

@@ -75,6 +75,8 @@ class PersonaUser(User):
         rt.leases.done(self._req_id)
         assert rt.run is not None
         self.persona = Persona(**self.entry["persona"])
+        if self.entry.get("arm") is not None:  # --experiment: its sessions carry the arm
+            rt.recorder.arms[int(self.entry["agent_id"])] = self.entry["arm"]
         self.hours = AgentHours(
             rt, agent_id=int(self.entry["agent_id"]), persona=self.persona,
             shop=self._make_shop(), pace=rt.opts.pace, stopping=self._stopping,
@@ -121,6 +123,7 @@ class PersonaUser(User):
             bucket=rt.bucket, catalog=rt.catalog, browse_via_api=rt.opts.browse_via == "api",
             counters=rt.counters, default_store_id=store_id,
             routes=rt.run.options.get("routes"),  # the master's route map
+            arm=self.entry.get("arm"),  # type: ignore[union-attr]
         )  # fmt: skip
 
     def _stopping(self) -> bool:

@@ -126,11 +126,13 @@ class LeaseEntry(Part):
     :param user_id: its app user (``users.id``): an integer in the harness's own schema, a
         string where the owner's app keys users by uuid (an adopted database).
     :param persona: the persona's fields (``personas.model.Persona``).
+    :param arm: its experiment arm (``--experiment``; ``None`` in a run without one).
     """
 
     agent_id: int
     user_id: int | str
     persona: dict[str, Any]
+    arm: str | None = None
 
     def check(self) -> str | None:
         if not isinstance(self.persona.get("persona_id"), str):

@@ -39,6 +39,7 @@ from harness.config.messages import (
     send,
 )
 from harness.config.options import ramp_fraction
+from harness.control.experiment_arms import experiment_for
 from harness.control.finish import RunEnd, finish_run
 from harness.control.hour_book import HourBook
 from harness.control.lease_broker import LeaseBroker
@@ -75,6 +76,8 @@ class SimulationDirector:
         self._known_workers: frozenset[str] = frozenset()
         self._beat_at = 0.0
         self.leases = LeaseBroker(self, pool)
+        # --experiment: every persona's arm, decided now (an arm without personas: exit 2).
+        self.experiment = experiment_for(self.opts, pool)
         self.guard = RunGuard(self)
         self.book = HourBook(self)
         self.offers = OfferCycles(self)
@@ -203,15 +206,21 @@ class SimulationDirector:
         from harness.outputs.manifest import build_manifest
 
         assert self.run is not None
-        return build_manifest(
+        manifest = build_manifest(
             run=self.run, opts=self.opts, personas_total=self.pool.size, processes=processes,
             target=self.stack_api_url(), embedded=self.stack is not None,
         )  # fmt: skip
+        if self.experiment is not None:
+            manifest["experiment"] = self.experiment.describe()
+        return manifest
 
     def _db_run_start(self) -> None:
         from harness.control.run_record import start_in_database
 
         self._adopted = start_in_database(self)
+        if self.experiment is not None:
+            assert self.run is not None
+            self.experiment.record(self.engine, run_id=self.run.run_id)
 
     # ---------------------------------------------------------------- messages
 

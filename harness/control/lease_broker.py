@@ -97,7 +97,11 @@ class LeaseBroker:
         by_holder: dict[str, list[GrantItem]] = {}
         now = time.time()
         for req, entry in grants:
-            e = LeaseEntry(agent_id=entry.agent_id, user_id=entry.user_id, persona=entry.persona)
+            persona, arm = entry.persona, None
+            experiment = getattr(self.d, "experiment", None)
+            if experiment is not None:  # the arm, with its persona-side attributes
+                persona, arm = experiment.grant(entry.agent_id, persona)
+            e = LeaseEntry(agent_id=entry.agent_id, user_id=entry.user_id, persona=persona, arm=arm)
             by_holder.setdefault(req.holder, []).append(GrantItem(req_id=req.req_id, entry=e))
             self._log("lease", entry.agent_id, req.holder, now)
         for holder, batch in by_holder.items():

@@ -16,6 +16,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from reports.harness_timings import timings_frame
 from reports.summary import RunReport, redact_value
 
 INT = "#,##0"
@@ -36,6 +37,7 @@ SHEETS = (
     "Time",
     "Hours",
     "Calibration",
+    "Harness timings",
     "Manifest",
 )
 
@@ -229,6 +231,9 @@ def write_report_xlsx(report: RunReport, path: Path) -> Path:
             [{"metric": "calibration", "status": "not checked", "note": cal.get("note", "")}]
         )
     table_sheet(wb, "Calibration", cal_df, {"configured": DEC, "realized": DEC, "z": DEC})
+    timings = timings_frame(s.get("harness_timings") or [])  # not in Locust's stats
+    lat = {c: MS for c in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")}
+    table_sheet(wb, "Harness timings", timings, {"count": INT, "errors": INT} | lat)
     manifest = report.manifest or s["manifest"] or {"run_id": s["run_id"]}
     kv_sheet(wb, "Manifest", [(k, redact_value(k, v), None) for k, v in _flatten(manifest)])
 

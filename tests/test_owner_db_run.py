@@ -19,7 +19,9 @@ from personas import SAMPLE_PATH
 from tests.e2e_support import harness_env, run_locust
 from tests.owner_db_support import (
     MAP_FILE,
+    PROJECT,
     ROOT,
+    SHARED,
     app_tables,
     create_owner_db,
     loadsim,
@@ -34,17 +36,26 @@ HOURS = 4  # a Saturday morning's shoppers leave sessions and events to mirror
 SIM_START = "2026-01-10T09:00:00+00:00"  # a Saturday morning: shoppers are out
 
 
-@pytest.mark.parametrize("topology", [[], ["--processes", "2"]], ids=["standalone", "processes2"])
+@pytest.mark.parametrize(
+    ("schema", "topology"),
+    [(PROJECT, []), (PROJECT, ["--processes", "2"]), (SHARED, [])],
+    ids=["standalone", "processes2", "shared-standalone"],
+)
 def test_adopted_owner_database_receives_the_runs_sessions_and_events(
-    pg_server, tmp_path, topology
+    pg_server, tmp_path, schema, topology
 ):
     """Standalone, and ``--processes 2`` (the owner's uuid user ids travel to the workers
-    in Locust's msgpack messages)."""
-    url = create_owner_db(pg_server, f"own_e2e_run_{len(topology)}")
+    in Locust's msgpack messages); standalone again on the independent counterpart."""
+    url = create_owner_db(pg_server, f"own_e2e_run_{len(topology)}", schema)
     eng = create_engine(url)
     tables = app_tables(eng)
     before_rows = real_rows_checksum(eng, tables)
     before_schema = schema_snapshot(eng)
+    with eng.connect() as conn:
+        offer_rows = [
+            conn.execute(text(f"SELECT count(*) FROM public.{t}")).scalar_one()
+            for t in ("offer_cycles", "user_coupons")
+        ]
 
     up = loadsim("db", "upgrade", "--adopt", "--map", str(MAP_FILE), url=url)
     assert up.returncode == 0, up.stderr
@@ -102,9 +113,10 @@ def test_adopted_owner_database_receives_the_runs_sessions_and_events(
             # Fields without an app column travel in properties, the decision under payload.
             assert e.properties["run_id"] == "owner" and "seq" in e.properties
             assert "payload" in e.properties
-        # The project's offer engine never ran on the owner's tables.
-        assert q("SELECT count(*) FROM public.offer_cycles")[0][0] == 0
-        assert q("SELECT count(*) FROM public.user_coupons")[0][0] == 0
+        # The project's offer engine never ran on the owner's tables: no row was added.
+        assert [
+            q(f"SELECT count(*) FROM public.{t}")[0][0] for t in ("offer_cycles", "user_coupons")
+        ] == offer_rows
 
     # Not one real row changed; the app schema gained exactly the two additive columns.
     assert real_rows_checksum(eng, tables) == before_rows

@@ -51,11 +51,14 @@ class LeaseClient:
         self._batch: list[str] = []
         self._timer: gevent.Greenlet | None = None
         self.sent_messages = 0
+        self._asked: dict[str, float] = {}  # req_id → when asked (perf_counter)
+        self.on_round_trip: Any = None  # (ms) -> None: the runtime's harness timings
 
     def ask(self, req_id: str) -> AsyncResult:
         """Queue a request; the result is the granted entry (agent_id, user_id, persona)."""
         result: AsyncResult = AsyncResult()
         self.pending[req_id] = result
+        self._asked[req_id] = time.perf_counter()
         self._observe()
         self._batch.append(req_id)
         if len(self._batch) >= self.k:
@@ -88,6 +91,7 @@ class LeaseClient:
     def cancel(self, req_id: str) -> None:
         """The user stopped before its grant: drop the request (here, or at the master)."""
         self.pending.pop(req_id, None)
+        self._asked.pop(req_id, None)
         if req_id in self._batch:
             self._batch.remove(req_id)
         else:
@@ -95,6 +99,7 @@ class LeaseClient:
 
     def done(self, req_id: str) -> None:
         self.pending.pop(req_id, None)
+        self._asked.pop(req_id, None)
 
     def on_grants(self, grant: Grant) -> None:
         """The master's :class:`Grant`: each waiting user gets its entry; a grant whose user
@@ -102,6 +107,9 @@ class LeaseClient:
         for item in grant.grants:
             pending = self.pending.get(item.req_id)
             if pending is not None:
+                asked = self._asked.pop(item.req_id, None)
+                if asked is not None and self.on_round_trip is not None:
+                    self.on_round_trip((time.perf_counter() - asked) * 1000)
                 pending.set(item.entry.to_msg())
             else:
                 send(self.environment.runner, Release(agent_id=item.entry.agent_id))

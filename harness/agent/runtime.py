@@ -22,6 +22,7 @@ from harness.agent.hourstats import HourCollector
 from harness.agent.http_shop import HttpCounters
 from harness.agent.lease_client import LeaseClient
 from harness.agent.rate_limit import TokenBucket
+from harness.agent.timings import GRAPH, LEASE, SLIP, HarnessTimings, db_name
 from harness.config.messages import RunConfig
 from harness.config.options import HarnessOptions
 from offer_engine import calendar
@@ -52,7 +53,9 @@ class ProcessRuntime:
         self.db_fingerprint: Any = None  # master/standalone: the run database's DbFingerprint
         self.counters = HttpCounters()
         self.collector = HourCollector()
+        self.timings = HarnessTimings()  # the harness's own timings, never Locust's stats
         self.leases = LeaseClient(environment)  # this process's lease requests, batched
+        self.leases.on_round_trip = lambda ms: self.timings.record(LEASE, ms)
         self.http_pools: list[Any] = []
         self.graph: Any = None
         self.worker_name = "local"
@@ -172,17 +175,19 @@ class ProcessRuntime:
 
     # ---------------------------------------------------------------- measurements
 
+    # Locust's statistics hold the HTTP requests sent to the target and nothing else: the
+    # harness's own timings go to ``self.timings`` (``harness.agent.timings``), never
+    # through ``events.request``.
+
     def measure_db(self, name: str, ms: float, exc: BaseException | None) -> None:
-        self.environment.events.request.fire(
-            request_type="DB", name=name, response_time=ms, response_length=0,
-            exception=exc, context={},
-        )  # fmt: skip
+        self.timings.record(db_name(name), ms, error=exc is not None)
 
     def measure_graph(self, ms: float, exc: BaseException | None = None) -> None:
-        self.environment.events.request.fire(
-            request_type="GRAPH", name="shopping_graph", response_time=ms, response_length=0,
-            exception=exc, context={},
-        )  # fmt: skip
+        self.timings.record(GRAPH, ms, error=exc is not None)
+
+    def measure_slip(self, ms: float) -> None:
+        """``--pace on``: one action's slip behind its simulated moment."""
+        self.timings.record(SLIP, ms)
 
     def _flush_loop(self) -> None:
         while True:

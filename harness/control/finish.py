@@ -216,6 +216,7 @@ def finish_run(director: Any) -> int | None:
     if director.exit_code is None:
         stage("exit checkpoint", lambda: director.checkpoint(reason="exit"))
     stage("last counters", lambda: director.agg.merge(director.rt.collector.drain()))
+    stage("harness_timings.csv", lambda: director.rt.timings.write_run_csv(files.dir))
     if engine is not None:
         stage("database clean-up", lambda: _cleanup_database(director))
     stage("hours.csv", lambda: files.write_hours_csv(hours_rows(director)))

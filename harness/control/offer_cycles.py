@@ -16,6 +16,7 @@ from typing import Any
 
 import gevent
 
+from harness.agent.timings import cycle_name
 from offer_engine.calendar import cycle_of_hour, start_of_hour
 
 log = logging.getLogger("loadsim")
@@ -109,6 +110,7 @@ class OfferCycles:
         if done is None:
             return
         done["duration_s"] = round(time.perf_counter() - t0, 3)
+        d.rt.timings.record(cycle_name("target"), done["duration_s"] * 1000)
         self.cycles_run.append(done)
         log.info(
             "offer cycle %d on the target: %s", cycle, done.get("refreshed", "no refresh route")
@@ -133,6 +135,7 @@ class OfferCycles:
         cycles = _cycles_of(report)
         if cycles:
             dur = time.perf_counter() - t0
+            d.rt.timings.record(cycle_name("local"), dur * 1000)
             self.cycles_run.extend(cycles)
             for c in cycles:
                 log.info("offer cycle %s: %s", c.get("cycle_number"), _brief(c))

@@ -80,6 +80,48 @@ def status_rows(status: Mapping[str, Any], *, base_path: str = "") -> list[dict[
     ]
 
 
+def timing_rows(timings: list[dict[str, Any]], *, start: int) -> list[dict[str, Any]]:
+    """One row per harness timing (``harness.agent.timings``: action slip, database
+    transactions, graph time, lease round trips, offer cycles), numbered on from ``start``.
+
+    These are the harness's own measurements, never in Locust's request statistics (which
+    hold only the HTTP requests sent to the target).
+
+    Args:
+        timings: ``HarnessTimings.rows()`` (``name``, ``count``, ``p50_ms``, ``p95_ms``,
+            ``p99_ms``, ``max_ms``, ``mean_ms``, ``errors``).
+        start: the display position of the first row (after the status rows).
+
+    Returns:
+        Rows as :func:`status_rows`': ``key`` ``timing.<name>``, ``raw`` the timing's dict.
+    """
+    out = []
+    for i, t in enumerate(timings, start=start):
+        errors = int(t.get("errors") or 0)
+        value = (
+            f"{int(t['count']):,} timed · p50 {_ms(t.get('p50_ms'))} · p95 {_ms(t.get('p95_ms'))}"
+            f" · p99 {_ms(t.get('p99_ms'))} · max {_ms(t.get('max_ms'))}"
+            + (f" · {errors:,} failed" if errors else "")
+        )
+        out.append(
+            {
+                "name": f"{i:02d}",
+                "key": f"timing.{t['name']}",
+                "metric": f"Harness timing: {t['name']}",
+                "value": value,
+                "raw": dict(t),
+            }
+        )
+    return out
+
+
+def _ms(v: Any) -> str:
+    n = _num(v)
+    if n is None:
+        return _DASH
+    return f"{n:.1f} ms" if n < 100 else f"{n:,.0f} ms"
+
+
 def rows_csv(rows: list[dict[str, Any]]) -> str:
     """The rows as CSV text (``metric,value,key,raw``) for the Download Data tab."""
     buf = io.StringIO()

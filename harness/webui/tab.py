@@ -21,9 +21,16 @@ import logging
 import time
 from typing import Any
 
-from harness.agent.runtime import director_of
+from harness.agent.runtime import director_of, runtime_of
 from harness.webui.page import control_page, index_bar
-from harness.webui.rows import STRUCTURE, TAB_KEY, TAB_TITLE, rows_csv, status_rows
+from harness.webui.rows import (
+    STRUCTURE,
+    TAB_KEY,
+    TAB_TITLE,
+    rows_csv,
+    status_rows,
+    timing_rows,
+)
 
 log = logging.getLogger("loadsim")
 
@@ -83,7 +90,7 @@ def build_blueprint(environment: Any, web_ui: Any, *, base_path: str) -> Any:
     auth = web_ui.auth_required_if_enabled
 
     def rows() -> list[dict[str, Any]]:
-        return status_rows(_status(environment), base_path=base_path)
+        return tab_rows(environment, base_path=base_path)
 
     def answer(body: dict[str, Any], code: int) -> Any:
         # A browser form (no JavaScript) wants the page back, a script wants JSON.
@@ -237,7 +244,7 @@ class _StatsHook:
 
         data = response.get_json()
         extended = [e for e in data.get("extended_stats") or [] if e.get("key") != TAB_KEY]
-        rows = status_rows(_status(self.environment), base_path=self.base_path)
+        rows = tab_rows(self.environment, base_path=self.base_path)
         extended.append({"key": TAB_KEY, "data": rows})
         data["extended_stats"] = extended
         return current_app.response_class(
@@ -251,6 +258,15 @@ class _StatsHook:
             return response
         response.set_data(html[:at] + index_bar(base_path=self.base_path) + html[at:])
         return response
+
+
+def tab_rows(environment: Any, *, base_path: str) -> list[dict[str, Any]]:
+    """The Simulation tab's rows: the director's status, then the harness's own timings
+    (merged from every process; Locust's request table holds only HTTP requests)."""
+    rows = status_rows(_status(environment), base_path=base_path)
+    rt = runtime_of(environment)
+    timings = rt.timings.rows() if rt is not None else []
+    return rows + timing_rows(timings, start=len(rows) + 1)
 
 
 def _status(environment: Any) -> dict[str, Any]:

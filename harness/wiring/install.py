@@ -13,6 +13,7 @@ from typing import Any
 
 from db.errors import ConfigError, LoadsimError
 from harness.agent.runtime import ProcessRuntime, attach_runtime, director_of, runtime_of
+from harness.agent.timings import REPORT_KEY as TIMINGS_KEY
 from harness.config.messages import (
     REPORT_KEY,
     ContractError,
@@ -85,6 +86,8 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         environment.stop_timeout = 60.0
     rt = ProcessRuntime(environment, opts, role)
     attach_runtime(environment, rt)
+    if getattr(environment.parsed_options, "otel", False):
+        rt.timings.enable_otel()  # loadsim.* histograms beside Locust's own
     global _ENV
     _ENV = environment
     rt.compile_graph()
@@ -329,6 +332,8 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     rt = runtime_of(_ENV)
     if rt is not None:
+        # The harness's own timings since the last report (never in Locust's stats).
+        data[TIMINGS_KEY] = rt.timings.drain()
         data[REPORT_KEY] = WorkerReport(
             hours=rt.collector.drain(),
             throttled=rt.counters.throttled,
@@ -349,5 +354,7 @@ def _pending(rt: ProcessRuntime) -> dict[str, int] | None:
 
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     rt = runtime_of(_ENV)
+    if rt is not None:
+        rt.timings.merge(data.get(TIMINGS_KEY), sender=client_id)
     if rt is not None and rt.director is not None:
         rt.director.on_worker_report(client_id, data)

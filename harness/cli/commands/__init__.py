@@ -13,4 +13,5 @@ COMMAND_MODULES = (
     "harness.cli.commands.reports",
     "harness.cli.commands.run",
     "harness.cli.commands.realism",
+    "harness.cli.commands.dataset",
 )

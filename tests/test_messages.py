@@ -130,9 +130,34 @@ def test_a_grant_carries_the_owners_uuid_user_ids():
         agent_id=3, user_id=uid, persona={"persona_id": "P003"}))])  # fmt: skip
     back = Grant.from_msg(_over_the_wire(Grant.NAME, grant.to_msg()))
     assert back.grants[0].entry.user_id == uid
-    with pytest.raises(MessageError, match="user_id: expected a string, got float"):
+    with pytest.raises(MessageError) as exc:
         Grant.from_msg({"req_id": "a", "entry": {"agent_id": 1, "user_id": 1.5,
                                                  "persona": {"persona_id": "P"}}})  # fmt: skip
+    assert str(exc.value) == (
+        "loadsim_grant.grants[0].entry.user_id: expected an integer or a string, got float 1.5"
+    )
+
+
+def test_a_grant_mixing_integer_and_uuid_user_ids_reaches_the_handler_typed():
+    """Through Locust's listener as a worker receives it: each ``user_id`` keeps its own
+    type (an integer stays an integer, a uuid a string — neither is coerced into the
+    other), and a ``True`` user id is refused, not read as 1."""
+    from harness.config.wire import listener
+
+    uid = "6f1c2b9e-8a7d-4e3f-b2a1-0c9d8e7f6a5b"
+    grant = Grant(grants=[
+        GrantItem(req_id="w1:1", entry=LeaseEntry(agent_id=3, user_id=103, persona={"persona_id": "P3"})),
+        GrantItem(req_id="w1:2", entry=LeaseEntry(agent_id=4, user_id=uid, persona={"persona_id": "P4"})),
+    ])  # fmt: skip
+    got: list[Grant] = []
+    on_grant = listener(Grant, lambda m, node: got.append(m))
+    wire = _over_the_wire(Grant.NAME, grant.to_msg())
+    on_grant(msg=SimpleNamespace(node_id="master", data=wire))
+    assert got == [grant]
+    assert [type(g.entry.user_id) for g in got[0].grants] == [int, str]
+    wire["grants"][0]["entry"]["user_id"] = True
+    on_grant(msg=SimpleNamespace(node_id="master", data=wire))
+    assert len(got) == 1
 
 
 MALFORMED = [

@@ -2,10 +2,11 @@
 
 ``harness.config.messages`` says *what* the master and the workers tell each other; this
 module is the codec under it. A message is a dataclass (:class:`Message`); ``to_msg()``
-gives the msgpack-safe payload, ``from_msg()`` checks a payload from the wire against the
-dataclass's field types and returns the typed object — or raises :class:`MessageError`
-naming the message, the field and what was wrong. A sender cannot misspell a field (the
-dataclass refuses unknown keywords); a receiver never indexes a raw dict.
+gives the msgpack-safe payload, ``from_msg()`` validates a payload from the wire against
+the dataclass's field types with pydantic (strict: no ``"7"`` for an integer, no ``true``
+for a number) and returns the typed object — or raises :class:`MessageError` naming the
+message, the field and what was wrong. A sender cannot misspell a field (the dataclass
+refuses unknown keywords); a receiver never indexes a raw dict.
 
 The wire is Locust's ``runner.send_message`` / ``runner.register_message`` (msgpack over
 ZMQ): tuples arrive as lists, ints may stand for floats, keys it does not know are ignored
@@ -19,12 +20,16 @@ Locust calls the listener inside ``send_message``) never an exception in the sen
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import types
 import typing
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, Union
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 log = logging.getLogger("loadsim")
 
@@ -47,7 +52,7 @@ class MessageError(ValueError):
 
 
 class Part:
-    """A dataclass travelling inside a message (e.g. one grant): checked like one."""
+    """A dataclass travelling inside a message (e.g. one grant): validated like one."""
 
     def to_msg(self) -> dict[str, Any]:
         fields = dataclasses.fields(self)  # type: ignore[arg-type]
@@ -59,24 +64,11 @@ class Part:
 
         Raises:
             MessageError: not a map, a required field missing, a field of the wrong type,
-                or the message's own check (:meth:`check`) failed.
+                or a check (:meth:`check`) of the object or of a part inside it failed.
         """
         where = str(where or getattr(cls, "NAME", cls.__name__))
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise MessageError(where, f"expected a map, got {_show(data)}")
-        hints = _hints(cls)
-        kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name in data:
-                kwargs[f.name] = _parse(hints[f.name], data[f.name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise MessageError(where, f"missing field {f.name!r}")
-        obj = cls(**kwargs)
-        problem = obj.check()
-        if problem:
-            raise MessageError(where, problem)
+        obj = _validate(cls, {} if data is None else data, where)
+        _check(obj, where)
         return obj
 
     def check(self) -> str | None:
@@ -143,15 +135,125 @@ def malformed(name: str, sender: str, exc: MessageError) -> None:
                 name, sender, exc)  # fmt: skip
 
 
-# ------------------------------------------------------------------ field types
+# ------------------------------------------------------------------ validation
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    cached = cls.__dict__.get("_wire_hints")
+def _adapter(cls: type[P]) -> TypeAdapter[P]:
+    """One pydantic ``TypeAdapter`` per dataclass, built at its first message."""
+    cached = cls.__dict__.get("_wire_adapter")
     if cached is None:
-        cached = typing.get_type_hints(cls)
-        cls._wire_hints = cached  # type: ignore[attr-defined]
-    return cached
+        cached = TypeAdapter(cls)
+        cls._wire_adapter = cached  # type: ignore[attr-defined]  # a cache on the class
+    return cached  # type: ignore[no-any-return]  # what was stored just above
+
+
+def _validate(cls: type[P], data: Any, where: str) -> P:
+    # Strict in JSON mode: pydantic's strict Python mode takes a dataclass only as an
+    # instance, its JSON mode takes an object — which is what the wire carries (msgpack's
+    # values are JSON's; a bytes value or a non-string key of a typed map is refused).
+    try:
+        text = json.dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise MessageError(where, f"not a wire payload ({exc})") from None
+    try:
+        return _adapter(cls).validate_json(text, strict=True)
+    except ValidationError as exc:
+        raise _one_line(cls, exc.errors(include_url=False), where) from None
+
+
+def _check(obj: Part, where: str) -> None:
+    """Each part's own :meth:`Part.check`, innermost first (as the fields were read)."""
+    for name in _part_fields(type(obj)):
+        _check_value(getattr(obj, name), f"{where}.{name}")
+    problem = obj.check()
+    if problem:
+        raise MessageError(where, problem)
+
+
+def _part_fields(cls: type) -> tuple[str, ...]:
+    """The fields of ``cls`` whose type can hold a :class:`Part` (the others need no walk)."""
+    cached = cls.__dict__.get("_wire_part_fields")
+    if cached is None:
+        hints = typing.get_type_hints(cls)
+        cached = tuple(f.name for f in dataclasses.fields(cls) if _holds_part(hints[f.name]))
+        cls._wire_part_fields = cached  # type: ignore[attr-defined]  # a cache on the class
+    return cached  # type: ignore[no-any-return]  # what was stored just above
+
+
+def _holds_part(tp: Any) -> bool:
+    if isinstance(tp, type) and issubclass(tp, Part):
+        return True
+    return any(_holds_part(a) for a in typing.get_args(tp))
+
+
+def _check_value(value: Any, where: str) -> None:
+    if isinstance(value, Part):
+        _check(value, where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_value(v, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_value(v, f"{where}[{k!r}]")
+
+
+# ------------------------------------------------------------------ one readable line
+
+_EXPECTED = {
+    "int_type": "an integer", "float_type": "a number", "string_type": "a string",
+    "bool_type": "true/false", "list_type": "a list", "dict_type": "a map",
+    "dataclass_type": "a map", "none_required": "none",
+}  # fmt: skip
+
+
+def _one_line(cls: type, errors: list[ErrorDetails], where: str) -> MessageError:
+    """The first error pydantic found as ``where.field[i]: what``; the alternatives of a
+    union (``int | str``) are one error: ``expected an integer or a string``."""
+    path, _ = _path(cls, errors[0]["loc"], where)
+    first = errors[0]
+    if first["type"] == "missing":
+        parent, name = path.rsplit(".", 1)
+        return MessageError(parent, f"missing field {name!r}")
+    expected = []
+    for e in errors:
+        if _path(cls, e["loc"], where)[0] == path:
+            expected.append(_EXPECTED.get(e["type"], e["msg"][:1].lower() + e["msg"][1:]))
+    return MessageError(path, f"expected {' or '.join(expected)}, got {_show(first['input'])}")
+
+
+def _path(cls: type, loc: tuple[int | str, ...], where: str) -> tuple[str, Any]:
+    """``loc`` as the field path (``grants[0].entry.user_id``), following the field types
+    so that pydantic's union member tags (``int``, ``str``) are not read as fields."""
+    path, tp = where, cls
+    items = list(loc)
+    while items:
+        origin = typing.get_origin(tp)
+        if origin in (Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
+                continue
+            tag = str(items.pop(0))  # the member pydantic tried: its tag names it
+            tp = next((m for m in members if _tag(m) == tag), Any)
+            continue
+        item = items.pop(0)
+        if dataclasses.is_dataclass(tp):
+            path += f".{item}"
+            tp = typing.get_type_hints(tp).get(str(item), Any)
+        elif origin is list:
+            path += f"[{item}]"
+            tp = (typing.get_args(tp) or (Any,))[0]
+        elif origin is dict:
+            path += f"[{item!r}]"
+            tp = (typing.get_args(tp) or (Any, Any))[-1]
+        else:
+            path += f".{item}"
+            tp = Any
+    return path, tp
+
+
+def _tag(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp)
 
 
 def _wire(value: Any) -> Any:
@@ -160,50 +262,6 @@ def _wire(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_wire(v) for v in value]
     return value
-
-
-_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true/false"}
-
-
-def _parse(tp: Any, value: Any, where: str) -> Any:
-    """``value`` as type ``tp`` (the subset of types the messages use), else MessageError."""
-    if tp is Any:
-        return value
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        for i, alt in enumerate(inner):  # ``X | Y``: the first that fits (e.g. int | str ids)
-            try:
-                return _parse(alt, value, where)
-            except MessageError:
-                if i == len(inner) - 1:
-                    raise
-        raise MessageError(where, f"expected none, got {_show(value)}")
-    if origin is list or tp is list:
-        if not isinstance(value, list | tuple):
-            raise MessageError(where, f"expected a list, got {_show(value)}")
-        (item,) = typing.get_args(tp) or (Any,)
-        return [_parse(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise MessageError(where, f"expected a map, got {_show(value)}")
-        args = typing.get_args(tp)
-        if not args or args[1] is Any:
-            return dict(value)
-        return {k: _parse(args[1], v, f"{where}[{k!r}]") for k, v in value.items()}
-    if isinstance(tp, type) and issubclass(tp, Part):
-        return tp.from_msg(value, where=where)
-    ok = (
-        isinstance(value, tp) and not (tp is int and isinstance(value, bool))
-        if tp in (int, str, bool)
-        else tp is float and isinstance(value, int | float) and not isinstance(value, bool)
-    )
-    if not ok:
-        raise MessageError(where, f"expected {_NAMES.get(tp, tp)}, got {_show(value)}")
-    return float(value) if tp is float else value
 
 
 def _show(value: Any) -> str:

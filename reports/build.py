@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.dbcollect import RunRows, collect_run_rows
 from reports.harness_timings import read_timings
+from reports.html_report import write_html_report
 from reports.plots import write_plots
 from reports.sources import read_run_files
 from reports.summary import RunReport, build_summary
@@ -59,7 +60,8 @@ def build_run_report(
     run_dir: Path, *, engine: Engine | None, thresholds: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """Write ``summary.json`` (its ``verdict`` block first to read), ``summary.txt`` (the
-    console summary), ``report.xlsx`` and ``plots/*.png`` into ``run_dir``.
+    console summary), ``report.html`` (``reports.html_report``), ``report.xlsx`` and
+    ``plots/*.png`` into ``run_dir``.
 
     Each artifact is built on its own: one that fails is logged, named in
     ``summary["outputs"]["errors"]`` and does not stop the others; ``summary.json`` is
@@ -106,6 +108,14 @@ def build_run_report(
             report.summary, gates=gates, events=events, outputs=outputs, mock_api=mock_api
         )
 
+    outputs["html"] = HTML_NAME
+    judge()  # the page shows the verdict naming the page among the files written
+    try:
+        write_html_report(report, run_dir / HTML_NAME, events=events)
+    except Exception as exc:  # noqa: BLE001 - one artifact must not cost the others
+        log.exception("report: writing the html failed")
+        outputs.pop("html")
+        errors["html"] = _why(exc)
     if errors:
         outputs["errors"] = errors
         notes.append("not written: " + "; ".join(f"{k} ({v})" for k, v in errors.items()))
@@ -129,6 +139,7 @@ def build_run_report(
 
 
 SUMMARY_TXT = "summary.txt"
+HTML_NAME = "report.html"
 
 
 def _write_text(path: Path, text: str) -> None:

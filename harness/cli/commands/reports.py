@@ -170,7 +170,8 @@ def _report(args: argparse.Namespace) -> int:
             logging.getLogger("loadsim").exception("building the report failed")
             return judge_gates(args.threshold, None, f"{type(exc).__name__}: {exc}") or 0
     print(render_console(summary))
-    print(f"report written to {run_dir}/ (summary.json, summary.txt, report.xlsx, plots/)")
+    written = "summary.json, summary.txt, report.html, report.xlsx, plots/"
+    print(f"report written to {run_dir}/ ({written})")
     if not gates:
         return 0
     # The gates are printed once, as the verdict's first lines of the console summary.

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from reports.build import collect_report, write_json
+from reports.harness_timings import GRAPH_TIMING, p95_of
 from reports.stats import Z_TOLERANCE, z_two_means, z_two_proportions, z_two_rates
 from reports.summary import RunReport
 
@@ -127,10 +128,9 @@ def sustainability(summary: dict[str, Any]) -> dict[str, Any]:
         return (100.0 * ms / 1000.0 / hour_s) if (ms is not None and hour_s) else None
 
     api_share = share(load.get("p95_ms"))
-    graph = [e for e in load.get("non_http", []) if str(e.get("type")).upper() == "GRAPH"]
-    flow_share = share(
-        max((e["p95_ms"] for e in graph if e.get("p95_ms") is not None), default=None)
-    )
+    # The flow's latency is the harness's own graph timing (harness_timings.csv), never
+    # in Locust's stats, which hold the API's requests only.
+    flow_share = share(p95_of(summary.get("harness_timings") or [], GRAPH_TIMING))
     shares = [x for x in (api_share, flow_share) if x is not None]
     latency_share = max(shares) if shares else None
     scale, realized = t.get("time_scale"), t.get("realized_time_scale")

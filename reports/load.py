@@ -1,9 +1,10 @@
 """Load metrics from Locust's CSVs (pure functions: frames in, frames/dicts out).
 
-API latency is HTTP requests only: the harness also reports ``DB`` and ``GRAPH``
-measurements through Locust's stats, and Locust's own "Aggregated" row mixes them in.
-When non-HTTP rows exist, the API percentiles are recomputed as the request-weighted
-mixture of the per-endpoint percentile curves (Locust keeps no raw samples in CSV).
+Locust's statistics hold exactly the HTTP requests the harness sent to the target: the
+harness's own timings (action slip, database transactions, graph time, lease round trips,
+offer cycles) never go through Locust's ``events.request`` (``harness.agent.timings``;
+they are in ``harness_timings.csv``). So every row of ``locust_stats.csv`` is an endpoint
+of the API and Locust's own *Aggregated* row is the API's: nothing is filtered here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from reports.sources import PERCENTILE_COLUMNS
-
-HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_QUANTILES = tuple(float(c.rstrip("%")) / 100 for c in PERCENTILE_COLUMNS)
 ENDPOINT_COLUMNS = [
     "type",
     "name",
@@ -31,11 +28,6 @@ ENDPOINT_COLUMNS = [
     "p99_ms",
     "max_ms",
 ]
-
-
-def is_http(request_type: str) -> bool:
-    """True for HTTP request types (GET, POST, ...); False for DB, GRAPH and friends."""
-    return str(request_type).upper() in HTTP_METHODS
 
 
 def endpoint_frame(stats: pd.DataFrame) -> pd.DataFrame:
@@ -57,67 +49,6 @@ def endpoint_frame(stats: pd.DataFrame) -> pd.DataFrame:
     )
     out["failure_rate"] = (out["failures"] / out["requests"].where(out["requests"] > 0)).fillna(0.0)
     return out[ENDPOINT_COLUMNS].reset_index(drop=True)
-
-
-def mixture_percentile(stats_rows: pd.DataFrame, q: float) -> float | None:
-    """The q-quantile (0–1) of the union of several endpoints' latency distributions.
-
-    Each endpoint's CDF is the piecewise-linear curve through its reported percentiles
-    (from its minimum at 0); the union's CDF is their request-weighted mean, inverted
-    by bisection. Exact when there is one endpoint; within the spacing of Locust's
-    percentile columns otherwise.
-
-    Args:
-        stats_rows: rows of ``locust_stats.csv`` (one per endpoint).
-        q: the quantile, e.g. 0.95.
-
-    Returns:
-        Milliseconds, or None when no row has requests.
-    """
-    curves: list[tuple[float, list[float], list[float]]] = []
-    for _, row in stats_rows.iterrows():
-        n = float(row.get("Request Count") or 0)
-        if n <= 0:
-            continue
-        xs = [float(row.get("Min Response Time") or 0)]
-        qs = [0.0]
-        for col, qq in zip(PERCENTILE_COLUMNS, _QUANTILES, strict=True):
-            v = row.get(col)
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                continue
-            xs.append(max(float(v), xs[-1]))
-            qs.append(qq)
-        curves.append((n, xs, qs))
-    if not curves:
-        return None
-    total = sum(n for n, _, _ in curves)
-
-    def cdf(x: float) -> float:
-        acc = 0.0
-        for n, xs, qs in curves:
-            if x >= xs[-1]:
-                f = 1.0
-            elif x < xs[0]:
-                f = 0.0
-            else:
-                f = qs[-1]
-                for i in range(1, len(xs)):
-                    if x < xs[i]:
-                        span = xs[i] - xs[i - 1]
-                        f = qs[i - 1] + (qs[i] - qs[i - 1]) * ((x - xs[i - 1]) / span)
-                        break
-            acc += n * f
-        return acc / total
-
-    lo = min(xs[0] for _, xs, _ in curves)
-    hi = max(xs[-1] for _, xs, _ in curves)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if cdf(mid) < q:
-            lo = mid
-        else:
-            hi = mid
-    return round(hi, 1)
 
 
 _STATUS = re.compile(r"\b([1-5]\d\d)\b")
@@ -161,29 +92,22 @@ def errors_frame(failures: pd.DataFrame) -> pd.DataFrame:
 def load_metrics(
     stats: pd.DataFrame, failures: pd.DataFrame, exceptions: pd.DataFrame
 ) -> dict[str, Any]:
-    """The Load section of the summary (API = HTTP request types only).
+    """The Load section of the summary: the API's requests, as Locust counted them.
 
     Returns:
         ``requests``, ``failures``, ``error_rate`` (fraction), ``rps``, ``p50_ms``,
-        ``p95_ms``, ``p99_ms``, ``endpoints`` and ``non_http`` (lists of row dicts),
-        ``errors_by_kind``, ``exceptions``. Rates and percentiles are ``None`` when the
-        run made no HTTP request (not measured).
+        ``p95_ms``, ``p99_ms`` (Locust's Aggregated row), ``endpoints`` (list of row
+        dicts), ``errors_by_kind``, ``exceptions``. Rates and percentiles are ``None``
+        when the run made no HTTP request (not measured).
     """
-    rows = stats[stats["Name"] != "Aggregated"]
-    http_rows = rows[rows["Type"].map(is_http).astype(bool)]
-    endpoints = endpoint_frame(stats)
-    http_mask = endpoints["type"].map(is_http).astype(bool)
-    api = endpoints[http_mask]
-    other = endpoints[~http_mask]
+    api = endpoint_frame(stats)
     requests = int(api["requests"].sum())
     fails = int(api["failures"].sum())
     agg = stats[stats["Name"] == "Aggregated"]
-    if len(other) == 0 and len(agg) == 1 and requests:
-        # Locust's own aggregate is exact when every row is HTTP.
+    p50 = p95 = p99 = None
+    if len(agg) == 1 and requests:
         a = agg.iloc[0]
         p50, p95, p99 = (_num(a["50%"]), _num(a["95%"]), _num(a["99%"]))
-    else:
-        p50, p95, p99 = (mixture_percentile(http_rows, q) for q in (0.5, 0.95, 0.99))
     errors = errors_frame(failures)
     by_kind = errors.groupby("kind")["occurrences"].sum().astype(int).to_dict()
     return {
@@ -197,7 +121,6 @@ def load_metrics(
         "p95_ms": p95,
         "p99_ms": p99,
         "endpoints": _records(api),
-        "non_http": _records(other),
         "errors_by_kind": {str(k): int(v) for k, v in by_kind.items()},
         "exceptions": int(exceptions["Count"].fillna(0).sum()) if len(exceptions) else 0,
     }
@@ -205,7 +128,8 @@ def load_metrics(
 
 def history_frame(history: pd.DataFrame) -> pd.DataFrame:
     """The Aggregated rows of ``locust_stats_history.csv``: elapsed seconds, users, rps,
-    failures/s and current p95 (all request types: Locust aggregates them together)."""
+    failures/s and current p95 — of the API's HTTP requests, the only ones in Locust's
+    statistics."""
     agg = history[history["Name"] == "Aggregated"]
     if not len(agg):
         return pd.DataFrame(columns=["elapsed_s", "users", "rps", "fail_s", "p95_ms"])

@@ -11,9 +11,10 @@ from matplotlib.image import imread
 from openpyxl import load_workbook
 
 from db.errors import ConfigError
+from harness.agent.timings import GRAPH, HarnessTimings, db_name
 from reports.build import build_run_report
 from reports.console import render_console
-from reports.load import error_kind, mixture_percentile
+from reports.load import error_kind
 from reports.sources import read_run_files
 from reports.xlsx import NO_DATA, SHEETS
 from tests.test_reports_support import (
@@ -51,8 +52,8 @@ HOURS = [
 
 @pytest.fixture(scope="module")
 def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Locust CSVs written once by Locust's own writer: two HTTP endpoints plus DB and
-    GRAPH measurements that must not count as API latency."""
+    """Locust CSVs written once by Locust's own writer: two HTTP endpoints (all Locust
+    ever holds), plus the harness's own timings in their own CSV."""
     d = tmp_path_factory.mktemp("locust") / "tpl"
     reqs = [("GET", "/api/cart", ms, None) for ms in CART_MS]
     reqs += [
@@ -64,9 +65,13 @@ def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         for i, ms in enumerate(CHECKOUT_MS)
     ]
-    reqs += [("DB", "session_commit", 5000, None)] * 40
-    reqs += [("GRAPH", "shopping_graph", 20_000, None)] * 10
     write_locust_csvs(d, reqs, duration_s=60)
+    timings = HarnessTimings()
+    for _ in range(40):
+        timings.record(db_name("session_commit"), 5.0)
+    for _ in range(10):
+        timings.record(GRAPH, 20_000.0)
+    timings.write_run_csv(d)
     return d
 
 
@@ -83,14 +88,18 @@ def test_mock_db_run_report_figures_follow_inputs(mock_db_run: Path) -> None:
     s = build_run_report(mock_db_run, engine=None)
 
     load = s["load"]
-    assert load["requests"] == len(CART_MS) + len(CHECKOUT_MS)  # DB/GRAPH excluded
+    assert load["requests"] == len(CART_MS) + len(CHECKOUT_MS)
     assert load["failures"] == 5
     assert load["error_rate"] == pytest.approx(5 / 250)
     assert load["errors_by_kind"] == {"http_5xx": 5}
     names = {e["name"] for e in load["endpoints"]}
     assert names == {"/api/cart", "/api/orders/checkout"}
-    assert {e["type"] for e in load["non_http"]} == {"DB", "GRAPH"}
-    # API p99 lies in the checkout range, far below the 5-s DB and 20-s GRAPH timings.
+    assert "non_http" not in load  # Locust's stats hold HTTP requests only
+    timed = {t["name"]: t for t in s["harness_timings"]}
+    assert set(timed) == {"db.session_commit", "graph.shopping_graph"}
+    assert timed["db.session_commit"]["count"] == 40
+    assert timed["graph.shopping_graph"]["p95_ms"] == pytest.approx(20_000, rel=0.01)
+    # API p99 (Locust's Aggregated row) lies in the checkout range.
     assert 300 <= load["p99_ms"] <= 350
     assert 100 <= load["p50_ms"] <= 150
 
@@ -129,12 +138,16 @@ def test_report_xlsx_sheets_formats_and_plots(mock_db_run: Path) -> None:
     assert load["API requests"].number_format == "#,##0"
     endpoints = [[c.value for c in r] for r in wb["Endpoints"].iter_rows()]
     assert endpoints[0][:3] == ["type", "name", "requests"]
-    assert sorted(r[1] for r in endpoints[1:]) == [
-        "/api/cart",
-        "/api/orders/checkout",
-        "session_commit",
-        "shopping_graph",
+    assert sorted(r[1] for r in endpoints[1:]) == ["/api/cart", "/api/orders/checkout"]
+    timings = [[c.value for c in r] for r in wb["Harness timings"].iter_rows()]
+    assert timings[0] == [
+        "name", "count", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "errors",
+    ]  # fmt: skip
+    assert [(r[0], r[1], r[7]) for r in timings[1:]] == [
+        ("db.session_commit", 40, 0),
+        ("graph.shopping_graph", 10, 0),
     ]
+    assert wb["Harness timings"]["D2"].number_format == "#,##0.0"
     assert wb["Hours"].max_row == len(HOURS) + 1
     manifest = {r[0].value: r[1].value for r in wb["Manifest"].iter_rows(min_row=2)}
     assert manifest["time_scale"] == 48.0 and manifest["seed"] == 7
@@ -196,34 +209,6 @@ def test_malformed_inputs_are_config_errors_naming_the_file(tmp_path: Path) -> N
 )
 def test_error_kind(message: str, kind: str) -> None:
     assert error_kind(message) == kind
-
-
-def test_mixture_percentile_of_one_endpoint_is_its_own() -> None:
-    import pandas as pd
-
-    row = {
-        "Request Count": 10,
-        "Min Response Time": 10,
-        "50%": 20,
-        "66%": 25,
-        "75%": 30,
-        "80%": 30,
-        "90%": 40,
-        "95%": 50,
-        "98%": 60,
-        "99%": 70,
-        "99.9%": 80,
-        "99.99%": 80,
-        "100%": 80,
-    }
-    one = pd.DataFrame([row])
-    assert mixture_percentile(one, 0.95) == pytest.approx(50, abs=0.1)
-    fast = dict(row, **{"Request Count": 30})
-    slow = {k: (v * 10 if k != "Request Count" else 10) for k, v in row.items()}
-    both = pd.DataFrame([fast, slow])
-    # 75 % of requests are fast: the union's median is the fast endpoint's p66.
-    assert mixture_percentile(both, 0.5) == pytest.approx(25, abs=0.5)
-    assert mixture_percentile(both, 0.99) > 400
 
 
 @pytest.fixture()

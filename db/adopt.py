@@ -213,15 +213,21 @@ def absent_columns(conn: Connection, concept: str) -> set[str]:
     """Harness columns of ``concept`` that the adopted database does not have (NULL in its
     view) — e.g. no ``is_simulated`` on the owner's products: rows written there could not
     be told from real ones, so seeding refuses. Empty when the database is not adopted."""
-    from db.appcheck import inspect_concepts
+    rep = adopted_report(conn, concept)
+    return set() if rep is None else {name for name, col in rep.columns.items() if col.absent}
+
+
+def adopted_report(conn: Connection, concept: str) -> ConceptReport | None:
+    """What ``loadsim db check`` says about ``concept`` under the stored map (``None``: the
+    database was not adopted)."""
+    from db.appcheck import inspect_concept
     from db.appmap import build_map
 
     stored = adopted_map(conn)
     if stored is None:
-        return set()
+        return None
     amap = build_map(stored["map"], source=str(stored["source"]))
-    rep = next(r for r in inspect_concepts(conn, amap) if r.name == concept)
-    return {name for name, col in rep.columns.items() if col.absent}
+    return inspect_concept(conn, amap, concept)
 
 
 def map_drift(url: str, path: str | None) -> str | None:

@@ -50,8 +50,11 @@ the harness and are not read here)::
     price_cents = { column = "price", money = "dollars" }   # numeric dollars -> cents
     sku = { sql = "'p' || id" }          # read-only expression over the app row
     [db.map.coupons.columns]
-    kind = "type"
+    kind = { column = "type", values = { storewide = "frontstore", targeted = "category_brand" } }
     is_simulated = false                 # the app has no such column
+
+``values`` translates the app's words for what the harness reads as words (a coupon's kind):
+``loadsim db check`` lists the values it finds against the ones the harness knows.
 """
 
 from __future__ import annotations
@@ -112,10 +115,39 @@ and sessions live there. Any other concept may be absent: an empty view stands i
 events absent from the app stay only in ``loadsim``)."""
 
 ADDITIVE: dict[str, dict[str, str]] = {
-    "shopping_sessions": {"run_id": "text", "is_replay": "boolean"},
+    "shopping_sessions": {
+        "run_id": "text",
+        "is_replay": "boolean",
+        "is_simulated": "boolean DEFAULT false",
+    },
 }
 """Nullable columns the harness may add to an app table — only when the user asks
-(``loadsim db adopt``): a session's run and replay flag, which the owner's ML tables need."""
+(``loadsim db adopt``); the owner's ML tables rely on them. ``is_simulated`` has a constant
+default (Postgres 11+ keeps it in the catalog: no table rewrite) so the app's own rows,
+old and new, read ``false``; the mirror writes ``true``."""
+
+CONFLICT_KEYS: dict[str, tuple[str, str]] = {
+    "users": ("email", "loadsim personas seed"),
+    "agents": ("persona_id", "loadsim personas seed"),
+    "stores": ("code", "loadsim catalog seed"),
+    "products": ("sku", "loadsim catalog seed"),
+    "coupons": ("code", "loadsim catalog seed"),
+}
+"""The natural key each seeding upsert names in ``ON CONFLICT (…)`` and the command that
+does it: the app column it maps to needs a unique index of its own (``db.appcheck``)."""
+
+SEED_WRITES: dict[str, tuple[str, ...]] = {
+    "users": ("email", "full_name", "is_simulated"),
+    "agents": ("persona_id", "user_id", "status", "is_simulated", "persona", "persona_hash"),
+}
+"""Harness columns a persona seed inserts (through the map's views); every other column of
+the app row is left to its default. Mirrored concepts insert every mapped column but ``id``."""
+
+KNOWN_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("coupons", "kind"): ("frontstore", "category_brand"),
+}
+"""Columns whose values the harness reads as words: an app that says them in its own words
+maps them with ``{ column = "…", values = { app_word = "harness_word" } }``."""
 
 MIRROR_FIELDS: dict[str, dict[str, str]] = {
     "shopping_sessions": {"user_id": "id"},
@@ -147,6 +179,9 @@ class Column:
     sql: str | None = None
     money: str = "cents"
     absent: bool = False
+    values: tuple[tuple[str, str], ...] = ()
+    """``(app value, harness value)`` pairs: the view translates them (others pass as
+    they are) and the mirror translates back; such a column is read-only in a view."""
 
     def select_sql(self, alias: str) -> str:
         """The expression the view selects for this column."""
@@ -157,11 +192,19 @@ class Column:
         ref = f'{alias}."{self.column}"'
         if self.money == "dollars":
             return f"CAST(round({ref} * 100) AS integer)"
+        if self.values:
+            return _case(ref, self.values)
         return ref
+
+    def write_sql(self, value: str) -> str:
+        """``value`` (a harness value) as the app stores it (the mirror's direction)."""
+        if self.values:
+            return _case(value, tuple((h, a) for a, h in self.values))
+        return value
 
     @property
     def writable(self) -> bool:
-        return self.column is not None and self.money == "cents"
+        return self.column is not None and self.money == "cents" and not self.values
 
     def describe(self) -> str:
         if self.absent:
@@ -169,6 +212,8 @@ class Column:
         if self.sql is not None:
             return f"{self.name} = {self.sql}"
         conv = " (dollars -> cents)" if self.money == "dollars" else ""
+        if self.values:
+            conv = " (" + ", ".join(f"{a} -> {h}" for a, h in self.values) + ")"
         same = self.column == self.name
         return f"{self.name}{'' if same else ' <- ' + str(self.column)}{conv}"
 
@@ -306,15 +351,17 @@ def _column(name: str, spec: Any, *, bad: Any) -> Column:
             raise bad(name, f"not a plain column name: {spec!r} (use {{ sql = ... }})")
         return Column(name, column=spec)
     if isinstance(spec, dict):
-        extra = sorted(set(spec) - {"column", "sql", "money"})
+        extra = sorted(set(spec) - {"column", "sql", "money", "values"})
         if extra:
-            raise bad(name, f"unknown key {extra[0]!r} (column, sql, money)")
+            raise bad(name, f"unknown key {extra[0]!r} (column, sql, money, values)")
         if ("column" in spec) == ("sql" in spec):
             raise bad(name, "give exactly one of column = ... or sql = ...")
         money = spec.get("money", "cents")
         if money not in _MONEY:
             raise bad(name, f"money {money!r} is not one of {', '.join(_MONEY)}")
         if "sql" in spec:
+            if "values" in spec:
+                raise bad(name, "values = ... goes with column = ..., not with sql = ...")
             sql = spec["sql"]
             if not isinstance(sql, str) or not sql.strip() or ";" in sql:
                 raise bad(name, "sql must be one expression (no ';')")
@@ -322,8 +369,34 @@ def _column(name: str, spec: Any, *, bad: Any) -> Column:
         col = spec["column"]
         if not isinstance(col, str) or not _IDENT.match(col):
             raise bad(name, f"not a plain column name: {col!r}")
-        return Column(name, column=col, money=money)
+        values = _values(spec.get("values", {}), name=name, bad=bad)
+        if values and money != "cents":
+            raise bad(name, "values = ... and money = ... do not go together")
+        return Column(name, column=col, money=money, values=values)
     raise bad(name, f"expected a column name, false, or a table; got {spec!r}")
+
+
+def _values(spec: Any, *, name: str, bad: Any) -> tuple[tuple[str, str], ...]:
+    """``values = { app = "harness", … }`` as pairs (each side a non-empty string)."""
+    if not isinstance(spec, dict):
+        raise bad(name, 'values must be a table: { app_value = "harness_value", ... }')
+    out = []
+    for app, harness in spec.items():
+        if not isinstance(harness, str) or not harness or not str(app):
+            raise bad(name, f"values.{app}: expected a non-empty string, got {harness!r}")
+        out.append((str(app), harness))
+    return tuple(out)
+
+
+def quote_literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _case(ref: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """``CASE ref WHEN 'a' THEN 'b' … ELSE ref END`` (values not listed pass unchanged)."""
+    whens = " ".join(f"WHEN {quote_literal(a)} THEN {quote_literal(b)}" for a, b in pairs)
+    return f"CASE {ref} {whens} ELSE {ref} END"
 
 
 def type_family(sqltype: Any) -> str:
@@ -369,7 +442,7 @@ def expected_family(concept: Concept, col: Column, amap: AppMap) -> str:
         col.name
     )
     if extra is not None:
-        return {"text": "text", "boolean": "bool"}.get(extra, "int")
+        return {"text": "text", "boolean": "bool"}.get(extra.split()[0], "int")
     if col.name in concept.harness_table.columns:
         return type_family(concept.harness_table.columns[col.name].type)
     return "any"

@@ -96,7 +96,7 @@ def _mirror_pairs(amap: AppMap, rep: ConceptReport) -> list[tuple[str, str]]:
         elif name == "is_simulated":
             value = "true"
         else:
-            value = f"NEW.{_q(name)}"
+            value = col.write_sql(f"NEW.{_q(name)}")
             if col.money == "dollars":
                 value = f"({value} / 100.0)"
         pairs.append((col.column, value))
@@ -178,7 +178,7 @@ def _event_mirror(amap: AppMap, rep: ConceptReport, sid_type: str) -> list[str]:
         elif name == "is_simulated":
             vals.append("true")
         else:
-            vals.append(f"n.{_q(name)}")
+            vals.append(col.write_sql(f"n.{_q(name)}"))
     if payload_col is not None:
         # Lossless: every field without an app column of its own travels in the payload
         # column, the decision's inputs nested under "payload".

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from db.appcheck import ConceptReport
-from db.appmap import AppMap
+from db.appmap import KNOWN_VALUES, AppMap
 from db.appviews import view_sql
 from db.models import metadata
 
@@ -107,17 +107,24 @@ def data_checks(conn: Connection, amap: AppMap, reports: list[ConceptReport]) ->
     out: list[CheckResult] = []
     agents, users, coupons, products = sub("agents"), sub("users"), sub("coupons"), sub("products")
 
-    def count(sql: str) -> tuple | None:
+    def rows_of(sql: str) -> list[tuple] | None:
         sp = conn.begin_nested()
         try:
+            # READ ONLY: the map's expressions run here over the owner's rows; a check can
+            # never change anything, whatever they call.
+            conn.exec_driver_sql("SET LOCAL transaction_read_only = on")
             conn.exec_driver_sql(f'SET LOCAL search_path TO "{amap.app_schema}"')
-            row = tuple(conn.exec_driver_sql(sql).one())
+            rows = [tuple(r) for r in conn.exec_driver_sql(sql)]
         except DBAPIError as exc:
             sp.rollback()
             out.append(CheckResult("query", False, str(exc.orig).splitlines()[0]))
             return None
         sp.rollback()
-        return row
+        return rows
+
+    def count(sql: str) -> tuple | None:
+        rows = rows_of(sql)
+        return None if rows is None else rows[0]
 
     def skipped(name: str, concept: str) -> None:
         out.append(CheckResult(name, False, f"skipped: concept {concept!r} is not usable (above)"))
@@ -155,6 +162,18 @@ def data_checks(conn: Connection, amap: AppMap, reports: list[ConceptReport]) ->
                     f"{row[1]} (need >= {MIN_CATEGORY_BRAND}) — `loadsim catalog seed`",
                 ),
             ]
+        kinds = rows_of(
+            "SELECT kind, count(*), count(*) FILTER (WHERE category IS NOT NULL OR brand IS NOT"
+            f" NULL) FROM ({coupons}) c WHERE is_active GROUP BY kind ORDER BY 2 DESC, 1"
+        )
+        if kinds:
+            result = coupon_kinds(amap, kinds)
+            if not result.ok:  # the counts above read 0 because of the words, not the rows
+                out[-2:] = [
+                    CheckResult(c.name, c.ok, c.detail.split(" — ")[0] + " — see coupon kinds")
+                    for c in out[-2:]
+                ]
+            out.append(result)
     else:
         skipped("coupons", "coupons")
     if products:
@@ -170,6 +189,50 @@ def data_checks(conn: Connection, amap: AppMap, reports: list[ConceptReport]) ->
     else:
         skipped("products across categories", "products")
     return out
+
+
+def coupon_kinds(amap: AppMap, kinds: list[tuple]) -> CheckResult:
+    """The coupon kinds found (``(kind, coupons, coupons naming a category or brand)``)
+    against the ones the harness knows, and how to map the app's own words.
+
+    Fails when some known kind has no coupon while unknown words do: the app says them in
+    its own words and the map does not translate them yet (the counts above read 0)."""
+    known = KNOWN_VALUES[("coupons", "kind")]
+    found = {str(k): int(n) for k, n, _ in kinds}
+    unknown = [(str(k), int(n), int(c)) for k, n, c in kinds if k not in known]
+    shown = ", ".join(f"{k} ({n})" for k, n in found.items())
+    head = f"found {shown}; the harness knows {', '.join(known)}"
+    if not unknown:
+        return CheckResult("coupon kinds", True, head)
+    col = amap.concepts["coupons"].columns["kind"]
+    if any(found.get(k, 0) == 0 for k in known):
+        # A guess from the data: coupons naming a category or brand are category_brand.
+        pairs = ", ".join(
+            f'{_toml_key(k)} = "{"category_brand" if 2 * c > n else "frontstore"}"'
+            for k, n, c in unknown
+        )
+        source = f'column = "{col.column}", ' if col.column else ""
+        how = (
+            f"map the app's words in [db.map.coupons.columns]: kind = {{ {source}values = "
+            f"{{ {pairs} }} }} (guessed from whether the coupons name a category or brand: "
+            "check it)"
+        )
+        if col.column is None:
+            how = "translate them in your kind = { sql = ... } expression to " + ", ".join(known)
+        return CheckResult("coupon kinds", False, f"{head} — {how}")
+    rest = ", ".join(k for k, _, _ in unknown)
+    return CheckResult(
+        "coupon kinds",
+        True,
+        f"{head} ({rest}: not a kind the harness knows, counted as neither above; map it with values = "
+        "{ ... } if it is one)",
+    )
+
+
+def _toml_key(word: str) -> str:
+    import re
+
+    return word if re.fullmatch(r"[A-Za-z0-9_-]+", word) else json.dumps(word)
 
 
 def check_target(target: str | None, timeout: float = 5.0, path: str = "/health") -> CheckResult:

@@ -146,15 +146,22 @@ def _upsert_view(
         {"n": table.name},
     ).scalar_one()
     table = Table(table.name, MetaData(), autoload_with=conn, schema=schema)
-    from db.adopt import absent_columns
+    from db.adopt import adopted_report
 
-    lacking = sorted((absent_columns(conn, table.name) & {key, flag}) | ({key} - writable))
+    rep = adopted_report(conn, table.name)
+    absent = set() if rep is None else {n for n, c in rep.columns.items() if c.absent}
+    lacking = sorted((absent & {key, flag}) | ({key} - writable))
     if lacking:
         raise ConfigError(
             f"{table.name}: seeding would write rows that could not be told from your real "
             f"ones — the adopted map gives it no {' / '.join(lacking)} column; nothing was "
             f"written (the harness uses your {table.name} as they are)"
         )
+    if rep is not None and rep.fixes:
+        # Named before the first INSERT, as `loadsim db check` names it: without it Postgres
+        # refuses the upsert ("no unique or exclusion constraint matching the ON CONFLICT").
+        fix = rep.fixes[0]
+        raise ConfigError(f"{fix.what}: run `{fix.sql}` first; nothing was written")
     cols = [c for c in rows[0] if c in writable]
     upd = [c for c in update if c in writable]
     extra = {k: v for k, v in (also_set or {}).items() if k in writable}

@@ -82,6 +82,7 @@ def run_check(url: str, *, map_file: str | None, host: str | None) -> int:
             [f"missing {m}" for m in r.missing]
             + [f"wrong type {w}" for w in r.wrong_type]
             + [f"missing {a} (additive: `loadsim db adopt` adds it)" for a in r.additive]
+            + [f"needs {f.short}" for f in r.fixes]
         )
         table = f"{amap.app_schema}.{r.table}" if r.table else "(none)"
         rows.append((r.name, table, "missing" if r.table_missing else r.status, detail or "-"))
@@ -89,16 +90,29 @@ def run_check(url: str, *, map_file: str | None, host: str | None) -> int:
     print()
     for c in results:
         print(f"[{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+    fixes = [f for r in reports for f in r.fixes]
+    if fixes:
+        print()
+        print("your app's tables need (run as their owner; the harness never runs these):")
+        for f in fixes:
+            print(f"  -- {f.what}")
+            print(f"  {f.sql}")
+    if any(r.additive for r in reports):
+        print()
+        print("`loadsim db adopt` adds the additive columns (nullable; `--sql` shows them first)")
     missing = [
         f"{r.name}" if r.table_missing else f"{r.name}.{m.split(' ')[0].rstrip(':')}"
         for r in reports
         for m in ([""] if r.table_missing else r.missing + r.wrong_type + r.additive)
     ]
+    needs = [f.what.split(":")[0] for f in fixes]
     failed = [c.name for c in results if not c.ok]
-    if missing or failed:
+    if missing or failed or needs:
         parts = []
         if missing:
             parts.append("missing or wrong in the database: " + ", ".join(missing))
+        if needs:
+            parts.append("needs a fix (printed above): " + ", ".join(needs))
         if failed:
             parts.append("pre-flight failed: " + ", ".join(failed))
         print("loadsim db check: " + "; ".join(parts), file=sys.stderr)

@@ -137,6 +137,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from db.errors import ConfigError
     from personas.seed import seed_personas, unknown_stores
 
     report = _read(args)
@@ -148,6 +151,12 @@ def _seed(args: argparse.Namespace) -> int:
                 conn, personas=personas, deactivate_missing=args.deactivate_missing
             )
             missing = unknown_stores(conn, personas=personas)
+    except DBAPIError as exc:  # the app's table refused a row: one line, nothing written
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"loadsim personas seed: the database refused the seed: {first} — nothing was "
+            "written (one transaction); `loadsim db check` names what your tables need"
+        ) from None
     finally:
         engine.dispose()
     scope = f" (--test: first {len(personas)} of {len(report.personas)})" if args.test else ""

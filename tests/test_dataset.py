@@ -336,3 +336,22 @@ def test_experiment_arms_travel_as_a_context_column(played) -> None:
     arm_col = [c for c in doc["files"]["events.parquet"]["columns"] if c["name"] == "arm"]
     assert arm_col[0]["role"] == "context"
     assert "control (" in (d / "README.md").read_text()
+
+
+def test_run_end_call_logs_one_line_when_the_database_is_gone(tmp_path, caplog) -> None:
+    from db.engine import create_db_engine
+    from reports.dataset import write_run_dataset
+
+    run_dir = tmp_path / "runs" / "r"
+    write_manifest(run_dir)
+    engine = create_db_engine("postgresql+psycopg://u:pw@127.0.0.1:9/none", total_connections=1)
+    try:
+        with caplog.at_level("INFO", logger="loadsim"):
+            assert write_run_dataset(run_dir, engine) is None
+    finally:
+        engine.dispose()
+    (rec,) = [r for r in caplog.records if "dataset" in r.getMessage()]
+    assert rec.levelname == "WARNING" and rec.exc_info is None
+    assert "\n" not in rec.getMessage() and "loadsim dataset RUN" in rec.getMessage()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json"]
+    assert write_run_dataset(run_dir, None) is None  # --mock-db: nothing to write

@@ -4,10 +4,12 @@ summary — from an empty home directory and no DATABASE_URL."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from tests.e2e_support import harness_env
@@ -32,3 +34,13 @@ def test_demo_runs_on_the_embedded_default_and_writes_the_report(tmp_path):
     assert summary["behavior"]["overall"]["shop_sessions"] > 0
     assert (run_dir / "report.xlsx").stat().st_size > 0
     assert list((run_dir / "plots").glob("*.png"))
+    # the training dataset: five Parquet files pandas loads; every agent-hour recorded
+    hours = list(csv.DictReader((run_dir / "hours.csv").open()))
+    ds = {n: pd.read_parquet(run_dir / "dataset" / f"{n}.parquet")
+          for n in ("events", "sessions", "orders", "agent_hours", "personas")}  # fmt: skip
+    assert (
+        len(ds["agent_hours"])
+        == sum(int(r["acted"]) + int(r["missed"]) - int(r["unheld"]) for r in hours)
+        > 0
+        and len(ds["sessions"]) == summary["behavior"]["overall"]["sessions"]
+    )

@@ -238,6 +238,9 @@ def finish_run(director: Any) -> int | None:
     summary, why = _build_report(director)
     if summary is None:
         failed.append("report")
+    from reports.dataset import write_run_dataset  # one log line if it fails, never raises
+
+    write_run_dataset(files.dir, engine)
     if director.opts.thresholds:
         if exit_code is None:
             try:

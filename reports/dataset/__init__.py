@@ -11,6 +11,6 @@ provenance). Written at the end of every run (``harness.control.finish``) and by
 
 from __future__ import annotations
 
-from reports.dataset.write import DATASET_DIR, DatasetResult, write_dataset
+from reports.dataset.write import DATASET_DIR, DatasetResult, write_dataset, write_run_dataset
 
-__all__ = ["DATASET_DIR", "DatasetResult", "write_dataset"]
+__all__ = ["DATASET_DIR", "DatasetResult", "write_dataset", "write_run_dataset"]

@@ -527,3 +527,20 @@ def _persona_file(manifest: dict[str, Any]) -> Path | None:
 
 def _iso(v: Any) -> str | None:
     return v.isoformat() if isinstance(v, datetime) else (str(v) if v is not None else None)
+
+
+def write_run_dataset(run_dir: Path, engine: Engine | None) -> DatasetResult | None:
+    """The end-of-run call: write ``run_dir/dataset/`` and log one line; a failure is one
+    warning line (never a traceback, never an exception: the run's end goes on)."""
+    if engine is None:
+        return None
+    try:
+        res = write_dataset(run_dir, engine)
+    except Exception as exc:  # noqa: BLE001 - the dataset must never break the run's end
+        lines = str(exc).strip().splitlines()
+        why = f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+        log.warning("dataset not written (%s); rebuild it with 'loadsim dataset RUN'", why)
+        return None
+    counts = ", ".join(f"{n} {k}" for k, n in res.counts.items())
+    log.info("dataset written to %s (%s; %.1f s)", res.path, counts, res.seconds)
+    return res

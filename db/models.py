@@ -206,6 +206,9 @@ class UserCoupon(Base):
     removed_reason: Mapped[str | None] = mapped_column(String(16))
     viewed_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    discount_value: Mapped[int | None] = mapped_column(Integer)
+    """This wallet copy's own value when an experiment arm scales the catalog's
+    (``discount_multiplier``); NULL: the coupon's ``discount_value``."""
 
 
 class CartItem(Base):

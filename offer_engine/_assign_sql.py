@@ -102,9 +102,14 @@ INSERT_PICKS = text(
     ),
     ins AS (
         INSERT INTO user_coupons (user_id, coupon_id, status, offer_cycle_id, is_simulation,
-                                  assigned_sim_at, expires_sim_at)
-        SELECT user_id, coupon_id, 'active', :cycle_id, true, :now, :expires
-        FROM ranked WHERE pos <= room
+                                  assigned_sim_at, expires_sim_at, discount_value)
+        SELECT r.user_id, r.coupon_id, 'active', :cycle_id, true, :now, :expires,
+               -- an experiment arm's discount_multiplier: this copy's own value (else NULL)
+               CASE WHEN CAST(:mult AS float8) = 1 THEN NULL
+                    WHEN k.discount_type = 'percent'
+                        THEN LEAST(100, GREATEST(1, round(k.discount_value * CAST(:mult AS float8))))
+                    ELSE GREATEST(1, round(k.discount_value * CAST(:mult AS float8))) END::int
+        FROM ranked r JOIN coupons k ON k.id = r.coupon_id WHERE r.pos <= r.room
         RETURNING user_id, coupon_id
     ),
     per AS (

@@ -133,6 +133,7 @@ def assign_cycle(
     settings: SimSettings,
     user_ids: Sequence[int] | None = None,
     record_stats: bool | None = None,
+    discount_multiplier: float = 1.0,
 ) -> AssignStats:
     """Assign ``cycle``'s coupons to every due active simulated user (or to ``user_ids``).
 
@@ -149,6 +150,8 @@ def assign_cycle(
             also marks the cycle ``completed``.
         record_stats: Add the counts to ``offer_cycles.stats``; default: only when
             ``user_ids`` is None (a per-user refresh must not serialize on the cycle row).
+        discount_multiplier: × the catalog's coupon values, written on each wallet copy
+            (an experiment arm's, ``offer_engine.experiment``); 1: the catalog's own.
 
     Returns:
         The counts of what was done.
@@ -179,7 +182,10 @@ def assign_cycle(
     for i in range(0, len(due), CHUNK_USERS):
         part = AssignStats(cycle_id=cycle.id, cycle_number=cycle.cycle_number)
         chunk = due[i : i + CHUNK_USERS]
-        _assign_to(conn, due=chunk, cycle=cycle, sim_now=sim_now, settings=settings, stats=part)
+        _assign_to(
+            conn, due=chunk, cycle=cycle, sim_now=sim_now, settings=settings, stats=part,
+            multiplier=discount_multiplier,
+        )  # fmt: skip
         for key in _SUMMED:
             setattr(stats, key, getattr(stats, key) + getattr(part, key))
     stats.duration_s = round(time.perf_counter() - t0, 4)
@@ -207,6 +213,7 @@ def _assign_to(
     sim_now: datetime,
     settings: SimSettings,
     stats: AssignStats,
+    multiplier: float = 1.0,
 ) -> None:
     cap = settings.max_wallet_capacity
     nf, nc = _catalog_quota(conn, settings)
@@ -228,6 +235,7 @@ def _assign_to(
             "now": sim_now,
             "expires": sim_now + timedelta(days=settings.offer_expiration_days),
             "per_cycle": settings.per_cycle,
+            "mult": float(multiplier),
         },
     ).one()
     stats.assigned = int(row.assigned)

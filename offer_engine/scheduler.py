@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -124,6 +124,7 @@ def advance(
     to_sim_time: datetime,
     settings: SimSettings,
     batch_users: int = BATCH_USERS,
+    policies: Mapping[Any, tuple[SimSettings, float]] | None = None,
 ) -> AdvanceReport:
     """Run every offer cycle that has begun by ``to_sim_time`` and is not yet completed.
 
@@ -136,6 +137,9 @@ def advance(
         settings: Offer-engine settings.
         batch_users: Users assigned per transaction (Engine only): keeps each statement far
             below ``statement_timeout`` and row locks short while agents shop.
+        policies: Per user id, the offer settings and discount multiplier of its
+            experiment arm (``offer_engine.experiment``); users left out get ``settings``
+            and the catalog's values. The cycle itself (length, boundaries) is the run's.
 
     Returns:
         Per-cycle counts and durations.
@@ -159,6 +163,7 @@ def advance(
                 sim_start=sim_start,
                 settings=settings,
                 batch_users=batch_users if isinstance(engine_or_conn, Engine) else 1 << 62,
+                policies=policies or {},
             )
         )
     report.expired, _ = _with_retry(engine_or_conn, lambda c: expire_due(c, sim_now=to_sim_time))
@@ -178,6 +183,7 @@ def _run_cycle(
     sim_start: datetime,
     settings: SimSettings,
     batch_users: int,
+    policies: Mapping[Any, tuple[SimSettings, float]] | None = None,
 ) -> CycleReport:
     t0 = time.perf_counter()
     at, _ = cycle_bounds(sim_start, n, settings.offer_cycle_days)
@@ -192,17 +198,24 @@ def _run_cycle(
 
     (expired, cycle, due), attempts = _with_retry(target, opening)
     total = AssignStats(cycle_id=cycle.id, cycle_number=n)
-    for i in range(0, len(due), batch_users):
-        batch = due[i : i + batch_users]
+    for (arm_settings, mult), group in _by_policy(due, settings, policies or {}):
+        for i in range(0, len(group), batch_users):
+            batch = group[i : i + batch_users]
 
-        def assign_batch(conn: Connection, users: list[int] = batch) -> AssignStats:
-            return assign_cycle(
-                conn, cycle=cycle, sim_now=at, settings=settings, user_ids=users, record_stats=True
-            )
+            def assign_batch(
+                conn: Connection,
+                users: list[int] = batch,
+                s: SimSettings = arm_settings,
+                m: float = mult,
+            ) -> AssignStats:
+                return assign_cycle(
+                    conn, cycle=cycle, sim_now=at, settings=s, user_ids=users,
+                    record_stats=True, discount_multiplier=m,
+                )  # fmt: skip
 
-        part, tries = _with_retry(target, assign_batch)
-        attempts += tries - 1
-        _add(total, part)
+            part, tries = _with_retry(target, assign_batch)
+            attempts += tries - 1
+            _add(total, part)
     _with_retry(target, lambda c: complete_cycle(c, cycle_id=cycle.id))
     total.duration_s = round(time.perf_counter() - t0, 4)
     log.info("offer cycle %s of run %s: %s", n, run_id, total.to_dict())
@@ -215,6 +228,19 @@ def _run_cycle(
         duration_s=total.duration_s,
         attempts=attempts,
     )
+
+
+def _by_policy(
+    due: list[int], settings: SimSettings, policies: Mapping[Any, tuple[SimSettings, float]]
+) -> list[tuple[tuple[SimSettings, float], list[int]]]:
+    """The due users grouped by their (settings, multiplier), in first-seen order; users
+    without a policy (no experiment, or an arm that changes nothing) get the run's."""
+    groups: dict[tuple[int, float], tuple[tuple[SimSettings, float], list[int]]] = {}
+    for user in due:
+        policy = policies.get(user, (settings, 1.0))
+        key = (id(policy[0]), float(policy[1]))
+        groups.setdefault(key, (policy, []))[1].append(user)
+    return list(groups.values())
 
 
 def _add(total: AssignStats, part: AssignStats) -> None:

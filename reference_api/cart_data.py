@@ -20,7 +20,8 @@ _LINES = text(
     "WHERE ci.user_id = :user_id ORDER BY ci.id"
 )
 _TERMS_COLS = (
-    "uc.id, c.kind, c.discount_type, c.discount_value, c.min_spend_cents, c.category, "
+    "uc.id, c.kind, c.discount_type, coalesce(uc.discount_value, c.discount_value), "
+    "c.min_spend_cents, c.category, "
     "c.brand, uc.status, uc.expires_sim_at, c.is_active"
 )
 _APPLIED = text(

@@ -95,12 +95,12 @@ class ExperimentArms:
     def wallet_policies(self, base: Any) -> dict[Any, tuple[Any, float]]:
         """Per user: the offer settings and discount multiplier of its arm (users whose arm
         changes nothing are left out: they get the run's settings)."""
-        out: dict[Any, tuple[Any, float]] = {}
-        for user, name in self.arm_of_user.items():
-            arm = self.experiment.arm(name)
-            if arm.offer or arm.multiplier != 1.0:
-                out[user] = (arm.settings(base), arm.multiplier)
-        return out
+        per_arm = {
+            a.name: (a.settings(base), a.multiplier)
+            for a in self.experiment.arms
+            if a.offer or a.multiplier != 1.0
+        }  # one settings object per arm: the engine assigns an arm's users together
+        return {u: per_arm[n] for u, n in self.arm_of_user.items() if n in per_arm}
 
 
 def experiment_for(opts: Any, pool: Any) -> ExperimentArms | None:

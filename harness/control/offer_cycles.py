@@ -102,9 +102,11 @@ class OfferCycles:
         self.advance_api_time(sim_t)
         t0 = time.perf_counter()
         users = sorted({e.user_id for e in d.pool.order})
+        experiment = getattr(d, "experiment", None)
         done, info = self.target_control().run_cycle(
-            cycle_number=cycle, sim_t=sim_t, user_ids=users
-        )
+            cycle_number=cycle, sim_t=sim_t, user_ids=users,
+            arms=experiment.arm_of_user if experiment is not None else None,
+        )  # fmt: skip
         if info is not None:
             d.contract_error(info)
         if done is None:
@@ -128,9 +130,13 @@ class OfferCycles:
         d = self.d
         assert d.run is not None
         t0 = time.perf_counter()
+        settings = load_settings()
+        experiment = getattr(d, "experiment", None)
         report = advance(
             d.engine, run_id=d.run.run_id, sim_start=d.opts.sim_start,
-            to_sim_time=sim_t, settings=load_settings(),
+            to_sim_time=sim_t, settings=settings,
+            # --experiment: each arm's wallet settings and discount multiplier
+            policies=experiment.wallet_policies(settings) if experiment is not None else None,
         )  # fmt: skip
         cycles = _cycles_of(report)
         if cycles:

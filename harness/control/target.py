@@ -285,7 +285,7 @@ class TargetControl:
 
     def _post(
         self, key: str, name: str, sim_t: datetime, body: dict[str, Any] | None = None,
-        ident: int | None = None,
+        ident: int | None = None, arm: str | None = None,
     ) -> tuple[int, Any, dict[str, Any] | None]:  # fmt: skip
         """(status, JSON body or None, contract-error info or None)."""
         path = self.routes.path(key, ident)
@@ -295,6 +295,8 @@ class TargetControl:
         if rt is not None:  # the run's rate limit counts control traffic too
             rt.bucket.acquire(priority=key == "time_advance")
         headers = {"Content-Type": "application/json", "X-Simulated-Time": sim_t.isoformat()}
+        if arm is not None:  # --experiment: the user's arm, as on its agent's requests
+            headers["X-Experiment-Arm"] = arm
         data = json.dumps(body) if body is not None else None
         with self._session().post(
             path, data=data, name=name, catch_response=True, headers=headers
@@ -348,12 +350,14 @@ class TargetControl:
         return self._post("time_advance", "/time/advance", sim_t, body)[2]
 
     def run_cycle(
-        self, *, cycle_number: int, sim_t: datetime, user_ids: list[int]
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        self, *, cycle_number: int, sim_t: datetime, user_ids: list[int],
+        arms: dict[Any, str] | None = None,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:  # fmt: skip
         """The target's own cycle at a boundary: ``POST /cycles``, then each user's
         ``POST /refresh/user/{id}`` when the map has that route (an empty
         ``refresh_user`` means the target's ``/cycles`` fills the wallets itself).
-        Returns (what was done, a contract error's info or None)."""
+        ``arms`` (``--experiment``): each user's arm, sent as ``X-Experiment-Arm`` with its
+        refresh. Returns (what was done, a contract error's info or None)."""
         cycle = self._current_cycle(sim_t)  # a resumed run must not make the cycle twice
         if cycle is None:
             status, cycle, info = self._post("cycles", "/cycles", sim_t)
@@ -364,8 +368,9 @@ class TargetControl:
             counts: dict[str, int] = {}
             for uid in user_ids:
                 st, _, info = self._post(
-                    "refresh_user", "/refresh/user/{id}", sim_t, ident=int(uid)
-                )
+                    "refresh_user", "/refresh/user/{id}", sim_t, ident=int(uid),
+                    arm=(arms or {}).get(uid),
+                )  # fmt: skip
                 if info is not None:
                     return done, info
                 counts[str(st)] = counts.get(str(st), 0) + 1

@@ -16,7 +16,8 @@ from reference_api.schemas import BIGINT_MAX, AssignOut, ViewOut, WalletItemOut,
 router = APIRouter(prefix="/api/offers", tags=["offers"])
 
 _WALLET = text(
-    "SELECT uc.id, uc.coupon_id, c.code, c.title, c.kind, c.discount_type, c.discount_value, "
+    "SELECT uc.id, uc.coupon_id, c.code, c.title, c.kind, c.discount_type, "
+    "coalesce(uc.discount_value, c.discount_value), "
     "c.min_spend_cents, c.category, c.brand, uc.status, uc.assigned_sim_at, uc.expires_sim_at "
     "FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id "
     "WHERE uc.user_id = :user_id AND uc.status = 'active' "

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from db.embedded import resolve_database_url
-from db.engine import DEFAULT_DB_CONNECTIONS, create_db_engine, normalize_url, redact
+from db.engine import DEFAULT_DB_CONNECTIONS, create_db_engine, normalize_url
 from db.errors import DatabaseUnavailable
+from db.redact import redact, redact_text
 from db.settings import SimSettings
 
 CHECK_TIMEOUT_S = 10
@@ -105,21 +106,6 @@ def is_connection_error(exc: BaseException) -> bool:
     return state is None or state.startswith(_CONNECTION_SQLSTATES)
 
 
-def scrub(text: str, url: Any) -> str:
-    """``text`` with the URL's password (raw and URL-encoded) replaced by ``***``."""
-    from urllib.parse import quote, unquote, urlsplit
-
-    try:
-        password = urlsplit(str(url)).password
-    except ValueError:  # an unparsable port: find the password by hand
-        m = re.search(r"://[^:/@]*:([^@]*)@", str(url))
-        password = m.group(1) if m else None
-    for p in {password, unquote(password or ""), quote(password or "", safe="")}:
-        if p:
-            text = text.replace(p, "***")
-    return text
-
-
 def database_unavailable(exc: BaseException, url: Any) -> DatabaseUnavailable:
     """One line for a failed connection: what, where (password redacted), the fix."""
     if isinstance(exc, DatabaseUnavailable):
@@ -134,10 +120,10 @@ def database_unavailable(exc: BaseException, url: Any) -> DatabaseUnavailable:
             continue
         if pattern and not re.search(pattern, raw, re.IGNORECASE):
             continue
-        return DatabaseUnavailable(scrub(f"{head}: {what.format(**names)} — {fix}", url))
+        return DatabaseUnavailable(redact_text(f"{head}: {what.format(**names)} — {fix}", url))
     first = raw[:200] or type(err).__name__
     return DatabaseUnavailable(
-        scrub(f"{head}: {first} — check DATABASE_URL (host, port, user, password)", url)
+        redact_text(f"{head}: {first} — check DATABASE_URL (host, port, user, password)", url)
     )
 
 

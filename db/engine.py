@@ -19,7 +19,6 @@ that holds behind any pooler.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,19 +179,12 @@ def resolve_pooler(url: URL, pooler: PoolerMode | bool | None = None) -> PoolerM
     return "transaction" if is_transaction_pooler(url) else "none"
 
 
-_USERINFO_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^/?#]*@")  # to the last @: "p@ss" too
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
-
-
 def redact(url: str | URL | None) -> str:
-    """A URL safe for logs and messages: the password replaced by ``***`` (also in a URL
-    that does not parse)."""
-    if url is None:
-        return "<embedded>"
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    text = _USERINFO_PASSWORD.sub(r"\1***@", str(url))
-    return _QUERY_PASSWORD.sub(r"\1***", text)
+    """A URL safe for logs and messages (``db.redact``, the one place credentials are
+    hidden; kept here for the callers that import it from the engine)."""
+    from db.redact import redact as _redact
+
+    return _redact(url)
 
 
 def create_db_engine(

@@ -224,19 +224,13 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
     )
 
 
-_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey")
-
-
 def redact_value(key: str, value: Any) -> Any:
     """Belt and braces: the harness redacts the manifest, but a report must never be
-    where a credential leaks (a URL with a password, a key named like a secret)."""
-    if any(w in key.lower() for w in _SECRET_WORDS):
-        return "***"
-    if isinstance(value, str) and "://" in value and "@" in value:
-        from db.engine import redact
+    where a credential leaks (a URL with a password, a key named like a secret): the one
+    redaction of ``db.redact``."""
+    from db.redact import redact_value as _redact_value
 
-        return redact(value)
-    return value
+    return _redact_value(key, value)
 
 
 def _offers_from_hours(hours: pd.DataFrame) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from db.redact import redact_data
 from harness.outputs.manifest import start_segment
 from reports.hour_table import HOUR_COLUMNS
 from reports.hour_table import SEGMENT_COLUMN as SEGMENT
@@ -22,17 +22,18 @@ HISTORY_CSV = "locust_stats_history.csv"
 LOCUST_FINAL_FILES = (
     "locust_stats.csv", "locust_failures.csv", "locust_exceptions.csv", "locust_report.html",
 )  # fmt: skip
-_SECRET = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 
 
-def redact_text(s: str) -> str:
-    """Hide passwords inside URLs (``scheme://user:pass@host`` → ``user:***@``)."""
-    return _SECRET.sub(r"\1***\3", s)
+def _redacted_json(data: Any, **kw: Any) -> str:
+    """JSON with every credential hidden (``db.redact``), redacted as values — after
+    ``default=str`` rendered them, before they are escaped into JSON text."""
+    plain = json.loads(json.dumps(data, default=str))
+    return json.dumps(redact_data(plain), **kw)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(redact_text(json.dumps(data, indent=2, default=str)) + "\n")
+    tmp.write_text(_redacted_json(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -65,6 +66,8 @@ def _history_csv(environment: Any) -> Any:
 
 class RunFiles:
     HISTORY_EVERY_S = 2.0
+    listeners: list[Any] = []
+    """Called as ``fn(run_dir, record)`` after each run-log line (``--alert-webhook``)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = run_dir
@@ -122,7 +125,14 @@ class RunFiles:
         """One JSON line in ``simulation_runs.log`` (credentials redacted)."""
         rec = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
         with open(self.log_path, "a", encoding="utf-8") as fh:
-            fh.write(redact_text(json.dumps(rec, default=str)) + "\n")
+            fh.write(_redacted_json(rec) + "\n")
+        for fn in list(self.listeners):
+            try:
+                fn(self.dir, json.loads(json.dumps(rec, default=str)))
+            except Exception:  # noqa: BLE001 - a listener must not cost the run its log
+                import logging
+
+                logging.getLogger("loadsim").exception("run-log listener failed")
 
     # -------------------------------------------------------------- Locust-format stats
 

@@ -45,6 +45,8 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--runs-dir", dict(default="runs", help="where run outputs go (runs/<run_id>/)")),
     ("--drain-seconds", dict(type=float, default=30.0, help="at the simulated end, at most this many real seconds for agents to act the slots they still owe and finish paced sessions (a 32-simulated-minute session is 11 s at 168x); the run ends as soon as none is left, after it sessions finish unpaced and the rest is counted missed")),
     ("--experiment", dict(default="", help="an experiment file (TOML: seed, control, stratify, [arms.NAME]): personas randomized into arms of offer strategies, each arm recorded on agents, sessions and events")),
+    ("--prometheus-port", dict(type=int, default=0, help="master/standalone: serve the simulation's metrics (names loadsim_*) in Prometheus text format on http://0.0.0.0:PORT/metrics (0: off)")),
+    ("--alert-webhook", dict(action="append", default=[], help="POST a JSON alert (Slack-compatible text plus fields) to this URL on a breaker trip, an outage, a pause, a resume, a failed gate and the run's end; repeatable; never in the manifest")),
     ("--pace", dict(default="on", choices=["on", "off"], help="on: each action of a session waits for its simulated moment; off: a session's requests back to back (throughput runs)")),
 ]  # fmt: skip
 

@@ -134,6 +134,9 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         # Before any agent acts (and before the run is recorded), the target's
         # contract holds and the offer engine is chosen — else one line, exit 2.
         rt.director.check_target()
+        from harness.outputs.observe import start_observers
+
+        start_observers(environment, rt.director)  # --prometheus-port, --alert-webhook
     except LoadsimError as exc:
         _fail(exc)
     except Exception as exc:

@@ -1,0 +1,55 @@
+"""Watching a run from outside: ``--prometheus-port`` (``harness.outputs.prometheus``) and
+``--alert-webhook`` (``harness.control.alerts``), started on the master or a standalone
+run once its director exists, stopped when Locust quits.
+
+Both options are read from Locust's parsed options and deliberately kept out of
+``HarnessOptions``: a webhook URL is a secret (its path is the token) and must not be
+written to the manifest or sent to the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from db.errors import ConfigError
+
+log = logging.getLogger("loadsim")
+
+
+def start_observers(environment: Any, director: Any) -> None:
+    """Start what the options ask for; ``ConfigError`` (exit 2) for a bad port or URL."""
+    po = environment.parsed_options
+    port = int(getattr(po, "prometheus_port", 0) or 0)
+    hooks = [str(u) for u in (getattr(po, "alert_webhook", None) or []) if str(u).strip()]
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--prometheus-port {port}: expected 1-65535 (0: off)")
+    sender = None
+    if hooks:
+        from harness.control.alerts import AlertSender
+        from harness.outputs.run_files import RunFiles
+
+        sender = AlertSender(hooks)
+        RunFiles.listeners.append(sender.on_event)
+        log.info("alerts: posting to %d webhook(s)", len(hooks))
+    server = None
+    if port:
+        from harness.outputs.prometheus import MetricsServer, metrics_status
+
+        server = MetricsServer(lambda: metrics_status(director), port=port)
+        log.info("prometheus: metrics on http://0.0.0.0:%d/metrics", server.port)
+
+    def stop(**_: Any) -> None:
+        # After the harness's own quitting listener: the run's end is already logged.
+        if sender is not None:
+            sender.drain()
+            sender.close()
+            from harness.outputs.run_files import RunFiles
+
+            if sender.on_event in RunFiles.listeners:
+                RunFiles.listeners.remove(sender.on_event)
+        if server is not None:
+            server.stop()
+
+    if sender is not None or server is not None:
+        environment.events.quitting.add_listener(stop)

@@ -42,7 +42,13 @@ def pooler_from_env() -> PoolerMode | None:
 
 
 class SimSettings(BaseSettings):
-    """Settings shared by the harness, the offer engine and the reference API."""
+    """Settings shared by the harness, the offer engine and the reference API.
+
+    There is no ``TIME_SCALE`` here: the simulated clock belongs to the run
+    (``loadsim run --time-scale`` / ``--time-scale`` of locust), which publishes its time in
+    ``simulation_state``; the reference API and the offer engine read the simulated time
+    there (or a request's ``X-Simulated-Time``), so a second scale in the environment could only
+    disagree with the run's."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
@@ -51,9 +57,6 @@ class SimSettings(BaseSettings):
 
     simulation_mode: bool = Field(default=False, alias="SIMULATION_MODE")
     """Only when true does a server accept ``Bearer dev:<agent_id>`` tokens."""
-
-    time_scale: float = Field(default=168.0, alias="TIME_SCALE")
-    """Simulated seconds per real second (168: one real hour is one simulated week)."""
 
     offer_cycle_days: float = Field(default=7, alias="OFFER_CYCLE_DAYS")
     """Length of one offer cycle in simulated days."""
@@ -92,13 +95,6 @@ class SimSettings(BaseSettings):
         if mode not in POOLER_MODES:
             raise ValueError(f"expected one of {', '.join(POOLER_MODES)}, got {v!r}")
         return mode
-
-    @field_validator("time_scale")
-    @classmethod
-    def _positive_scale(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("TIME_SCALE must be > 0 (simulated seconds per real second)")
-        return v
 
     @field_validator("offer_cycle_days", "offer_expiration_days")
     @classmethod

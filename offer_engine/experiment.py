@@ -65,7 +65,7 @@ METRICS = (
     "orders_per_persona_week",
     "conversion",
     "redemption_rate_per_coupon",
-    "redemptions_per_persona_cycle",
+    "redemption_rate_per_persona_cycle",
     "basket_value",
     "revenue_per_persona_week",
     "discount_cost_per_persona_week",

@@ -13,5 +13,6 @@ COMMAND_MODULES = (
     "harness.cli.commands.reports",
     "harness.cli.commands.run",
     "harness.cli.commands.realism",
+    "harness.cli.commands.experiment",
     "harness.cli.commands.dataset",
 )

@@ -1,0 +1,84 @@
+"""What each randomized persona of a run did, read from the database for the experiment
+readout (``reports.experiment``): one :class:`~reports.experiment.PersonaOutcome` per row
+of ``experiment_assignments`` — personas that never shopped included, as zeros.
+
+- exposure: the simulated hours the agent was live in the run (its ``agent_hours`` rows,
+  acted, quiet or missed) / 168 — the ramp brings personas in over time, in both arms alike;
+- sessions: its ``shop`` sessions; orders: those with an order (``orders.subtotal_cents``
+  is the basket value, ``total_cents`` the revenue, ``discount_cents`` the discount cost);
+- coupons offered: its wallet's coupons assigned by the run's own offer cycles (the local
+  engine), else — a target's engine — assigned within the run's simulated window;
+  redeemed: those now ``redeemed``; cycles: distinct offer cycles among them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from reports.experiment import PersonaOutcome
+
+_OUTCOMES = text(
+    """
+    WITH r AS (
+        SELECT sim_start, coalesce(sim_end, 'infinity'::timestamptz) AS sim_end,
+               EXISTS (SELECT 1 FROM offer_cycles WHERE run_id = :run) AS own_cycles
+        FROM simulation_runs WHERE run_id = :run
+    ), a AS (
+        SELECT e.agent_id, e.persona_id, e.arm, e.stratum, ag.user_id
+        FROM experiment_assignments e LEFT JOIN agents ag ON ag.id = e.agent_id
+        WHERE e.run_id = :run
+    ), h AS (
+        SELECT agent_id, count(*) AS hours FROM agent_hours WHERE run_id = :run GROUP BY agent_id
+    ), s AS (
+        SELECT s.agent_id,
+               count(*) FILTER (WHERE s.kind = 'shop') AS sessions,
+               count(*) FILTER (WHERE s.kind = 'shop' AND s.order_id IS NOT NULL) AS with_order,
+               count(o.id) AS orders,
+               coalesce(sum(o.subtotal_cents), 0) AS value,
+               coalesce(sum(o.total_cents), 0) AS revenue,
+               coalesce(sum(o.discount_cents), 0) AS discount
+        FROM shopping_sessions s LEFT JOIN orders o ON o.id = s.order_id
+        WHERE s.run_id = :run GROUP BY s.agent_id
+    ), c AS (
+        SELECT a.agent_id,
+               count(uc.id) AS offered,
+               count(uc.id) FILTER (WHERE uc.status = 'redeemed') AS redeemed,
+               count(DISTINCT uc.offer_cycle_id) AS cycles,
+               count(DISTINCT uc.offer_cycle_id) FILTER (WHERE uc.status = 'redeemed')
+                   AS cycles_redeemed
+        FROM a CROSS JOIN r JOIN user_coupons uc ON uc.user_id = a.user_id
+        WHERE CASE WHEN r.own_cycles
+                   THEN uc.offer_cycle_id IN (SELECT id FROM offer_cycles WHERE run_id = :run)
+                   ELSE uc.assigned_sim_at >= r.sim_start AND uc.assigned_sim_at < r.sim_end END
+        GROUP BY a.agent_id
+    )
+    SELECT a.persona_id, a.arm, a.stratum, coalesce(h.hours, 0) AS hours,
+           coalesce(s.sessions, 0) AS sessions, coalesce(s.with_order, 0) AS with_order,
+           coalesce(s.orders, 0) AS orders, coalesce(s.value, 0) AS value,
+           coalesce(s.revenue, 0) AS revenue, coalesce(s.discount, 0) AS discount,
+           coalesce(c.offered, 0) AS offered, coalesce(c.redeemed, 0) AS redeemed,
+           coalesce(c.cycles, 0) AS cycles, coalesce(c.cycles_redeemed, 0) AS cycles_redeemed
+    FROM a LEFT JOIN h ON h.agent_id = a.agent_id LEFT JOIN s ON s.agent_id = a.agent_id
+        LEFT JOIN c ON c.agent_id = a.agent_id
+    ORDER BY a.persona_id
+    """
+)
+
+
+def load_outcomes(conn: Connection, *, run_id: str) -> list[PersonaOutcome]:
+    """One outcome per persona the run randomized (empty: the run had no experiment)."""
+    return [_outcome(r) for r in conn.execute(_OUTCOMES, {"run": run_id}).mappings()]
+
+
+def _outcome(r: Any) -> PersonaOutcome:
+    return PersonaOutcome(
+        persona_id=r["persona_id"], arm=r["arm"], stratum=r["stratum"],
+        weeks=float(r["hours"]) / 168.0, sessions=int(r["sessions"]),
+        sessions_with_order=int(r["with_order"]), orders=int(r["orders"]),
+        order_value_cents=int(r["value"]), revenue_cents=int(r["revenue"]),
+        discount_cents=int(r["discount"]), coupons_offered=int(r["offered"]),
+        redemptions=int(r["redeemed"]), cycles_offered=int(r["cycles"]),
+        cycles_redeemed=int(r["cycles_redeemed"]),
+    )  # fmt: skip

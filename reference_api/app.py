@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.settings import SimSettings, load_settings
 from reference_api.errors import ApiError, BadTime
+from reference_api.request_log import ENV_REQUEST_LOG, RequestLog
 from reference_api.routemap import ENV_ROUTES, RouteRewrite
 from reference_api.shedding import ShedLoad
 
@@ -141,6 +142,10 @@ def create_app(
         # ``--routes FILE``: serve at the owner's paths; added last, so it runs
         # first, before the shedder and routing see the path.
         app.add_middleware(RouteRewrite, moved=json.loads(moved))
+    request_log = os.environ.get(ENV_REQUEST_LOG)
+    if request_log:
+        # Every request as received (outermost: before the rewrite and the shedder).
+        app.add_middleware(RequestLog, path=request_log)
 
     from reference_api.routes import cart, catalog, offers, orders
 

@@ -236,3 +236,55 @@ def distinct_agents_by_hour(engine: Engine, run_id: str) -> dict[int, int]:
 def count(engine: Engine, sql: str, **params: object) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text(sql), params).scalar_one())
+
+
+PREFLIGHT_AGENTS = ("loadsim-preflight", "Python-urllib/")
+"""User agents of the requests sent before the load starts (the start-up probe and the
+embedded API's readiness poll): Locust clears its statistics when the test starts."""
+
+
+def _endpoint(method: str, path: str) -> tuple[str, str]:
+    """(method, path) with ids as ``{id}`` and no query: Locust's names and the API's raw
+    paths compare on this (``/api/offers/12/view`` = ``/api/offers/{id}/view``,
+    ``/api/products?…`` = ``/api/products``)."""
+    path = path.split("?", 1)[0]
+    parts = ["{id}" if p.isdigit() else p for p in path.split("/")]
+    return method.upper(), "/".join(parts)
+
+
+def assert_locust_counts_equal_api(run_dir: Path, request_log: Path) -> dict[str, int]:
+    """Locust's statistics hold exactly the HTTP requests the API received: every row of
+    ``locust_stats.csv`` is an HTTP method, and per endpoint its count equals the API's
+    access log (``REFERENCE_API_REQUEST_LOG``), the requests before the load started
+    (:data:`PREFLIGHT_AGENTS`: a few ``GET``s — a probe loop left outside Locust during
+    the run would be one a second) aside. Returns the figures."""
+    import csv
+    from collections import Counter
+
+    from reference_api.request_log import read_request_log
+
+    http = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+    with open(run_dir / "locust_stats.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    (agg,) = [r for r in rows if r["Name"] == "Aggregated"]
+    endpoints = [r for r in rows if r["Name"] != "Aggregated"]
+    assert {r["Type"] for r in endpoints} <= http, sorted({r["Type"] for r in endpoints})
+    locust = Counter()
+    for r in endpoints:
+        locust[_endpoint(r["Type"], r["Name"])] += int(r["Request Count"])
+    lines = read_request_log(request_log)
+    pre = [x for x in lines if x["user_agent"].startswith(PREFLIGHT_AGENTS)]
+    api = Counter(
+        _endpoint(x["method"], x["path"])
+        for x in lines
+        if not x["user_agent"].startswith(PREFLIGHT_AGENTS)
+    )
+    assert {x["method"] for x in pre} <= {"GET"} and len(pre) <= 5, Counter(
+        (x["method"], x["path"]) for x in pre
+    )
+    assert dict(locust) == dict(api)
+    assert int(agg["Request Count"]) == sum(locust.values()) == sum(api.values()) > 0
+    figures = {"locust": int(agg["Request Count"]), "api": len(lines), "preflight": len(pre)}
+    print(f"[figure] {run_dir.name}: Locust {figures['locust']} requests, API received "
+          f"{figures['api']} ({figures['preflight']} before the load started)")  # fmt: skip
+    return figures

@@ -12,13 +12,13 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.e2e_support import harness_env
+from tests.e2e_support import assert_locust_counts_equal_api, harness_env
 
 pytestmark = pytest.mark.e2e
 
 
 def test_demo_runs_on_the_embedded_default_and_writes_the_report(tmp_path):
-    env = harness_env(None, tmp_path)
+    env = harness_env(None, tmp_path, REFERENCE_API_REQUEST_LOG=str(tmp_path / "api.log"))
     r = subprocess.run(
         [sys.executable, "-m", "harness.cli", "demo", "--time-scale", "1800",
          "--sim-duration", "3h", "--", "--ramp", "0:100", "--drain-seconds", "2"],
@@ -33,6 +33,12 @@ def test_demo_runs_on_the_embedded_default_and_writes_the_report(tmp_path):
     assert summary["load"]["failures"] == 0
     assert summary["behavior"]["overall"]["shop_sessions"] > 0
     assert (run_dir / "report.xlsx").stat().st_size > 0
+    # Locust's table holds the API's requests only, each endpoint's count as the API's;
+    # the harness's own timings are in their own CSV.
+    figures = assert_locust_counts_equal_api(run_dir, tmp_path / "api.log")
+    assert summary["load"]["requests"] == figures["locust"]
+    timed = {t["name"] for t in summary["harness_timings"]}
+    assert {"db.claim_hour", "graph.shopping_graph", "lease.round_trip"} <= timed, timed
     assert list((run_dir / "plots").glob("*.png"))
     # the training dataset: five Parquet files pandas loads; every agent-hour recorded
     hours = list(csv.DictReader((run_dir / "hours.csv").open()))

@@ -14,15 +14,18 @@ import csv
 import json
 import math
 import signal
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from db import migrate
 from db.engine import create_db_engine
 from tests.distributed_support import zmq_port
 from tests.e2e_support import (
     acting_overlaps,
+    assert_locust_counts_equal_api,
     count,
     distinct_agents_by_hour,
     harness_env,
@@ -35,6 +38,8 @@ from tests.e2e_support import (
     stop,
     wait_for,
 )
+from tests.test_alerts import Receiver
+from tests.test_webui_support import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -140,6 +145,20 @@ def _assert_run_is_sound(eng, run_dir: Path, run_id: str, *, hours: int) -> None
     with open(run_dir / "locust_stats.csv") as fh:
         names = {row["Name"] for row in csv.DictReader(fh)}
     assert {"/api/cart/add", "/api/orders/checkout", "/time/advance"} <= names, names
+    # Every live agent-hour (the master's lease book) is acted, missed or not owed — the
+    # ramp's hours included, where users join after their slots — and the realized time
+    # scale is measured from when the hours really began and ended.
+    with open(run_dir / "hours.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["sim_hour"]) for r in rows] == list(range(hours)), rows
+    for r in rows:
+        n = {k: int(r[k]) for k in ("acted", "missed", "not_owed", "live_users")}
+        assert n["acted"] + n["missed"] + n["not_owed"] == n["live_users"], r
+    assert sum(int(r["not_owed"]) for r in rows) > 0  # the ramp's late joiners, named
+    assert all(r["real_start"] and r["real_end"] for r in rows[:-1]), rows
+    account = json.loads((run_dir / "summary.json").read_text())["time"]
+    assert account["agent_hours_account"]["adds_up"] is True, account["agent_hours_account"]
+    assert account["realized_time_scale_source"] == "hours.csv real_start/real_end (measured)"
 
 
 def test_standalone_run(e2e_db, tmp_path):
@@ -147,10 +166,12 @@ def test_standalone_run(e2e_db, tmp_path):
     hours = 4  # the ramp's stages (hour 0, 1, 2+) and two full hours
     r = run_locust(
         [*FAST, "--sim-duration", f"{hours}h", "--run-id", "solo", "--runs-dir", str(tmp_path / "runs")],
-        env=harness_env(url, tmp_path), cwd=tmp_path,
+        env=harness_env(url, tmp_path, REFERENCE_API_REQUEST_LOG=str(tmp_path / "api.log")),
+        cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     _assert_run_is_sound(eng, tmp_path / "runs" / "solo", "solo", hours=hours)
+    assert_locust_counts_equal_api(tmp_path / "runs" / "solo", tmp_path / "api.log")
     manifest = json.loads((tmp_path / "runs" / "solo" / "manifest.json").read_text())
     assert manifest["time_scale"] == 1800 and manifest["personas_total"] == N
     assert manifest["exit_code"] in (None, 0)
@@ -162,10 +183,13 @@ def test_two_processes(e2e_db, tmp_path):
     r = run_locust(
         [*FAST, "--processes", "2", *zmq_port(), "--sim-duration", f"{hours}h", "--run-id", "procs",
          "--runs-dir", str(tmp_path / "runs")],
-        env=harness_env(url, tmp_path), cwd=tmp_path,
+        env=harness_env(url, tmp_path, REFERENCE_API_REQUEST_LOG=str(tmp_path / "api.log")),
+        cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     _assert_run_is_sound(eng, tmp_path / "runs" / "procs", "procs", hours=hours)
+    # Two workers' and the master's requests, merged by Locust, equal what the API received.
+    assert_locust_counts_equal_api(tmp_path / "runs" / "procs", tmp_path / "api.log")
     holders = count(eng, "SELECT count(DISTINCT holder) FROM persona_leases WHERE run_id = 'procs'")
     assert holders == 2  # both worker processes held personas
 
@@ -192,8 +216,11 @@ def test_bad_options_exit_2_before_anything_starts(tmp_path, args, fragment):
 
 def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
     url, eng = e2e_db
+    hook = Receiver()  # --alert-webhook on loopback (tests/test_alerts.py)
+    metrics = free_port()
     proc = start_locust(
-        [*FAST, "--sim-duration", "200h", "--run-id", "term", "--runs-dir", str(tmp_path / "runs")],
+        [*FAST, "--sim-duration", "200h", "--run-id", "term", "--runs-dir", str(tmp_path / "runs"),
+         "--prometheus-port", str(metrics), "--alert-webhook", hook.url],
         env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "term.log",
     )  # fmt: skip
     try:
@@ -201,13 +228,23 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
             lambda: _safe_count(eng, "SELECT count(*) FROM agent_hours WHERE run_id = 'term' AND sim_hour >= 2") > 0,
             timeout=90, what="the run to get going",
         )  # fmt: skip
+        # Mid-run, the master's /metrics answers with the simulation's state.
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10) as resp:
+            scraped = {s.name: s.value for f in text_string_to_metric_families(resp.read().decode())
+                       for s in f.samples if not s.labels}  # fmt: skip
+        assert scraped["loadsim_sim_hour"] >= 2 and scraped["loadsim_sessions_total"] > 0
+        assert scraped["loadsim_breaker_open"] == 0 and scraped["loadsim_agents_active"] > 0
     finally:
         rc = stop(proc, signal.SIGTERM, timeout=90)
+        hook.close()
+    ended = [m for _, m in hook.got if m["event"] == "run_end"]
+    assert [m["run_id"] for m in ended] == ["term"]
     run_dir = tmp_path / "runs" / "term"
     log = (tmp_path / "term.log").read_text()
     assert rc in (0, 1), log[-3000:]
     assert (run_dir / "locust_stats.csv").exists() and (run_dir / "locust_report.html").exists()
     assert json.loads((run_dir / "manifest.json").read_text()).get("ended_at")
+    assert (run_dir / "report.html").exists() and (run_dir / "summary.txt").exists()
     assert (
         count(
             eng,

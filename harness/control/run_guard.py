@@ -133,12 +133,10 @@ class RunGuard:
     def target_down(self) -> bool:
         """Probe the target now; if it is down — or any process is in a run of unavailable
         answers — pause as an outage and say so."""
-        from harness.control.target import probe_health
-
         d = self.d
         if d.opts.mock_api or d.run is None or not d.run.api_url:
             return False
-        ok, detail = probe_health(d.run.api_url, path=d._health_path(), bucket=d.rt.bucket)
+        ok, detail = d.offers.target_control().health(d._health_path(), bucket=d.rt.bucket)
         worst, who = self.worst_unavailable()
         if ok and worst >= UNAVAILABLE_IN_A_ROW:
             ok, detail = False, f"{worst} requests in a row failed ({who})"
@@ -159,8 +157,6 @@ class RunGuard:
     def health_loop(self) -> None:
         """Outage detection (the owner's rule: pause immediately, manual resume): the target's
         health route probed every second, plus every process's run of unavailable answers."""
-        from harness.control.target import probe_health
-
         d = self.d
         assert d.run is not None and d.run.api_url
         bad = 0
@@ -168,7 +164,8 @@ class RunGuard:
             gevent.sleep(1.0)
             if self.paused:
                 continue
-            ok, detail = probe_health(d.run.api_url, path=d._health_path(), bucket=d.rt.bucket)
+            # Through Locust's client: in its statistics, as every request of the run.
+            ok, detail = d.offers.target_control().health(d._health_path(), bucket=d.rt.bucket)
             worst, who = self.worst_unavailable()
             if ok and worst >= UNAVAILABLE_IN_A_ROW:
                 ok, detail = False, f"{worst} requests in a row failed ({who})"

@@ -34,6 +34,12 @@ REFERENCE_ENGINE = "reference"
 
 # ------------------------------------------------------------------ plain requests
 
+PREFLIGHT_AGENT = "loadsim-preflight"
+"""The ``User-Agent`` of the requests sent before the load starts (the start-up probe,
+choosing the offer engine). Locust clears its statistics when the test starts, so these
+are the only requests to the target that Locust's table does not hold; every request
+during the run goes through Locust's HTTP client."""
+
 
 def _request(
     method: str, url: str, *, headers: dict[str, str] | None = None,
@@ -41,7 +47,10 @@ def _request(
 ) -> tuple[int, str]:  # fmt: skip
     """(status, body text); status 0 and the reason when nothing answered."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    # Outside Locust's stats (these are the pre-flight checks before the load starts):
+    # a user agent of their own tells them apart in the target's access log.
+    headers = {"User-Agent": PREFLIGHT_AGENT, **(headers or {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -271,6 +280,7 @@ class TargetControl:
     api_url: str
     routes: RouteMap
     _client: Any = field(default=None, repr=False)
+    _health_client: Any = field(default=None, repr=False)
     cycles_triggered: list[dict[str, Any]] = field(default_factory=list)
 
     def _session(self) -> Any:
@@ -282,6 +292,31 @@ class TargetControl:
                 user=None, network_timeout=30.0, connection_timeout=10.0,
             )  # fmt: skip
         return self._client
+
+    def health(self, path: str, *, bucket: Any = None, timeout: float = 3.0) -> tuple[bool, str]:
+        """``GET`` the health route during the run, through Locust's HTTP client (so it is
+        in Locust's statistics, as every request sent to the target during the run is):
+        (healthy, detail) as :func:`probe_health` — unreachable, a timeout or a 5xx is
+        unhealthy. ``bucket``: the run's token bucket (probes go ahead of any queue)."""
+        if bucket is not None:
+            bucket.acquire(priority=True)
+        if self._health_client is None:
+            from locust.contrib.fasthttp import FastHttpSession
+
+            self._health_client = FastHttpSession(
+                base_url=self.api_url, request_event=self.environment.events.request,
+                user=None, network_timeout=timeout, connection_timeout=timeout,
+            )  # fmt: skip
+        with self._health_client.get(path, name=path, catch_response=True) as resp:
+            status = int(resp.status_code or 0)
+            if status == 0 or status >= 500:
+                why = getattr(resp, "error", None) or f"HTTP {status}"
+                resp.failure(f"{status or 'no answer'}: {why}")
+            else:
+                resp.success()
+        if status == 0:
+            return False, f"unreachable: {getattr(resp, 'error', None)}"
+        return status < 500, f"HTTP {status}"
 
     def _post(
         self, key: str, name: str, sim_t: datetime, body: dict[str, Any] | None = None,

@@ -10,6 +10,7 @@ per request (user+sys of the server process tree — a figure that does not depe
 busy the rest of the machine is).
 
     .venv/bin/python bench/bench_api.py [--workers 1] [--concurrency 32] [--seconds 8]
+    .venv/bin/python bench/bench_api.py --smoke    # seconds: every endpoint once; exit 1 on errors
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._smoke import add_smoke  # noqa: E402
+
 SIM_TIME = "2026-03-02T10:00:00+00:00"
 
 
@@ -53,16 +57,20 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def _prepare_database(home: Path, agents: int) -> str:
+def _prepare_database(home: Path, agents: int, db_url: str | None) -> str:
     from db import migrate
-    from db.embedded import EmbeddedPostgres
     from db.engine import create_db_engine
     from personas.catalog import generate_catalog, seed_catalog
     from personas.sample import generate_personas
     from personas.seed import seed_personas
 
-    server = EmbeddedPostgres(home / "pg", database="postgres")
-    url = server.create_database("bench_api", drop_first=True)
+    if db_url:
+        url = db_url
+    else:
+        from db.embedded import EmbeddedPostgres
+
+        server = EmbeddedPostgres(home / "pg", database="postgres")
+        url = server.create_database("bench_api", drop_first=True)
     migrate.upgrade(url)
     engine = create_db_engine(url, total_connections=2)
     with engine.begin() as conn:
@@ -173,7 +181,7 @@ def _scenarios() -> dict[str, Callable]:
     }
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=32)
@@ -181,11 +189,15 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=372)
     ap.add_argument("--db-connections", type=int, default=16)
     ap.add_argument("--only", default=None, help="run only scenarios containing this text")
+    add_smoke(ap, db_url=True)
     args = ap.parse_args()
+    if args.smoke:
+        args.concurrency, args.seconds, args.agents, args.db_connections = 2, 0.2, 10, 2
+    failed = 0
 
     home = Path(os.environ.get("LOADSIM_HOME") or tempfile.mkdtemp(prefix="bench_api_"))
     t0 = time.perf_counter()
-    url = _prepare_database(home, args.agents)
+    url = _prepare_database(home, args.agents, args.db_url)
     proc, base = _start_server(url, args.workers, args.db_connections, home / "server.log")
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
@@ -232,10 +244,15 @@ def main() -> None:
                 f"{name:24} {n / wall:8.0f} {q[49] * 1e3:8.1f} {q[94] * 1e3:8.1f} "
                 f"{q[98] * 1e3:8.1f} {errors:7d} {cpu / max(n, 1) * 1e3:15.2f}"
             )
+            failed += errors
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+    if args.smoke and failed:
+        print(f"smoke: {failed} requests failed (see {home / 'server.log'})")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

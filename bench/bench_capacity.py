@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_capacity.py                 # quick: ~4 min
     .venv/bin/python bench/bench_capacity.py --agents 1000,5000,10000 --scales 96,168 \\
         --processes 1,2 --targets mock,reference             # the full table (~1 h)
+    .venv/bin/python bench/bench_capacity.py --smoke         # one tiny run: it works
 
 Each row is one real ``locust -f locustfile.py --headless`` run (``--ramp 0:100``, so every
 persona is a user from the start; ``--rate-limit 0``), sampled from outside with psutil.
@@ -36,6 +37,7 @@ from bench._harness_run import (  # noqa: E402
     user_pids,
     workbook,
 )
+from bench._smoke import add_smoke  # noqa: E402
 
 MB = 1024 * 1024
 SIM_START = "2026-01-10T09:00:00+00:00"  # a Saturday morning: the week's busiest hours
@@ -61,7 +63,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", type=float, default=0.0, metavar="SECONDS",
         help="py-spy the (first) user process this long, from hour 1 on; prints CPU shares",
     )  # fmt: skip
+    add_smoke(ap)
     a = ap.parse_args(argv)
+    if a.smoke:  # 20 agents, 2 simulated hours at 3600x (one counted): one run of seconds
+        a.agents, a.scales, a.processes, a.targets = "20", "3600", "1", "mock"
+        a.sim_hours, a.skip_hours, a.profile = 2, 1, 0.0
     if a.sim_hours <= a.skip_hours:
         ap.error("--sim-hours: must be more than --skip-hours")
     for t in a.targets.split(","):
@@ -212,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"0 missed, all acted, hours >= {a.skip_hours}, of the counts tried): "
                 f"{', '.join(parts) or 'none'}"
             )
+    if a.smoke:  # the run itself must work; its figures are not judged
+        bad = [r for r in rows if r["rc"] != 0 or not r["acted"]]
+        for r in bad:
+            print(f"smoke: run exit {r['rc']}, {r['acted']} agent-hours acted (log {r['log']})")
+        return 1 if bad else 0
     return 0
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_db_writes.py                          # quick: ~1 min
     .venv/bin/python bench/bench_db_writes.py --compare-old --concurrency 10,40
+    .venv/bin/python bench/bench_db_writes.py --smoke    # seconds, both finishes: it runs
 
 The harness's own ``Recorder`` (what every worker uses) against a fresh database on its own
 embedded Postgres: each shopping hour is claimed (``agent_hours`` + an ``active`` session,
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
 
 from bench._harness_run import machine  # noqa: E402
+from bench._smoke import add_smoke  # noqa: E402
 
 SAT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -54,7 +56,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--synchronous-commit", default="on", choices=["on", "off"],
         help="Postgres synchronous_commit for the writers' sessions (what bounds the rate)",
     )  # fmt: skip
-    return ap.parse_args(argv)
+    add_smoke(ap, db_url=True)
+    a = ap.parse_args(argv)
+    if a.smoke:
+        a.sessions, a.concurrency, a.db_connections, a.agents = 10, "2", 4, 20
+        a.quiet_hours, a.compare_old = 50, True
+    return a
 
 
 def make_hours(n: int, agents: list[tuple[int, object]]) -> list[tuple[int, int, datetime, object]]:
@@ -175,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="loadsim-dbw-"))
     pg = None
     try:
-        pg = EmbeddedPostgres(home / "pg")
-        url = pg.create_database("bench_writes", drop_first=True)
+        if a.db_url:
+            url = a.db_url
+        else:
+            pg = EmbeddedPostgres(home / "pg")
+            url = pg.create_database("bench_writes", drop_first=True)
         migrate.upgrade(url)
         engine = create_db_engine(url, total_connections=a.db_connections)
         if a.synchronous_commit == "off":

@@ -1,7 +1,7 @@
 """What one agent-hour costs: LangGraph runs per second, the graph's cost over the bare
 rules, and the no-shop path against a shopping session.
 
-    .venv/bin/python bench/bench_graph.py [--sessions 400] [--none-hours 20000]
+    .venv/bin/python bench/bench_graph.py [--sessions 400] [--none-hours 20000] [--smoke]
 
 Measured on one core (single process). Four figures per hour kind:
 - ``graph``: ``run_agent_hour`` through the compiled LangGraph graph (what the harness runs);
@@ -31,6 +31,7 @@ from behaviors.memory_shop import InMemoryShop  # noqa: E402
 from behaviors.rhythm import decide_shop  # noqa: E402
 from behaviors.run import hour_rng, run_agent_hour  # noqa: E402
 from behaviors.synthetic import make_catalog, random_personas, weekly_wallet  # noqa: E402
+from bench._smoke import add_smoke  # noqa: E402
 
 MONDAY = datetime(2025, 1, 6, tzinfo=UTC)
 SEED = 11
@@ -121,7 +122,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=400)
     ap.add_argument("--none-hours", type=int, default=20000)
+    add_smoke(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.sessions, args.none_hours = 3, 20
+    warm = min(20, args.sessions)
 
     catalog = make_catalog()
     personas = random_personas(50, seed=2)
@@ -145,7 +150,7 @@ def main() -> None:
     pages = [[x for x in catalog if x.category == c][:50] for c in ("produce", "dairy")]
 
     # warm caches (compiled graph, page weight tables, week profiles) before timing
-    for p, h in shop_hours[:20]:
+    for p, h in shop_hours[:warm]:
         via_graph(p, h)
         via_bare(p, h)
 
@@ -158,7 +163,7 @@ def main() -> None:
     tr = _time(lambda p, h: _rules_only(p, h, pages), shop_hours)
     tn = statistics.median(_time(via_graph, none_hours) for _ in range(3))
     chain = _empty_chain(6)
-    te = _time(lambda: chain.invoke({"a": 0}, g.GRAPH_CONFIG), [()] * 200)
+    te = _time(lambda: chain.invoke({"a": 0}, g.GRAPH_CONFIG), [()] * (5 if args.smoke else 200))
 
     print(f"python {platform.python_version()} on {platform.machine()}, "
           f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}")  # fmt: skip

@@ -6,6 +6,7 @@ user), both through :func:`offer_engine.scheduler.advance` with its default batc
 
     .venv/bin/python bench/bench_offer_cycle.py                 # 372 and 10000
     .venv/bin/python bench/bench_offer_cycle.py --users 372 --batch 500
+    .venv/bin/python bench/bench_offer_cycle.py --smoke        # 20 users: it runs, no figures
 
 Uses a scratch database on its own embedded server under a temporary directory (or
 ``--home``), removed afterwards. Not a test: figures go to BENCHMARKS.md by hand.
@@ -17,13 +18,17 @@ import argparse
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
+
+from bench._smoke import add_smoke  # noqa: E402
 
 
 def _seed_coupons(conn, catalog: str) -> int:
@@ -95,14 +100,19 @@ def main() -> None:
         "--catalog", choices=("project", "small"), default="project", help="coupon catalog"
     )
     parser.add_argument("--home", type=Path, default=None, help="embedded server directory")
+    add_smoke(parser, db_url=True)
     args = parser.parse_args()
+    if args.smoke:
+        args.users = [20]
+    if args.db_url and len(args.users or [372, 10_000]) != 1:
+        parser.error("--db-url takes one --users (one database per population)")
 
     from db.embedded import EmbeddedPostgres
     from offer_engine.scheduler import BATCH_USERS
 
     batch = args.batch or BATCH_USERS
     home = args.home or Path(tempfile.mkdtemp(prefix="bench_offer_cycle_"))
-    server = EmbeddedPostgres(home / "pg", database="postgres")
+    server = None if args.db_url else EmbeddedPostgres(home / "pg", database="postgres")
     print(
         f"# bench_offer_cycle  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
         f"{platform.machine()} cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}  "
@@ -114,14 +124,15 @@ def main() -> None:
     )
     try:
         for users in args.users or [372, 10_000]:
-            url = server.create_database(f"bench_{users}", drop_first=True)
+            url = args.db_url or server.create_database(f"bench_{users}", drop_first=True)
             r = _bench(url, users, batch, args.catalog)
             print(
                 f"{users:>7} {r['coupons']:>8.0f} {r['first_s']:>14.2f} {r['steady_s']:>15.2f} "
                 f"{users / r['steady_s']:>15.0f} {os.getloadavg()[0]:>5.2f}"
             )
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)
 

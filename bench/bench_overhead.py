@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/bench_overhead.py                  # quick: ~4 min
     .venv/bin/python bench/bench_overhead.py --agents 10000 --time-scale 168 --sim-hours 4
+    .venv/bin/python bench/bench_overhead.py --smoke    # runs 2 and 3 only, tiny: they work
 
 One invocation, one machine state, five Locust runs against one minimal loopback server
 (``_loopback_api.py``, its own process, so its CPU is not the client's):
@@ -41,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness_run import ROOT, HarnessRun, machine, run_locust, workbook  # noqa: E402
+from bench._smoke import add_smoke  # noqa: E402
 
 SIM_START = "2026-01-10T09:00:00+00:00"  # Saturday morning: the week's busiest hours
 HTTP_TYPES = ("GET", "POST", "DELETE")
@@ -55,7 +57,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--plain-users", type=int, default=20)
     ap.add_argument("--skip-db", action="store_true", help="skip run 1 (embedded Postgres)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "loadsim-bench"))
-    return ap.parse_args(argv)
+    add_smoke(ap)
+    a = ap.parse_args(argv)
+    if a.smoke:  # five Locust runs would take a minute: the recorded run and its replay only
+        a.agents, a.time_scale, a.sim_hours, a.skip_db = 20, 3600.0, 2, True
+        a.plain_seconds, a.plain_users = 2, 2
+    return a
 
 
 def _free_port() -> int:
@@ -169,18 +176,22 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
         finally:
             server.stop()
-        runs["mock"] = _harness("mock", ["--mock-api", "--mock-db"], wb, a)
-        runs["none"] = _harness("none", ["--mock-api", "--mock-db"], wb_none, a)
+        if not a.smoke:
+            runs["mock"] = _harness("mock", ["--mock-api", "--mock-db"], wb, a)
+            runs["none"] = _harness("none", ["--mock-api", "--mock-db"], wb_none, a)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(runs, a)
+    if a.smoke:  # the runs themselves must work; their figures are not judged
+        bad = {k: r.rc for k, r in runs.items() if r.rc != 0}
+        if bad or not _http_requests(runs["http"]) or not runs["plain"].requests():
+            print(f"smoke: exit codes {bad}, see {runs['http'].log_path}")
+            return 1
     return 0
 
 
 def report(runs: dict[str, HarnessRun], a: argparse.Namespace) -> None:
     """Print the per-layer table and the ratios."""
-    none = runs["none"]
-    c_none = 1000 * _cpu(none) / max(1, none.total("acted", steady=False))
     plain = runs["plain"]
     p_cpu = _cpu(plain)
     p_reqs = plain.requests()
@@ -216,10 +227,13 @@ def report(runs: dict[str, HarnessRun], a: argparse.Namespace) -> None:
                 f"{name}: overhead ratio (requests per CPU-second, harness ÷ plain, every "
                 f"agent-hour included) = {ratio:.3f}"
             )
-    print(
-        f"no-shopping agent-hour (run 'none', end to end): {c_none:.3f} CPU ms; compare with "
-        f"a session's CPU from bench_session_cost.py"
-    )
+    if "none" in runs:
+        none = runs["none"]
+        c_none = 1000 * _cpu(none) / max(1, none.total("acted", steady=False))
+        print(
+            f"no-shopping agent-hour (run 'none', end to end): {c_none:.3f} CPU ms; compare "
+            f"with a session's CPU from bench_session_cost.py"
+        )
     print(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in rows.items()}, default=str))
 
 

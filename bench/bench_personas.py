@@ -7,12 +7,13 @@ no-change path; once more with every persona changed: updates); seeding the cata
 (first and again). Each figure is the best of ``--repeat`` runs, CPU-bound steps included,
 so a busy shared machine inflates them less.
 
-    .venv/bin/python bench/bench_personas.py [--big 10000] [--repeat 3]
+    .venv/bin/python bench/bench_personas.py [--big 10000] [--repeat 3] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -20,6 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._smoke import add_smoke, bench_database  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -38,10 +43,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--big", type=int, default=10_000, help="size of the large population")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (best is printed)")
+    add_smoke(ap, db_url=True)
     args = ap.parse_args()
+    if args.smoke:
+        args.big, args.repeat = 20, 1
 
     from db import migrate
-    from db.embedded import EmbeddedPostgres
     from db.engine import create_db_engine
     from personas import SAMPLE_PATH
     from personas.catalog import generate_catalog, seed_catalog
@@ -85,9 +92,7 @@ def main() -> None:
             (f"read {args.big} personas (.xlsx)", best(lambda: read_personas(big_xlsx), 1), "")
         )
 
-        server = EmbeddedPostgres(Path(tmp) / "pg", database="postgres")
-        try:
-            url = server.create_database("bench_personas", drop_first=True)
+        with bench_database(args.db_url, Path(tmp), "bench_personas") as url:
             migrate.upgrade(url)
             engine = create_db_engine(url, total_connections=2)
 
@@ -149,8 +154,6 @@ def main() -> None:
 
             rows.append(("seed catalog again", best(again, args.repeat), "unchanged"))
             engine.dispose()
-        finally:
-            server.stop()
 
     width = max(len(r[0]) for r in rows)
     for name, secs, note in rows:

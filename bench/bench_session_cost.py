@@ -3,6 +3,7 @@ issuing the same requests (the end-to-end view is bench_overhead.py).
 
     .venv/bin/python bench/bench_session_cost.py                # quick: ~2 min
     .venv/bin/python bench/bench_session_cost.py --sessions 2000 --concurrency 50
+    .venv/bin/python bench/bench_session_cost.py --smoke      # seconds: it runs, no figures
 
 In one process (gevent-patched first, like a Locust worker), on pre-selected agent-hours
 whose decision is *shop* or *idle browse* (so every unit measured is a session, none of the
@@ -44,6 +45,7 @@ warnings.filterwarnings("ignore")
 import locust  # noqa: E402,F401  (what a worker imports first)
 
 from bench._harness_run import machine  # noqa: E402
+from bench._smoke import add_smoke  # noqa: E402
 from bench.bench_overhead import Loopback  # noqa: E402
 
 SAT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
@@ -57,7 +59,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=2, help="best of N per layer")
     ap.add_argument("--skip-db", action="store_true")
-    return ap.parse_args(argv)
+    add_smoke(ap, db_url=True)
+    a = ap.parse_args(argv)
+    if a.smoke:  # every layer once on a handful of sessions: proves the bench runs
+        a.sessions, a.agents, a.concurrency, a.repeat = 12, 30, 4, 1
+    return a
 
 
 def _pick_hours(personas: list[Any], n: int) -> list[tuple[Any, int, datetime]]:
@@ -147,6 +153,8 @@ class Layers:
         self._hour(item, self._http_shop(item[0]))
 
     def http_db(self, item: tuple[Any, int, datetime]) -> None:
+        from harness.agent.hour import ending_of
+
         p, h, slot = item
         agent_id = self.agent_ids[p.persona_id]
         rec = self.recorder
@@ -154,7 +162,7 @@ class Layers:
                         is_replay=False, token="b")  # fmt: skip
         r = self._hour(item, self._http_shop(p))
         rec.finish(agent_id=agent_id, sim_hour=h, session_id=sid, result=r, slip_s=0.0,
-                   is_replay=False)  # fmt: skip
+                   is_replay=False, **ending_of(r))  # fmt: skip
 
     def plain(self, seq: list[dict[str, Any]]) -> None:
         from locust.contrib.fasthttp import FastHttpSession
@@ -196,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             from personas.seed import seed_personas
 
             ensure_gevent_safe_psycopg()
-            pg = EmbeddedPostgres(work / "pg")
-            url = pg.create_database("bench_session", drop_first=True)
+            if a.db_url:
+                url = a.db_url
+            else:
+                pg = EmbeddedPostgres(work / "pg")
+                url = pg.create_database("bench_session", drop_first=True)
             migrate.upgrade(url)
             engine = create_db_engine(url, total_connections=40)
             with engine.begin() as conn:
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                 cpu["plain"] = min(
                     cpu.get("plain", 1e9), _batch(list(seqs.values()), layers.plain, a.concurrency)
                 )
-                if pg is not None:
+                if not a.skip_db:
                     run_id = f"sc-{rep}"
                     with engine.begin() as conn:
                         conn.execute(
@@ -241,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                     )
         finally:
             server.stop()
-        if pg is not None:
+        if not a.skip_db:
             engine.dispose()
     finally:
         if pg is not None:

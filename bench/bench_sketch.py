@@ -1,7 +1,7 @@
 """Which streaming sketch holds the slip distributions: HDR histogram
 (``hdrhistogram``) vs DDSketch (``ddsketch``), on 200,000 lognormal slips in ms.
 
-    .venv/bin/python bench/bench_sketch.py
+    .venv/bin/python bench/bench_sketch.py [--smoke]
 
 Per record cost, peak memory of one sketch, size of its wire form (what a worker sends in
 its report) and p50/p95/p99 against the exact values. ``ddsketch`` is not a project
@@ -10,11 +10,18 @@ dependency: install it to run its row (``pip install ddsketch``); it is skipped 
 
 from __future__ import annotations
 
+import argparse
 import random
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._smoke import add_smoke  # noqa: E402
 
 N = 200_000
 
@@ -39,8 +46,11 @@ def bench(name: str, make: Callable[[], Any], rec: Callable[[Any, int], Any],
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    add_smoke(ap)
+    n = 1000 if ap.parse_args().smoke else N
     rng = random.Random(15)
-    vals = [int(rng.lognormvariate(5, 1.5)) for _ in range(N)]
+    vals = [int(rng.lognormvariate(5, 1.5)) for _ in range(n)]
     print("| sketch | per record | peak memory | wire | p50/p95/p99 | exact |")
     print("|---|---|---|---|---|---|")
     from hdrh.histogram import HdrHistogram

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_soak_memory.py                    # 10,000 agents, 7 days
     .venv/bin/python bench/bench_soak_memory.py --agents 2000 --days 1 --scale 3600
+    .venv/bin/python bench/bench_soak_memory.py --smoke     # one tiny day with --census
 
 One real ``locust --processes 2 --mock-api --mock-db`` run (a master and two forked
 workers, ``--ramp 0:100``), sampled from outside with psutil every ``--sample-s``. It
@@ -27,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness_run import machine, run_locust  # noqa: E402
+from _smoke import add_smoke  # noqa: E402
 from bench_capacity import workbook  # noqa: E402
 
 SIM_START = "2026-01-05T00:00:00+00:00"
@@ -49,7 +51,10 @@ def main() -> int:
         help="count each worker's live objects by type and the suspect structures once per "
         "simulated day (cheap, no tracing), in <runs>/<run id>.memtrace/",
     )  # fmt: skip
+    add_smoke(ap)
     a = ap.parse_args()
+    if a.smoke:  # one simulated day in ~6 s, the census hook included
+        a.agents, a.days, a.scale, a.sample_s, a.census = 20, 1, 14400.0, 0.5, True
     if a.agents < 1 or a.days < 1 or a.scale <= 0:
         ap.error("--agents, --days and --scale must be positive")
     cache = Path(a.cache)
@@ -117,6 +122,10 @@ def main() -> int:
     missed = sum(int(h["missed"] or 0) for h in run.hours)
     print(f"# hours {len(run.hours)}, acted {acted}, missed {missed}")
     shutil.rmtree(run.run_dir, ignore_errors=True)
+    if a.smoke:  # the run itself must work, and the census must have written its day
+        traced = list((runs_dir / f"{run_id}.memtrace").glob("*"))
+        print(f"# smoke: census files {len(traced)}")
+        return 0 if run.rc == 0 and acted and traced else 1
     return 0 if run.rc in (0, 1) else 1
 
 

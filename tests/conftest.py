@@ -48,6 +48,7 @@ E2E_SPLIT: dict[str, str] = {
     "test_e2e_reports.py": "e2e-b",  # 60
     "test_db_connect.py": "e2e-b",  # ~8 (not re-measured)
     "test_webui_auth.py": "e2e-b",  # ~3 (not re-measured)
+    "test_bench_smoke.py": "e2e-b",  # 43 (its three Locust benches in --smoke mode)
 }
 
 

@@ -101,7 +101,9 @@ class _Tallies:
             t.realized_info += info
 
 
-def _record_session(tal: _Tallies, persona: Persona, r: HourResult, groups: tuple[str, ...]):
+def _record_session(
+    tal: _Tallies, persona: Persona, r: HourResult, groups: tuple[str, ...]
+) -> None:
     steps = r.steps
     band = ("all", f"ds {sensitivity_band(persona.discount_sensitivity)}", groups[1])
     browse = steps.get("browse_products")
@@ -249,7 +251,7 @@ def calibrate(
     return report
 
 
-def _hour(tal: _Tallies, groups: tuple[str, ...], p_shop: float, p_idle: float, kind: str):
+def _hour(tal: _Tallies, groups: tuple[str, ...], p_shop: float, p_idle: float, kind: str) -> None:
     p_i = (1.0 - p_shop) * p_idle
     for g in groups:
         s = tal.t[("sessions", g)]

@@ -8,6 +8,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +76,14 @@ class EmbeddedPostgres:
         self._server.cleanup()
 
 
-def _start(pgserver: object, pgdata: Path, cleanup_mode: str | None) -> object:
+def _start(pgserver: ModuleType, pgdata: Path, cleanup_mode: str | None) -> PostgresServer:
     """pgserver gives ``pg_ctl start`` 10 s; on a loaded machine that can run out while the
     server is still coming up. Ask again: a server that did start is then simply reused."""
     import subprocess
 
     for attempt in range(3):
         try:
-            return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]
+            return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
         except subprocess.TimeoutExpired:
             if attempt == 2:
                 raise

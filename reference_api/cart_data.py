@@ -6,7 +6,9 @@ its template), so a cart costs two round trips whatever its size — no N+1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -43,7 +45,7 @@ _ADD = text(
 )
 
 
-def _terms(row) -> CouponTerms:
+def _terms(row: Sequence[Any]) -> CouponTerms:
     return CouponTerms(
         user_coupon_id=row[0],
         kind=row[1],

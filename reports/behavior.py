@@ -83,7 +83,11 @@ def behavior_metrics(
     finished = shop[shop["status"].isin(["completed", "abandoned"])]
     basket_mean, basket_std, basket_n = _mean_std(finished["item_count"])
     value_mean, value_std, value_n = _mean_std(orders["total_cents"])
-    events = event_counts.groupby("event_type")["count"].sum() if len(event_counts) else {}
+    events = (
+        event_counts.groupby("event_type")["count"].sum()
+        if len(event_counts)
+        else pd.Series(dtype="int64")
+    )
     reasons = shop.loc[shop["status"] == "abandoned", "abandon_reason"].fillna("unspecified")
     return {
         "sessions": int(len(sessions)),

@@ -47,7 +47,7 @@ def _per_day(key: str) -> tuple[Callable[[dict[str, Any]], Any], ZFunc]:
     def z(a: dict[str, Any], b: dict[str, Any]) -> float | None:
         ca, cb = _beh(a).get(key), _beh(b).get(key)
         da, db = a["time"].get("sim_days"), b["time"].get("sim_days")
-        if None in (ca, cb) or not da or not db:
+        if ca is None or cb is None or not da or not db:
             return None
         return z_two_rates(cb, db, ca, da)
 
@@ -60,7 +60,7 @@ def _prop(num: str, den: Callable[[dict[str, Any]], Any], key: str) -> tuple[Any
 
     def z(a: dict[str, Any], b: dict[str, Any]) -> float | None:
         ka, kb, na, nb = _beh(a).get(num), _beh(b).get(num), den(_beh(a)), den(_beh(b))
-        if None in (ka, kb, na, nb):
+        if ka is None or kb is None or na is None or nb is None:
             return None
         return z_two_proportions(kb, nb, ka, na)
 

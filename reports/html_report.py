@@ -368,7 +368,7 @@ def charts(report: RunReport, data: dict[str, Any]) -> list[tuple[str, str]]:
         if limit is not None:
             ax.axhline(limit, color="red", linestyle="-.", label=f"threshold: {limit_label}")
 
-    agents = [
+    agents: list[tuple[str, str, dict[str, Any]]] = [
         # Drawn last and dashed on top: when every target agent is active the two coincide.
         (
             "target_users",
@@ -378,13 +378,16 @@ def charts(report: RunReport, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("live_users", "active agents", {"drawstyle": "steps-post"}),
         ("acted", "agents that acted", {"alpha": 0.7}),
     ]
-    flows = [
+    flows: list[tuple[str, str, dict[str, Any]]] = [
         ("sessions", "sessions", {}),
         ("orders", "orders", {}),
         ("failed", "failed flows", {"color": "tab:red"}),
         ("missed", "missed sessions", {"color": "black", "linestyle": ":"}),
     ]
-    slip = [("slip_p50_ms", "slip p50", {}), ("slip_p99_ms", "slip p99", {})]
+    slip: list[tuple[str, str, dict[str, Any]]] = [
+        ("slip_p50_ms", "slip p50", {}),
+        ("slip_p99_ms", "slip p99", {}),
+    ]
     n_eps = max(1, min(15, len(data["endpoints"])))
     ep_height = 1.4 + 0.35 * n_eps
     wide, labelled = 0.08, 0.3  # left margins: plain axis, endpoint names

@@ -141,7 +141,10 @@ class HarnessOptions:
     @classmethod
     def from_parsed(cls, ns: Any) -> HarnessOptions:
         """Validate Locust's parsed options; ``ConfigError`` names the bad option."""
-        g = lambda name, default=None: getattr(ns, name, default)  # noqa: E731
+
+        def g(name: str, default: Any = None) -> Any:  # Locust's namespace: untyped
+            return getattr(ns, name, default)
+
         scale = float(g("time_scale", 168.0))
         # nan passes every comparison and inf never ends a run: both are refused.
         if not math.isfinite(scale) or scale <= 0:

@@ -9,6 +9,7 @@ app's tables. Reached through ``db.migrate.harness_*`` (or ``alembic -n harness`
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from alembic import context
 from sqlalchemy import create_engine, pool, text
@@ -33,7 +34,7 @@ def _url() -> str:
     return str(normalize_url(url).render_as_string(hide_password=False))
 
 
-_OPTS = dict(
+_OPTS: dict[str, Any] = dict(
     target_metadata=metadata,
     version_table_schema=HARNESS_SCHEMA,
     include_schemas=True,

@@ -7,7 +7,7 @@ on a simulation server (the owner's "Offer Engine Routes").
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 from sqlalchemy import text
@@ -31,8 +31,8 @@ from reference_api.schemas import (
 )
 
 router = APIRouter(tags=["simulation"], responses=SHED)
-_404 = {404: {"model": ErrorOut}}
-_409 = {409: {"model": ErrorOut}}
+_404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+_409: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut}}
 
 
 def _out(row: engine_cycles.CycleRow) -> CycleOut:

@@ -351,7 +351,7 @@ def _write_all(
         text("SELECT sim_start, sim_end, time_scale, seed, status FROM simulation_runs "
              "WHERE run_id = :r"), {"r": run_id},
     ).mappings().first()  # fmt: skip
-    sim_start = (run or {}).get("sim_start") or manifest.get("sim_start")
+    sim_start = (run["sim_start"] if run else None) or manifest.get("sim_start")
     hours = conn.execute(
         text("SELECT max(sim_hour) FROM agent_hours WHERE run_id = :r"), {"r": run_id}
     ).scalar()

@@ -5,6 +5,13 @@ Slip is how late an agent acted against its slot; as a share of a simulated hour
 sustainable. Exact percentiles come from ``agent_hours.slip_seconds`` (database); a
 ``--mock-db`` run only has ``hours.csv``'s per-hour percentiles, from which the overall
 figures are acted-weighted means and the worst hour is reported separately.
+
+The **realized time scale** is simulated time over the real time it took, measured: the
+harness records when its loop saw each simulated hour begin and end (``hours.csv``'s
+``real_start``/``real_end``); the clock's own instants (``real_time``) are the plan, used
+only for files written before those columns existed. The **accounting** of agent-hours —
+``acted + missed + not_owed`` against the live agent-hours of the master's lease book
+(``live_users``) — is checked per hour and reported (``agent_hours_account``).
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ def hours_from_db(
     )
     per = s.groupby("sim_hour")[["shopped", "idle", "completed", "abandoned"]].sum()
     out = out.join(per, how="left")
+    out["not_owed"] = 0  # held but not owed hours leave no row: live_users is rows here
     out["orders"] = orders.groupby("sim_hour").size() if len(orders) else 0
     counts = ["live_users", *hour_table.SUMMED_COLUMNS]
     out[counts] = out[counts].fillna(0).astype(int)
@@ -143,10 +151,29 @@ def last_replayed_hour(agent_hours: pd.DataFrame) -> int | None:
     return int(replayed.max()) if len(replayed) else None
 
 
+def _instants(col: pd.Series) -> pd.Series:
+    return pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601")
+
+
+def _measured(hours: pd.DataFrame) -> tuple[float, float] | None:
+    """(simulated seconds, real seconds) of the hours whose real beginning and end the
+    harness saw (``real_start``/``real_end``): each such hour is 3600 simulated seconds
+    in the real time between the two. Rows without both (the hour a run paused or ended
+    in, an older file, rebuilt from the database) are left out."""
+    if not len(hours) or "real_start" not in hours or "real_end" not in hours:
+        return None
+    spans = (_instants(hours["real_end"]) - _instants(hours["real_start"])).dt.total_seconds()
+    spans = spans[spans.notna() & (spans > 0)]
+    if not len(spans):
+        return None
+    return 3600.0 * len(spans), float(spans.sum())
+
+
 def _realized(hours: pd.DataFrame) -> tuple[float, float] | None:
-    """(simulated seconds, real seconds) the run's hour rows span, summed per segment:
-    the time between a kill and its ``--resume`` is not simulated time. Rows whose real
-    time is unknown (a paused clock, rebuilt from the database) are left out."""
+    """(simulated seconds, real seconds) the run's hour rows span by the clock's planned
+    instants (``real_time``), summed per segment: the time between a kill and its
+    ``--resume`` is not simulated time. Rows whose real time is unknown (a paused clock,
+    rebuilt from the database) are left out."""
     if not len(hours) or "real_time" not in hours:
         return None
     h = hours.dropna(subset=["sim_time", "real_time"])
@@ -189,14 +216,20 @@ def time_metrics(
     ended = parse_instant(manifest.get("ended_at") or (db_run or {}).get("ended_at"))
     real_seconds, real_source = None, "unknown"
     realized = None
-    spans = _realized(hours)
-    if spans is not None:
+    measured = _measured(hours)
+    spans = None if measured is not None else _realized(hours)
+    if measured is not None:
+        # Measured: the hours the harness saw begin and end, each in its own real time.
+        realized = measured[0] / measured[1]
+        real_seconds = measured[1]
+        real_source = "hours.csv real_start/real_end (measured)"
+    elif spans is not None:
         # The simulated window only: rows mark hour starts, so the last hour adds one
         # more hour at the realized pace. Set-up and teardown (in started/ended_at)
         # are not simulated time and would understate orders per real minute.
         realized = spans[0] / spans[1]
         real_seconds = spans[1] + 3600.0 / realized
-        real_source = "hours.csv"
+        real_source = "hours.csv real_time (the clock's plan)"
     if real_seconds is None and started and ended:
         real_seconds, real_source = (ended - started).total_seconds(), "manifest"
     if real_seconds is None and history_elapsed_s:
@@ -269,6 +302,7 @@ def time_metrics(
     return {
         "time_scale": scale,
         "realized_time_scale": round(realized, 3) if realized else None,
+        "realized_time_scale_source": real_source if realized else None,
         "sim_hour_real_s": hour_s,
         "sim_hours": sim_hours,
         "sim_days": (sim_hours / 24.0) if sim_hours else None,
@@ -287,4 +321,32 @@ def time_metrics(
         "unheld_sessions": unheld,
         "failed_flows": failed,
         "failed_flow_kinds": failure_kinds,
+        "agent_hours_account": agent_hours_account(hours),
+    }
+
+
+def agent_hours_account(hours: pd.DataFrame) -> dict[str, Any] | None:
+    """Every live agent-hour acted, missed or not owed, per ``hours.csv`` row: the totals
+    and the hours where ``acted + missed + not_owed`` is not ``live_users`` (``None``: the
+    file has no lease book — written before ``not_owed`` existed, or rebuilt from the
+    database)."""
+    need = ("live_users", "acted", "missed", "not_owed")
+    if not len(hours) or any(c not in hours for c in need):
+        return None
+    num = {c: pd.to_numeric(hours[c], errors="coerce") for c in need}
+    known = num["live_users"].notna() & num["not_owed"].notna()
+    if not known.any():
+        return None
+    acted, missed, not_owed, live = (
+        num[c][known].fillna(0).astype(int) for c in ("acted", "missed", "not_owed", "live_users")
+    )
+    gap = live - (acted + missed + not_owed)
+    off = {int(h): int(g) for h, g in zip(hours.loc[known, "sim_hour"], gap, strict=True) if g}
+    return {
+        "live": int(live.sum()),
+        "acted": int(acted.sum()),
+        "missed": int(missed.sum()),
+        "not_owed": int(not_owed.sum()),
+        "adds_up": not off,
+        "off_by_hour": off,
     }

@@ -61,7 +61,7 @@ def test_time_metrics_with_empty_real_times(tmp_path, paused_from):
                      history_elapsed_s=None, db_run=None)  # fmt: skip
     assert t["sim_hours"] == 6
     if paused_from >= 2:  # two timed rows: the realized scale comes from them
-        assert t["real_seconds_source"] == "hours.csv"
+        assert t["real_seconds_source"] == "hours.csv real_time (the clock's plan)"
         assert t["realized_time_scale"] == pytest.approx(SCALE, rel=1e-3)
     else:  # nothing to time from the rows: the manifest's span, never an IndexError
         assert t["real_seconds_source"] == "manifest"
@@ -199,7 +199,8 @@ def _director(tmp_path: Path, *, thresholds=(), paused=True, env="ok", checkpoin
                            thresholds=list(thresholds))  # fmt: skip
     return SimpleNamespace(
         run=SimpleNamespace(run_id="r1"), files=files, env=env, engine=None, opts=opts,
-        rt=SimpleNamespace(clock=clock, collector=collector, sim_end=None), agg=agg,
+        rt=SimpleNamespace(clock=clock, collector=collector, sim_end=None,
+                           timings=SimpleNamespace(write_run_csv=lambda _d: None)), agg=agg,
         pool=SimpleNamespace(size=5), users_at_hour={}, settings_cycle_days=7.0,
         exit_code=None, stopped_early=False, current_hour=3, checkpoint=checkpoint,
         _loop=None, _probe=None,

@@ -35,6 +35,7 @@ def new_sketch() -> HdrHistogram:
 
 COUNTERS = (
     "acted", "shopped", "idle", "none", "completed", "abandoned", "failed", "missed", "orders",
+    "not_owed",
 )  # fmt: skip
 
 

@@ -10,12 +10,23 @@ process sees (requests in the last second; the harness's shape sets Locust's rat
 ramp step, and a worker is never told it), or Locust's ``-r`` when larger: the users started
 in :data:`WINDOW_S` (``ceil(rate × WINDOW_S)``, 1 … :data:`MAX_BATCH`). A batch goes when it
 holds k requests or its first is :data:`WINDOW_S` old, so no user waits longer than that.
+
+**No user waits forever in silence.** A grant the worker never gets — dropped, or refused
+by the wire's checker as malformed (an owner's uuid user ids once were) — would leave its
+user waiting until Locust's stop timeout, acting nothing and counting nothing. So
+:meth:`LeaseClient.lease` waits at most :data:`ANSWER_TIMEOUT_S`: then the request is
+given up (the master drops it from its queue, or frees the persona it had granted to it,
+``harness.control.lease_broker``), the first such time in the process is logged in one
+line, and the user counts a failed hour and asks again (``harness.agent.user``). A grant
+that arrives for a request given up is ignored: the master has already freed it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections import OrderedDict
 from typing import Any
 
 import gevent
@@ -25,6 +36,14 @@ from harness.config.messages import Grant, LeaseRequest, Release, send
 
 WINDOW_S = 0.1
 MAX_BATCH = 500
+ANSWER_TIMEOUT_S = 30.0
+"""How long a user waits for its grant before the request counts as lost. A request the
+master queues waits for a release or a reclaim: a dead worker's personas come back after
+Locust marks it missing (~3 s) plus ``LeaseBroker.RECLAIM_AFTER_S`` (10 s), well inside."""
+GIVEN_UP_MAX = 10_000
+"""Given-up request ids remembered (to ignore their late grants); beyond, the oldest go."""
+
+log = logging.getLogger("loadsim.user")
 
 
 def batch_size(spawn_rate: float | None) -> int:
@@ -51,6 +70,10 @@ class LeaseClient:
         self._batch: list[str] = []
         self._timer: gevent.Greenlet | None = None
         self.sent_messages = 0
+        self.answer_timeout_s = ANSWER_TIMEOUT_S
+        self.timeouts = 0
+        """Requests given up for want of an answer (this process, this run)."""
+        self._given_up: OrderedDict[str, None] = OrderedDict()
         self._asked: dict[str, float] = {}  # req_id → when asked (perf_counter)
         self.on_round_trip: Any = None  # (ms) -> None: the runtime's harness timings
 
@@ -66,6 +89,39 @@ class LeaseClient:
         elif self._timer is None:
             self._timer = gevent.spawn_later(WINDOW_S, self._send)
         return result
+
+    def lease(self, req_id: str) -> dict[str, Any] | None:
+        """Ask and wait for the grant: the entry, or ``None`` when no answer came within
+        :attr:`answer_timeout_s` (the request is then given up; logged the first time)."""
+        result = self.ask(req_id)
+        try:
+            entry = result.get(timeout=self.answer_timeout_s)
+        except gevent.Timeout:
+            self.give_up(req_id)
+            self.timeouts += 1
+            if self.timeouts == 1:
+                log.warning(
+                    "lease request %s got no answer from the master in %g s (its grant was "
+                    "dropped or malformed on the way?): the user counts a failed hour "
+                    "(error kind 'lease') and asks again; further ones are counted, not logged",
+                    req_id, self.answer_timeout_s,
+                )  # fmt: skip
+            return None
+        self.done(req_id)
+        return entry
+
+    def give_up(self, req_id: str) -> None:
+        """Stop waiting for ``req_id``: drop it here, or tell the master to forget it
+        (queued: dropped; granted: the persona freed). Its grant, if one comes, is ignored."""
+        self.pending.pop(req_id, None)
+        self._asked.pop(req_id, None)
+        if req_id in self._batch:
+            self._batch.remove(req_id)
+            return
+        self._given_up[req_id] = None
+        while len(self._given_up) > GIVEN_UP_MAX:
+            self._given_up.popitem(last=False)
+        send(self.environment.runner, Release(req_id=req_id))
 
     def _observe(self) -> None:
         """k from the rate requests arrive at (this second's so far, or the last one's)."""
@@ -90,12 +146,7 @@ class LeaseClient:
 
     def cancel(self, req_id: str) -> None:
         """The user stopped before its grant: drop the request (here, or at the master)."""
-        self.pending.pop(req_id, None)
-        self._asked.pop(req_id, None)
-        if req_id in self._batch:
-            self._batch.remove(req_id)
-        else:
-            send(self.environment.runner, Release(req_id=req_id))
+        self.give_up(req_id)
 
     def done(self, req_id: str) -> None:
         self.pending.pop(req_id, None)
@@ -105,11 +156,14 @@ class LeaseClient:
         """The master's :class:`Grant`: each waiting user gets its entry; a grant whose user
         is gone is given back at once."""
         for item in grant.grants:
+            if item.req_id in self._given_up:  # the master freed it on our Release
+                del self._given_up[item.req_id]
+                continue
             pending = self.pending.get(item.req_id)
             if pending is not None:
                 asked = self._asked.pop(item.req_id, None)
                 if asked is not None and self.on_round_trip is not None:
                     self.on_round_trip((time.perf_counter() - asked) * 1000)
-                pending.set(item.entry.to_msg())
+                pending.set({**item.entry.to_msg(), "granted_at": grant.at})
             else:
                 send(self.environment.runner, Release(agent_id=item.entry.agent_id))

@@ -21,6 +21,16 @@ waits for it (its real-time spacing is what ``--pace on`` measures). An agent wi
 left sleeps until it is stopped (it used to spin on a 0 s wait). :func:`pending_hours` tells
 the run's end (``harness.control.finish.RunEnd``, through each worker's report) which users
 still owe an hour, so the run stops as soon as none does.
+
+**Hours not owed.** Every hour an agent's persona is leased in is acted, missed or *not
+owed* — counted ``not_owed``, so that ``hours.csv`` adds up against the master's lease book
+(``acted + missed + not_owed == live_users``, ``harness.control.lease_broker``): the hour
+it joined in when its slot there had already passed (a ramp's new users; its schedule
+starts at the grant's instant, the one the book counts), the hour it is stopped in
+before the simulated end with that hour's slot still ahead (a user handed over or
+stopped), and an hour whose row an earlier holder of the persona already wrote (a dead
+worker's, or the segment before a ``--resume``: the claim is skipped). Counters only: no
+``agent_hours`` row is written for them.
 """
 
 from __future__ import annotations
@@ -70,6 +80,21 @@ def pending_hours(rt: Any, schedules: Iterable[AgentSlots | None]) -> dict[int, 
     return dict(owing)
 
 
+def lease_failed(rt: Any) -> None:
+    """A user's lease request got no answer within its bound
+    (``harness.agent.lease_client``): a failed hour (error kind ``lease``, not acted) in
+    the hour the wait ended — an hour of the run only.
+
+    Args:
+        rt: The process's runtime.
+    """
+    if rt.clock is None or rt.sim_start is None:
+        return
+    now = rt.clock.now()
+    if rt.sim_end is None or now < rt.sim_end:
+        rt.collector.count(rt.hour_of(now), ("failed",), error_kind="lease")
+
+
 class AgentSlots:
     """The schedule of one leased agent.
 
@@ -87,6 +112,8 @@ class AgentSlots:
         hour = rt.hour_of(now)
         # A user that joins mid-hour starts with the first slot still ahead of it.
         self.next_hour = hour if rt.slot_time(hour, offset_s) >= now else hour + 1
+        if self.next_hour > hour:
+            self.not_owed(hour)  # joined after its slot: this hour is not its to act
         self.after_session = False
         """The last hour played a session (which may have run past the next slot)."""
         self.playing: int | None = None
@@ -155,7 +182,15 @@ class AgentSlots:
         self.playing = hour
         outcome = self.hours.run(hour, slot, slip)
         self.playing = None  # counted (not in a ``finally``: a kill leaves it for at_stop)
+        if outcome == "skipped":  # an earlier holder (or segment) has this hour's row
+            self.not_owed(hour)
         self.after_session = outcome not in ("none", "skipped")
+
+    def not_owed(self, hour: int) -> None:
+        """Count hour ``hour`` as held but not owed (only an hour of the run)."""
+        rt = self.rt
+        if rt.sim_end is None or rt.slot_time(hour, 0.0) < rt.sim_end:
+            rt.collector.count(hour, ("not_owed",))
 
     def miss_owed(self) -> int:
         """Count every slot still owed before the simulated end missed; how many."""
@@ -168,10 +203,19 @@ class AgentSlots:
 
     def at_stop(self) -> None:
         """The user stops. Once the clock reached the simulated end, the hour a kill cut
-        and the slots still owed are counted missed, so the hours add up. (A run stopped
-        earlier — SIGTERM, breaker — ends its hours where its clock stopped.)"""
+        and the slots still owed are counted missed, so the hours add up. Stopped earlier
+        (SIGTERM, breaker, a hand-over) its hours end where its clock stopped, the hour it
+        is in counted not owed when its slot there is still ahead."""
         rt = self.rt
-        if rt.sim_end is None or rt.clock is None or rt.clock.now() < rt.sim_end:
+        if rt.clock is None:
+            return
+        now = rt.clock.now()
+        if rt.sim_end is None or now < rt.sim_end:
+            # Stopped inside the run with this hour's slot still ahead: not owed by it.
+            hour = rt.hour_of(now)
+            if self.playing is None and self.next_hour == hour and self.slot(hour) > now:
+                self.not_owed(hour)
+                self.next_hour += 1
             return
         if self.playing is not None:  # killed inside the hour: it was never counted
             log.warning("agent %s: hour %s cut by the stop, counted missed",

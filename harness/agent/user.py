@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import Any
 from uuid import uuid4
 
@@ -22,7 +23,7 @@ from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness.agent.hour import AgentHours, slot_offset_seconds
 from harness.agent.runtime import ProcessRuntime, runtime_of
-from harness.agent.schedule import PAUSED_POLL_S, AgentSlots, pending_hours
+from harness.agent.schedule import PAUSED_POLL_S, AgentSlots, lease_failed, pending_hours
 from harness.config.messages import Release, send
 from personas.model import Persona
 
@@ -68,12 +69,16 @@ class PersonaUser(User):
     def on_start(self) -> None:
         rt = self.rt
         rt.ready.wait()
-        self._req_id = uuid4().hex
-        # Batched with the process's other starting users (harness.agent.lease_client).
-        result = rt.leases.ask(self._req_id)
-        self.entry = result.get()  # waits while no persona of the active set is free
-        rt.leases.done(self._req_id)
-        assert rt.run is not None
+        entry = None
+        while entry is None:
+            self._req_id = uuid4().hex
+            # Batched with the process's other starting users (harness.agent.lease_client);
+            # waits while no persona of the active set is free, at most its bound.
+            entry = rt.leases.lease(self._req_id)
+            if entry is None:  # no answer within the bound: a failed hour, ask again
+                lease_failed(rt)
+        self.entry = entry
+        assert rt.run is not None and rt.recorder is not None and rt.clock is not None
         self.persona = Persona(**self.entry["persona"])
         if self.entry.get("arm") is not None:  # --experiment: its sessions carry the arm
             rt.recorder.arms[int(self.entry["agent_id"])] = self.entry["arm"]
@@ -82,7 +87,11 @@ class PersonaUser(User):
             shop=self._make_shop(), pace=rt.opts.pace, stopping=self._stopping,
         )  # fmt: skip
         offset_s = slot_offset_seconds(rt.run.seed, self.persona.persona_id)
-        self.slots = AgentSlots(rt, self.hours, offset_s, rt.clock.now())
+        # The schedule starts at the grant's instant (the master's lease book counts the
+        # lease from there), never later than now.
+        at = self.entry.get("granted_at")
+        start = rt.clock.now(real=min(float(at), time.time())) if at else rt.clock.now()
+        self.slots = AgentSlots(rt, self.hours, offset_s, start)
 
     def on_stop(self) -> None:
         if self.slots is not None:
@@ -119,7 +128,7 @@ class PersonaUser(User):
             connection_timeout=10.0,
         )
         return HttpShop(
-            client=client, agent_id=int(self.entry["agent_id"]), sim_now=lambda: rt.clock.now(),  # type: ignore[index]
+            client=client, agent_id=int(self.entry["agent_id"]), sim_now=rt.now,  # type: ignore[index]  # entry: set before the shop is made
             bucket=rt.bucket, catalog=rt.catalog, browse_via_api=rt.opts.browse_via == "api",
             counters=rt.counters, default_store_id=store_id,
             routes=rt.run.options.get("routes"),  # the master's route map

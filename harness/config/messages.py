@@ -161,10 +161,14 @@ class Grant(Message):
 
     :param grants: the answered requests (the single form ``{req_id, entry}`` is also
         understood on arrival).
+    :param at: when the master granted them (epoch seconds): a user's schedule starts
+        at that instant, the one the master's lease book counts the lease from, not at the
+        grant's arrival a few milliseconds (simulated minutes) later.
     """
 
     NAME: ClassVar[str] = MSG_GRANT
     grants: list[GrantItem] = field(default_factory=list)
+    at: float | None = None
 
     @classmethod
     def from_msg(cls, data: Any, *, where: str | None = None) -> Grant:

@@ -6,7 +6,10 @@ outage (exit 5), SIGTERM, Ctrl-C — and the report is most needed exactly when 
 went wrong. So each stage runs on its own: one that throws is logged and named in the
 manifest (``end_errors``), and the stages after it still run. A report that cannot be
 built fails every ``--threshold`` gate (exit 3 or 4, with the reason): CI must never
-pass on figures nobody computed.
+pass on figures nobody computed. Nor on a run that did nothing: a run that went through
+its simulated hours without one agent-hour acted or counted missed (no user ever got a
+persona, say — every grant lost on the way) fails with exit 3 and one ``[FAIL] run:``
+line saying why (:func:`nothing_done`).
 """
 
 from __future__ import annotations
@@ -138,6 +141,7 @@ def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, 
     clock = _running_view(director.rt.clock)
     segment = getattr(director.files, "segment", 1)
     book = getattr(director, "book", None)  # hours a dead worker held: counted missed
+    leases = getattr(director, "leases", None)  # the lease book: live agent-hours
     rows = []
     for h in sorted(director.agg.hours) if hours is None else hours:
         b = director.agg.get(h)
@@ -155,7 +159,7 @@ def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, 
                     "real_time": datetime.fromtimestamp(real, UTC).isoformat() if real else "",
                     "stage_fraction": frac,
                     "target_users": min(director.pool.size, math.ceil(frac * director.pool.size)),
-                    "live_users": director.users_at_hour.get(h, ""),
+                    "live_users": leases.live_at(h) if leases is not None else "",
                     **{k: c.get(k, 0) for k in ("acted", "shopped", "idle", "completed")},
                     **{k: c.get(k, 0) for k in ("abandoned", "failed", "missed", "orders")},
                     "unheld": unheld,
@@ -167,6 +171,10 @@ def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, 
                     else "",
                     "offer_cycle": cycle_of_hour(h, director.settings_cycle_days),
                     "segment": segment,
+                    "not_owed": c.get("not_owed", 0),
+                    "locust_users": director.users_at_hour.get(h, ""),
+                    "real_start": _instant(getattr(book, "began_at", {}).get(h)),
+                    "real_end": _instant(getattr(book, "ended_at", {}).get(h)),
                 }
             )
         )
@@ -179,6 +187,10 @@ def _running_view(clock: Any) -> Any:
     if clock is not None and clock.paused:
         return clock.resume(real=clock.real_t0)
     return clock
+
+
+def _instant(t: float | None) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat() if t is not None else ""
 
 
 def _s(ms: float | None) -> float | str:
@@ -222,6 +234,7 @@ def finish_run(director: Any) -> int | None:
     stage("hours.csv", lambda: files.write_hours_csv(hours_rows(director)))
     stage("Locust stats", lambda: files.write_final_stats(env))
     exit_code = director.exit_code
+    nothing = None if exit_code is not None else stage("accounting", lambda: nothing_done(director))
     status = "breaker" if exit_code == 5 else "completed"
     if director.stopped_early:
         status = "stopped"
@@ -251,12 +264,48 @@ def finish_run(director: Any) -> int | None:
                 exit_code = 3
         else:
             log.warning("--threshold gates not judged: the run stopped with exit %d", exit_code)
-    stage("run record", lambda: _record_end(director, status, exit_code))
-    stage("manifest", lambda: files.end_segment(exit_code=exit_code, end_errors=failed or None))
-    stage("run log", lambda: files.log_event("run_end", status=status, exit_code=exit_code,
+    if nothing:
+        print(f"[FAIL] run: {nothing}", flush=True)
+        log.error("the run fails (exit 3): %s", nothing)
+        exit_code = 3  # a load failure: it takes precedence over a behavior gate's 4
+    # What this process exits with: the harness's code, or Locust's own rule's when the
+    # harness leaves it — so the manifest and the run record say 0 for a clean run.
+    final = exit_code if exit_code is not None else locust_exit_code(env)
+    stage("run record", lambda: _record_end(director, status, final))
+    why_failed = {"failure": nothing} if nothing else {}
+    stage("manifest", lambda: files.end_segment(exit_code=final, end_errors=failed or None,
+                                                **why_failed))  # fmt: skip
+    stage("run log", lambda: files.log_event("run_end", status=status, exit_code=final,
                                              end_errors=failed or None))  # fmt: skip
     log.info("run %s finished (%s); outputs in %s", director.run.run_id, status, files.dir)
     return exit_code
+
+
+def nothing_done(director: Any) -> str | None:
+    """Why the run failed although nothing stopped it: it reached its simulated end, or
+    went through a whole simulated hour, and not one agent-hour was acted or counted missed
+    (``None``: it did something, or it was stopped — SIGTERM, Ctrl-C, the web UI in its
+    first hour — before it could)."""
+    reached_end = getattr(director, "sim_end_reached_at", None) is not None
+    if director.stopped_early or (not reached_end and director.current_hour < 1):
+        return None
+    totals = director.agg.totals()
+    if totals.get("acted", 0) + totals.get("missed", 0) > 0:
+        return None
+    hours = director.current_hour + 1
+    why = f"no agent-hour was acted or counted missed in {hours} simulated hour(s)"
+    lease_failures = sum(b.errors.get("lease", 0) for b in director.agg.hours.values())
+    leases = getattr(director, "leases", None)
+    lost = getattr(leases, "lost_grants", 0)
+    if lease_failures or lost:
+        why += (
+            f": {lease_failures} lease requests got no answer in time and {lost} grants never "
+            "reached their worker (dropped or malformed on the way — see the log)"
+        )
+    else:
+        live = sum(leases.live_at(h) for h in range(hours)) if leases is not None else 0
+        why += f" ({live} live agent-hours in the lease book)"
+    return why
 
 
 def _stop_loops(director: Any) -> None:
@@ -326,6 +375,19 @@ def _sim_end(director: Any) -> datetime | None:
     if director.rt.sim_end is not None and sim_end is not None:
         sim_end = min(sim_end, director.rt.sim_end)
     return sim_end
+
+
+def locust_exit_code(env: Any) -> int:
+    """The code Locust exits a run with when the harness leaves it (``locust.main``'s
+    shutdown rule): ``--exit-code-on-error`` (1) after any request failure or exception,
+    2 after an unhandled greenlet exception, else 0."""
+    import sys
+
+    runner = getattr(env, "runner", None)
+    if runner is not None and (runner.errors or runner.exceptions):
+        return int(getattr(env.parsed_options, "exit_code_on_error", 1))
+    locust_log = sys.modules.get("locust.log")  # loaded whenever Locust runs (no import here)
+    return 2 if getattr(locust_log, "unhandled_greenlet_exception", False) else 0
 
 
 def _record_end(director: Any, status: str, exit_code: int | None) -> None:

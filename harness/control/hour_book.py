@@ -10,13 +10,23 @@ its personas are re-leased (``harness.control.lease_broker``) and the new holder
 the *current* hour — replaying the hours in between would act them late on a clock that
 has moved on, and a late order is a different order. So every hour touched by a death (from
 the hour the worker may have last reported in — 10 real seconds before Locust marked it
-missing — to the hour after its personas were re-leased) is topped up in ``hours.csv``: ``unheld = agents expected − (acted + missed)`` is added to
-its ``missed`` and shown in its ``unheld`` column (recomputed at the run's end, when late
-reports have arrived), and logged as a ``hours_unheld`` run-log event when the hour is
-written. ``acted + missed`` then
-equals the agents of the hour, and the ``missed_sessions=0`` gate cannot pass over them.
-The dead worker's last ≤ 3 s of counts never arrive; those agent-hours count missed here
+missing — to the hour after its personas were re-leased) is topped up in ``hours.csv``:
+``unheld = live agent-hours − (acted + missed + not_owed)`` is added to its ``missed`` and
+shown in its ``unheld`` column (recomputed at the run's end, when late reports have
+arrived), and logged as a ``hours_unheld`` run-log event when the hour is written.
+``acted + missed + not_owed`` then equals the live agent-hours of the hour (the lease book,
+where a persona re-leased within the hour counts for both holders), and the
+``missed_sessions=0`` gate cannot pass over them. A grant that never reached its worker
+(``harness.control.lease_broker``) is topped up the same way over the hours its persona
+was held in. The dead worker's last ≤ 3 s of counts never arrive; those agent-hours count missed here
 (the database, when there is one, still has them).
+
+**When each hour really began and ended.** The simulated clock maps real time to
+simulated time by construction, so ``hours.csv``'s ``real_time`` (the clock's instant for
+the hour's start) says what was planned, not what happened. The book also records when
+its loop (every 0.25 s) first saw each hour begin and end — ``real_start``/``real_end``:
+a pause stretches an hour, a starved master sees its hours late — and the report's
+realized time scale is derived from those (``reports.timing``).
 """
 
 from __future__ import annotations
@@ -47,6 +57,11 @@ class HourBook:
         self.current_hour = -1
         self.reported_hour = -1
         self.users_at_hour: dict[int, int] = {}
+        """Locust's user count in each hour: the most seen during it (``locust_users``)."""
+        self.began_at: dict[int, float] = {}
+        """When this loop first saw each hour begun (epoch seconds)."""
+        self.ended_at: dict[int, float] = {}
+        """When this loop first saw each hour over (the next begun, or the run's end)."""
         self.expected_at_hour: dict[int, int] = {}
         self.unheld_hours: set[int] = set()
         """Hours a dead worker's window touched (kept for the run: a handful)."""
@@ -68,10 +83,23 @@ class HourBook:
         self.users_at_hour[hour] = max(self.users_at_hour.get(hour, 0), users)
         self.expected_at_hour[hour] = max(self.expected_at_hour.get(hour, 0), d.pool.limit)
         if hour > self.current_hour:
+            self.note_hours(self.current_hour, hour, time.time())
             for h in range(self.current_hour + 1, hour + 1):
                 d._on_new_hour(h)
             self.current_hour = hour
+        if rt.sim_end is not None and hour not in self.ended_at and rt.clock.now() >= rt.sim_end:
+            self.ended_at[hour] = time.time()  # the run's last hour is over
         self.report_due()
+
+    def note_hours(self, last: int, hour: int, now: float) -> None:
+        """The loop sees hour ``hour`` begun at ``now``; ``last`` was the current one (and
+        any hour in between — a loop starved that long — began and ended unseen, now)."""
+        if last in self.began_at:
+            self.ended_at.setdefault(last, now)
+        for h in range(last + 1, hour + 1):
+            self.began_at.setdefault(h, now)
+            if h < hour:
+                self.ended_at.setdefault(h, now)
 
     def clock_hour(self) -> int:
         """The simulated hour the clock is in (a bounded run's last hour once past its end)."""
@@ -101,6 +129,8 @@ class HourBook:
             append_hour(d, h)
             self.agg.compact(h)  # its row is written: keep percentiles, drop the histogram
             self.users_at_hour.pop(h - 48, None)
+            self.began_at.pop(h - 48, None)
+            self.ended_at.pop(h - 48, None)
             if h - 48 not in self.unheld_hours:
                 self.expected_at_hour.pop(h - 48, None)
             d._after_hour(h)
@@ -134,7 +164,12 @@ class HourBook:
         if h not in self.unheld_hours and h not in self.cut_owed:
             return 0
         c = self.agg.get(h).counts
-        gap = max(0, self.expected_at_hour.get(h, 0) - c.get("acted", 0) - c.get("missed", 0))
+        done = c.get("acted", 0) + c.get("missed", 0) + c.get("not_owed", 0)
+        # The lease book's agent-hours when there is one: a persona re-leased within the
+        # hour counts for both holders (the dead one's unreported, the new one's counted).
+        leases = getattr(self.d, "leases", None)
+        held = leases.live_at(h) if leases is not None else self.expected_at_hour.get(h, 0)
+        gap = max(0, held - done)
         return gap if h in self.unheld_hours else min(gap, self.cut_owed[h])
 
     def note_unheld(self, h: int) -> None:

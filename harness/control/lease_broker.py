@@ -12,6 +12,20 @@ that comes back, and keeps the lease history for ``persona_leases``.
 The history is **bounded**: flushed to the database every 2 s, and without a database
 (``--mock-db``) only counted — 10,000 users churning for 7 simulated days must not grow the
 master without limit.
+
+**The lease book of live agent-hours.** Every lease counts in each simulated hour it was
+held in, from the hour of its grant to the hour of its release (reclaim): :meth:`live_at`,
+``hours.csv``'s ``live_users``. Each such agent-hour must be acted, missed, or not owed
+(the agent joined after its slot, or left before it — ``harness.agent.schedule``), so
+``acted + missed + not_owed == live_users`` checks the agents' own counters against the
+master's book. A grant carries its instant (``Grant.at``): the agent starts its schedule
+there, so both sides put a grant near an hour's edge in the same hour.
+
+**A grant that never arrived.** A worker that waited too long for an answer gives its
+request up (``Release(req_id=…)``, ``harness.agent.lease_client``): queued here, it is
+dropped; already granted, the persona is freed — its grant was lost on the way — and the
+hours it was held in are counted missed where nobody acted them (the hour book's
+``unheld``), with one log line the first time.
 """
 
 from __future__ import annotations
@@ -60,6 +74,16 @@ class LeaseBroker:
         self._missing_hour: dict[str, int] = {}
         self._reclaimed: dict[str, set[int]] = {}
         self._flush_at = 0.0
+        self._req_agent: dict[str, int] = {}
+        """Granted requests whose persona is still held under that grant → the agent."""
+        self._agent_req: dict[int, tuple[str, int | None]] = {}
+        """Leased agent → (its grant's request, the hour it was granted in)."""
+        self.granted_in: dict[int, int] = {}
+        """Leases granted, by simulated hour (the lease book)."""
+        self.released_in: dict[int, int] = {}
+        """Leases ended (released, reclaimed), by simulated hour."""
+        self.lost_grants = 0
+        """Grants freed because their worker gave the request up (never received)."""
 
     # ---------------------------------------------------------------- history
 
@@ -96,6 +120,7 @@ class LeaseBroker:
         """Send grants: one :class:`Grant` per holder carrying all of its requests'."""
         by_holder: dict[str, list[GrantItem]] = {}
         now = time.time()
+        hour = self._hour_now(now)
         for req, entry in grants:
             persona, arm = entry.persona, None
             experiment = getattr(self.d, "experiment", None)
@@ -104,8 +129,37 @@ class LeaseBroker:
             e = LeaseEntry(agent_id=entry.agent_id, user_id=entry.user_id, persona=persona, arm=arm)
             by_holder.setdefault(req.holder, []).append(GrantItem(req_id=req.req_id, entry=e))
             self._log("lease", entry.agent_id, req.holder, now)
+            self._req_agent[req.req_id] = entry.agent_id
+            self._agent_req[entry.agent_id] = (req.req_id, hour)
+            if hour is not None:
+                self.granted_in[hour] = self.granted_in.get(hour, 0) + 1
         for holder, batch in by_holder.items():
-            send(self.d.env.runner, Grant(grants=batch), client_id=holder)
+            send(self.d.env.runner, Grant(grants=batch, at=now), client_id=holder)
+
+    # ---------------------------------------------------------------- the lease book
+
+    def _hour_now(self, real: float) -> int | None:
+        """The simulated hour at real time ``real`` (``None`` before the clock starts)."""
+        rt = getattr(self.d, "rt", None)
+        if rt is None or rt.clock is None or rt.sim_start is None:
+            return None
+        return hour_of(rt.sim_start, rt.clock.now(real=real))
+
+    def _ended(self, agent_id: int, real: float) -> None:
+        """A lease ended (released or reclaimed) at real time ``real``."""
+        req, granted = self._agent_req.pop(agent_id, (None, None))
+        if req is not None:
+            self._req_agent.pop(req, None)
+        hour = self._hour_now(real)
+        if hour is not None and granted is not None:
+            self.released_in[hour] = self.released_in.get(hour, 0) + 1
+
+    def live_at(self, hour: int) -> int:
+        """Leases held at any time in simulated hour ``hour``: those granted before it and
+        not ended before it, plus those granted in it."""
+        before = sum(n for h, n in self.granted_in.items() if h < hour)
+        ended = sum(n for h, n in self.released_in.items() if h < hour)
+        return before - ended + self.granted_in.get(hour, 0)
 
     def on_lease(self, lease: LeaseRequest, node: str) -> None:
         """A worker's users ask: a batch of ``req_ids`` in one round trip."""
@@ -123,11 +177,40 @@ class LeaseBroker:
         if release.agent_id is not None:
             agent_id = release.agent_id
             held = self.pool.holders.get(agent_id) == node
+            if held:
+                self._ended(agent_id, time.time())
             self.grant_all(self.pool.release(agent_id, node))
             if held:
                 self._log("release", agent_id, node, time.time())
         elif release.req_id is not None:
-            self.pool.cancel(release.req_id)
+            leased = self._req_agent.get(release.req_id)
+            if leased is not None and self.pool.holders.get(leased) == node:
+                self._lost(release.req_id, leased, node)
+            else:
+                self.pool.cancel(release.req_id)
+
+    def _lost(self, req_id: str, agent_id: int, node: str) -> None:
+        """The worker gave up a request this broker had granted: the grant never reached
+        it (dropped, or refused as malformed). Free the persona; the hours it was held in
+        count missed where nobody acted them."""
+        now = time.time()
+        granted = self._agent_req.get(agent_id, (None, None))[1]
+        self._ended(agent_id, now)
+        self.lost_grants += 1
+        if self.lost_grants == 1:
+            log.warning(
+                "lease %s: agent %d was granted to %s but the grant never arrived (dropped or "
+                "malformed): persona freed, its hours counted missed; further ones counted, "
+                "not logged", req_id, agent_id, node,
+            )  # fmt: skip
+        hour = self._hour_now(now)
+        book = getattr(self.d, "book", None)
+        if book is not None and hour is not None:
+            book.mark_unheld(granted if granted is not None else hour, hour)
+        if self.d.files is not None:
+            self.d.files.log_event("lease_lost", worker=node, agent_id=agent_id, req_id=req_id)
+        self.grant_all(self.pool.release(agent_id, node))
+        self._log("release", agent_id, node, now)
 
     def set_limit(self, users: int) -> None:
         self.grant_all(self.pool.set_limit(users))
@@ -153,6 +236,8 @@ class LeaseBroker:
                 continue
             freed, grants = self.pool.reclaim(holder)
             self._reclaimed.setdefault(holder, set()).update(freed)
+            for a in freed:
+                self._ended(a, now)
             if freed:
                 log.warning(
                     "worker %s is gone: %d personas returned to the pool", holder, len(freed)

@@ -9,6 +9,12 @@ clock for the whole run. The breaker counts every process's hours (the database'
 ``agent_hours`` when there is one, else the merged counters). Throttling is reported per
 hour (``throttled`` run-log events); users that stay throttled past their retries fail
 their session and so reach the breaker.
+
+**A stop never hangs on its own bookkeeping.** Every trip goes through :meth:`RunGuard.halt`:
+the clock stops first, then the pause's side effects (broadcast, run log, status row,
+checkpoint) each run on their own — one that raises is logged and named — and a headless
+run then exits 5 whatever failed, its reason naming the failure, instead of staying
+paused with nobody to press Resume.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class RunGuard:
         self.d = director
         self.breaker_state = "closed"
         self.paused_reason: str | None = None
+        self.pause_error: str | None = None
+        """What went wrong in the last pause's side effects (the clock stopped anyway)."""
         self._workers: dict[str, tuple[float, int, int]] = {}  # id -> (at, unavailable, 429s)
         self._throttled_seen = 0
         self._ignore_until = 0.0
@@ -87,7 +95,18 @@ class RunGuard:
 
     def _trip(self, msg: str) -> None:
         log.error("%s", msg)
-        self.pause(msg)
+        self.halt(msg)
+
+    def halt(self, msg: str) -> None:
+        """Pause (see :meth:`pause`), then a headless run checkpoints, reports and exits 5
+        — also when pausing or its checkpoint raised (the reason then says so)."""
+        try:
+            self.pause(msg)
+        except Exception as exc:  # noqa: BLE001 - the stop below must still happen
+            log.exception("pausing the run failed")
+            msg = f"{msg}; pausing failed ({type(exc).__name__}: {exc})"
+        if self.pause_error:
+            msg = f"{msg}; {self.pause_error}"
         self.stop_if_headless(msg)
 
     def after_hour(self, h: int) -> None:
@@ -124,8 +143,7 @@ class RunGuard:
             if d.files is not None:
                 d.files.log_event("breaker_trip", sim_hour=h, active=v.active, failed=v.failed,
                                   failed_pct=round(v.failed_pct, 2), threshold_pct=v.threshold_pct)  # fmt: skip
-            self.pause(msg)
-            self.stop_if_headless(msg)
+            self.halt(msg)
             return
         if (h + 1) % max(1, d.opts.checkpoint_every) == 0:
             d.checkpoint(reason="periodic", hour=h + 1)
@@ -151,8 +169,7 @@ class RunGuard:
         msg = f"target unavailable ({detail})"
         if d.files is not None:
             d.files.log_event("outage", target=d.run.api_url, detail=detail)
-        self.pause(msg)
-        self.stop_if_headless(msg)
+        self.halt(msg)
 
     def health_loop(self) -> None:
         """Outage detection (the owner's rule: pause immediately, manual resume): the target's
@@ -182,6 +199,11 @@ class RunGuard:
         log.error("%s — headless run: checkpoint, reports, exit 5 (continue with --resume %s)",
                   why, d.run.run_id if d.run else "")  # fmt: skip
         d.exit_code = 5
+        if d.files is not None:
+            try:
+                d.files.log_event("headless_stop", reason=why, exit_code=5)
+            except Exception:  # noqa: BLE001 - the exit below matters more than the log
+                log.exception("could not log the headless stop")
         gevent.spawn(d.env.runner.quit)
 
     # ---------------------------------------------------------------- pause / resume
@@ -195,18 +217,30 @@ class RunGuard:
         d, rt = self.d, self.d.rt
         if rt.clock is None or rt.clock.paused:
             return False
-        rt.clock = rt.clock.pause()
+        rt.clock = rt.clock.pause()  # first: whatever fails below, simulated time stops
         self.paused_reason = reason
-        d._broadcast_config()
+        failed: list[str] = []
+
+        def step(name: str, fn: Any) -> None:
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - the pause stands; say what failed
+                log.exception("pause: %s failed", name)
+                failed.append(f"{name} failed ({type(exc).__name__}: {exc})")
+
+        step("telling the workers", d._broadcast_config)
         log.warning("simulation paused at %s: %s", rt.clock.now().isoformat(), reason)
         if d.files is not None:
-            d.files.log_event("pause", reason=reason, sim_time=rt.clock.now().isoformat())
+            step("the run log", lambda: d.files.log_event(
+                "pause", reason=reason, sim_time=rt.clock.now().isoformat()))  # fmt: skip
         self._set_status("paused")
         # The hour the clock stopped in: the hours before it are over (their rows are
         # written while paused, ``HourBook.report_due``). The last reported hour + 1 lagged
         # by the report delay — hour 0 for a pause at hour 3 at 1800x — so a resume
         # re-played hours already played.
-        d.checkpoint(reason="pause", hour=d.book.clock_hour())
+        step("the pause checkpoint",
+             lambda: d.checkpoint(reason="pause", hour=d.book.clock_hour()))  # fmt: skip
+        self.pause_error = "; ".join(failed) or None
         return True
 
     def resume(self) -> bool:
@@ -215,6 +249,7 @@ class RunGuard:
             return False
         rt.clock = rt.clock.resume()
         reason, self.paused_reason = self.paused_reason, None
+        self.pause_error = None
         self.breaker_state = "closed"
         rt.counters.consecutive_unavailable = 0
         # Workers' runs of failures were before the resume; theirs reset on their next

@@ -349,7 +349,7 @@ def _json_detail(resp: Any) -> Any:
 def _retry_after(resp: Any, attempt: int) -> float:
     raw = resp.headers.get("Retry-After") if resp.headers else None
     try:
-        return max(0.0, min(30.0, float(raw)))
+        return max(0.0, min(30.0, float(raw)))  # type: ignore[arg-type]  # None: except below
     except (TypeError, ValueError):
         return min(5.0, 0.25 * 2**attempt) * (0.5 + random.random())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 from gevent.event import Event
@@ -27,9 +27,44 @@ from harness.config.messages import RunConfig
 from harness.config.options import HarnessOptions
 from offer_engine import calendar
 
+if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
+    from sqlalchemy import Engine
+
+    from harness.agent.recorder import NullRecorder, Recorder
+    from offer_engine.clock import SimClock
+
 log = logging.getLogger("loadsim")
 
 _ATTR = "loadsim"  # the attribute of Locust's Environment that holds the runtime
+
+
+class Stack(Protocol):
+    """The embedded default a master started (``harness.stack.embedded``)."""
+
+    def stop(self) -> None: ...
+
+
+class Director(Protocol):
+    """What the agent side, the web UI and the wiring use of the master's (or
+    standalone's) director, ``harness.control.director.SimulationDirector``: ``control``
+    imports ``agent``, never the reverse, so the runtime holds it through this interface."""
+
+    run: RunConfig | None
+    stopped_early: bool
+
+    @property
+    def stack(self) -> Stack | None: ...
+    def check_target(self) -> None: ...
+    def start_run(self) -> None: ...
+    def finish_run(self) -> int | None: ...
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None: ...
+    def finished(self) -> bool: ...
+    def target_users(self) -> int: ...
+    def pause(self, reason: str) -> bool: ...
+    def resume(self) -> bool: ...
+    def checkpoint(self, *, reason: str = "manual", hour: int | None = None) -> str | None: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 class ProcessRuntime:
@@ -41,11 +76,11 @@ class ProcessRuntime:
         self.role = role  # "local" | "master" | "worker"
         self.ready = Event()
         self.run: RunConfig | None = None
-        self.clock: Any = None
+        self.clock: SimClock | None = None
         self.sim_start: datetime | None = None
         self.sim_end: datetime | None = None
-        self.engine: Any = None
-        self.recorder: Any = None
+        self.engine: Engine | None = None
+        self.recorder: Recorder | NullRecorder | None = None
         self.catalog: CatalogCache | None = None
         self.bucket = TokenBucket(0.0)
         self.bucket.set_share(opts.rate_limit)
@@ -57,10 +92,10 @@ class ProcessRuntime:
         self.leases = LeaseClient(environment)  # this process's lease requests, batched
         self.leases.on_round_trip = lambda ms: self.timings.record(LEASE, ms)
         self.http_pools: list[Any] = []
-        self.graph: Any = None
+        self.graph: CompiledStateGraph | None = None
         self.worker_name = "local"
         self._flusher: gevent.Greenlet | None = None
-        self.director: Any = None  # master/local only: control.director.SimulationDirector
+        self.director: Director | None = None  # master/local only
         self._prepared_for: str | None = None
         self.revoked: set[int] = set()
         self._end_rate_waits_on_stop()
@@ -190,6 +225,7 @@ class ProcessRuntime:
         self.timings.record(SLIP, ms)
 
     def _flush_loop(self) -> None:
+        assert self.recorder is not None  # spawned right after the recorder is built
         while True:
             gevent.sleep(2.0)
             try:
@@ -218,7 +254,13 @@ class ProcessRuntime:
         assert self.sim_start is not None
         return calendar.hour_of(self.sim_start, t)
 
+    def now(self) -> datetime:
+        """The simulated now, on the run's current clock (it is replaced on pause/resume)."""
+        assert self.clock is not None
+        return self.clock.now()
+
     def real_wait_until(self, t: datetime) -> float | None:
+        assert self.clock is not None
         real = self.clock.real_time_at(t)
         return None if real is None else real - time.time()
 
@@ -234,8 +276,9 @@ def runtime_of(environment: Any) -> ProcessRuntime | None:
     return getattr(environment, _ATTR, None)
 
 
-def director_of(environment: Any) -> Any:
+def director_of(environment: Any) -> Director | None:
     """The master's (or standalone's) ``SimulationDirector``, or ``None`` on a worker or
-    before ``init``. Typed loosely: ``control`` imports ``agent``, never the reverse."""
+    before ``init`` (through :class:`Director`: ``control`` imports ``agent``, never the
+    reverse)."""
     rt = runtime_of(environment)
     return None if rt is None else rt.director

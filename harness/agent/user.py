@@ -128,7 +128,7 @@ class PersonaUser(User):
             connection_timeout=10.0,
         )
         return HttpShop(
-            client=client, agent_id=int(self.entry["agent_id"]), sim_now=lambda: rt.clock.now(),  # type: ignore[index]
+            client=client, agent_id=int(self.entry["agent_id"]), sim_now=rt.now,  # type: ignore[index]  # entry: set before the shop is made
             bucket=rt.bucket, catalog=rt.catalog, browse_via_api=rt.opts.browse_via == "api",
             counters=rt.counters, default_store_id=store_id,
             routes=rt.run.options.get("routes"),  # the master's route map

@@ -234,6 +234,7 @@ class SimulationDirector:
         if self.run is None:
             return
         self.rt.budget.share_out(self.run, len(self._live_workers()))
+        assert self.rt.clock is not None  # set by start_run before any broadcast
         self.run.clock = self.rt.clock.to_dict()
         if self.rt.role == "master":
             send(self.env.runner, self.run)

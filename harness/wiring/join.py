@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
+from harness.agent.runtime import ProcessRuntime
 from harness.config.messages import DbFingerprint, Refused, RunConfig, send
 from harness.config.options import HarnessOptions
 from harness.wiring import lifecycle
@@ -27,7 +27,7 @@ from harness.wiring import lifecycle
 log = logging.getLogger("loadsim")
 
 
-def adopt_master_options(rt: Any, cfg: RunConfig) -> None:
+def adopt_master_options(rt: ProcessRuntime, cfg: RunConfig) -> None:
     """Use the master's harness options from now on; warn once naming the flags that
     differed from this worker's own."""
     if not cfg.harness:
@@ -66,7 +66,7 @@ def database_refusal(cfg: RunConfig, own_url: str | None) -> str | None:
     return None
 
 
-def refuse(rt: Any, reason: str) -> None:
+def refuse(rt: ProcessRuntime, reason: str) -> None:
     """Tell the master why, print one line, and quit (exit 2)."""
     import gevent
 

@@ -13,11 +13,15 @@ of ``experiment_assignments`` — personas that never shopped included, as zeros
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from reports.experiment import PersonaOutcome
+from db.errors import ConfigError
+from reports.experiment import PersonaOutcome, forest_plot, readout
 
 _OUTCOMES = text(
     """
@@ -82,3 +86,29 @@ def _outcome(r: Any) -> PersonaOutcome:
         redemptions=int(r["redeemed"]), cycles_offered=int(r["cycles"]),
         cycles_redeemed=int(r["cycles_redeemed"]),
     )  # fmt: skip
+
+
+def write_readout(
+    run_dir: Path, engine: Any, *, run_id: str, control: str, arms: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Read the outcomes, compute the readout, write ``run_dir/experiment.json`` and
+    ``run_dir/plots/experiment_forest.png`` (``loadsim experiment report`` and a run's end).
+
+    Raises:
+        ConfigError: the database holds no assignment for ``run_id``.
+    """
+    with engine.connect() as conn:
+        outcomes = load_outcomes(conn, run_id=run_id)
+    if not outcomes:
+        raise ConfigError(
+            f"{run_id}: the database holds no experiment assignments for this run "
+            "(another database, or a run that ended before it started)"
+        )
+    result = readout(outcomes, control=control, arms=arms)
+    out = run_dir / "experiment.json"
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    forest_plot(result, run_dir / "plots" / "experiment_forest.png",
+                title=f"experiment of {run_id} (control: {control})")  # fmt: skip
+    return result

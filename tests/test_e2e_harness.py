@@ -177,12 +177,27 @@ def test_standalone_run(e2e_db, tmp_path):
     assert manifest["exit_code"] in (None, 0)
 
 
+TWO_ARMS = """\
+seed = 7
+control = "current"
+stratify = ["income"]
+[arms.current]
+allocation = 0.5
+[arms.small]
+allocation = 0.5
+wallet_capacity = 4
+frontstore_per_cycle = 1
+category_brand_per_cycle = 3
+"""
+
+
 def test_two_processes(e2e_db, tmp_path):
     url, eng = e2e_db
     hours = 4  # the ramp's stages (hour 0, 1, 2+) and two full hours
+    (tmp_path / "two_arms.toml").write_text(TWO_ARMS)  # an offer experiment rides along
     r = run_locust(
         [*FAST, "--processes", "2", *zmq_port(), "--sim-duration", f"{hours}h", "--run-id", "procs",
-         "--runs-dir", str(tmp_path / "runs")],
+         "--runs-dir", str(tmp_path / "runs"), "--experiment", str(tmp_path / "two_arms.toml")],
         env=harness_env(url, tmp_path, REFERENCE_API_REQUEST_LOG=str(tmp_path / "api.log")),
         cwd=tmp_path,
     )  # fmt: skip
@@ -192,6 +207,37 @@ def test_two_processes(e2e_db, tmp_path):
     assert_locust_counts_equal_api(tmp_path / "runs" / "procs", tmp_path / "api.log")
     holders = count(eng, "SELECT count(DISTINCT holder) FROM persona_leases WHERE run_id = 'procs'")
     assert holders == 2  # both worker processes held personas
+    _assert_experiment(eng, tmp_path / "runs" / "procs", "procs")
+
+
+def _assert_experiment(eng, run_dir: Path, run_id: str) -> None:
+    """--experiment: every persona in one arm, the arm on every session and event (the
+    workers got it with their grants), each arm's wallets filled with its settings, and
+    the readout written at the run's end."""
+    arms = dict(count_rows(eng, "SELECT arm, count(*) FROM experiment_assignments"
+                                " WHERE run_id = :r GROUP BY arm", r=run_id))  # fmt: skip
+    assert sum(arms.values()) == N and set(arms) == {"current", "small"}, arms
+    assert abs(arms["current"] - arms["small"]) <= 1
+    wrong_session = """SELECT count(*) FROM shopping_sessions s JOIN experiment_assignments e
+        ON e.run_id = s.run_id AND e.agent_id = s.agent_id
+        WHERE s.run_id = :r AND s.arm IS DISTINCT FROM e.arm"""
+    assert count(eng, wrong_session, r=run_id) == 0
+    wrong_event = """SELECT count(*) FROM shopping_session_events v JOIN experiment_assignments e
+        ON e.run_id = v.run_id AND e.agent_id = v.agent_id
+        WHERE v.run_id = :r AND v.payload->>'arm' IS DISTINCT FROM e.arm"""
+    assert count(eng, wrong_event, r=run_id) == 0
+    per_arm_max = dict(count_rows(eng, """SELECT e.arm, max(n) FROM (
+        SELECT uc.user_id, count(*) AS n FROM user_coupons uc GROUP BY uc.user_id) w
+        JOIN agents a ON a.user_id = w.user_id
+        JOIN experiment_assignments e ON e.agent_id = a.id AND e.run_id = :r
+        GROUP BY e.arm""", r=run_id))  # fmt: skip
+    assert per_arm_max["small"] == 4 and per_arm_max["current"] == 32, per_arm_max
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["experiment"]["personas_per_arm"] == arms
+    result = json.loads((run_dir / "experiment.json").read_text())
+    assert [a["arm"] for a in result["arms"]] == ["current", "small"]
+    assert {m["arm"] for m in result["metrics"]} == {"small"} and len(result["metrics"]) == 7
+    assert (run_dir / "plots" / "experiment_forest.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize(
@@ -262,6 +308,13 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def count_rows(eng, sql: str, **params) -> list[tuple]:
+    from sqlalchemy import text
+
+    with eng.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
 
 
 def _safe_count(eng, sql: str) -> int:

@@ -251,6 +251,15 @@ def finish_run(director: Any) -> int | None:
     summary, why = _build_report(director)
     if summary is None:
         failed.append("report")
+    experiment = getattr(director, "experiment", None)
+    if experiment is not None and engine is not None:  # --experiment: experiment.json + plot
+        from reports.experiment_data import write_readout
+
+        exp = experiment.experiment
+        stage("experiment readout", lambda: write_readout(
+            files.dir, engine, run_id=director.run.run_id, control=exp.control,
+            arms=[a.describe() for a in exp.arms],
+        ))  # fmt: skip
     from reports.dataset import write_run_dataset  # one log line if it fails, never raises
 
     write_run_dataset(files.dir, engine)

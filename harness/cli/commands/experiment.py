@@ -52,28 +52,6 @@ def experiment_of(run_dir: Path) -> dict[str, Any]:
     return dict(exp, run_id=data.get("run_id", run_dir.name))
 
 
-def write_readout(run_dir: Path, engine: Any, exp: dict[str, Any]) -> dict[str, Any]:
-    """Read the outcomes, compute the readout, write ``experiment.json`` and the plot."""
-    from reports.experiment import forest_plot, readout
-    from reports.experiment_data import load_outcomes
-
-    with engine.connect() as conn:
-        outcomes = load_outcomes(conn, run_id=exp["run_id"])
-    if not outcomes:
-        raise ConfigError(
-            f"{exp['run_id']}: the database holds no experiment assignments for this run "
-            "(another database, or a run that ended before it started)"
-        )
-    result = readout(outcomes, control=exp["control"], arms=exp["arms"])
-    out = run_dir / "experiment.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    forest_plot(result, run_dir / "plots" / "experiment_forest.png",
-                title=f"experiment of {exp['run_id']} (control: {exp['control']})")  # fmt: skip
-    return result
-
-
 def render(result: dict[str, Any]) -> str:
     """A few lines for the console: personas per arm, then each comparison."""
     lines = [
@@ -103,8 +81,12 @@ def _report(args: argparse.Namespace) -> int:
 
     run_dir = require_run(resolve_run_dir(args.run, args.runs_dir))
     exp = experiment_of(run_dir)
+    from reports.experiment_data import write_readout
+
     with _engine(True) as engine:
-        result = write_readout(run_dir, engine, exp)
+        result = write_readout(
+            run_dir, engine, run_id=exp["run_id"], control=exp["control"], arms=exp["arms"]
+        )
     print(render(result))
     print(
         f"experiment readout written to {run_dir}/ (experiment.json, plots/experiment_forest.png)"

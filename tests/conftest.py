@@ -41,6 +41,7 @@ E2E_SPLIT: dict[str, str] = {
     "test_e2e_pooler.py": "e2e-a",  # 17
     "test_e2e_demo.py": "e2e-a",  # ~18 (not re-measured)
     "test_webui_live.py": "e2e-a",  # ~21 (not re-measured)
+    "test_owner_db_second.py": "e2e-a",  # 21 (its module fixture's 10 s + one 10-s locust run)
     "test_e2e_resilience.py": "e2e-b",  # 159
     "test_e2e_pacing.py": "e2e-b",  # 66
     "test_e2e_target.py": "e2e-b",  # 64

@@ -38,8 +38,10 @@ from reports.dataset.split import (
 log = logging.getLogger("loadsim")
 
 DATASET_DIR = "dataset"
-BATCH_ROWS = 20_000
-"""Rows per fetch and per Parquet row group."""
+BATCH_ROWS = 5_000
+"""Rows per fetch from the server-side cursor (Python objects: the memory that counts)."""
+ROW_GROUP_ROWS = 100_000
+"""Rows per Parquet row group (collected as Arrow batches, compact, until written)."""
 
 
 @dataclass
@@ -187,14 +189,29 @@ class _File:
         self.schema = pa.schema([(self.cols[i].name, self.cols[i].type) for i in self.keep])
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
         self.rows = 0
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
 
     def write(self, columns: list[Sequence[Any]]) -> None:
         arrays = [pa.array(columns[i], type=self.cols[i].type) for i in self.keep]
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.rows += len(columns[0]) if columns else 0
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = pa.Table.from_batches(self._pending, schema=self.schema)
+            self.writer.write_table(table, row_group_size=max(1, self._pending_rows))
+        self._pending, self._pending_rows = [], 0
 
     def close(self) -> None:
-        self.writer.close()
+        try:
+            self._flush()
+        finally:
+            self.writer.close()
 
 
 def _stream(

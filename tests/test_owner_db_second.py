@@ -323,3 +323,30 @@ def test_values_translate_the_apps_words_both_ways_and_bad_ones_are_named():
             ConfigError, match=re.escape(f"m.toml: [db.map] coupons.columns.kind: {fragment}")
         ):
             build_map({"coupons": {"columns": {"kind": spec}}}, source="m.toml")
+
+
+def test_a_mirrored_column_the_harness_leaves_null_in_a_not_null_app_column_is_named(pg_server):
+    """A visit's end is unknown when the visit starts: an app column that is ``NOT NULL``
+    would refuse every mirrored session; check names the column and the statement."""
+    from db.appcheck import inspect_concepts
+    from db.appmap import load_map
+
+    url = create_second_db(pg_server, "own_second_not_null")
+    eng = create_engine(url)
+    try:
+        with eng.begin() as conn:
+            conn.exec_driver_sql("UPDATE shop.visits SET finished_at = now()")
+            conn.exec_driver_sql("ALTER TABLE shop.visits ALTER COLUMN finished_at SET NOT NULL")
+        with eng.connect() as conn:
+            reports = {r.name: r for r in inspect_concepts(conn, load_map(MAP_FILE))}
+        fixes = [(f.short, f.sql) for f in reports["shopping_sessions"].fixes]
+        assert fixes == [
+            (
+                "nullable finished_at",
+                'ALTER TABLE "shop"."visits" ALTER COLUMN "finished_at" DROP NOT NULL;',
+            )
+        ]
+        assert reports["shopping_sessions"].status == "missing"  # is_simulated etc. still to add
+        assert reports["shopping_session_events"].fixes == []  # detail is filled by the mirror
+    finally:
+        eng.dispose()

@@ -190,7 +190,14 @@ def test_every_column_is_in_the_schema_with_a_role(played) -> None:
 
 
 def test_no_generator_leaves_the_generator_columns_out(played) -> None:
+    realism = played["run_dir"] / "realism"
+    realism.mkdir()
+    (realism / "realism.csv").write_text(
+        "statistic,score,sim_mean,real_mean,retailsynth,gated,note\n"
+        "basket size,0.9123,9.1,8.7,,True,\n"
+    )
     d = write_dataset(played["run_dir"], played["engine"], generator=False).path
+    assert "| basket size | 0.9123 | 9.1 | 8.7 |" in (d / "README.md").read_text()
     doc = json.loads((d / "schema.json").read_text())
     assert doc["generator_columns_included"] is False
     for name in FILES:
@@ -355,3 +362,15 @@ def test_run_end_call_logs_one_line_when_the_database_is_gone(tmp_path, caplog) 
     assert "\n" not in rec.getMessage() and "loadsim dataset RUN" in rec.getMessage()
     assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json"]
     assert write_run_dataset(run_dir, None) is None  # --mock-db: nothing to write
+
+
+def test_cli_refuses_an_output_directory_that_is_not_a_dataset(tmp_path, capsys) -> None:
+    run_dir = tmp_path / "runs" / "r1"
+    write_manifest(run_dir)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["dataset", "r1", "--runs-dir", str(tmp_path / "runs"), "-o", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"-o {mine}: exists and is not a dataset directory" in err
+    assert (mine / "notes.txt").read_text() == "keep me"

@@ -234,8 +234,8 @@ def create_db_engine(
         connect_args=connect_args,
         **kwargs,
     )
-    engine.info_pooler = pooled  # type: ignore[attr-defined]
-    engine.info_pooler_mode = mode  # type: ignore[attr-defined]
+    engine.info_pooler = pooled  # type: ignore[attr-defined]  # the harness's note on the Engine
+    engine.info_pooler_mode = mode  # type: ignore[attr-defined]  # the harness's note on the Engine
     if statement_timeout_ms:
         _install_statement_timeout(engine, statement_timeout_ms)
     from db.search_path import install_search_path  # adopted DBs: loadsim first (§13)

@@ -51,4 +51,4 @@ def install_search_path(engine: Engine) -> None:
         if conn.connection.info.get(_KEY):
             conn.exec_driver_sql(SEARCH_PATH)
 
-    engine._loadsim_search_path = True  # type: ignore[attr-defined]
+    engine._loadsim_search_path = True  # type: ignore[attr-defined]  # the harness's note on the Engine

@@ -31,7 +31,7 @@ def parse_pooler(text: str) -> PoolerMode:
             f"--db-pooler / {POOLER_ENV} {text!r}: expected one of {', '.join(POOLER_MODES)} "
             "(transaction for PgBouncer/Supavisor in transaction mode, whatever the port)"
         )
-    return mode  # type: ignore[return-value]
+    return mode  # type: ignore[return-value]  # checked against POOLER_MODES just above
 
 
 def pooler_from_env() -> PoolerMode | None:
@@ -135,7 +135,7 @@ def load_settings(**overrides: object) -> SimSettings:
     from db.errors import ConfigError
 
     try:
-        return SimSettings(**overrides)  # type: ignore[arg-type]
+        return SimSettings(**overrides)  # type: ignore[arg-type]  # pydantic validates them
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

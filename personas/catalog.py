@@ -216,13 +216,13 @@ def seed_catalog(conn: Connection, *, data: CatalogData) -> CatalogStats:
             simulated (nothing of that row is touched; the caller rolls back).
     """
     st, pr, co = Store.__table__, Product.__table__, Coupon.__table__
-    refuse_foreign_keys(conn, table=st, key="code", values=[s.code for s in data.stores])  # type: ignore[arg-type]
-    refuse_foreign_keys(conn, table=pr, key="sku", values=[p.sku for p in data.products])  # type: ignore[arg-type]
-    refuse_foreign_keys(conn, table=co, key="code", values=[c.code for c in data.coupons])  # type: ignore[arg-type]
+    refuse_foreign_keys(conn, table=st, key="code", values=[s.code for s in data.stores])  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
+    refuse_foreign_keys(conn, table=pr, key="sku", values=[p.sku for p in data.products])  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
+    refuse_foreign_keys(conn, table=co, key="code", values=[c.code for c in data.coupons])  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
 
     stores = upsert(
         conn,
-        table=st,  # type: ignore[arg-type]
+        table=st,  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
         rows=[
             {"code": s.code, "name": s.name, "city": s.city, "is_simulated": True}
             for s in data.stores
@@ -240,7 +240,7 @@ def seed_catalog(conn: Connection, *, data: CatalogData) -> CatalogStats:
         raise ValueError(f"products refer to stores not in the catalog: {missing[:5]}")
     products = upsert(
         conn,
-        table=pr,  # type: ignore[arg-type]
+        table=pr,  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
         rows=[
             {
                 "sku": p.sku,
@@ -258,7 +258,7 @@ def seed_catalog(conn: Connection, *, data: CatalogData) -> CatalogStats:
     )
     coupons = upsert(
         conn,
-        table=co,  # type: ignore[arg-type]
+        table=co,  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
         rows=[
             {
                 "code": c.code,

@@ -91,12 +91,12 @@ def seed_personas(
         raise ConfigError(f"duplicate persona_id: {', '.join(dupes[:10])}")
     users_t, agents_t = User.__table__, Agent.__table__
     emails = {p.persona_id: persona_email(p.persona_id) for p in personas}
-    refuse_foreign_keys(conn, table=users_t, key="email", values=list(emails.values()))  # type: ignore[arg-type]
-    refuse_foreign_keys(conn, table=agents_t, key="persona_id", values=ids)  # type: ignore[arg-type]
+    refuse_foreign_keys(conn, table=users_t, key="email", values=list(emails.values()))  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
+    refuse_foreign_keys(conn, table=agents_t, key="persona_id", values=ids)  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
 
     users = upsert(
         conn,
-        table=users_t,  # type: ignore[arg-type]
+        table=users_t,  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
         rows=[
             {"email": emails[p.persona_id], "full_name": p.name, "is_simulated": True}
             for p in personas
@@ -112,7 +112,7 @@ def seed_personas(
             user_ids[email] = uid
     agents = upsert(
         conn,
-        table=agents_t,  # type: ignore[arg-type]
+        table=agents_t,  # type: ignore[arg-type]  # a mapped class's __table__ is a Table (typed FromClause)
         rows=[
             {
                 "persona_id": p.persona_id,

@@ -68,8 +68,8 @@ def _build_engine(settings: SimSettings, total: int, workers: int) -> Engine:
     log.info(
         "reference_api database %s, pool %d+%d (budget %d over %d worker(s))",
         redact(engine.url),
-        engine.pool.size(),  # type: ignore[attr-defined]
-        engine.pool._max_overflow,  # type: ignore[attr-defined]
+        engine.pool.size(),  # type: ignore[attr-defined]  # a QueuePool (Pool does not say)
+        engine.pool._max_overflow,  # type: ignore[attr-defined]  # QueuePool's own, not public
         total,
         workers,
     )

@@ -6,11 +6,15 @@ never see a half-built index."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
 from behaviors.catalog_index import CatalogIndex, index_for
 from behaviors.shop import Product
+
+if TYPE_CHECKING:
+    from personas.catalog import CatalogData
 
 
 class CatalogCache:
@@ -61,13 +65,13 @@ class CatalogCache:
         )  # fmt: skip
 
     @classmethod
-    def from_generated(cls, data: object) -> CatalogCache:
+    def from_generated(cls, data: CatalogData) -> CatalogCache:
         """From ``personas.catalog.generate_catalog`` output (``--mock-db``): ids are
         assigned in generation order, the same in every process."""
-        stores = {s.code: i + 1 for i, s in enumerate(data.stores)}  # type: ignore[attr-defined]
+        stores = {s.code: i + 1 for i, s in enumerate(data.stores)}
         products = [
             Product(id=i + 1, name=p.name, category=p.category, brand=p.brand,
                     price_cents=p.price_cents, store_id=stores.get(p.store_code))
-            for i, p in enumerate(data.products)  # type: ignore[attr-defined]
+            for i, p in enumerate(data.products)
         ]  # fmt: skip
         return cls(products, stores)

@@ -102,6 +102,7 @@ class ProcessRuntime:
         self.director: Director | None = None  # master/local only
         self._prepared_for: str | None = None
         self.revoked: set[int] = set()
+        self.refused = False  # a worker whose database is not the run's: it quits
         self._end_rate_waits_on_stop()
 
     def _end_rate_waits_on_stop(self) -> None:

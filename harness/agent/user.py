@@ -132,7 +132,7 @@ class PersonaUser(User):
             bucket=rt.bucket, catalog=rt.catalog, browse_via_api=rt.opts.browse_via == "api",
             counters=rt.counters, default_store_id=store_id,
             routes=rt.run.options.get("routes"),  # the master's route map
-            arm=self.entry.get("arm"),  # type: ignore[union-attr]
+            arm=self.entry.get("arm"),  # type: ignore[union-attr]  # entry: set before the shop is made
         )  # fmt: skip
 
     def _stopping(self) -> bool:

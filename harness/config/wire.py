@@ -55,7 +55,7 @@ class Part:
     """A dataclass travelling inside a message (e.g. one grant): validated like one."""
 
     def to_msg(self) -> dict[str, Any]:
-        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]  # every Part is a dataclass
         return {f.name: _wire(getattr(self, f.name)) for f in fields}
 
     @classmethod
@@ -144,7 +144,7 @@ def _adapter(cls: type[P]) -> TypeAdapter[P]:
     if cached is None:
         cached = TypeAdapter(cls)
         cls._wire_adapter = cached  # type: ignore[attr-defined]  # a cache on the class
-    return cached  # type: ignore[no-any-return]  # what was stored just above
+    return cached
 
 
 def _validate(cls: type[P], data: Any, where: str) -> P:
@@ -177,7 +177,7 @@ def _part_fields(cls: type) -> tuple[str, ...]:
         hints = typing.get_type_hints(cls)
         cached = tuple(f.name for f in dataclasses.fields(cls) if _holds_part(hints[f.name]))
         cls._wire_part_fields = cached  # type: ignore[attr-defined]  # a cache on the class
-    return cached  # type: ignore[no-any-return]  # what was stored just above
+    return cached
 
 
 def _holds_part(tp: Any) -> bool:

@@ -207,7 +207,7 @@ def _apply_config(rt: ProcessRuntime, cfg: RunConfig) -> None:
     if rt.role == "worker" and joining:  # obey the master, check the database
         from harness.wiring.join import adopt_master_options, database_refusal, refuse
 
-        if getattr(rt, "refused", False):
+        if rt.refused:
             return
         adopt_master_options(rt, cfg)
         why: str | None  # the refusal, if any
@@ -220,7 +220,7 @@ def _apply_config(rt: ProcessRuntime, cfg: RunConfig) -> None:
         else:
             why = database_refusal(cfg, own_url)
         if why:
-            rt.refused = True  # type: ignore[attr-defined]
+            rt.refused = True
             refuse(rt, why)
             return
     old = rt.run.catalog_version if rt.run is not None else None
@@ -293,7 +293,7 @@ def _resumed_options(opts: HarnessOptions, rp: Any) -> HarnessOptions:
         seed=rp.seed,
         sim_start=parse_sim_start(original.get("sim_start", opts.sim_start.isoformat())),
         sim_duration_hours=original.get("sim_duration_hours", opts.sim_duration_hours),
-        ramp=tuple(tuple(x) for x in original.get("ramp", opts.ramp)),  # type: ignore[misc]
+        ramp=tuple(tuple(x) for x in original.get("ramp", opts.ramp)),
     )
 
 

@@ -71,6 +71,17 @@ def test_a_run_that_ends_normally_writes_the_full_report_passes_its_gate_needs_n
         rows = list(csv.DictReader(fh))
     assert all(0 < int(r["acted"]) <= 372 for r in rows), rows
     assert "reference_api" not in out
+    # Nothing was sent anywhere: Locust's table is empty (its Aggregated row, 0 requests,
+    # exit 0); what the agents did is the harness's own timings, one graph run per played
+    # hour (shopping or idle browsing).
+    with open(runs / "clean" / "locust_stats.csv", newline="") as fh:
+        stats = [(s["Type"], s["Name"], s["Request Count"]) for s in csv.DictReader(fh)]
+    assert stats == [("", "Aggregated", "0")], stats
+    with open(runs / "clean" / "harness_timings.csv", newline="") as fh:
+        timed = {t["name"]: int(t["count"]) for t in csv.DictReader(fh)}
+    played = sum(int(r["shopped"]) + int(r["idle"]) for r in rows)
+    assert timed["graph.shopping_graph"] == played > 0, (timed, played)
+    assert not any(name.startswith("db.") for name in timed)  # --mock-db: no database
 
 
 def test_sigterm_mid_run_writes_the_full_report(tmp_path):

@@ -157,7 +157,7 @@ ORDER BY h.sim_hour, h.agent_id
 
 _ASSIGNED = "LEFT JOIN experiment_assignments x ON x.run_id = :run_id AND x.agent_id = {col}"
 _AGENTS_SQL = """
-SELECT a.id, a.persona_id, a.persona, a.persona_hash {arm}
+SELECT {cols} {arm}
 FROM agents a
 {join}
 WHERE a.id IN (SELECT agent_id FROM agent_hours WHERE run_id = :run_id
@@ -383,19 +383,11 @@ def _write_all(
     result.notes += prov.notes
     params = {"run_id": run_id, "sim_start": sim_start}
 
-    # Personas first: their splits label every other file's rows.
-    agents = conn.execute(
-        text(
-            _AGENTS_SQL.format(
-                arm=", x.arm" if arm["agents"] else "",
-                join=_ASSIGNED.format(col="a.id") if arm["agents"] else "",
-            )
-        ),
-        params,
-    ).all()
+    # The personas' splits first: they label every other file's rows.
     split_of: dict[str | None, str] = {}
-    for row in agents:
-        pid = row[1]
+    for (pid,) in conn.execute(
+        text(_AGENTS_SQL.format(cols="a.persona_id", arm="", join="")), params
+    ):
         split_of[pid] = "test" if prov.held_out(pid) else persona_split(pid)
 
     def label(pid_idx: int, hour_idx: int) -> Callable[[list[Sequence[Any]]], list[Any]]:
@@ -435,9 +427,18 @@ def _write_all(
         conn, _hours_sql(bool(tail)), params, f, extra=label(2, 3), batch=batch
     )
 
-    result.counts["personas"] = _write_personas(
-        tmp, run_id, agents, prov, keep, split_of if split == "persona" else {}, tail, result
+    agents_sql = _AGENTS_SQL.format(
+        cols="a.id, a.persona_id, a.persona, a.persona_hash",
+        arm=", x.arm" if tail else "",
+        join=_ASSIGNED.format(col="a.id") if tail else "",
     )
+    result.counts["personas"] = _write_personas(
+        conn.execution_options(stream_results=True, yield_per=batch).execute(
+            text(agents_sql), params
+        ),
+        tmp, run_id, prov, keep, split_of if split == "persona" else {}, tail, result,
+        batch=batch,
+    )  # fmt: skip
     result.split_counts = _split_counts(tmp, result)
     result.notes.append(
         f"time split: hours < {cutoff} train, ≥ {cutoff} test (of {n_hours} hours)"
@@ -448,15 +449,19 @@ def _write_all(
 
 
 def _write_personas(
+    agents: Any,
     tmp: Path,
     run_id: str,
-    agents: Sequence[Any],
     prov: Provenance,
     keep: Callable[[S.Col], bool],
     split_of: dict[str | None, str],
     tail: list[S.Col],
     result: DatasetResult,
+    *,
+    batch: int,
 ) -> int:
+    """``personas.parquet`` from the streamed ``agents`` rows (id, persona_id, persona,
+    persona_hash[, arm]), one per agent of the run."""
     sources = S.SOURCE_COLS if prov.sources else ()
     f = _File(tmp / "personas.parquet", [*S.PERSONA_COLS, *sources, *tail, S.SPLIT], keep)
     result.columns["personas"] = f.schema.names
@@ -472,12 +477,15 @@ def _write_personas(
              *(src.get(c.name.removeprefix("source_")) for c in sources),
              *([row[4]] if tail else []), split_of.get(pid)]
         )  # fmt: skip
-        if len(rows) >= BATCH_ROWS:
+        if len(rows) >= batch:
             f.write([list(c) for c in zip(*rows, strict=True)])
             rows = []
-    if rows:
-        f.write([list(c) for c in zip(*rows, strict=True)])
-    f.close()
+    try:
+        if rows:
+            f.write([list(c) for c in zip(*rows, strict=True)])
+    finally:
+        agents.close()
+        f.close()
     return f.rows
 
 

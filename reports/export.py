@@ -1,5 +1,6 @@
 """``loadsim export-events``: a run's behavior events joined with persona attributes, as
-CSV for training (one row per event, the decision's inputs in ``payload``)."""
+CSV for training (one row per event, the decision's inputs in ``payload``, the session's
+experiment ``arm`` when the run had one)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ EVENT_COLUMNS = (
     "session_kind",
     "session_status",
     "sim_hour",
+    "arm",
     "payload",
 )
 PERSONA_COLUMNS = tuple(f"persona_{f}" for f in PERSONA_FIELDS if f != "persona_id")
@@ -92,6 +94,7 @@ def export_events(conn: Connection, *, run_id: str, out: Path) -> int:
             s.kind,
             s.status,
             s.sim_hour,
+            s.arm,  # --experiment: the agent's arm (empty without one)
             # jsonb rendered by Postgres: no decode/encode round trip per row.
             cast(e.payload, Text),
         )

@@ -6,6 +6,7 @@ and, without an experiment, writes exactly what it wrote before."""
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -27,6 +28,7 @@ from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool, PoolEntry
 from personas.catalog import generate_catalog, seed_catalog
 from personas.seed import seed_personas
+from reports.export import export_events
 
 FILE = """\
 seed = 7
@@ -192,3 +194,11 @@ def test_assignments_and_the_arm_of_sessions_and_events_in_the_database(engine, 
     for ev, a, b in zip(result.events, with_arm, without, strict=True):
         assert a == {**(ev.payload or {}), "arm": arm}
         assert b == ev.payload or (b is None and not ev.payload)
+    # the training export carries the session's arm (empty without an experiment)
+    out = tmp_path / "events.csv"
+    with engine.connect() as conn:
+        n = export_events(conn, run_id="r", out=out)
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert n == 2 * len(result.events)
+    assert {(int(r["session_id"]), r["arm"]) for r in rows} == {(sid, arm), (sid2, "")}

@@ -104,6 +104,7 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
     if rows is not None:
         notes.extend(rows.notes)
     if db:
+        assert rows is not None  # db says so
         personas = bh.persona_frame(rows.agents)
         overall = bh.behavior_metrics(rows.sessions, rows.event_counts, rows.orders)
         segments = bh.segment_frame(rows.sessions, rows.event_counts, rows.orders, personas)
@@ -140,6 +141,7 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
 
     hours = files.hours
     if db:
+        assert rows is not None  # db says so
         # The file's hours, plus the database's for any hour the file lacks (a master
         # killed before writing them; an earlier segment of a resumed run).
         rebuilt = hours_from_db(
@@ -179,7 +181,7 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
         hours=hours,
         agent_hours=agent_hours,
         history_elapsed_s=elapsed,
-        db_run=rows.run if db else None,
+        db_run=rows.run if db and rows is not None else None,
     )
     _name_the_rates(overall)
     days = time["sim_days"]

@@ -235,7 +235,10 @@ def time_metrics(
     if real_seconds is None and history_elapsed_s:
         real_seconds, real_source = history_elapsed_s, "locust history"
 
-    have_db = agent_hours is not None and len(agent_hours) > 0
+    if agent_hours is None:  # no database: read as a run that recorded no hours
+        agent_hours = pd.DataFrame()
+    have_db = len(agent_hours) > 0
+    sim_hours: int | None
     if len(hours):
         sim_hours = int(hours["sim_hour"].nunique())
     elif have_db:

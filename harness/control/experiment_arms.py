@@ -17,11 +17,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
 from offer_engine.experiment import Assignment, Experiment, load_experiment
+
+if TYPE_CHECKING:
+    from harness.config.options import HarnessOptions
+    from harness.control.leases import LeasePool
 
 log = logging.getLogger("loadsim")
 
@@ -103,7 +107,7 @@ class ExperimentArms:
         return {u: per_arm[n] for u, n in self.arm_of_user.items() if n in per_arm}
 
 
-def experiment_for(opts: Any, pool: Any) -> ExperimentArms | None:
+def experiment_for(opts: HarnessOptions, pool: LeasePool) -> ExperimentArms | None:
     """The run's experiment, when ``--experiment`` was given (``None`` otherwise)."""
     path = getattr(opts, "experiment", "")
     return ExperimentArms.for_pool(path, list(pool.order)) if path else None

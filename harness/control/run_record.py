@@ -17,6 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from harness.config.messages import RunConfig
+from harness.config.options import HarnessOptions
+
 log = logging.getLogger("loadsim")
 
 STALE_AFTER_S = 30
@@ -117,7 +120,7 @@ def cleanup_orphans(
     return len(rows)
 
 
-def insert_run(engine: Engine, *, run: Any, opts: Any) -> None:
+def insert_run(engine: Engine, *, run: RunConfig, opts: HarnessOptions) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(

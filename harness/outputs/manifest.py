@@ -6,9 +6,14 @@ import hashlib
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.engine import redact
+
+if TYPE_CHECKING:
+    from db.settings import SimSettings
+    from harness.config.messages import RunConfig
+    from harness.config.options import HarnessOptions
 
 
 def file_sha256(path: Path) -> str | None:
@@ -29,7 +34,7 @@ def code_version() -> str:
         return "unknown"
 
 
-def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
+def build_manifest(*, run: RunConfig, opts: HarnessOptions, personas_total: int, processes: int,
                    target: str | None, embedded: bool) -> dict[str, Any]:  # fmt: skip
     from db.settings import load_settings
 
@@ -71,7 +76,7 @@ def build_manifest(*, run: Any, opts: Any, personas_total: int, processes: int,
     }
 
 
-def _database(run: Any, opts: Any, settings: Any) -> str:
+def _database(run: RunConfig, opts: HarnessOptions, settings: SimSettings) -> str:
     """What the database really was: the run config's fingerprint (user, host,
     port, database — never a password), ``embedded Postgres (…)`` only for the embedded
     default."""

@@ -150,7 +150,7 @@ def _adapter(cls: type[P]) -> TypeAdapter[P]:
 def _validate(cls: type[P], data: Any, where: str) -> P:
     # Strict in JSON mode: pydantic's strict Python mode takes a dataclass only as an
     # instance, its JSON mode takes an object — which is what the wire carries (msgpack's
-    # values are JSON's; a bytes value or a non-string key of a typed map is refused).
+    # values are JSON's; a bytes value is refused, a map's integer keys become strings).
     try:
         text = json.dumps(data)
     except (TypeError, ValueError) as exc:

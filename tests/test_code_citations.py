@@ -134,6 +134,7 @@ def test_the_architecture_page_lists_what_the_code_defines():
     every ``hours.csv`` column in file order, every route key, every exit code."""
     from harness.config.messages import MESSAGES
     from harness.config.routes import ROUTES
+    from reports.harness_timings import COLUMNS as TIMING_COLUMNS
     from reports.hour_table import HOUR_COLUMNS
 
     text = DOC.read_text()
@@ -142,6 +143,9 @@ def test_the_architecture_page_lists_what_the_code_defines():
     assert rows == [m.__name__ for m in MESSAGES]
     hours_row = next(line for line in text.splitlines() if line.startswith("| `hours.csv`"))
     assert tuple(re.findall(r"`(\w+)`", hours_row.split("columns from", 1)[1])) == HOUR_COLUMNS
+    timings_row = next(line for line in text.splitlines() if line.startswith("| `harness_timings"))
+    cols = re.findall(r"`(\w+)`", timings_row.split("harness_timings.py`:", 1)[1])
+    assert tuple(cols) == TIMING_COLUMNS
     contract = text.split("## HTTP contract", 1)[1].split("\n## ", 1)[0]
     keys = {k for cell in re.findall(r"^\| ([^|]+) \|", contract, re.MULTILINE)
             for k in re.findall(r"`(\w+)`", cell)}  # fmt: skip

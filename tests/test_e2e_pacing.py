@@ -96,6 +96,15 @@ def test_paced_run_one_timeline_and_a_pause_holds_sessions(e2e_db, tmp_path):
                 break
             time.sleep(0.2)
         assert active, (tmp_path / "log").read_text()[-3000:]
+        # Live, in the web UI: Locust's request table holds HTTP requests only; the
+        # harness's own timings are rows of the Simulation tab.
+        live = _ui(port, "/stats/requests")
+        methods = {s["method"] for s in live["stats"] if s["name"] != "Aggregated"}
+        assert methods and methods <= {"GET", "POST", "DELETE"}, methods
+        (tab,) = [e["data"] for e in live["extended_stats"] if e["key"] == "simulation"]
+        timing = {r["key"]: r for r in tab if r["key"].startswith("timing.")}
+        assert {"timing.lease.round_trip", "timing.action_slip"} <= set(timing), sorted(timing)
+        assert timing["timing.action_slip"]["raw"]["count"] > 0
         paused_at = time.time()
         assert _ui(port, "/simulation/pause", {"reason": "pacing test"})["status"]["paused"]
         time.sleep(0.7)  # requests already on the wire finish

@@ -134,6 +134,13 @@ def render_console(summary: dict[str, Any]) -> str:
         )
     )
     out.append(f"orders per real minute: {fmt(summary.get('orders_per_real_minute'))}")
+    acct = time.get("agent_hours_account")
+    if acct:  # every live agent-hour acted, missed or not owed (reports.timing)
+        sums = (f"{acct['live']} live = {acct['acted']} acted + {acct['missed']} missed + "
+                f"{acct['not_owed']} not owed")  # fmt: skip
+        off = ", ".join(f"hour {h}: {n:+d}" for h, n in sorted(acct["off_by_hour"].items()))
+        out.append(f"agent-hours: {sums}" if acct["adds_up"] else
+                   f"agent-hours do NOT add up ({off} unaccounted): {sums}")  # fmt: skip
     cal = summary.get("calibration") or {}
     if cal.get("checked"):
         fails = [m["metric"] for m in cal["metrics"] if m["status"] == "fail"]

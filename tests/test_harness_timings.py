@@ -297,3 +297,78 @@ def test_the_scan_sees_a_pseudo_request(tmp_path):
         "harness/x.py:2: events.request other than request_event=",
         "harness/x.py:3: request_type=",
     ]
+
+
+_OTEL = r"""
+import json
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from harness.agent.timings import HarnessTimings
+
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))  # as Locust's --otel does
+t = HarnessTimings()
+on = t.enable_otel()
+t.record("db.claim_hour", 4.0)
+t.record("db.claim_hour", 6.0, error=True)
+t.record("graph.shopping_graph", 1500.0)
+out = {"on": on, "metrics": {}}
+for rm in reader.get_metrics_data().resource_metrics:
+    for sm in rm.scope_metrics:
+        for m in sm.metrics:
+            points = [
+                {"count": p.count, "sum": round(p.sum, 6), "attrs": dict(p.attributes or {})}
+                for p in m.data.data_points
+            ]
+            out["metrics"][m.name] = {"unit": m.unit, "scope": sm.scope.name, "points": points}
+print(json.dumps(out))
+"""
+
+
+def test_with_otel_each_timing_is_a_loadsim_histogram_in_seconds():
+    """Locust's ``--otel`` sets the meter provider; the harness's timings are recorded into
+    it as ``loadsim.<name>`` histograms (seconds), failed ones with ``error=true``."""
+    r = subprocess.run(
+        [sys.executable, "-c", _OTEL], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["on"] is True
+    got = out["metrics"]
+    assert set(got) == {"loadsim.db.claim_hour", "loadsim.graph.shopping_graph"}
+    claim = got["loadsim.db.claim_hour"]
+    assert claim["unit"] == "s" and claim["scope"] == "loadsim"
+    assert sorted((p["count"], p["sum"], p["attrs"]) for p in claim["points"]) == [
+        (1, 0.004, {}),
+        (1, 0.006, {"error": True}),
+    ]
+    assert got["loadsim.graph.shopping_graph"]["points"] == [{"count": 1, "sum": 1.5, "attrs": {}}]
+
+
+def test_without_the_otel_sdk_the_timings_say_so_and_go_on(caplog):
+    """``--otel`` without ``locust[otel]``: one warning, the timings still recorded."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_sdk(name, *a, **kw):  # noqa: ANN001, ANN002, ANN003
+        if name.startswith("opentelemetry.sdk"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *a, **kw)
+
+    t = HarnessTimings()
+    with caplog.at_level(logging.WARNING, logger="loadsim"):
+        builtins.__import__ = no_sdk
+        try:
+            on = t.enable_otel()
+        finally:
+            builtins.__import__ = real_import
+    assert on is False
+    assert caplog.messages == [
+        "--otel: the OpenTelemetry SDK is not installed, harness timings are not exported "
+        "(pip install 'locust[otel]')"
+    ]
+    t.record(SLIP, 3.0)
+    assert [r["name"] for r in t.rows()] == [SLIP]

@@ -209,17 +209,12 @@ def is_adopted(engine: Engine) -> bool:
         return adopted_map(conn) is not None
 
 
-def absent_columns(conn: Connection, concept: str) -> set[str]:
-    """Harness columns of ``concept`` that the adopted database does not have (NULL in its
-    view) — e.g. no ``is_simulated`` on the owner's products: rows written there could not
-    be told from real ones, so seeding refuses. Empty when the database is not adopted."""
-    rep = adopted_report(conn, concept)
-    return set() if rep is None else {name for name, col in rep.columns.items() if col.absent}
-
-
 def adopted_report(conn: Connection, concept: str) -> ConceptReport | None:
     """What ``loadsim db check`` says about ``concept`` under the stored map (``None``: the
-    database was not adopted)."""
+    database was not adopted). Seeding reads it before writing: the harness columns the app
+    does not have (no ``is_simulated`` on the owner's products: rows written there could not
+    be told from real ones) and the fixes the app's table needs (a unique index for the
+    seed's ``ON CONFLICT`` key)."""
     from db.appcheck import inspect_concept
     from db.appmap import build_map
 

@@ -17,6 +17,7 @@ from langgraph.runtime import Runtime
 
 from behaviors import rules
 from behaviors.events import EventClock
+from behaviors.llm import LlmSeat, decide_basket
 from behaviors.shop import BehaviorEvent, Cart, Order, Shop, ShopRejected, ShopUnavailable
 from personas.model import Persona
 
@@ -37,6 +38,7 @@ class HourContext:
     sim_hour: int
     checkout_key: str
     relevant_coupons: int = 0
+    llm: LlmSeat | None = None  # None: rules only, payloads exactly as without a model
 
 
 def _merge(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -160,8 +162,12 @@ def add_to_cart(state: HourState, runtime: Runtime[HourContext]) -> dict[str, An
     ctx = runtime.context
     clock = EventClock(ctx.slot_time, state.get("clock", 0))
     scale = state.get("steps", {}).get("browse_products", {}).get("trip_scale", 1.0)
-    basket = rules.add_to_cart(ctx.persona, state.get("viewed", ()), ctx.rng, scale=scale)
-    payload = basket.as_payload()
+    viewed = state.get("viewed", ())
+    basket = rules.add_to_cart(ctx.persona, viewed, ctx.rng, scale=scale)
+    decided: dict[str, Any] = {}
+    if ctx.llm is not None:  # the rule's basket is drawn first: the same stream either way
+        basket, decided = decide_basket(ctx.llm, ctx.persona, viewed, basket)
+    payload = {**basket.as_payload(), **decided}
     events: list[BehaviorEvent] = []
     cart: Cart | None = None
     rejected: list[str] = []

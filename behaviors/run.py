@@ -22,6 +22,7 @@ from typing import Any
 
 from behaviors.events import SessionPace, paced
 from behaviors.graph import GRAPH_CONFIG, HourContext, compile_shopping_graph
+from behaviors.llm import DecisionPort, LlmSeat, in_llm_share
 from behaviors.rhythm import ShopDecision, decide_shop
 from behaviors.sampling import KeyedRandom
 from behaviors.shop import BehaviorEvent, Order, Shop, ShopUnavailable, WalletCoupon
@@ -133,6 +134,8 @@ def play_hour(
     checkout_key: str,
     graph: Any = None,
     pace: SessionPace | None = None,
+    llm: DecisionPort | None = None,
+    llm_share: float = 0.0,
 ) -> HourResult:
     """Play a decided hour through the shopping graph (nothing to play for ``"none"``).
 
@@ -143,6 +146,8 @@ def play_hour(
         graph: A compiled graph; default ``compile_shopping_graph()`` (cached).
         pace: The harness's pacing of this session (``behaviors.events.paced``): told of
             every event as it is stamped. ``None`` (offline): events exactly as always.
+        llm: A model port (``behaviors.llm``); ``None``: rules only, payloads unchanged.
+        llm_share: The share of sessions the model decides (``in_llm_share``).
 
     Returns:
         The hour's ``HourResult``. ``ShopUnavailable`` never escapes: it is in ``error``.
@@ -157,12 +162,17 @@ def play_hour(
         sim_hour=hd.sim_hour,
         checkout_key=checkout_key,
         relevant_coupons=hd.relevant_coupons,
+        llm=None if llm is None else LlmSeat(llm, _chosen(hd, llm_share)),
     )
     g = graph if graph is not None else compile_shopping_graph()
     state = {"decision": hd.decision, "clock": 0, "events": [], "steps": {}}
     with paced(pace):
         final = g.invoke(state, GRAPH_CONFIG, context=ctx)
     return _result(hd.kind, final)
+
+
+def _chosen(hd: HourDecision, share: float) -> bool:
+    return in_llm_share(hd.run_seed, hd.persona.persona_id, hd.sim_hour, share)
 
 
 def run_agent_hour(

@@ -157,11 +157,15 @@ class AlertSender:
         self._thread.start()
 
     def on_event(self, run_dir: Path, rec: dict[str, Any]) -> None:
-        """A run-log record (``RunFiles`` listener): queue its messages, return at once."""
+        """A run-log record (``RunFiles`` listener): queue its messages and return at once
+        — except the run's end, the last line of the log, which waits up to ``DRAIN_S``
+        for everything queued: the process exits next."""
         for msg in alert_messages(run_dir, rec):
             with self._lock:
                 self._pending += len(self.urls)
             self._queue.put(msg)
+        if rec.get("event") == "run_end":
+            self.drain()
 
     def drain(self, timeout: float = DRAIN_S) -> bool:
         """Wait up to ``timeout`` s for the queued messages; True when all were handled."""

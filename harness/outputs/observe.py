@@ -40,16 +40,11 @@ def start_observers(environment: Any, director: Any) -> None:
         log.info("prometheus: metrics on http://0.0.0.0:%d/metrics", server.port)
 
     def stop(**_: Any) -> None:
-        # After the harness's own quitting listener: the run's end is already logged.
-        if sender is not None:
-            sender.drain()
-            sender.close()
-            from harness.outputs.run_files import RunFiles
-
-            if sender.on_event in RunFiles.listeners:
-                RunFiles.listeners.remove(sender.on_event)
+        # Locust fires ``quitting`` in reverse order: this may run before the harness's
+        # own listener ends the run, so the alert sender stays (it waits for its queue
+        # at the run-end line, ``AlertSender.on_event``).
         if server is not None:
             server.stop()
 
-    if sender is not None or server is not None:
+    if server is not None:
         environment.events.quitting.add_listener(stop)

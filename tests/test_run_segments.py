@@ -34,6 +34,7 @@ def test_resume_appends_a_segment_and_keeps_the_earlier_outputs(tmp_path):
     row = {"sim_hour": 0, "acted": 5, "real_time": "2026-01-10T09:00:00+00:00", "segment": 1}
     first.append_hours([hour_table.hour_row(row), hour_table.hour_row({**row, "sim_hour": 1})])
     (d / "locust_stats.csv").write_text("Type,Name\n")
+    (d / "harness_timings.csv").write_text("name,count\ndb.claim_hour,7\n")
     # ... the master is killed here: no end recorded. The operator resumes.
     second = RunFiles(d)
     second.write_manifest(_manifest("r", resume="r", started="2026-01-10T12:00:00+00:00"))
@@ -44,6 +45,7 @@ def test_resume_appends_a_segment_and_keeps_the_earlier_outputs(tmp_path):
     assert m["segments"][0]["status"] == "interrupted"
     assert m["segments"][1]["started_at"] == "2026-01-10T12:00:00+00:00"
     assert (d / "segment-1" / "locust_stats.csv").is_file()  # kept, not overwritten
+    assert (d / "segment-1" / "harness_timings.csv").read_text().endswith("db.claim_hour,7\n")
     mine = {"sim_hour": 1, "acted": 2, "real_time": "2026-01-10T12:00:00+00:00", "segment": 2}
     second.append_hours([hour_table.hour_row(mine)])
     second.write_hours_csv([hour_table.hour_row({**mine, "acted": 3, "real_time": ""}),

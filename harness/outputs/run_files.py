@@ -14,6 +14,7 @@ from typing import Any
 
 from db.redact import redact_data
 from harness.outputs.manifest import start_segment
+from reports.harness_timings import TIMINGS_CSV
 from reports.hour_table import HOUR_COLUMNS
 from reports.hour_table import SEGMENT_COLUMN as SEGMENT
 
@@ -93,7 +94,7 @@ class RunFiles:
                 (self.dir / name).unlink(missing_ok=True)
         else:  # Locust's totals are per process: keep the earlier segment's beside
             keep = self.dir / f"segment-{self.segment - 1}"
-            for name in LOCUST_FINAL_FILES:
+            for name in (*LOCUST_FINAL_FILES, TIMINGS_CSV):  # the harness's timings too
                 if (self.dir / name).exists():
                     keep.mkdir(exist_ok=True)
                     os.replace(self.dir / name, keep / name)

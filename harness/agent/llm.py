@@ -1,0 +1,263 @@
+"""The model behind ``behaviors.llm.DecisionPort``: any OpenAI-compatible chat-completions
+endpoint (``--llm-url``), through the ``openai`` client.
+
+One ``LlmAdapter`` per process, shared by its users. It owns what the model costs:
+
+- a concurrency cap (``threading.BoundedSemaphore``: gevent's under Locust's monkey-patching)
+  and a request rate of its own (a ``TokenBucket``, separate from the API's);
+- ``--llm-timeout`` per call, no retries (a retry would spend the session's simulated time);
+- this process's token allowance (``--llm-budget-tokens`` split evenly over the processes):
+  a call starts only while the tokens spent plus one estimated call per call in flight fit
+  it; once spent, every further decision is the rule's (``budget_spent``), logged once;
+- a bounded LRU cache keyed by (persona, question, state), with its hit rate;
+- the counts behind ``llm.json``: calls, tokens in/out, decisions by who decided,
+  fallbacks by reason, latency p50/p95.
+
+The answer is constrained by ``response_format`` (a JSON schema from the pydantic answer
+model), then parsed, validated and checked against the question's reality
+(``BasketQuestion.check``). The API key comes from ``LOADSIM_LLM_API_KEY`` or
+``OPENAI_API_KEY`` and is never logged or written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from typing import Any
+
+from pydantic import ValidationError
+
+from behaviors.llm import BasketQuestion, Decided, Fallback
+from harness.agent.rate_limit import TokenBucket
+
+log = logging.getLogger("loadsim")
+
+KEY_ENV = ("LOADSIM_LLM_API_KEY", "OPENAI_API_KEY")
+"""Where the API key is read from, first found wins (a local server needs none)."""
+MAX_COMPLETION_TOKENS = 400
+"""A basket answer is 20–200 tokens; a model rambling past this is cut off (and fails)."""
+LATENCIES_KEPT = 100_000
+
+
+def api_key_from_env() -> str:
+    for name in KEY_ENV:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return "not-needed"  # the client insists on a key; local servers ignore it
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+class LlmAdapter:
+    """``decide(question) -> Decided | Fallback`` over an OpenAI-compatible endpoint."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        model: str,
+        timeout_s: float = 10.0,
+        concurrency: int = 4,
+        rate_per_s: float = 0.0,
+        budget_tokens: int = 0,
+        cache_size: int = 1024,
+        client: Any = None,
+    ) -> None:
+        if client is None:
+            import openai
+
+            client = openai.OpenAI(
+                base_url=url, api_key=api_key_from_env(), timeout=timeout_s, max_retries=0
+            )
+        self.client = client
+        self.url, self.model, self.timeout_s = url, model, timeout_s
+        self.budget_tokens = int(budget_tokens)  # 0: unlimited
+        self._slots = threading.BoundedSemaphore(max(1, int(concurrency)))
+        self._bucket = TokenBucket(rate_per_s) if rate_per_s > 0 else None
+        self._cache: OrderedDict[tuple[str, str, str], Decided] = OrderedDict()
+        self._cache_size = max(0, int(cache_size))
+        self._in_flight = 0
+        self._measured = 0  # calls that reported their tokens
+        self._spent_said = False
+        self.calls = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.decisions: Counter[str] = Counter()  # llm | fallback (asked sessions only)
+        self.fallbacks: Counter[str] = Counter()
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCIES_KEPT)
+
+    # ------------------------------------------------------------------ the port
+    def decide(self, question: BasketQuestion) -> Decided | Fallback:
+        got = self._decide(question)
+        if isinstance(got, Decided):
+            self.decisions["llm"] += 1
+        else:
+            self.decisions["fallback"] += 1
+            self.fallbacks[got.reason] += 1
+        return got
+
+    def _decide(self, question: BasketQuestion) -> Decided | Fallback:
+        key = question.cache_key()
+        hit = self._cache.get(key) if self._cache_size else None
+        if hit is not None:
+            self.cache_hits += 1
+            self._cache.move_to_end(key)
+            return Decided(hit.answer, hit.model, hit.prompt_hash, cached=True)
+        self.cache_misses += 1
+        phash = question.prompt_hash()
+        with self._slots:
+            if not self._budget_allows():
+                return Fallback("budget_spent", self.model, phash)
+            if self._bucket is not None:
+                self._bucket.acquire()
+            self._in_flight += 1
+            try:
+                got = self._call(question, phash)
+            finally:
+                self._in_flight -= 1
+        if isinstance(got, Decided) and self._cache_size:
+            self._cache[key] = got
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return got
+
+    # ------------------------------------------------------------------ budget
+    def _budget_allows(self) -> bool:
+        """A call starts while the tokens spent plus one measured mean call per call in
+        flight (this one included) fit the allowance; with nothing in flight, while any
+        token is left. So the process overshoots by at most about one call."""
+        if self.budget_tokens <= 0:
+            return True
+        spent = self.tokens_in + self.tokens_out
+        if self._in_flight == 0 and spent < self.budget_tokens:
+            return True
+        if self._measured:
+            mean = spent / self._measured
+            if spent + (self._in_flight + 1) * mean <= self.budget_tokens:
+                return True
+        if not self._spent_said:
+            self._spent_said = True
+            log.warning(
+                "LLM token budget spent in this process (%d of %d tokens): every further "
+                "decision is the rules'", spent, self.budget_tokens,
+            )  # fmt: skip
+        return False
+
+    # ------------------------------------------------------------------ the call
+    def _call(self, question: BasketQuestion, phash: str) -> Decided | Fallback:
+        import openai
+
+        schema = question.answer_type.model_json_schema()
+        t0 = time.perf_counter()
+        self.calls += 1
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model,
+                messages=question.messages(),
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": question.kind, "schema": schema, "strict": True},
+                },
+                max_tokens=MAX_COMPLETION_TOKENS,
+                temperature=0,
+                timeout=self.timeout_s,
+            )
+        except openai.APITimeoutError:
+            return self._failed("timeout", phash, t0)
+        except openai.APIStatusError as exc:
+            return self._failed(f"http_{exc.status_code}", phash, t0)
+        except openai.APIError:  # connection refused, a broken response
+            return self._failed("error", phash, t0)
+        ms = (time.perf_counter() - t0) * 1000
+        self.latencies_ms.append(ms)
+        usage = getattr(resp, "usage", None)
+        t_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        t_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        self.tokens_in += t_in
+        self.tokens_out += t_out
+        self._measured += 1
+        meta = (self.model, phash, t_in, t_out, ms)  # model, hash, tokens in/out, latency
+        try:
+            content = resp.choices[0].message.content or ""
+            data = json.loads(content)
+        except (ValueError, IndexError, AttributeError, TypeError):
+            return Fallback("invalid_json", *meta)
+        try:
+            answer = question.answer_type.model_validate(data)
+        except ValidationError:
+            return Fallback("schema", *meta)
+        reason = question.check(answer)
+        if reason is not None:
+            return Fallback(reason, *meta)
+        return Decided(answer, *meta)
+
+    def _failed(self, reason: str, phash: str, t0: float) -> Fallback:
+        ms = (time.perf_counter() - t0) * 1000
+        self.latencies_ms.append(ms)
+        return Fallback(reason, self.model, phash, latency_ms=ms)
+
+    # ------------------------------------------------------------------ report
+    def note_rules(self, n: int = 1) -> None:
+        """Sessions outside the share: the rules decided (for the share of decisions)."""
+        self.decisions["rules"] += n
+
+    def to_json(self) -> dict[str, Any]:
+        """This process's ``llm`` block (``merge`` adds processes together)."""
+        lat = list(self.latencies_ms)
+        return {
+            "model": self.model,
+            "calls": self.calls,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "budget_tokens": self.budget_tokens,
+            "decisions": dict(self.decisions),
+            "fallbacks": dict(self.fallbacks),
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "latencies_ms": lat,
+        }
+
+
+def summarise(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's ``llm`` block from every process's ``LlmAdapter.to_json``."""
+    calls = sum(b.get("calls", 0) for b in blocks)
+    decisions: Counter[str] = Counter()
+    fallbacks: Counter[str] = Counter()
+    lat: list[float] = []
+    hits = misses = t_in = t_out = 0
+    for b in blocks:
+        decisions.update(b.get("decisions", {}))
+        fallbacks.update(b.get("fallbacks", {}))
+        lat.extend(b.get("latencies_ms", []))
+        hits += b.get("cache_hits", 0)
+        misses += b.get("cache_misses", 0)
+        t_in += b.get("tokens_in", 0)
+        t_out += b.get("tokens_out", 0)
+    total = sum(decisions.values())
+    asked = decisions["llm"] + decisions["fallback"]
+    p50, p95 = _percentile(lat, 0.5), _percentile(lat, 0.95)
+    return {
+        "model": next((b.get("model") for b in blocks if b.get("model")), ""),
+        "calls": calls,
+        "tokens_in": t_in,
+        "tokens_out": t_out,
+        "decisions": dict(decisions),
+        "share_llm": round(decisions["llm"] / total, 4) if total else 0.0,
+        "fallbacks": dict(fallbacks),
+        "fallback_rate": round(decisions["fallback"] / asked, 4) if asked else 0.0,
+        "latency_ms_p50": None if p50 is None else round(p50, 1),
+        "latency_ms_p95": None if p95 is None else round(p95, 1),
+        "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
+    }

@@ -1,0 +1,91 @@
+"""A real loopback HTTP server speaking OpenAI's chat-completions protocol with scripted
+answers, for the LLM adapter's tests (``tests/test_llm_adapter.py``).
+
+``ScriptedLlmServer(script)``: each POST ``/v1/chat/completions`` takes the next mode from
+``script`` (the last one repeats): ``valid`` (the two cheapest offered products, one each),
+``slow:<s>`` (``valid`` after ``s`` seconds), ``invalid_json``, ``schema`` (JSON of the
+wrong shape), ``unknown`` (a product id not offered), ``http_<status>``. It records every
+request body and the tokens it reported, so a test can compare what the harness counted
+with what the server saw.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PROMPT_TOKENS = 150
+COMPLETION_TOKENS = 30
+
+
+class ScriptedLlmServer:
+    def __init__(self, script: list[str]) -> None:
+        self.script = list(script)
+        self.requests: list[dict[str, Any]] = []
+        self.tokens_served = 0
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 — http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with owner._lock:
+                    owner.requests.append(body)
+                    mode = owner.script.pop(0) if len(owner.script) > 1 else owner.script[0]
+                owner._answer(self, body, mode)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptedLlmServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _answer(self, h: BaseHTTPRequestHandler, body: dict[str, Any], mode: str) -> None:
+        if mode.startswith("http_"):
+            self._send(h, int(mode[5:]), {"error": {"message": mode, "type": "scripted"}})
+            return
+        if mode.startswith("slow:"):
+            time.sleep(float(mode[5:]))
+            mode = "valid"
+        offered = json.loads(body["messages"][-1]["content"])["offered"]
+        cheap = sorted(offered, key=lambda p: p["price_cents"])[:2]
+        content = {
+            "valid": json.dumps({"lines": [{"product_id": p["id"], "quantity": 1} for p in cheap]}),
+            "invalid_json": '{"lines": [{"product_id": ',
+            "schema": json.dumps({"basket": "milk"}),
+            "unknown": json.dumps({"lines": [{"product_id": 987654321, "quantity": 1}]}),
+        }[mode]
+        with self._lock:
+            self.tokens_served += PROMPT_TOKENS + COMPLETION_TOKENS
+        self._send(h, 200, {
+            "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0,
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
+                      "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS},
+        })  # fmt: skip
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)

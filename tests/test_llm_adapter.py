@@ -1,0 +1,158 @@
+"""The OpenAI-compatible adapter (``harness.agent.llm``) against a real loopback server with
+scripted answers (``tests/llm_support.py``): every bad answer is a counted fallback, the
+counts match what the server saw, the cache and the token budget hold, and under gevent's
+monkey-patching two slow calls overlap."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from behaviors.llm import Decided, Fallback, basket_question
+from behaviors.memory_shop import InMemoryShop
+from behaviors.rules import add_to_cart
+from behaviors.run import decide_hour, play_hour
+from harness.agent.llm import LlmAdapter, summarise
+from tests.llm_support import COMPLETION_TOKENS, PROMPT_TOKENS, ScriptedLlmServer
+from tests.test_llm_decisions import CATALOG, HOUR, MONDAY, PERSONA
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWED = tuple(CATALOG[:12])
+
+
+def _question(persona=PERSONA, viewed=VIEWED):
+    import random
+
+    rule = add_to_cart(persona, viewed, random.Random(1))
+    return basket_question(persona, viewed, rule)
+
+
+def _adapter(server, **kw):
+    kw.setdefault("timeout_s", 5.0)
+    return LlmAdapter(url=server.url, model="scripted-1", **kw)
+
+
+def test_a_valid_answer_is_decided_with_the_servers_tokens_and_a_json_schema():
+    with ScriptedLlmServer(["valid"]) as server:
+        a = _adapter(server)
+        q = _question()
+        got = a.decide(q)
+    assert isinstance(got, Decided)
+    cheap = sorted(q.offered, key=lambda p: p.price_cents)[:2]
+    assert [(ln.product_id, ln.quantity) for ln in got.answer.lines] == [(p.id, 1) for p in cheap]
+    assert (got.tokens_in, got.tokens_out, got.model) == (
+        PROMPT_TOKENS,
+        COMPLETION_TOKENS,
+        "scripted-1",
+    )
+    assert got.prompt_hash == q.prompt_hash()
+    (body,) = server.requests
+    assert body["model"] == "scripted-1"
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"]["required"] == ["lines"]
+    assert body["messages"] == q.messages()
+    assert a.calls == 1 and a.tokens_in + a.tokens_out == server.tokens_served
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [("invalid_json", "invalid_json"), ("schema", "schema"), ("unknown", "unknown_product"),
+     ("http_429", "http_429"), ("http_500", "http_500"), ("slow:1.5", "timeout")],
+)  # fmt: skip
+def test_every_bad_answer_is_a_counted_fallback(mode, reason):
+    with ScriptedLlmServer([mode]) as server:
+        a = _adapter(server, timeout_s=0.5)
+        got = a.decide(_question())
+        assert len(server.requests) == 1  # no retry: a retry spends the session's time
+    assert isinstance(got, Fallback) and got.reason == reason
+    assert dict(a.fallbacks) == {reason: 1} and dict(a.decisions) == {"fallback": 1}
+    assert a.tokens_in + a.tokens_out == server.tokens_served
+
+
+def test_the_cache_answers_the_same_question_once_and_reports_its_hit_rate():
+    with ScriptedLlmServer(["valid"]) as server:
+        a = _adapter(server, cache_size=2)
+        q = _question()
+        first, second = a.decide(q), a.decide(q)
+        assert len(server.requests) == 1
+        other = [_question(viewed=tuple(CATALOG[i : i + 12])) for i in (20, 40, 60)]
+        for q2 in other:
+            a.decide(q2)
+        a.decide(q)  # evicted by the bounded cache: asked again
+        assert len(server.requests) == 5
+    assert isinstance(second, Decided) and second.cached and not first.cached
+    assert second.answer == first.answer and second.tokens_in == 0
+    block = summarise([a.to_json()])
+    assert block["cache_hit_rate"] == round(1 / 6, 4)
+    assert block["calls"] == 5 and block["decisions"] == {"llm": 6}
+
+
+def test_the_token_budget_stops_calls_and_says_so_once(caplog):
+    per_call = PROMPT_TOKENS + COMPLETION_TOKENS
+    with ScriptedLlmServer(["valid"]) as server:
+        a = _adapter(server, budget_tokens=3 * per_call, cache_size=0)
+        got = [a.decide(_question(viewed=tuple(CATALOG[i : i + 12]))) for i in range(0, 60, 10)]
+        assert server.tokens_served <= 3 * per_call
+    assert [type(g).__name__ for g in got] == ["Decided"] * 3 + ["Fallback"] * 3
+    assert len(server.requests) == 3 and dict(a.fallbacks) == {"budget_spent": 3}
+    assert sum("token budget spent" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_run_of_hours_with_bad_answers_never_stops_a_session_or_invents_a_product():
+    script = ["valid", "invalid_json", "unknown", "http_429", "http_500", "schema", "valid"]
+    ids = {p.id for p in CATALOG}
+    with ScriptedLlmServer(script) as server:
+        a = _adapter(server, timeout_s=2.0)
+        outcomes = []
+        for h in range(HOUR, HOUR + 24 * 14):
+            hd = decide_hour(PERSONA, run_seed=1, sim_hour=h,
+                             slot_time=MONDAY + timedelta(hours=h, minutes=7))  # fmt: skip
+            r = play_hour(hd, shop=InMemoryShop(CATALOG), checkout_key=f"t:{h}", llm=a,
+                          llm_share=1.0)  # fmt: skip
+            outcomes.append(r.outcome)
+            assert r.error is None
+            assert {e.product_id for e in r.events if e.event_type == "cart_add_item"} <= ids
+        assert len(server.requests) == a.calls >= len(script)
+    assert "failed" not in outcomes
+    assert a.fallbacks["invalid_json"] == a.fallbacks["unknown_product"] == 1
+    assert a.fallbacks["http_429"] == a.fallbacks["http_500"] == a.fallbacks["schema"] == 1
+    assert a.tokens_in + a.tokens_out == server.tokens_served
+
+
+GEVENT_PROBE = textwrap.dedent(
+    """
+    from gevent import monkey; monkey.patch_all()
+    import json, sys, time, random, gevent
+    sys.path.insert(0, sys.argv[2])
+    from behaviors.llm import basket_question
+    from behaviors.rules import add_to_cart
+    from behaviors.synthetic import make_catalog, make_persona
+    from harness.agent.llm import LlmAdapter
+    cat = make_catalog(); p = make_persona("p-g")
+    qs = [basket_question(p, tuple(cat[i:i + 8]), add_to_cart(p, tuple(cat[i:i + 8]),
+          random.Random(1))) for i in (0, 30)]
+    a = LlmAdapter(url=sys.argv[1], model="m", timeout_s=5, concurrency=4)
+    t0 = time.perf_counter()
+    got = [g.get() for g in [gevent.spawn(a.decide, q) for q in qs]]
+    print(json.dumps({"s": time.perf_counter() - t0, "kinds": [type(x).__name__ for x in got]}))
+    """
+)
+
+
+def test_under_gevent_two_slow_calls_overlap():
+    with ScriptedLlmServer(["slow:1.0"]) as server:
+        out = subprocess.run(
+            [sys.executable, "-c", GEVENT_PROBE, server.url, str(ROOT)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert len(server.requests) == 2
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["kinds"] == ["Decided", "Decided"]
+    assert 1.0 <= res["s"] < 1.8  # in turn they would take 2 s

@@ -110,10 +110,12 @@ PLOTS = ("ramp", "load", "sessions_orders", "slip", "funnel")
 
 def assert_full_report(run_dir: Path) -> dict:
     """Every run, whatever stopped it, leaves its whole report: ``summary.json``,
-    ``report.xlsx``, every plot and ``hours.csv`` with rows. Returns the summary."""
+    ``summary.txt``, ``report.html``, ``report.xlsx``, every plot and ``hours.csv`` with
+    rows. Returns the summary."""
     import json
 
-    missing = [n for n in ("summary.json", "report.xlsx", "hours.csv", "manifest.json")
+    missing = [n for n in ("summary.json", "summary.txt", "report.html", "report.xlsx",
+                           "hours.csv", "manifest.json")
                if not (run_dir / n).is_file()]  # fmt: skip
     missing += [f"plots/{p}.png" for p in PLOTS if not (run_dir / "plots" / f"{p}.png").is_file()]
     assert not missing, f"{run_dir.name}: missing {missing}"

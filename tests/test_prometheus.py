@@ -130,3 +130,20 @@ def test_a_port_in_use_is_one_line_naming_the_option() -> None:
             MetricsServer(dict, port=port, host="127.0.0.1")
     assert str(err.value).startswith(f"--prometheus-port {port}: cannot listen on 127.0.0.1:")
     assert "\n" not in str(err.value)
+
+
+def test_the_grafana_dashboard_uses_only_exported_names() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "loadsim-dashboard.json"
+    dash = json.loads(path.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
+    used = {n for e in exprs for n in re.findall(r"\bloadsim_[a-z0-9_]+", e)}
+    fams = _families(render_metrics(metrics_status(_director())))
+    exported = {s.name for f in fams.values() for s in f.samples}
+    assert used and used <= exported, sorted(used - exported)
+    # Every simulation gauge the exporter has is on the dashboard.
+    assert exported - used == set(), sorted(exported - used)

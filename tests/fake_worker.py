@@ -6,8 +6,12 @@ harness's ``loadsim_hello`` (so the master answers with its run config) and one
 ``--out`` as one JSON line: its type, its raw msgpack bytes (hex), exactly as they
 crossed the wire, and its decoded data.
 
-Run: ``python -m tests.fake_worker --port N --out FILE [--seconds S]``. Its own process:
-Locust's rpc needs gevent, which the test process does not run.
+``--give-up S``: S seconds after its grant arrives it gives the request up
+(``loadsim_release {"req_id": …}``), as a real worker does whose grant never reached it
+(``harness.agent.lease_client``): the grant is "lost" on the way.
+
+Run: ``python -m tests.fake_worker --port N --out FILE [--seconds S] [--give-up S]``. Its own
+process: Locust's rpc needs gevent, which the test process does not run.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--give-up", type=float, default=None)
     args = p.parse_args()
     node = f"fake_{uuid.uuid4().hex}"
     client = rpc.Client("127.0.0.1", args.port, node)
@@ -64,6 +69,10 @@ def main() -> None:
                     hello_sent = True
                     client.send(Message("loadsim_hello", {}, node))
                     client.send(Message("loadsim_lease", {"req_id": f"{node}:1"}, node))
+            elif msg.type == "loadsim_grant" and args.give_up is not None:
+                for item in msg.data.get("grants", []):
+                    gevent.spawn_later(args.give_up, client.send, Message(
+                        "loadsim_release", {"req_id": item["req_id"]}, node))  # fmt: skip
             elif msg.type == "quit":
                 break
     client.send(Message("quit", None, node))

@@ -149,17 +149,27 @@ def test_a_fake_worker_receives_no_password(busy_db, tmp_path):
     )  # fmt: skip
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fake_worker", "--port", port, "--out", str(out),
-         "--seconds", "90"],
+         "--seconds", "90", "--give-up", "1"],
         cwd=str(ROOT), env=harness_env(None, tmp_path), stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "fake.log", "w"),  # noqa: SIM115
     )  # fmt: skip
     try:
-        master.wait(timeout=120)
+        rc = master.wait(timeout=120)
         fake.wait(timeout=30)
     finally:
         stop(master)
         if fake.poll() is None:
             fake.kill()
+    # The fake never uses its grant and gives the request up (its grant "lost" on the way):
+    # the master frees the persona with one line, and a run in which no agent-hour was
+    # acted or missed fails with exit 3 and its reason, never a silent 0.
+    mlog = (tmp_path / "master.log").read_text()
+    assert sum("but the grant never arrived" in ln for ln in mlog.splitlines()) == 1, mlog[-3000:]
+    assert rc == 3, mlog[-3000:]
+    assert (
+        "[FAIL] run: no agent-hour was acted or counted missed in 3 simulated hour(s): 0 lease "
+        "requests got no answer in time and 1 grants never reached their worker"
+    ) in mlog
     msgs = [json.loads(line) for line in out.read_text().splitlines()]
     types = {m["type"] for m in msgs}
     assert {"ack", "spawn", "loadsim_config", "loadsim_grant"} <= types, (

@@ -156,3 +156,57 @@ def test_under_gevent_two_slow_calls_overlap():
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["kinds"] == ["Decided", "Decided"]
     assert 1.0 <= res["s"] < 1.8  # in turn they would take 2 s
+
+
+def test_workers_drains_add_up_to_the_runs_llm_block(tmp_path):
+    from harness.agent.llm import LlmTotals, drain, write_llm_json
+
+    totals = LlmTotals()
+    with ScriptedLlmServer(["valid", "http_429", "valid"]) as server:
+        workers = [_adapter(server, cache_size=0), _adapter(server, cache_size=0)]
+        sent: list[dict] = [{}, {}]
+        for i, q in enumerate(_question(viewed=tuple(CATALOG[k : k + 12])) for k in (0, 20, 40)):
+            workers[i % 2].decide(q)
+            totals.merge(drain(workers[i % 2], sent[i % 2]))
+        workers[0].note_hour({"add_to_cart": {"decided_by": "rules"}})
+        for w, s in zip(workers, sent, strict=True):
+            totals.merge(drain(w, s))
+            totals.merge(drain(w, s))  # nothing new: adds nothing
+        served = server.tokens_served
+    write_llm_json(tmp_path, totals.block())
+    block = json.loads((tmp_path / "llm.json").read_text())
+    assert block["calls"] == 3 and block["tokens_in"] + block["tokens_out"] == served
+    assert block["decisions"] == {"llm": 2, "fallback": 1, "rules": 1}
+    assert block["fallbacks"] == {"http_429": 1} and block["fallback_rate"] == round(1 / 3, 4)
+    assert block["share_llm"] == 0.5 and block["model"] == "scripted-1"
+    assert block["latency_ms_p50"] > 0 and block["latency_ms_p95"] >= block["latency_ms_p50"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "fragment"),
+    [("llm_share", 1.5, "--llm-share 1.5"), ("llm_timeout", 0.0, "--llm-timeout"),
+     ("llm_url", "ftp://x", "--llm-url ftp://x"), ("llm_budget_tokens", -1, "--llm-budget-tokens"),
+     ("llm_concurrency", 0, "--llm-concurrency")],
+)  # fmt: skip
+def test_bad_llm_options_name_the_option(flag, value, fragment):
+    from argparse import Namespace
+
+    from db.errors import ConfigError
+    from harness.config.options import HarnessOptions
+
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        HarnessOptions.from_parsed(Namespace(**{flag: value}))
+
+
+def test_the_run_budget_is_split_over_the_processes_and_the_key_never_in_options():
+    from argparse import Namespace
+
+    from harness.agent.llm import adapter_for
+    from harness.config.options import HarnessOptions
+
+    opts = HarnessOptions.from_parsed(Namespace(llm_url="http://127.0.0.1:9/v1",
+                                                llm_budget_tokens=1001, llm_share=0.2))  # fmt: skip
+    a = adapter_for(opts, 2)
+    assert a is not None and (a.budget_tokens, a.budget_tokens_run) == (500, 1001)
+    assert adapter_for(HarnessOptions.from_parsed(Namespace()), 1) is None
+    assert not any("key" in k for k in opts.to_json())

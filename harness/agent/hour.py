@@ -161,12 +161,16 @@ class AgentHours:
         is still finished, so nothing stays pending)."""
         rt = self.rt
         pacer = self._pacer(hd.slot_time) if self.pace else None
+        llm = getattr(rt, "llm", None)  # --llm-url: the model port (harness.agent.llm)
         t0 = time.perf_counter()
         try:
             result = play_hour(
                 hd, shop=pacer or self.shop, pace=pacer, graph=rt.graph,
                 checkout_key=f"{rt.run.run_id}:{self.agent_id}:{hour}",
+                llm=llm, llm_share=rt.opts.llm_share if llm is not None else 0.0,
             )  # fmt: skip
+            if llm is not None:  # the share of decisions counts the rules' baskets too
+                llm.note_hour(result.steps)
         except Exception as exc:  # a bug or DB failure inside the hour: count it, keep going
             rt.measure_graph(self._busy_ms(t0, pacer), exc)
             kind = "db" if "sqlalchemy" in type(exc).__module__ else "harness"

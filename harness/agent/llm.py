@@ -81,7 +81,8 @@ class LlmAdapter:
             )
         self.client = client
         self.url, self.model, self.timeout_s = url, model, timeout_s
-        self.budget_tokens = int(budget_tokens)  # 0: unlimited
+        self.budget_tokens = int(budget_tokens)  # this process's; 0: unlimited
+        self.budget_tokens_run = self.budget_tokens  # the whole run's (``adapter_for``)
         self._slots = threading.BoundedSemaphore(max(1, int(concurrency)))
         self._bucket = TokenBucket(rate_per_s) if rate_per_s > 0 else None
         self._cache: OrderedDict[tuple[str, str, str], Decided] = OrderedDict()
@@ -209,9 +210,11 @@ class LlmAdapter:
         return Fallback(reason, self.model, phash, latency_ms=ms)
 
     # ------------------------------------------------------------------ report
-    def note_rules(self, n: int = 1) -> None:
-        """Sessions outside the share: the rules decided (for the share of decisions)."""
-        self.decisions["rules"] += n
+    def note_hour(self, steps: dict[str, Any]) -> None:
+        """A played hour's steps: a basket outside the share counts as the rules' decision
+        (the asked ones were counted in ``decide``)."""
+        if steps.get("add_to_cart", {}).get("decided_by") == "rules":
+            self.decisions["rules"] += 1
 
     def to_json(self) -> dict[str, Any]:
         """This process's ``llm`` block (``merge`` adds processes together)."""
@@ -261,3 +264,81 @@ def summarise(blocks: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms_p95": None if p95 is None else round(p95, 1),
         "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
     }
+
+
+REPORT_KEY = "loadsim_llm"
+"""The key of a worker's report to the master that carries its ``LlmAdapter.drain``."""
+LLM_JSON = "llm.json"
+"""The run directory's file with the run's ``llm`` block."""
+_COUNTS = ("calls", "tokens_in", "tokens_out", "cache_hits", "cache_misses")
+
+
+class LlmTotals:
+    """The master's (or standalone's) sum of every process's drained counts."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.decisions: Counter[str] = Counter()
+        self.fallbacks: Counter[str] = Counter()
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCIES_KEPT)
+        self.model = ""
+        self.budget_tokens = 0
+
+    def merge(self, delta: dict[str, Any] | None) -> None:
+        if not delta:
+            return
+        for k in _COUNTS:
+            self.counts[k] += int(delta.get(k, 0))
+        self.decisions.update(delta.get("decisions", {}))
+        self.fallbacks.update(delta.get("fallbacks", {}))
+        self.latencies_ms.extend(delta.get("latencies_ms", []))
+        self.model = delta.get("model") or self.model
+        self.budget_tokens = int(delta.get("budget_tokens_run", 0)) or self.budget_tokens
+
+    def block(self) -> dict[str, Any]:
+        """The run's ``llm`` block (``summarise``), with the run's token budget."""
+        one = {
+            **{k: self.counts[k] for k in _COUNTS},
+            "decisions": dict(self.decisions),
+            "fallbacks": dict(self.fallbacks),
+            "latencies_ms": list(self.latencies_ms),
+            "model": self.model,
+        }
+        return {**summarise([one]), "budget_tokens": self.budget_tokens}
+
+
+def drain(adapter: LlmAdapter, sent: dict[str, Any]) -> dict[str, Any]:
+    """What ``adapter`` counted since the last drain (``sent`` holds the last totals and is
+    updated); its latencies are handed over and forgotten."""
+    now = adapter.to_json()
+    lat = now.pop("latencies_ms")
+    adapter.latencies_ms.clear()
+    delta: dict[str, Any] = {k: now[k] - sent.get(k, 0) for k in _COUNTS}
+    for key in ("decisions", "fallbacks"):
+        before = sent.get(key, {})
+        delta[key] = {r: n - before.get(r, 0) for r, n in now[key].items() if n != before.get(r, 0)}
+    delta.update(latencies_ms=lat, model=now["model"], budget_tokens_run=adapter.budget_tokens_run)
+    sent.clear()
+    sent.update(now)
+    return delta
+
+
+def adapter_for(opts: Any, processes: int) -> LlmAdapter | None:
+    """The process's adapter for ``--llm-url`` (``None``: rules only); the run's token
+    budget is split evenly over the ``processes`` that play hours."""
+    if not opts.llm_url:
+        return None
+    total = int(opts.llm_budget_tokens)
+    a = LlmAdapter(
+        url=opts.llm_url, model=opts.llm_model, timeout_s=opts.llm_timeout,
+        concurrency=opts.llm_concurrency, rate_per_s=opts.llm_rate,
+        budget_tokens=max(1, total // max(1, processes)) if total else 0,
+    )  # fmt: skip
+    a.budget_tokens_run = total
+    return a
+
+
+def write_llm_json(run_dir: Any, block: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    (Path(run_dir) / LLM_JSON).write_text(json.dumps(block, indent=1, sort_keys=True) + "\n")

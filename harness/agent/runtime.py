@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
     from sqlalchemy import Engine
 
+    from harness.agent.llm import LlmAdapter, LlmTotals
     from harness.agent.recorder import NullRecorder, Recorder
     from offer_engine.clock import SimClock
 
@@ -97,6 +98,9 @@ class ProcessRuntime:
         self.leases.on_round_trip = lambda ms: self.timings.record(LEASE, ms)
         self.http_pools: list[Any] = []
         self.graph: CompiledStateGraph | None = None
+        self.llm: LlmAdapter | None = None  # --llm-url: the model port of this process
+        self.llm_totals: LlmTotals | None = None  # master/standalone: every process's counts
+        self.llm_sent: dict[str, Any] = {}  # what the last report carried (harness.agent.llm)
         self.worker_name = "local"
         self._flusher: gevent.Greenlet | None = None
         self.director: Director | None = None  # master/local only
@@ -168,6 +172,7 @@ class ProcessRuntime:
             "master" if self.role == "master" else f"worker{idx}"
         )  # fmt: skip
         self.compile_graph()
+        self._build_llm(cfg)
         if cfg.mock_db:
             from harness.agent.recorder import NullRecorder
             from personas.catalog import generate_catalog
@@ -188,6 +193,18 @@ class ProcessRuntime:
             from geventhttpclient.client import HTTPClientPool
 
             self.http_pools = [HTTPClientPool(concurrency=10) for _ in range(self.opts.http_pools)]
+
+    def _build_llm(self, cfg: RunConfig) -> None:
+        """``--llm-url``: the model port (workers and standalone play hours; the master
+        sums their counts). The token budget is split over the processes playing hours."""
+        from harness.agent.llm import LlmTotals, adapter_for
+
+        if self.role != "worker":
+            self.llm_totals = LlmTotals() if self.opts.llm_url else None
+        if self.role == "master":
+            return
+        procs = int(cfg.options.get("processes", 1) or 1)
+        self.llm = adapter_for(self.opts, procs - 1 if self.role == "worker" else 1)
 
     def _engine(self, cfg: RunConfig) -> Any:
         from db.engine import create_db_engine

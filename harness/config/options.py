@@ -47,6 +47,13 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--experiment", dict(default="", help="an experiment file (TOML: seed, control, stratify, [arms.NAME]): personas randomized into arms of offer strategies, each arm recorded on agents, sessions and events")),
     ("--prometheus-port", dict(type=int, default=0, help="master/standalone: serve the simulation's metrics (names loadsim_*) in Prometheus text format on http://0.0.0.0:PORT/metrics (0: off)")),
     ("--alert-webhook", dict(action="append", default=[], help="POST a JSON alert (Slack-compatible text plus fields) to this URL on a breaker trip, an outage, a pause, a resume, a failed gate and the run's end; repeatable; never in the manifest")),
+    ("--llm-url", dict(default="", help="an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1) that decides the basket of --llm-share of sessions; key from $LOADSIM_LLM_API_KEY or $OPENAI_API_KEY (empty: rules only)")),
+    ("--llm-model", dict(default="local", help="the model name sent to --llm-url")),
+    ("--llm-share", dict(type=float, default=0.1, help="share of sessions (seeded by run seed, persona, hour) whose basket the model decides")),
+    ("--llm-timeout", dict(type=float, default=10.0, help="seconds per model call; a late answer is the rules' decision (fallback: timeout)")),
+    ("--llm-concurrency", dict(type=int, default=4, help="model calls in flight per process")),
+    ("--llm-rate", dict(type=float, default=0.0, help="model requests/s per process, separate from --rate-limit (0: off)")),
+    ("--llm-budget-tokens", dict(type=int, default=0, help="model tokens for the whole run, split evenly over the worker processes; when spent, the rules decide (0: unlimited)")),
     ("--pace", dict(default="on", choices=["on", "off"], help="on: each action of a session waits for its simulated moment; off: a session's requests back to back (throughput runs)")),
 ]  # fmt: skip
 
@@ -137,6 +144,13 @@ class HarnessOptions:
     db_pooler: str = ""  # "" = $LOADSIM_DB_POOLER, else guessed from the URL
     pace: bool = True
     experiment: str = ""  # an experiment file (offer_engine.experiment); "" = none
+    llm_url: str = ""  # "" = rules only (harness.agent.llm)
+    llm_model: str = "local"
+    llm_share: float = 0.1
+    llm_timeout: float = 10.0
+    llm_concurrency: int = 4
+    llm_rate: float = 0.0
+    llm_budget_tokens: int = 0
 
     @classmethod
     def from_parsed(cls, ns: Any) -> HarnessOptions:
@@ -181,6 +195,21 @@ class HarnessOptions:
             from offer_engine.experiment import load_experiment
 
             load_experiment(experiment)  # a bad file: one line naming file, line, key; exit 2
+        llm_url = str(g("llm_url", "") or "")
+        if llm_url and not re.match(r"^https?://[^/\s]+", llm_url):
+            raise ConfigError(f"--llm-url {llm_url}: must be an http(s):// URL")
+        share, llm_timeout = float(g("llm_share", 0.1)), float(g("llm_timeout", 10.0))
+        if not math.isfinite(share) or not 0 <= share <= 1:
+            raise ConfigError(f"--llm-share {share}: must be between 0 and 1")
+        if not math.isfinite(llm_timeout) or llm_timeout <= 0:
+            raise ConfigError(f"--llm-timeout {llm_timeout}: must be a finite number > 0")
+        for name in ("llm_concurrency",):
+            if int(g(name, 1)) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")
+        for name in ("llm_rate", "llm_budget_tokens"):
+            value = float(g(name, 0))
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} {value}: must be >= 0")
         thresholds = tuple(g("threshold", []) or [])
         if thresholds:
             from reports.thresholds import parse_threshold
@@ -212,6 +241,13 @@ class HarnessOptions:
             map_file=map_file,
             db_pooler=str(g("db_pooler", "") or ""),
             experiment=experiment,
+            llm_url=llm_url,
+            llm_model=str(g("llm_model", "local") or "local"),
+            llm_share=share,
+            llm_timeout=llm_timeout,
+            llm_concurrency=int(g("llm_concurrency", 4)),
+            llm_rate=float(g("llm_rate", 0.0)),
+            llm_budget_tokens=int(g("llm_budget_tokens", 0)),
         )
 
     def to_json(self) -> dict[str, Any]:

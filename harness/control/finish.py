@@ -208,6 +208,15 @@ def append_hour(director: Any, hour: int) -> None:
         log.exception("could not append simulated hour %d to hours.csv", hour)
 
 
+def _write_llm(director: Any, run_dir: Any) -> None:
+    from harness.agent.llm import drain, write_llm_json
+
+    rt = director.rt
+    if rt.llm is not None:  # standalone: this process decided too
+        rt.llm_totals.merge(drain(rt.llm, rt.llm_sent))
+    write_llm_json(run_dir, rt.llm_totals.block())
+
+
 def finish_run(director: Any) -> int | None:
     """Stop the director, then write every output whatever fails; returns the exit code
     the harness wants (None: leave Locust's)."""
@@ -229,6 +238,8 @@ def finish_run(director: Any) -> int | None:
         stage("exit checkpoint", lambda: director.checkpoint(reason="exit"))
     stage("last counters", lambda: director.agg.merge(director.rt.collector.drain()))
     stage("harness_timings.csv", lambda: director.rt.timings.write_run_csv(files.dir))
+    if director.rt.llm_totals is not None:  # --llm-url: llm.json
+        stage("llm.json", lambda: _write_llm(director, files.dir))
     if engine is not None:
         stage("database clean-up", lambda: _cleanup_database(director))
     stage("hours.csv", lambda: files.write_hours_csv(hours_rows(director)))
@@ -299,7 +310,9 @@ def nothing_done(director: Any) -> str | None:
     if director.stopped_early or (not reached_end and director.current_hour < 1):
         return None
     totals = director.agg.totals()
-    if totals.get("acted", 0) + totals.get("missed", 0) > 0:
+    # Hours not owed (joined after its slot; a resumed segment's hours already done) are
+    # something: only a run whose agents never held an hour fails here.
+    if sum(totals.get(k, 0) for k in ("acted", "missed", "not_owed")) > 0:
         return None
     hours = director.current_hour + 1
     why = f"no agent-hour was acted or counted missed in {hours} simulated hour(s)"

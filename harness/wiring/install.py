@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from db.errors import ConfigError, LoadsimError
+from harness.agent.llm import REPORT_KEY as LLM_KEY
+from harness.agent.llm import drain as llm_drain
 from harness.agent.runtime import ProcessRuntime, attach_runtime, director_of, runtime_of
 from harness.agent.timings import REPORT_KEY as TIMINGS_KEY
 from harness.config.messages import (
@@ -338,6 +340,8 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
     if rt is not None:
         # The harness's own timings since the last report (never in Locust's stats).
         data[TIMINGS_KEY] = rt.timings.drain()
+        if rt.llm is not None:  # --llm-url: the model's counts since the last report
+            data[LLM_KEY] = llm_drain(rt.llm, rt.llm_sent)
         data[REPORT_KEY] = WorkerReport(
             hours=rt.collector.drain(),
             throttled=rt.counters.throttled,
@@ -360,5 +364,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     rt = runtime_of(_ENV)
     if rt is not None:
         rt.timings.merge(data.get(TIMINGS_KEY), sender=client_id)
+        if rt.llm_totals is not None:
+            rt.llm_totals.merge(data.get(LLM_KEY))
     if rt is not None and rt.director is not None:
         rt.director.on_worker_report(client_id, data)

@@ -91,6 +91,7 @@ def play_run(
         run=SimpleNamespace(seed=3, run_id=run_id, replay_until_hour=2),
         recorder=Recorder(engine, run_id=run_id, worker="w1"), collector=HourCollector(),
         graph=compile_shopping_graph(), measure_graph=lambda ms, exc=None: None,
+        llm=None, opts=SimpleNamespace(llm_share=0.0),  # the rules decide every hour
     )  # fmt: skip
     for p in personas:
         agent_id, user_id = ids[p.persona_id]
@@ -185,6 +186,11 @@ def test_every_column_is_in_the_schema_with_a_role(played) -> None:
     roles = {c["name"]: c["role"] for c in doc["files"]["events.parquet"]["columns"]}
     for gen in ("payload_p_shop", "payload_p_abandon", "payload_draw", "payload_p_idle"):
         assert roles[gen] == GENERATOR
+    (lines,) = [c for c in doc["files"]["orders.parquet"]["columns"] if c["name"] == "lines"]
+    line_type = pq.read_schema(d / "orders.parquet").field("lines").type.value_type
+    assert [(f["name"], f["type"]) for f in lines["fields"]] == [
+        (f.name, str(f.type)) for f in line_type
+    ]
     p_roles = {c["name"]: c["role"] for c in doc["files"]["personas.parquet"]["columns"]}
     assert p_roles["cart_abandonment_rate"] == GENERATOR and p_roles["age"] == "observable"
 
@@ -374,3 +380,15 @@ def test_cli_refuses_an_output_directory_that_is_not_a_dataset(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"-o {mine}: exists and is not a dataset directory" in err
     assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_split_rules_are_stable_and_proportionate() -> None:
+    from reports.dataset.split import persona_split, time_cutoff
+
+    ids = [f"H{i}" for i in range(10_000)]
+    splits = [persona_split(p) for p in ids]
+    assert splits == [persona_split(p) for p in ids]  # the same in every run
+    share = {s: splits.count(s) / len(ids) for s in ("train", "validation", "test")}
+    assert abs(share["train"] - 0.8) < 0.02 and abs(share["test"] - 0.1) < 0.02
+    # whole days from two days on: 4 weeks -> 3 weeks train; short runs by hours
+    assert [time_cutoff(h) for h in (1, 2, 10, 48, 72, 672)] == [1, 1, 7, 24, 48, 504]

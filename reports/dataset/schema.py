@@ -49,13 +49,18 @@ class Col:
     unit: str = ""
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "type": str(self.type),
             "unit": self.unit or None,
             "role": self.role,
             "meaning": self.meaning,
         }
+        if self.name in NESTED:
+            out["fields"] = [
+                {"name": n, "type": str(t), "unit": u or None} for n, t, u in NESTED[self.name]
+            ]
+        return out
 
 
 def _c(name: str, t: pa.DataType, role: str, meaning: str, unit: str = "") -> Col:
@@ -268,17 +273,16 @@ SESSION_COLS = (
 
 # ---------------------------------------------------------------- orders
 
-LINE_TYPE = pa.list_(
-    pa.struct(
-        [
-            ("product_id", I64),
-            ("quantity", I64),
-            ("unit_price_cents", I64),
-            ("category", STR),
-            ("brand", STR),
-        ]
-    )
+LINE_FIELDS = (
+    ("product_id", I64, ""),
+    ("quantity", I64, "items"),
+    ("unit_price_cents", I64, "cents"),
+    ("category", STR, ""),
+    ("brand", STR, ""),
 )
+LINE_TYPE = pa.list_(pa.struct([(n, t) for n, t, _ in LINE_FIELDS]))
+NESTED = {"lines": LINE_FIELDS}
+"""Columns whose elements are records: their fields, typed, in ``schema.json``."""
 ORDER_COLS = (
     RUN_ID,
     _c("order_id", I64, OBSERVABLE, "orders.id."),

@@ -1,20 +1,25 @@
 """Pure parts of the Simulation tab: row wording, the controls page's HTML, and the action
-functions' answers (directors here are stand-ins that inject the cases a real run reaches
-rarely: no run yet, no ``checkpoint()``, a checkpoint that fails)."""
+functions' answers (the director's pause and resume are the real ones; what they reach
+outside the process is stood in for, to inject the cases a real run reaches rarely: no run
+yet, a checkpoint or the workers' broadcast that fails)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from harness.control.director import SimulationDirector
+from harness.control.run_guard import RunGuard
 from harness.webui.page import control_page, index_bar
 from harness.webui.rows import STRUCTURE, rows_csv, status_rows
 from harness.webui.tab import checkpoint_action, pause_action, resume_action
+from offer_engine.clock import SimClock
 
 RUNNING = {
     "run_id": "run-1",
@@ -135,24 +140,44 @@ def test_bar_script_cannot_be_closed_by_the_base_path() -> None:
 
 
 class _Director:
-    """Records calls; ``run`` None means the test has not started yet."""
+    """The real director's pause and resume: ``SimulationDirector``'s own methods over a
+    real ``RunGuard`` and simulated clock. Only what the guard reaches beyond the process
+    is stood in for (telling the workers, the run log, the checkpoint) — each can be made
+    to raise as the real one does. ``run`` None means the test has not started yet."""
+
+    pause = SimulationDirector.pause
+    resume = SimulationDirector.resume
 
     def __init__(self, *, run: object | None = "run", paused: bool = False) -> None:
-        self.run = run
-        self.paused = paused
-        self.reasons: list[str] = []
+        clock = SimClock.start(sim_start=datetime(2026, 1, 10, 9, tzinfo=UTC), scale=96.0)
+        self.rt = SimpleNamespace(
+            clock=clock.pause() if paused else clock, worker_name="master",
+            counters=SimpleNamespace(consecutive_unavailable=0, throttled=0),
+        )  # fmt: skip
+        self.run, self.engine, self.files = run, None, None
+        self.book = SimpleNamespace(clock_hour=lambda: 0)
+        self.broadcast_error: Exception | None = None
+        self.checkpoints: list[str] = []
+        self.guard = RunGuard(self)
+
+    @property
+    def paused(self) -> bool:
+        return self.guard.paused
+
+    @property
+    def reasons(self) -> list[str]:
+        return [self.guard.paused_reason] if self.guard.paused_reason else []
 
     def status(self) -> dict[str, Any]:
         return {"paused": self.paused, "run_id": "r" if self.run else None}
 
-    def pause(self, reason: str) -> bool:
-        self.reasons.append(reason)
-        changed, self.paused = not self.paused, True
-        return changed
+    def _broadcast_config(self) -> None:
+        if self.broadcast_error is not None:
+            raise self.broadcast_error
 
-    def resume(self) -> bool:
-        changed, self.paused = self.paused, False
-        return changed
+    def checkpoint(self, reason: str = "web", hour: int | None = None) -> str | None:
+        self.checkpoints.append(reason)
+        return None
 
 
 def _env(director: Any) -> SimpleNamespace:
@@ -170,6 +195,31 @@ def test_pause_and_resume_answers() -> None:
     assert (code, body["changed"], body["message"]) == (200, False, "already paused")
     body, code = resume_action(_env(d))
     assert (code, body["changed"], body["status"]["paused"]) == (200, True, False)
+    assert d.checkpoints == ["pause"]  # the real pause writes its checkpoint
+
+
+def test_a_pause_the_workers_did_not_hear_says_so() -> None:
+    """The real pause stops this process's clock first and goes on when telling the
+    workers fails: the answer is still 200 (paused here), and its message names what
+    failed instead of a plain "paused"."""
+    d = _Director()
+    d.broadcast_error = ConnectionError("worker socket gone")
+    body, code = pause_action(_env(d), reason="look")
+    assert (code, body["changed"], body["status"]["paused"]) == (200, True, True)
+    assert body["message"] == (
+        "paused: look; telling the workers failed (ConnectionError: worker socket gone)"
+    )
+
+
+def test_a_resume_that_raises_answers_500_with_the_reason() -> None:
+    """The real resume raises when the workers cannot be told (its clock already runs
+    again): the action answers 500 naming the error, not a server error page."""
+    d = _Director(paused=True)
+    d.broadcast_error = ConnectionError("worker socket gone")
+    body, code = resume_action(_env(d))
+    assert (code, body["changed"]) == (500, False)
+    assert body["message"] == "resume failed: worker socket gone"
+    assert body["status"]["paused"] is False
 
 
 @pytest.mark.parametrize("action", [pause_action, resume_action, checkpoint_action])

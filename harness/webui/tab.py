@@ -151,8 +151,9 @@ def pause_action(environment: Any, *, reason: str) -> tuple[dict[str, Any], int]
         reason: Why (logged and written to the run's event log).
 
     Returns:
-        ``(body, http_status)``: 200 with ``changed`` false when already paused, 409 before
-        a run has started, 503 when there is no director.
+        ``(body, http_status)``: 200 with ``changed`` false when already paused (the
+        message names any step that failed after the clock stopped), 409 before a run has
+        started, 503 when there is no director.
     """
     director = director_of(environment)
     if director is None:
@@ -161,6 +162,9 @@ def pause_action(environment: Any, *, reason: str) -> tuple[dict[str, Any], int]
         return _body("pause", False, "no run in progress: start one first", director), 409
     changed = bool(director.pause(reason))
     msg = f"paused: {reason}" if changed else "already paused"
+    failed = getattr(getattr(director, "guard", None), "pause_error", None)
+    if changed and failed:  # the clock stopped; what did not follow is said, not hidden
+        msg = f"{msg}; {failed}"
     return _body("pause", changed, msg, director), 200
 
 
@@ -171,14 +175,19 @@ def resume_action(environment: Any) -> tuple[dict[str, Any], int]:
         environment: Locust's ``Environment``.
 
     Returns:
-        ``(body, http_status)``, as :func:`pause_action`.
+        ``(body, http_status)``, as :func:`pause_action`; 500 when resuming raised (the
+        error is logged; the clock may already run again: the status says).
     """
     director = director_of(environment)
     if director is None:
         return _body("resume", False, "no simulation director in this process", None), 503
     if getattr(director, "run", None) is None:
         return _body("resume", False, "no run in progress: start one first", director), 409
-    changed = bool(director.resume())
+    try:
+        changed = bool(director.resume())
+    except Exception as exc:  # noqa: BLE001 - answer the UI; the run goes on
+        log.exception("resume from the web UI failed")
+        return _body("resume", False, f"resume failed: {exc}", director), 500
     return _body("resume", changed, "resumed" if changed else "not paused", director), 200
 
 

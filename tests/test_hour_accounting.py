@@ -159,10 +159,11 @@ def test_a_user_whose_lease_times_out_counts_a_failed_hour():
 # ------------------------------------------------------------------ a run that did nothing
 
 
-def _finished_director(*, acted: int, lease_errors: int = 0, lost: int = 0):
+def _finished_director(*, acted: int, lease_errors: int = 0, lost: int = 0, not_owed: int = 0):
     agg = HourAggregate()
     for h in range(3):
-        agg.merge({str(h): {"counts": {"acted": acted, "failed": lease_errors},
+        counts = {"acted": acted, "failed": lease_errors, "not_owed": not_owed}
+        agg.merge({str(h): {"counts": counts,
                             "errors": {"lease": lease_errors} if lease_errors else {}}})  # fmt: skip
     return SimpleNamespace(
         stopped_early=False, current_hour=2, agg=agg,
@@ -178,6 +179,8 @@ def test_a_run_that_acted_and_missed_nothing_fails_with_a_reason():
         "on the way — see the log)"
     )
     assert finish.nothing_done(_finished_director(acted=1)) is None
+    # A resumed segment whose hours were all done before the kill: held, not owed.
+    assert finish.nothing_done(_finished_director(acted=0, not_owed=4)) is None
     stopped = _finished_director(acted=0)
     stopped.stopped_early = True  # SIGTERM before any slot: not a failure of the run
     assert finish.nothing_done(stopped) is None

@@ -392,3 +392,24 @@ def test_split_rules_are_stable_and_proportionate() -> None:
     assert abs(share["train"] - 0.8) < 0.02 and abs(share["test"] - 0.1) < 0.02
     # whole days from two days on: 4 weeks -> 3 weeks train; short runs by hours
     assert [time_cutoff(h) for h in (1, 2, 10, 48, 72, 672)] == [1, 1, 7, 24, 48, 504]
+
+
+def test_model_decided_baskets_and_unknown_payload_keys(played) -> None:
+    engine, run_dir = played["engine"], played["run_dir"]
+    llm = {"decided_by": "llm", "llm_model": "m", "prompt_hash": "ab", "tokens_in": 120,
+           "tokens_out": 30, "latency_ms": 412.5, "llm_cached": False}  # fmt: skip
+    with engine.begin() as conn:
+        sid, seq = conn.execute(
+            text("SELECT session_id, seq FROM shopping_session_events WHERE run_id = 'ds1' "
+                 "AND event_type = 'cart_add_item' ORDER BY id LIMIT 1")
+        ).one()  # fmt: skip
+        conn.execute(
+            text("UPDATE shopping_session_events SET payload = payload || CAST(:p AS jsonb) "
+                 "WHERE session_id = :s AND seq = :q"),
+            dict(p=json.dumps({**llm, "new_key": [1, 2]}), s=sid, q=seq),
+        )  # fmt: skip
+    ev = pd.read_parquet(write_dataset(run_dir, engine).path / "events.parquet")
+    row = ev[(ev["session_id"] == sid) & (ev["seq"] == seq)].iloc[0]
+    assert {k: row[f"payload_{k}"] for k in llm} == llm
+    assert json.loads(row["payload_other"]) == {"new_key": [1, 2]}  # kept, not lost
+    assert ev["payload_other"].notna().sum() == 1

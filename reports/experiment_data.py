@@ -111,4 +111,41 @@ def write_readout(
     tmp.replace(out)
     forest_plot(result, run_dir / "plots" / "experiment_forest.png",
                 title=f"experiment of {run_id} (control: {control})")  # fmt: skip
+    if (run_dir / "report.xlsx").is_file():
+        add_experiment_sheet(run_dir / "report.xlsx", result)
     return result
+
+
+SHEET = "experiment"
+
+
+def add_experiment_sheet(path: Path, result: dict[str, Any]) -> None:
+    """The readout as a sheet of the run's ``report.xlsx`` (replaced when present): one row
+    per treatment × metric, then each arm's values and persona counts. ``loadsim report``
+    rebuilds the workbook without it; ``loadsim experiment report`` adds it again."""
+    from openpyxl import load_workbook
+    from openpyxl.styles import Font
+
+    wb = load_workbook(path)
+    if SHEET in wb.sheetnames:
+        del wb[SHEET]
+    ws = wb.create_sheet(SHEET)
+    bold = Font(bold=True)
+    keys = list(result["metrics"][0]) if result["metrics"] else []
+    ws.append(["treatment vs control (95 % CI over personas, Holm-corrected p)"])
+    ws.append(keys)
+    for m in result["metrics"]:
+        ws.append([m[k] for k in keys])
+    ws.append([])
+    metrics = list(result["arms"][0]["values"]) if result["arms"] else []
+    ws.append(["arm", "control", "personas", "persona_weeks", "persona_side", *metrics])
+    header_rows = (1, 2, ws.max_row)
+    for a in result["arms"]:
+        ws.append([a["arm"], a["control"], a["personas"], a["persona_weeks"],
+                   a["persona_side"], *(a["values"][m] for m in metrics)])  # fmt: skip
+    for r in header_rows:
+        for cell in ws[r]:
+            cell.font = bold
+    tmp = path.with_name(path.name + ".tmp")
+    wb.save(tmp)
+    tmp.replace(path)

@@ -239,6 +239,9 @@ def _assert_experiment(eng, run_dir: Path, run_id: str) -> None:
     assert [a["arm"] for a in result["arms"]] == ["current", "small"]
     assert {m["arm"] for m in result["metrics"]} == {"small"} and len(result["metrics"]) == 7
     assert (run_dir / "plots" / "experiment_forest.png").stat().st_size > 0
+    from openpyxl import load_workbook
+
+    assert "experiment" in load_workbook(run_dir / "report.xlsx", read_only=True).sheetnames
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,20 @@ def test_the_readout_of_a_run(engine, clean_db, tmp_path, db_url, monkeypatch, c
     assert (orders["arm"], orders["control"]) == ("deeper", 0.0)
     png = run_dir / "plots" / "experiment_forest.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # the run's report.xlsx gets the experiment sheet (a second readout replaces it)
+    from openpyxl import Workbook, load_workbook
+
+    wb = Workbook()
+    wb.active.title = "summary"
+    wb.save(run_dir / "report.xlsx")
+    for _ in range(2):
+        assert main(["experiment", "report", "r1", "--runs-dir", str(tmp_path / "runs")]) == 0
+    book = load_workbook(run_dir / "report.xlsx")
+    assert book.sheetnames == ["summary", "experiment"]
+    rows = list(book["experiment"].iter_rows(values_only=True))
+    assert rows[1][: len(OUTPUT_KEYS)] == OUTPUT_KEYS
+    assert [r[0] for r in rows[2:9]] == [m["metric"] for m in result["metrics"]]
+    assert {r[0] for r in rows[11:13]} == {"current", "deeper"}
 
 
 def test_a_run_without_an_experiment_is_one_line(tmp_path, capsys):

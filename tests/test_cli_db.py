@@ -63,6 +63,7 @@ DOCUMENTED = {
     "report": ["--runs-dir", "--threshold", "--no-db"],
     "compare": ["--runs-dir", "--out"],
     "export-events": ["--run", "--out"],
+    "dataset": ["--runs-dir", "--out", "--no-generator", "--split"],
     "demo": ["--time-scale", "--sim-duration", "--seed", "--processes"],
 }
 """The commands and options the README documents: each must be listed by ``--help``."""

@@ -200,3 +200,24 @@ class _RecordingBrowser(Browser):
                 return msg.get("result", {})
             if "method" in msg:
                 self.events.append(msg)
+
+
+def test_loadsim_report_rewrites_the_page_with_the_command_line_gates(
+    run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from harness.cli import main
+
+    run = Path(shutil.copytree(run, tmp_path / "runs" / run.name))  # the fixture stays as built
+    (run / "report.html").unlink()
+    code = main(["report", run.name, "--runs-dir", str(run.parent), "--no-db",
+                 "--threshold", "rps>0"])  # fmt: skip
+    assert code == 0
+    page = _page(run)
+    assert page.cells["verdict.gates.0.expr"] == "rps>0"
+    assert page.cells["verdict.gates.0.pass"] is True
+    assert (
+        json.loads(page.data_block)["verdict"]
+        == json.loads((run / "summary.json").read_text())["verdict"]
+    )

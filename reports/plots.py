@@ -51,16 +51,21 @@ def _ramp(report: RunReport) -> Callable[[Axes], bool]:
         h, scale = report.hours, report.summary["time"]["time_scale"]
         drawn = False
         if len(h):
-            for name, style in (("target_users", "--"), ("live_users", "-")):
+            # Active agents first, the ramp's target dashed on top: when every target
+            # agent is active the two coincide and neither hides the other.
+            for name, kw in (
+                ("live_users", {"color": "tab:blue", "linewidth": 2.5}),
+                ("target_users", {"color": "black", "linestyle": "--", "zorder": 3}),
+            ):
                 y = _col(h, name)
                 if y is not None:
                     # Stages hold for whole hours: draw them as steps, not slopes.
                     ax.plot(
                         h["sim_hour"],
                         y,
-                        style,
                         drawstyle="steps-post",
                         label=name.replace("_", " "),
+                        **kw,
                     )
                     drawn = True
         if not drawn and len(report.history) and scale:
@@ -79,17 +84,19 @@ def _ramp(report: RunReport) -> Callable[[Axes], bool]:
 
 def _load(report: RunReport) -> Callable[[Axes], bool]:
     def draw(ax: Axes) -> bool:
-        hist = report.history
-        if not len(hist):
+        hist, t = report.history, report.summary["time"]
+        scale = t.get("realized_time_scale") or t.get("time_scale")
+        if not len(hist) or not scale:
             return False
-        minutes = hist["elapsed_s"] / 60.0
-        ax.plot(minutes, hist["rps"], color="tab:blue", label="requests/s")
-        ax.plot(minutes, hist["fail_s"], color="tab:red", label="failures/s")
-        ax.set_xlabel("real minutes")
+        # Simulated time on the axis, like every other plot of the run.
+        x = hist["elapsed_s"] * float(scale) / 3600.0
+        ax.plot(x, hist["rps"], color="tab:blue", label="requests/s")
+        ax.plot(x, hist["fail_s"], color="tab:red", label="failures/s")
+        ax.set_xlabel("simulated hour (real seconds × realized time scale)")
         ax.set_ylabel("requests/s (all types)")
         ax.legend(loc="upper left")
         ax2 = ax.twinx()
-        ax2.plot(minutes, hist["p95_ms"], color="tab:orange", label="p95 (ms)")
+        ax2.plot(x, hist["p95_ms"], color="tab:orange", label="p95 (ms)")
         ax2.set_ylabel("p95 ms")
         ax2.legend(loc="upper right")
         return True
@@ -118,6 +125,9 @@ def _sessions(report: RunReport) -> Callable[[Axes], bool]:
 
 
 def _slip(report: RunReport) -> Callable[[Axes], bool]:
+    """Slip in milliseconds (the unit of the verdict and report.html), against the
+    sustainability line: 10 % of a simulated hour, in ms at this run's time scale."""
+
     def draw(ax: Axes) -> bool:
         h, hour_s = report.hours, report.summary["time"]["sim_hour_real_s"]
         if not len(h):
@@ -126,12 +136,16 @@ def _slip(report: RunReport) -> Callable[[Axes], bool]:
         for q in ("p50", "p95", "p99"):
             y = _col(h, f"slip_{q}_s")
             if y is not None:
-                ax.plot(h["sim_hour"], 100 * y / hour_s if hour_s else y, label=f"slip {q}")
+                ax.plot(h["sim_hour"], 1000.0 * y, label=f"slip {q}")
                 drawn = True
         if drawn and hour_s:
-            ax.axhline(10, color="red", linestyle=":", label="10 % of a sim hour")
+            from reports.compare import SLIP_LIMIT_PCT
+
+            limit_ms = SLIP_LIMIT_PCT / 100.0 * hour_s * 1000.0
+            ax.axhline(limit_ms, color="red", linestyle=":",
+                       label=f"{SLIP_LIMIT_PCT:g} % of a sim hour ({limit_ms:,.0f} ms)")  # fmt: skip
         ax.set_xlabel("simulated hour")
-        ax.set_ylabel("% of a simulated hour" if hour_s else "seconds")
+        ax.set_ylabel("slip (ms)")
         if drawn:
             ax.legend()
         return drawn
@@ -145,10 +159,14 @@ def _funnel(steps: Sequence[tuple[str, int]]) -> Callable[[Axes], bool]:
             return False
         labels = [s for s, _ in steps][::-1]
         values = [v for _, v in steps][::-1]
+        first = steps[0][1]
         bars = ax.barh(labels, values, color="tab:green")
         for bar, v in zip(bars, values, strict=True):
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:,}", va="center")
-        ax.set_xlabel("shop sessions")
+            # Each step as a count and a share of the first step.
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                    f" {v:,} ({100 * v / first:.1f}%)", va="center")  # fmt: skip
+        ax.set_xlim(0, first * 1.3)
+        ax.set_xlabel(f"sessions (share of {steps[0][0]})")
         return True
 
     return draw

@@ -44,13 +44,6 @@ def _hours(run_dir: Path) -> dict[int, dict[str, str]]:
         return {int(r["sim_hour"]): r for r in csv.DictReader(fh)}
 
 
-def _safe(eng, sql: str, **p) -> int:
-    try:
-        return count(eng, sql, **p)
-    except Exception:  # noqa: BLE001 - tables busy during a run: try again
-        return -1
-
-
 def _rows(eng, sql: str):
     with eng.connect() as conn:
         return conn.execute(text(sql)).all()
@@ -94,27 +87,32 @@ def test_master_two_workers_one_killed_its_personas_reclaimed_and_every_hour_acc
     ]
     open_leases = "SELECT count(*) FROM persona_leases WHERE run_id='kill9' AND released_at IS NULL"
     try:
-        wait_for(lambda: _safe(eng, open_leases) == N, timeout=120, what="all personas leased")
+        wait_for(lambda: count(eng, open_leases) == N, timeout=120, what="all personas leased")
         held = dict(_rows(eng, "SELECT holder, count(*) FROM persona_leases WHERE run_id='kill9' "
                                "AND released_at IS NULL GROUP BY holder"))  # fmt: skip
         assert len(held) == 2 and sum(held.values()) == N, held
         wait_for(
-            lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='kill9' "
+            lambda: count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='kill9' "
                                "AND sim_hour >= 3") > 0,
             timeout=60, what="a few hours played",
         )  # fmt: skip
         killed_at = time.time()
         stop(workers[0], signal.SIGKILL)
-        # Its personas are leased again by the remaining worker within 60 s.
+        # Its personas are leased again by the remaining worker within 60 s, by the lease
+        # book's own times (the master's clock, this machine's); the wait allows more, so a
+        # late re-lease fails here with its figure, not as the wait's timeout.
         wait_for(
-            lambda: _safe(eng, open_leases) == N and len(_open_holders(eng, "kill9")) == 1,
-            timeout=60, what="the dead worker's personas leased again",
+            lambda: count(eng, open_leases) == N and len(_open_holders(eng, "kill9")) == 1,
+            timeout=150, what="the dead worker's personas leased again",
         )  # fmt: skip
-        assert time.time() - killed_at < 60
+        re_leased = _rows(eng, "SELECT extract(epoch FROM max(leased_at)) FROM persona_leases "
+                              "WHERE run_id='kill9' AND released_at IS NULL")[0][0]  # fmt: skip
+        print(f"[figure] kill -9: personas leased again {float(re_leased) - killed_at:.1f} s later")
+        assert 0 < float(re_leased) - killed_at < 60
         reclaimed = (
             "SELECT count(*) FROM persona_leases WHERE run_id='kill9' AND release_reason='reclaim'"
         )
-        assert _safe(eng, reclaimed) > 0
+        assert count(eng, reclaimed) > 0
         assert lease_overlaps(eng, "kill9") == 0
         rc = master.wait(timeout=240)
         # The dead worker's personas went on under the other worker: consecutive, never
@@ -124,7 +122,7 @@ def test_master_two_workers_one_killed_its_personas_reclaimed_and_every_hour_acc
         for p in [master, *workers]:
             stop(p)
     log = (tmp_path / "master.log").read_text()
-    assert rc in (0, 1), log[-3000:]  # 1: requests cut off by the kill count as failures
+    assert rc == 0, log[-3000:]  # a dead worker's cut-off requests are no failures
     assert "personas returned to the pool" in log
     ended = "SELECT count(*) FROM simulation_runs WHERE run_id='kill9' AND ended_at IS NOT NULL"
     assert count(eng, ended) == 1
@@ -178,7 +176,7 @@ def test_a_second_run_never_cleans_up_a_live_runs_sessions(e2e_db, tmp_path):  #
     second = None
     try:
         wait_for(
-            lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='live'") > 0,
+            lambda: count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='live'") > 0,
             timeout=120, what="the first run to act",
         )  # fmt: skip
         # One of the live run's agents mid-session (pinned far ahead so its own users do
@@ -193,7 +191,7 @@ def test_a_second_run_never_cleans_up_a_live_runs_sessions(e2e_db, tmp_path):  #
             [*FLAT, "--sim-duration", "2h", "--run-id", "other", "--runs-dir", runs],
             env=env, cwd=tmp_path, log=tmp_path / "other.log",
         )  # fmt: skip
-        assert second.wait(timeout=180) in (0, 1), (tmp_path / "other.log").read_text()[-3000:]
+        assert second.wait(timeout=180) == 0, (tmp_path / "other.log").read_text()[-3000:]
         assert first.poll() is None  # still live
         pinned = "SELECT status FROM shopping_sessions WHERE run_id='live' AND sim_hour=9999"
         with eng.connect() as conn:
@@ -220,7 +218,7 @@ def test_a_5xx_storm_seen_only_by_workers_pauses_the_whole_run(busy_db, api, tmp
     )  # fmt: skip
     try:
         wait_for(
-            lambda: _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='storm' "
+            lambda: count(eng, "SELECT count(*) FROM agent_hours WHERE run_id='storm' "
                                "AND sim_hour >= 2") > 0,
             timeout=120, what="the run to get going",
         )  # fmt: skip

@@ -175,7 +175,7 @@ def test_standalone_run(e2e_db, tmp_path):
     assert_locust_counts_equal_api(tmp_path / "runs" / "solo", tmp_path / "api.log")
     manifest = json.loads((tmp_path / "runs" / "solo" / "manifest.json").read_text())
     assert manifest["time_scale"] == 1800 and manifest["personas_total"] == N
-    assert manifest["exit_code"] in (None, 0)
+    assert manifest["exit_code"] == 0
 
 
 TWO_ARMS = """\
@@ -295,7 +295,8 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
     assert [m["run_id"] for m in ended] == ["term"]
     run_dir = tmp_path / "runs" / "term"
     log = (tmp_path / "term.log").read_text()
-    assert rc in (0, 1), log[-3000:]
+    assert rc == 0, log[-3000:]  # stopped by the operator: a clean end, not a failure
+    assert json.loads((run_dir / "manifest.json").read_text())["exit_code"] == 0
     assert (run_dir / "locust_stats.csv").exists() and (run_dir / "locust_report.html").exists()
     assert json.loads((run_dir / "manifest.json").read_text()).get("ended_at")
     assert (run_dir / "report.html").exists() and (run_dir / "summary.txt").exists()
@@ -326,7 +327,6 @@ def count_rows(eng, sql: str, **params) -> list[tuple]:
 
 
 def _safe_count(eng, sql: str) -> int:
-    try:
-        return count(eng, sql)
-    except Exception:  # noqa: BLE001 - tables busy during a run: try again
-        return -1
+    """A count while the run writes (the tables exist from the start: a failing query is
+    a real error, never read as "not yet")."""
+    return count(eng, sql)

@@ -60,10 +60,15 @@ def _ui(port: int, path: str, body: dict | None = None) -> dict:
         return json.loads(resp.read())
 
 
-def _agent_requests(port: int) -> int:
-    """Requests the agents sent to the target so far (Locust's live stats)."""
+def _max_response_s(port: int) -> float:
+    """The longest request Locust has timed so far (its live stats), in seconds."""
     stats = _ui(port, "/stats/requests")["stats"]
-    return sum(int(s["num_requests"]) for s in stats if str(s.get("name", "")).startswith("/api/"))
+    return max(float(s["max_response_time"]) for s in stats) / 1000
+
+
+def _lines(path: Path) -> int:
+    """Requests the target has answered so far (its access log: a line each)."""
+    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def _action_slip_max_s(run_dir: Path) -> float:
@@ -85,7 +90,9 @@ def test_paced_run_one_timeline_and_a_pause_holds_sessions(e2e_db, tmp_path):
         "--web-port", str(port), "--time-scale", str(int(scale)), "--sim-duration", "3h",
         "--drain-seconds", "5", "--run-id", "paced", "--runs-dir", str(runs),
     ]  # fmt: skip
-    proc = start_locust(args, env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "log")
+    served = tmp_path / "api.log"  # the reference API's access log: what it received
+    env = harness_env(url, tmp_path, REFERENCE_API_REQUEST_LOG=str(served))
+    proc = start_locust(args, env=env, cwd=tmp_path, log=tmp_path / "log")
     try:
         deadline = time.monotonic() + 150
         active: list[int] = []
@@ -106,13 +113,21 @@ def test_paced_run_one_timeline_and_a_pause_holds_sessions(e2e_db, tmp_path):
         assert {"timing.lease.round_trip", "timing.action_slip"} <= set(timing), sorted(timing)
         assert timing["timing.action_slip"]["raw"]["count"] > 0
         paused_at = time.time()
-        assert _ui(port, "/simulation/pause", {"reason": "pacing test"})["status"]["paused"]
-        time.sleep(0.7)  # requests already on the wire finish
+        pause = _ui(port, "/simulation/pause", {"reason": "pacing test"})["status"]
+        confirmed = time.time()  # from here no request may be sent
+        assert pause["paused"]
+        frozen = datetime.fromisoformat(pause["sim_time"])  # the paused clock's moment
         held = [r.id for r in _rows(eng, "SELECT id FROM shopping_sessions WHERE "
                 "run_id = 'paced' AND status = 'active' AND kind = 'shop'")]  # fmt: skip
-        before = _agent_requests(port)
-        time.sleep(4.0)
-        after = _agent_requests(port)
+        # The target's count while paused, every 0.2 s for 4 s — and at least 1.2 s past
+        # the longest request Locust timed: requests sent before the pause may still
+        # arrive until then, none after.
+        served_at: list[tuple[float, int]] = []
+        longest = _max_response_s(port)
+        while time.time() < max(confirmed + 4.0, min(confirmed + longest + 1.2, confirmed + 30)):
+            served_at.append((time.time(), _lines(served)))
+            time.sleep(0.2)
+            longest = _max_response_s(port)
         resumed_at = time.time()
         assert _ui(port, "/simulation/resume", {})["status"]["paused"] is False
         proc.wait(timeout=240)
@@ -120,7 +135,21 @@ def test_paced_run_one_timeline_and_a_pause_holds_sessions(e2e_db, tmp_path):
         stop(proc)
     log = (tmp_path / "log").read_text()
     assert proc.returncode == 0, log[-3000:]
-    assert after == before, f"{after - before} agent requests while the clock was paused"
+    # Any request sent before the pause was answered by `confirmed + longest`; the
+    # target's count did not move after that (a window of >= 1 s, measured).
+    settled = [n for t, n in served_at if t >= confirmed + longest + 0.2]
+    print(f"[figure] paused 4 s: longest request {longest:.3f} s, target count "
+          f"{served_at[0][1]} -> {served_at[-1][1]}, {len(settled)} settled samples")  # fmt: skip
+    assert served_at[0][1] > 0, "the target logged no request"
+    assert len(settled) >= 5, (longest, served_at)
+    assert settled == [settled[0]] * len(settled), f"requests while paused: {served_at}"
+    # Nothing happened for a moment the paused clock had not reached: every event stamped
+    # while paused (a request that was already on its way) is at or before it.
+    ahead = _rows(eng, """SELECT session_id, event_type, sim_time FROM shopping_session_events
+                          WHERE run_id = 'paced' AND real_time > to_timestamp(:t0)
+                          AND real_time < to_timestamp(:t1) AND sim_time > :frozen""",
+                  t0=confirmed, t1=resumed_at, frozen=frozen)  # fmt: skip
+    assert ahead == [], f"events past the paused clock ({frozen}) while paused: {ahead[:5]}"
     run_dir = runs / "paced"
     assert json.loads((run_dir / "manifest.json").read_text())["pace"] == "on"
 

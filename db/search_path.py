@@ -14,6 +14,7 @@ issued at the start of each transaction always holds for that transaction.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -23,6 +24,8 @@ from db.appmap import HARNESS_SCHEMA
 SEARCH_PATH = f"SET LOCAL search_path TO {HARNESS_SCHEMA}, public"
 _HAS_SCHEMA = f"SELECT to_regnamespace('{HARNESS_SCHEMA}') IS NOT NULL"
 _KEY = "loadsim_schema"
+_INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""The engines the listeners are on (nothing is hung on SQLAlchemy's object)."""
 
 
 def install_search_path(engine: Engine) -> None:
@@ -33,7 +36,7 @@ def install_search_path(engine: Engine) -> None:
     the embedded default pays no extra statement per transaction; a database adopted while
     a process already holds connections is seen by the connections it opens afterwards.
     """
-    if getattr(engine, "_loadsim_search_path", False):
+    if engine in _INSTALLED:
         return
 
     @event.listens_for(engine, "connect")
@@ -51,4 +54,4 @@ def install_search_path(engine: Engine) -> None:
         if conn.connection.info.get(_KEY):
             conn.exec_driver_sql(SEARCH_PATH)
 
-    engine._loadsim_search_path = True  # type: ignore[attr-defined]  # the harness's note on the Engine
+    _INSTALLED.add(engine)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from harness.agent.runtime import attach_runtime
 from harness.control.director import SimulationDirector
 from harness.control.run_guard import RunGuard
 from harness.webui.page import control_page, index_bar
@@ -180,8 +181,14 @@ class _Director:
         return None
 
 
-def _env(director: Any) -> SimpleNamespace:
-    return SimpleNamespace(loadsim=SimpleNamespace(director=director))
+class _Env:
+    """A stand-in for Locust's ``Environment`` (weakly referable, as the real one)."""
+
+
+def _env(director: Any) -> _Env:
+    env = _Env()
+    attach_runtime(env, SimpleNamespace(director=director))  # type: ignore[arg-type]
+    return env
 
 
 def test_pause_and_resume_answers() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("loadsim")
 
-_ATTR = "loadsim"  # the attribute of Locust's Environment that holds the runtime
+_RUNTIMES: weakref.WeakKeyDictionary[Any, ProcessRuntime] = weakref.WeakKeyDictionary()
+"""Each Locust ``Environment``'s runtime (nothing is hung on Locust's object)."""
 
 
 class Stack(Protocol):
@@ -288,14 +290,18 @@ class ProcessRuntime:
 
 
 def attach_runtime(environment: Any, rt: ProcessRuntime) -> None:
-    """Hang the process's runtime on Locust's ``Environment`` (done once, in ``init``)."""
-    setattr(environment, _ATTR, rt)
+    """Give Locust's ``Environment`` the process's runtime (done once, in ``init``)."""
+    _RUNTIMES[environment] = rt
 
 
 def runtime_of(environment: Any) -> ProcessRuntime | None:
     """The process's runtime; ``None`` before ``init`` or in a process the harness did not
-    set up. The one typed way to it, so the import graph and mypy see who depends on it."""
-    return getattr(environment, _ATTR, None)
+    set up (or an object that cannot be weakly referenced, so never had one). The one typed
+    way to it, so the import graph and mypy see who depends on it."""
+    try:
+        return _RUNTIMES.get(environment)
+    except TypeError:
+        return None
 
 
 def director_of(environment: Any) -> Director | None:

@@ -19,11 +19,11 @@ from typing import Any
 from uuid import uuid4
 
 from locust import User, task
-from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness.agent.hour import AgentHours, slot_offset_seconds
 from harness.agent.runtime import ProcessRuntime, runtime_of
 from harness.agent.schedule import PAUSED_POLL_S, AgentSlots, lease_failed, pending_hours
+from harness.config.locust_compat import user_is_stopping
 from harness.config.messages import Release, send
 from personas.model import Persona
 
@@ -139,7 +139,7 @@ class PersonaUser(User):
         """Locust asked this user to stop while it was in a session (``RUNNING``: Locust
         lets a running task finish), or the run's drain deadline passed — a paced session
         then stops waiting."""
-        return self._state == LOCUST_STATE_STOPPING or (
+        return user_is_stopping(self) or (
             self.slots is not None and self.slots.drained()
         )
 

@@ -10,8 +10,10 @@ the parsed namespace into one typed, validated object; bad values raise ``Config
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
+import weakref
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -58,15 +60,23 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
+_EXTENDED: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The parsers :func:`register_options` has extended."""
+
+
 def register_options(parser: Any) -> None:
-    """Add the harness options to Locust's parser (repeat-safe)."""
-    existing = {s for a in getattr(parser, "_actions", []) for s in a.option_strings}
+    """Add the harness options to Locust's parser (repeat-safe: a parser is extended once;
+    a flag the parser already has is left to its owner — argparse refuses it)."""
+    if parser in _EXTENDED:
+        return
+    _EXTENDED.add(parser)
     group = parser.add_argument_group("VoiceOffers harness")
     for flag, kw in _OPTIONS:
-        if flag in existing:
-            continue
         env = "LOCUST_" + flag[2:].upper().replace("-", "_")
-        group.add_argument(flag, env_var=env, **kw)
+        try:
+            group.add_argument(flag, env_var=env, **kw)
+        except argparse.ArgumentError:
+            continue  # "conflicting option string": the parser has it already
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*$")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.config.locust_compat import locust_exit_code
 from harness.config.options import ramp_fraction
 from offer_engine.calendar import cycle_of_hour, start_of_hour
 from reports.hour_table import hour_row
@@ -397,19 +398,6 @@ def _sim_end(director: Any) -> datetime | None:
     if director.rt.sim_end is not None and sim_end is not None:
         sim_end = min(sim_end, director.rt.sim_end)
     return sim_end
-
-
-def locust_exit_code(env: Any) -> int:
-    """The code Locust exits a run with when the harness leaves it (``locust.main``'s
-    shutdown rule): ``--exit-code-on-error`` (1) after any request failure or exception,
-    2 after an unhandled greenlet exception, else 0."""
-    import sys
-
-    runner = getattr(env, "runner", None)
-    if runner is not None and (runner.errors or runner.exceptions):
-        return int(getattr(env.parsed_options, "exit_code_on_error", 1))
-    locust_log = sys.modules.get("locust.log")  # loaded whenever Locust runs (no import here)
-    return 2 if getattr(locust_log, "unhandled_greenlet_exception", False) else 0
 
 
 def _record_end(director: Any, status: str, exit_code: int | None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from db.redact import redact_data
+from harness.config.locust_compat import HistoryWriter, history_writer
 from harness.outputs.manifest import start_segment
 from reports.harness_timings import TIMINGS_CSV
 from reports.hour_table import HOUR_COLUMNS
@@ -38,33 +39,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _history_csv(environment: Any) -> Any:
-    """Locust's own history-row writer without its files (Locust imported here, not at
-    module import: the file logic below is unit-tested without gevent's patching)."""
-    from locust.stats import (
-        PERCENTILES_TO_REPORT,
-        StatsCSV,
-        StatsCSVFileWriter,
-        get_readable_percentiles,
-    )
-
-    class _HistoryCSV(StatsCSV):
-        full_history = False
-        _stats_history_data_rows = StatsCSVFileWriter._stats_history_data_rows
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment, PERCENTILES_TO_REPORT)
-            self.stats_history_csv_columns = [
-                "Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s",
-                *get_readable_percentiles(self.percentiles_to_report),
-                "Total Request Count", "Total Failure Count", "Total Median Response Time",
-                "Total Average Response Time", "Total Min Response Time",
-                "Total Max Response Time", "Total Average Content Size",
-            ]  # fmt: skip
-
-    return _HistoryCSV(environment)
-
-
 class RunFiles:
     HISTORY_EVERY_S = 2.0
     listeners: list[Any] = []
@@ -76,7 +50,7 @@ class RunFiles:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.dir / "manifest.json"
         self.log_path = self.dir / "simulation_runs.log"
-        self._history: Any = None
+        self._history: HistoryWriter | None = None
         self._history_fh: Any = None
         self._next_sample = 0.0
 
@@ -144,14 +118,14 @@ class RunFiles:
             return
         self._next_sample = now + self.HISTORY_EVERY_S
         if self._history is None:
-            self._history = _history_csv(environment)
+            self._history = history_writer(environment)
             path = self.dir / HISTORY_CSV
             fresh = not path.exists() or path.stat().st_size == 0
             # Appended: a resumed run's history continues the earlier segments'.
             self._history_fh = open(path, "a", newline="")  # noqa: SIM115
             if fresh:
-                csv.writer(self._history_fh).writerow(self._history.stats_history_csv_columns)
-        self._history._stats_history_data_rows(csv.writer(self._history_fh), now)
+                csv.writer(self._history_fh).writerow(self._history.columns)
+        self._history.write_rows(csv.writer(self._history_fh), now)
         self._history_fh.flush()
 
     def write_final_stats(self, environment: Any) -> None:

@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from typing import Any
 
 from harness.agent.runtime import director_of, runtime_of
+from harness.config.locust_compat import ENDPOINT_INDEX, ENDPOINT_REQUEST_STATS
 from harness.webui.page import control_page, index_bar
 from harness.webui.rows import (
     STRUCTURE,
@@ -37,6 +39,8 @@ log = logging.getLogger("loadsim")
 _BLUEPRINT = "loadsim_simulation"
 _DEFAULT_REASON = "paused from the web UI"
 _MAX_REASON = 200
+_INSTALLED: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The web UIs the tab is installed on (nothing is hung on Locust's object)."""
 
 
 def install_web_ui(environment: Any, web_ui: Any) -> None:
@@ -50,9 +54,9 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
             request time (it may be replaced, and has no run until the test starts).
         web_ui: Locust's ``WebUI``.
     """
-    if getattr(web_ui, "_loadsim_installed", False):
+    if web_ui in _INSTALLED:
         return
-    web_ui._loadsim_installed = True
+    _INSTALLED.add(web_ui)
     base = _base_path(environment)
     args = web_ui.template_args
     _append_once(args, "extended_tabs", {"title": TAB_TITLE, "key": TAB_KEY})
@@ -237,9 +241,9 @@ class _StatsHook:
         if response.status_code != 200:
             return response
         try:
-            if request.endpoint == "locust.request_stats" and response.is_json:
+            if request.endpoint == ENDPOINT_REQUEST_STATS and response.is_json:
                 return self._with_rows(response)
-            if request.endpoint == "locust.index" and response.mimetype == "text/html":
+            if request.endpoint == ENDPOINT_INDEX and response.mimetype == "text/html":
                 return self._with_bar(response)
         except Exception:  # noqa: BLE001 - see the class docstring
             now = time.monotonic()

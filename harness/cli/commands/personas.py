@@ -94,6 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     g.set_defaults(func=_sample)
 
+    from harness.cli.commands.realism import register_derive  # its code lives with realism
+
+    register_derive(psub)
+
 
 def open_migrated_engine() -> Engine:
     """An engine on ``DATABASE_URL`` (or the embedded default) whose schema is at head.

@@ -32,7 +32,6 @@ EXIT_FIDELITY = 4
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    _register_derive(sub)
     p = sub.add_parser(
         "realism",
         help="score simulated shopping against held-out real households (KS/TV complement)",
@@ -64,14 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_realism)
 
 
-def _register_derive(sub: argparse._SubParsersAction) -> None:
-    group = sub.choices.get("personas")
-    if group is None:  # the personas group is not built: nothing to attach to
-        return
-    actions = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
-    if not actions:
-        return
-    d = actions[0].add_parser(
+def register_derive(personas_sub: argparse._SubParsersAction) -> None:
+    """``loadsim personas derive``: added by the personas group to its own subcommands."""
+    d = personas_sub.add_parser(
         "derive",
         help="estimate personas from real households (Complete Journey or the database)",
         description=(

@@ -200,7 +200,8 @@ def _director(tmp_path: Path, *, thresholds=(), paused=True, env="ok", checkpoin
     return SimpleNamespace(
         run=SimpleNamespace(run_id="r1"), files=files, env=env, engine=None, opts=opts,
         rt=SimpleNamespace(clock=clock, collector=collector, sim_end=None,
-                           timings=SimpleNamespace(write_run_csv=lambda _d: None)), agg=agg,
+                           timings=SimpleNamespace(write_run_csv=lambda _d: None),
+                           llm_totals=None), agg=agg,
         pool=SimpleNamespace(size=5), users_at_hour={}, settings_cycle_days=7.0,
         exit_code=None, stopped_early=False, current_hour=3, checkpoint=checkpoint,
         _loop=None, _probe=None,

@@ -134,7 +134,7 @@ def test_breaker_trips_at_20pct_failing_flows_and_resume_continues(busy_db, api,
         count(eng, "SELECT count(*) FROM simulation_runs WHERE run_id='brk' AND status='breaker'")
         == 1
     )
-    assert list((tmp_path / "data" / "checkpoints" / "brk").glob("hour-*.json"))
+    assert list((runs / "brk" / "checkpoints").glob("hour-*.json"))  # with the run
     # The breaker's run has its whole report (the clock was paused when it was written),
     # and `loadsim report` rebuilds it without a traceback.
     assert_full_report(runs / "brk")
@@ -269,7 +269,7 @@ def test_master_sigkill_then_resume_loses_and_duplicates_nothing(busy_db, tmp_pa
     )
     try:
         wait_for(
-            lambda: (tmp_path / "data" / "checkpoints" / "crash" / "hour-000003.json").exists()
+            lambda: (runs / "crash" / "checkpoints" / "hour-000003.json").exists()
             and _safe(eng, "SELECT count(*) FROM agent_hours WHERE run_id='crash' AND sim_hour >= 5") > 0,
             timeout=120, what="the checkpoint of hour 3, and hour 5",
         )  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 from sqlalchemy import text
@@ -54,12 +55,12 @@ def test_killed_before_its_first_checkpoint_resumes_where_hours_csv_ends(clean_d
     runs = tmp_path / "runs"
     files = RunFiles(runs / "k")
     files.append_hours([hour_table.hour_row({"sim_hour": h, "segment": 1}) for h in (0, 1, 2)])
-    cps = tmp_path / "checkpoints"  # none written: the kill came before the first
-    point = resolve_resume(clean_db, "k", root=cps, runs_dir=runs)
+    # No checkpoint written: the kill came before the first.
+    point = resolve_resume(clean_db, "k", runs_dir=runs)
     # Hours 3-5 were played but never written: re-played (flagged), not skipped.
     assert (point.source, point.from_hour, point.replay_until_hour) == ("database", 3, 6)
     # No hours.csv at all (killed before any hour was reported): the whole run re-plays.
-    assert resolve_resume(clean_db, "k", root=cps, runs_dir=tmp_path / "elsewhere").from_hour == 0
+    assert resolve_resume(clean_db, "k", runs_dir=tmp_path / "elsewhere").from_hour == 0
 
 
 def _director(engine, *, scale: float, sim_now_h: float) -> SimpleNamespace:
@@ -70,7 +71,7 @@ def _director(engine, *, scale: float, sim_now_h: float) -> SimpleNamespace:
     rt = SimpleNamespace(clock=clock, sim_start=SIM_START, sim_end=None,
                          counters=SimpleNamespace(consecutive_unavailable=0, throttled=0),
                          collector=SimpleNamespace(drain=lambda: {}), worker_name="master")  # fmt: skip
-    opts = SimpleNamespace(sim_start=SIM_START, time_scale=scale, ramp=((0, 1.0),))
+    opts = SimpleNamespace(sim_start=SIM_START, time_scale=scale, ramp=((0, 1.0),), runs_dir="runs")
     d = SimpleNamespace(
         rt=rt, opts=opts, engine=engine, files=None, settings_cycle_days=7,
         run=SimpleNamespace(run_id="p", seed=5), env=SimpleNamespace(runner=SimpleNamespace(user_count=2)),
@@ -86,7 +87,7 @@ def _director(engine, *, scale: float, sim_now_h: float) -> SimpleNamespace:
 
 
 def test_a_pause_checkpoints_the_hour_the_clock_stopped_in(clean_db, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # checkpoints go to ./data/checkpoints
+    monkeypatch.chdir(tmp_path)  # --runs-dir runs: checkpoints go to ./runs/p/checkpoints
     _run_with_hours(clean_db, "p", range(4))
     # 12:01 at 10x: hours 0-2 ended 6-78 s ago; the book had written none yet (its report
     # delay, a slow step): the last reported hour is -1, as in the outage that was seen.
@@ -94,7 +95,7 @@ def test_a_pause_checkpoints_the_hour_the_clock_stopped_in(clean_db, tmp_path, m
     d.book.current_hour = 3
     assert d.book.reported_hour == -1
     assert RunGuard(d).pause("target unavailable (test)")
-    cp = latest_checkpoint("p")
+    cp = latest_checkpoint("p", Path("runs"), legacy_root=None)
     assert cp is not None and cp.reason == "pause"
     assert (cp.hour, cp.sim_time) == (3, "2026-01-10T12:00:00+00:00")
     with clean_db.connect() as conn:

@@ -91,12 +91,12 @@ def test_start_up_cleanup_takes_every_runs_orphans_but_never_a_real_shopper(clea
 
 def test_resume_last_is_the_newest_run(clean_db, tmp_path):
     with pytest.raises(ConfigError, match="--resume last: there is no run in the database"):
-        resolve_resume(clean_db, "last", root=tmp_path)
+        resolve_resume(clean_db, "last", runs_dir=tmp_path)
     _world(clean_db)
-    point = resolve_resume(clean_db, "last", root=tmp_path)
+    point = resolve_resume(clean_db, "last", runs_dir=tmp_path)
     assert point.run_id == "r2" and point.seed == 2
     # No checkpoint file, no hours.csv: re-play from the start up to the database's last
     # hour (tests/test_resume_points.py has the hours.csv case).
     assert (point.source, point.from_hour, point.replay_until_hour) == ("database", 0, 6)
     with pytest.raises(ConfigError, match="--resume nope: no such run"):
-        resolve_resume(clean_db, "nope", root=tmp_path)
+        resolve_resume(clean_db, "nope", runs_dir=tmp_path)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from harness.agent.hourstats import HourAggregate
@@ -184,7 +185,7 @@ class HourBook:
                                    expected=self.expected_at_hour.get(h, 0))  # fmt: skip
 
     def checkpoint(self, *, reason: str = "manual", hour: int | None = None) -> str | None:
-        """Write ``data/checkpoints/<run_id>/hour-<H>.json`` and the ``simulation_state``
+        """Write ``<runs-dir>/<run_id>/checkpoints/hour-<H>.json`` and the ``simulation_state``
         row. ``hour``: hours below it are complete (default: the last reported hour + 1)."""
         from harness.control.resilience import Checkpoint, write_checkpoint
 
@@ -200,7 +201,7 @@ class HourBook:
             ramp_fraction=ramp_fraction(d.opts.ramp, h), clock=d.rt.clock.to_dict(),
             counters=self.agg.totals(), reason=reason, written_at=time.time(),
         )  # fmt: skip
-        path = write_checkpoint(cp)
+        path = write_checkpoint(cp, Path(d.opts.runs_dir))  # with the run (--runs-dir)
         if d.engine is not None:
             from offer_engine.state import save_clock
 

@@ -1,8 +1,8 @@
 """Resilience pieces the director composes (docs/ARCHITECTURE.md, Failures and exit codes):
 
 - the circuit-breaker rule (pure);
-- checkpoints: ``data/checkpoints/<run_id>/hour-<H>.json`` written atomically, plus the
-  ``simulation_state`` row;
+- checkpoints: ``<runs-dir>/<run_id>/checkpoints/hour-<H>.json`` written atomically, plus
+  the ``simulation_state`` row;
 - resume: find the run and the hour to continue from (last checkpoint, or — with none —
   the first hour the run's ``hours.csv`` does not have, re-played).
 
@@ -25,7 +25,10 @@ from db.errors import ConfigError
 
 log = logging.getLogger("loadsim")
 
-CHECKPOINT_ROOT = Path("data") / "checkpoints"
+CHECKPOINTS = "checkpoints"  # the run directory's subdirectory
+LEGACY_CHECKPOINT_ROOT = Path("data") / "checkpoints"
+"""Where runs written before checkpoints moved into the run directory kept them (relative
+to the working directory): ``--resume`` of such a run still finds them."""
 
 
 # ------------------------------------------------------------------ breaker
@@ -103,13 +106,14 @@ class Checkpoint:
         return asdict(self)
 
 
-def checkpoint_dir(run_id: str, root: Path | None = None) -> Path:
-    return (root or CHECKPOINT_ROOT) / run_id
+def checkpoint_dir(run_id: str, runs_dir: Path) -> Path:
+    """A run's checkpoints live with the run: ``<runs_dir>/<run_id>/checkpoints/``."""
+    return runs_dir / run_id / CHECKPOINTS
 
 
-def write_checkpoint(cp: Checkpoint, root: Path | None = None) -> Path:
+def write_checkpoint(cp: Checkpoint, runs_dir: Path) -> Path:
     """Write atomically (temp file + rename): a crash never leaves a half checkpoint."""
-    d = checkpoint_dir(cp.run_id, root)
+    d = checkpoint_dir(cp.run_id, runs_dir)
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"hour-{cp.hour:06d}.json"
     tmp = path.with_suffix(".json.tmp")
@@ -118,14 +122,18 @@ def write_checkpoint(cp: Checkpoint, root: Path | None = None) -> Path:
     return path
 
 
-def latest_checkpoint(run_id: str, root: Path | None = None) -> Checkpoint | None:
-    d = checkpoint_dir(run_id, root)
-    files = sorted(d.glob("hour-*.json")) if d.exists() else []
-    for path in reversed(files):
-        try:
-            return Checkpoint(**json.loads(path.read_text()))
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
+def latest_checkpoint(
+    run_id: str, runs_dir: Path, legacy_root: Path | None = LEGACY_CHECKPOINT_ROOT
+) -> Checkpoint | None:
+    """The run's newest readable checkpoint: in its run directory, else (a run written
+    before they moved there) under ``legacy_root/<run_id>/``."""
+    for d in (checkpoint_dir(run_id, runs_dir), *([legacy_root / run_id] if legacy_root else [])):
+        files = sorted(d.glob("hour-*.json")) if d.exists() else []
+        for path in reversed(files):
+            try:
+                return Checkpoint(**json.loads(path.read_text()))
+            except (ValueError, TypeError) as exc:
+                log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
     return None
 
 
@@ -168,12 +176,15 @@ def written_hours(run_dir: Path | None) -> int:
 
 
 def resolve_resume(
-    engine: Engine | None, wanted: str, root: Path | None = None, runs_dir: Path | None = None
+    engine: Engine | None,
+    wanted: str,
+    runs_dir: Path,
+    legacy_root: Path | None = LEGACY_CHECKPOINT_ROOT,
 ) -> ResumePoint:
     """``--resume RUN_ID`` or ``--resume last``: where to continue, or ``ConfigError``.
 
-    ``runs_dir``: where the run's outputs are (``--runs-dir``); without a checkpoint, the
-    run's ``hours.csv`` there says which hours the earlier segment finished."""
+    ``runs_dir``: where the run's outputs are (``--runs-dir``): its checkpoints, or without
+    one, its ``hours.csv``, which says which hours the earlier segment finished."""
     if engine is None:
         raise ConfigError("--resume needs the database (not --mock-db)")
     with engine.connect() as conn:
@@ -194,7 +205,7 @@ def resolve_resume(
             text("SELECT max(sim_hour) FROM agent_hours WHERE run_id = :r"), {"r": wanted}
         ).scalar()
     replay_until = (last + 1) if last is not None else 0
-    cp = latest_checkpoint(wanted, root)
+    cp = latest_checkpoint(wanted, runs_dir, legacy_root)
     if cp is not None:
         return ResumePoint(
             wanted, int(run.seed), cp.hour, replay_until, "checkpoint", run.config or {}
@@ -205,5 +216,5 @@ def resolve_resume(
     # checkpoint's hour would. Continuing after the database's last hour lost the hours
     # played but not yet reported (seen: [0, 1, 2, 6, 7, 8]) and the agents of the cut
     # hour that had not acted yet.
-    from_hour = written_hours(runs_dir / wanted if runs_dir is not None else None)
+    from_hour = written_hours(runs_dir / wanted)
     return ResumePoint(wanted, int(run.seed), from_hour, replay_until, "database", run.config or {})

@@ -139,9 +139,7 @@ class PersonaUser(User):
         """Locust asked this user to stop while it was in a session (``RUNNING``: Locust
         lets a running task finish), or the run's drain deadline passed — a paced session
         then stops waiting."""
-        return user_is_stopping(self) or (
-            self.slots is not None and self.slots.drained()
-        )
+        return user_is_stopping(self) or (self.slots is not None and self.slots.drained())
 
     # ------------------------------------------------------------------ scheduling
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
     from sqlalchemy import Engine
 
+    from db.settings import SimSettings
     from harness.agent.llm import LlmAdapter, LlmTotals
     from harness.agent.recorder import NullRecorder, Recorder
     from offer_engine.clock import SimClock
@@ -77,9 +78,18 @@ class Director(Protocol):
 class ProcessRuntime:
     """Shared state of one Locust process (master, worker or standalone)."""
 
-    def __init__(self, environment: Any, opts: HarnessOptions, role: str) -> None:
+    def __init__(
+        self,
+        environment: Any,
+        opts: HarnessOptions,
+        role: str,
+        settings: SimSettings | None = None,
+    ) -> None:
         self.environment = environment
         self.opts = opts
+        # The environment's settings, read once for the process (``init``); None: a runtime
+        # built without them (tests) cannot open a database.
+        self.settings = settings
         self.role = role  # "local" | "master" | "worker"
         self.ready = Event()
         self.run: RunConfig | None = None
@@ -210,11 +220,12 @@ class ProcessRuntime:
 
     def _engine(self, cfg: RunConfig) -> Any:
         from db.engine import create_db_engine
-        from db.settings import load_settings
         from harness.agent.gevent_guard import ensure_gevent_safe_psycopg
 
         ensure_gevent_safe_psycopg()
-        settings = load_settings()
+        settings = self.settings
+        if settings is None:
+            raise RuntimeError("this runtime was built without settings: it opens no database")
         url = cfg.database_url or settings.database_url
         if not url:
             raise RuntimeError("no database URL: set DATABASE_URL on this worker or use --mock-db")

@@ -192,14 +192,12 @@ class HarnessOptions:
             os.environ[POOLER_ENV] = parse_pooler(g("db_pooler"))
         map_file = str(g("map", "") or "")
         if map_file:
-            import os
             from pathlib import Path
 
             if not Path(map_file).is_file():
                 raise ConfigError(f"--map {map_file}: no such file")
-            # One file for every reader of this process and its children (routes, personas
-            # columns, database map), as LOADSIM_MAP would be.
-            os.environ["LOADSIM_MAP"] = map_file
+            # Its readers are handed opts.map_file (routes, personas columns, database map);
+            # workers get the master's routes in RunConfig.
         experiment = str(g("experiment", "") or "")
         if experiment:
             from offer_engine.experiment import load_experiment

@@ -208,9 +208,10 @@ class SimulationDirector:
     def _manifest(self, processes: int) -> dict[str, Any]:
         from harness.outputs.manifest import build_manifest
 
-        assert self.run is not None
+        assert self.run is not None and self.rt.settings is not None
         manifest = build_manifest(
-            run=self.run, opts=self.opts, personas_total=self.pool.size, processes=processes,
+            run=self.run, opts=self.opts, settings=self.rt.settings,
+            personas_total=self.pool.size, processes=processes,
             target=self.stack_api_url(), embedded=self.stack is not None,
         )  # fmt: skip
         if self.experiment is not None:

@@ -124,13 +124,12 @@ class OfferCycles:
             d._broadcast_config()
 
     def _run_offer_engine(self, sim_t: datetime) -> None:
-        from db.settings import load_settings
         from offer_engine.scheduler import advance
 
         d = self.d
         assert d.run is not None
         t0 = time.perf_counter()
-        settings = load_settings()
+        settings = d.rt.settings  # read once, in init
         experiment = getattr(d, "experiment", None)
         report = advance(
             d.engine, run_id=d.run.run_id, sim_start=d.opts.sim_start,

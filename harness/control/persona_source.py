@@ -18,14 +18,20 @@ def _entry(agent_id: int, user_id: int, persona: Persona) -> PoolEntry:
     )  # fmt: skip
 
 
-def load_pool_entries(*, engine: Engine | None, personas: Path | None) -> list[PoolEntry]:
+def load_pool_entries(
+    *, engine: Engine | None, personas: Path | None, map_file: str | None = None
+) -> list[PoolEntry]:
+    """The run's personas: the database's active agents, else (``--mock-db``) the workbook
+    read with ``map_file``'s ``[personas.columns]`` (``None``: the owner's file by its
+    environment variable, or none)."""
     if engine is not None:
         from personas.seed import load_active_agents
 
         with engine.connect() as conn:
             return [_entry(a, u, p) for a, u, p in load_active_agents(conn)]
     from personas import SAMPLE_PATH
+    from personas.columns import load_column_map
     from personas.reader import read_personas
 
-    people = read_personas(personas or Path(SAMPLE_PATH))
+    people = read_personas(personas or Path(SAMPLE_PATH), load_column_map(map_file))
     return [_entry(i + 1, i + 1, p) for i, p in enumerate(people)]

@@ -34,16 +34,14 @@ def code_version() -> str:
         return "unknown"
 
 
-def build_manifest(*, run: RunConfig, opts: HarnessOptions, personas_total: int, processes: int,
-                   target: str | None, embedded: bool) -> dict[str, Any]:  # fmt: skip
-    from db.settings import load_settings
-
+def build_manifest(*, run: RunConfig, opts: HarnessOptions, settings: SimSettings,
+                   personas_total: int, processes: int, target: str | None,
+                   embedded: bool) -> dict[str, Any]:  # fmt: skip
     persona_file = Path(opts.personas) if opts.personas else None
     if persona_file is None:
         from personas import SAMPLE_PATH
 
         persona_file = Path(SAMPLE_PATH)
-    settings = load_settings()
     return {
         "run_id": run.run_id,
         "seed": opts.seed,

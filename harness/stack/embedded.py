@@ -53,7 +53,7 @@ class EmbeddedStack:
                 stack.embedded_db = True
                 seeded = prepare_database(
                     stack.db_url, personas_path=Path(opts.personas) if opts.personas else None,
-                    seed=opts.seed,
+                    seed=opts.seed, map_file=opts.map_file or None,
                 )  # fmt: skip
                 log.info("embedded Postgres ready%s", f" (seeded {seeded})" if seeded else "")
         if need_api:
@@ -62,7 +62,10 @@ class EmbeddedStack:
 
                 stack.db_url = get_embedded().url
                 stack.embedded_db = True
-                prepare_database(stack.db_url, personas_path=None, seed=opts.seed)
+                prepare_database(
+                    stack.db_url, personas_path=None, seed=opts.seed,
+                    map_file=opts.map_file or None,
+                )  # fmt: skip
             from harness.config.routes import load_routes, map_file
 
             log_path = Path(opts.runs_dir) / "reference_api.log"

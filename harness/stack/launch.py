@@ -28,9 +28,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def prepare_database(url: str, *, personas_path: Path | None, seed: int) -> dict[str, int]:
-    """Migrate, then seed the synthetic catalog and the personas when the tables are empty.
-    Returns what was seeded (empty dict when nothing needed seeding)."""
+def prepare_database(
+    url: str, *, personas_path: Path | None, seed: int, map_file: str | None = None
+) -> dict[str, int]:
+    """Migrate, then seed the synthetic catalog and the personas when the tables are empty
+    (the workbook read with ``map_file``'s ``[personas.columns]``; ``None``: the owner's file
+    by its environment variable, or none). Returns what was seeded (empty dict when nothing
+    needed seeding)."""
     from db import migrate
 
     migrate.upgrade(url)
@@ -51,10 +55,11 @@ def prepare_database(url: str, *, personas_path: Path | None, seed: int) -> dict
                 ).scalar_one()
             if not agents:
                 from personas import SAMPLE_PATH
+                from personas.columns import load_column_map
                 from personas.reader import read_personas
                 from personas.seed import seed_personas
 
-                personas = read_personas(personas_path or SAMPLE_PATH)
+                personas = read_personas(personas_path or SAMPLE_PATH, load_column_map(map_file))
                 seed_personas(conn, personas=personas)
                 seeded["agents"] = len(personas)
     finally:

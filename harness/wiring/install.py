@@ -86,7 +86,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         # than being killed inside the LangGraph run, which could then never exit and hang
         # the end of a busy run. Users sleeping between slots still stop at once.
         environment.stop_timeout = 60.0
-    rt = ProcessRuntime(environment, opts, role)
+    rt = ProcessRuntime(environment, opts, role, settings)  # read once, above
     attach_runtime(environment, rt)
     if getattr(environment.parsed_options, "otel", False):
         rt.timings.enable_otel()  # loadsim.* histograms beside Locust's own
@@ -126,7 +126,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             # The owner file's [db.map] must be the one the database was adopted with.
             from db.owner_file import locate
 
-            owner_file = locate()  # --map sets $LOADSIM_MAP (harness.config.options)
+            owner_file = locate(opts.map_file or None)  # --map, else $LOADSIM_MAP
             drift = map_drift(settings.database_url, str(owner_file) if owner_file else None)
             if drift:
                 raise ConfigError(drift)
@@ -212,15 +212,8 @@ def _apply_config(rt: ProcessRuntime, cfg: RunConfig) -> None:
         if rt.refused:
             return
         adopt_master_options(rt, cfg)
-        why: str | None  # the refusal, if any
-        try:
-            from db.settings import load_settings
-
-            own_url = load_settings().database_url
-        except LoadsimError as exc:
-            own_url, why = None, str(exc)
-        else:
-            why = database_refusal(cfg, own_url)
+        assert rt.settings is not None  # read in init, before any message
+        why = database_refusal(cfg, rt.settings.database_url)
         if why:
             rt.refused = True
             refuse(rt, why)
@@ -266,8 +259,9 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
         opts = _resumed_options(opts, rp)
         rt.opts = opts
     entries = load_pool_entries(
-        engine=engine, personas=Path(opts.personas) if opts.personas else None
-    )
+        engine=engine, personas=Path(opts.personas) if opts.personas else None,
+        map_file=opts.map_file or None,
+    )  # fmt: skip
     if not entries:
         raise ConfigError(
             "no active simulated agents: seed personas first (`loadsim personas seed FILE`)"

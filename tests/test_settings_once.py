@@ -5,9 +5,10 @@
   (``ProcessRuntime.settings``) to the engines, the manifest and the offer engine. A
   ``loadsim`` command reads them at most once (each command module, once).
 * No harness module writes ``os.environ`` for another part of the same process. The one
-  write left is ``--db-pooler`` → ``$LOADSIM_DB_POOLER``: every engine resolves its pooler
-  mode from it, including the reference API's subprocess and the migrations' own engine
-  (a process boundary), and the owner may set it directly.
+  write left is ``--db-pooler`` → ``$LOADSIM_DB_POOLER``: every engine made without an
+  explicit mode resolves it from there (``db.engine.resolve_pooler``) — the database checks
+  of ``db.connect`` and ``db.adopt`` in this process, and the reference API's subprocess (a
+  process boundary) — and the owner may set it directly.
 """
 
 from __future__ import annotations

@@ -191,9 +191,15 @@ def _director(world, workers: tuple[str, ...] = ()):
     return d
 
 
+def _end(d, local) -> RunEnd:
+    """The end with the narrow parts it is built with (as the director builds it)."""
+    return RunEnd(rt=d.rt, book=d.book, live_workers=d._live_workers,
+                  stopped=lambda: d.exit_code is not None, local=local)  # fmt: skip
+
+
 def test_the_end_comes_as_soon_as_nobody_owes_an_hour(world):
     d = _director(world)
-    end = RunEnd(d, local=lambda: _pending(world))
+    end = _end(d, local=lambda: _pending(world))
     a = _agent(world, session_s=0.01)
     a.next_hour = HOURS - 1
     real_end = world.rt.clock.real_time_at(world.rt.sim_end)
@@ -208,7 +214,7 @@ def test_the_end_comes_as_soon_as_nobody_owes_an_hour(world):
 
 def test_the_end_waits_for_a_worker_that_has_not_reported_since_the_end(world):
     d = _director(world, workers=("w1",))
-    end = RunEnd(d, local=lambda: _pending(world))
+    end = _end(d, local=lambda: _pending(world))
     real_end = world.rt.clock.real_time_at(world.rt.sim_end)
     world.wall.t = real_end + 0.1
     end.on_report("w1", None)  # its report was computed before its clock reached the end
@@ -221,7 +227,7 @@ def test_the_end_waits_for_a_worker_that_has_not_reported_since_the_end(world):
 
 def test_at_its_bound_the_end_tops_the_owed_hours_up_as_missed_and_they_add_up(world):
     d = _director(world, workers=("w1",))
-    end = RunEnd(d, local=lambda: _pending(world))
+    end = _end(d, local=lambda: _pending(world))
     agents = 3
     # Hours 5-7: the worker reported 3, 2 and 1 of its 3 agents acted before it stalled.
     for h in range(HOURS):
@@ -249,7 +255,7 @@ def test_the_top_up_never_exceeds_what_the_stalled_users_owed(world):
     only what the worker's users owed is topped up."""
     d = _director(world, workers=("w1",))
     own = {3: 4}
-    end = RunEnd(d, local=lambda: own)
+    end = _end(d, local=lambda: own)
     for h in range(HOURS):
         d.book.expected_at_hour[h] = 300
         d.agg.merge({str(h): {"counts": {"acted": 134 if h == 0 else 290}, "errors": {}}})
@@ -264,7 +270,7 @@ def test_the_top_up_never_exceeds_what_the_stalled_users_owed(world):
 def test_a_stop_or_a_trip_ends_the_run_at_once(world):
     d = _director(world)
     d.exit_code = 5
-    assert RunEnd(d, local=lambda: _pending(world)).finished()
+    assert _end(d, local=lambda: _pending(world)).finished()
 
 
 def test_the_worker_report_carries_what_is_owed_and_rejects_nonsense():

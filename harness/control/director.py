@@ -67,7 +67,6 @@ class SimulationDirector:
         self.run: RunConfig | None = None
         self.files: RunFiles | None = None
         self.started_real: float | None = None
-        self.sim_end_reached_at: float | None = None
         self.exit_code: int | None = None
         self.stopped_early = False
         self.resume_point: Any = None  # set by the glue for --resume
@@ -84,7 +83,10 @@ class SimulationDirector:
         self.guard = RunGuard(self)
         self.book = HourBook(self)
         self.offers = OfferCycles(self)
-        self.end = RunEnd(self)
+        self.end = RunEnd(
+            rt=rt, book=self.book, live_workers=self._live_workers,
+            stopped=lambda: self.exit_code is not None,
+        )  # fmt: skip
         runner = self.env.runner
         listen(runner, Hello, self._on_hello)
         listen(runner, LeaseRequest, self.leases.on_lease)
@@ -97,6 +99,7 @@ class SimulationDirector:
     # ---------------------------------------------------------------- the parts' state
 
     pool = property(lambda self: self.leases.pool)
+    sim_end_reached_at = property(lambda self: self.end.reached_at)
     agg = property(lambda self: self.book.agg)
     users_at_hour = property(lambda self: self.book.users_at_hour)
     current_hour = property(lambda self: self.book.current_hour)

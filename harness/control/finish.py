@@ -18,14 +18,18 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config.locust_compat import locust_exit_code
 from harness.config.options import ramp_fraction
 from offer_engine.calendar import cycle_of_hour, start_of_hour
 from reports.hour_table import hour_row
+
+if TYPE_CHECKING:
+    from harness.agent.runtime import ProcessRuntime
+    from harness.control.hour_book import HourBook
 
 log = logging.getLogger("loadsim")
 
@@ -50,14 +54,33 @@ class RunEnd:
     """
 
     def __init__(
-        self, director: Any, local: Callable[[], dict[int, int] | None] | None = None
+        self,
+        *,
+        rt: ProcessRuntime,
+        book: HourBook,
+        live_workers: Callable[[], Iterable[str]],
+        stopped: Callable[[], bool],
+        local: Callable[[], dict[int, int] | None] | None = None,
     ) -> None:
-        self.d = director
+        """
+        Args:
+            rt: the process's runtime (its clock, the simulated end, the drain deadline).
+            book: the hour book (the current hour; owed hours topped up as missed).
+            live_workers: the ids of the workers still connected.
+            stopped: True once the run was stopped otherwise (a trip, a stop: end at once).
+            local: this process's own users still owing, by hour (standalone: all of the
+                run's); default: read from Locust's runner.
+        """
+        self.rt = rt
+        self.book = book
+        self._live_workers = live_workers
+        self._stopped = stopped
         self._local = local or self._own_users
-        """This process's own users still owing, by hour (standalone: all of the run's)."""
         self._reports: dict[str, dict[int, int] | None] = {}
         self.ended: str | None = None
         """Why the run ended: "complete" (nothing owed) or "cut" (the bound)."""
+        self.reached_at: float | None = None
+        """When (epoch seconds) the clock was first seen past the simulated end."""
 
     def on_report(self, client_id: str, pending: dict[str, int] | None) -> None:
         """A worker's report: the users it still has owing an hour, by hour (``None``:
@@ -69,7 +92,7 @@ class RunEnd:
     def _own_users(self) -> dict[int, int] | None:
         from harness.agent.user import process_pending  # Locust's side: only in a run
 
-        return process_pending(self.d.env.runner)
+        return process_pending(self.rt.environment.runner)
 
     def pending(self) -> dict[int, int] | None:
         """Users still owing an hour, by hour, over every live process (``None``: a
@@ -84,7 +107,7 @@ class RunEnd:
         """The live workers' users still owing, by hour (``None``: one has not reported
         since the simulated end)."""
         total: Counter[int] = Counter()
-        for cid in self.d._live_workers():
+        for cid in self._live_workers():
             theirs = self._reports.get(cid)
             if theirs is None:
                 return None
@@ -95,13 +118,13 @@ class RunEnd:
         """True once the run may stop (the shape then ends it); see the class."""
         from harness.agent.schedule import drain_deadline
 
-        d, rt = self.d, self.d.rt
-        if d.exit_code is not None or self.ended is not None:
+        rt = self.rt
+        if self._stopped() or self.ended is not None:
             return True
         if rt.sim_end is None or rt.clock is None or rt.clock.now() < rt.sim_end:
             return False
-        if d.sim_end_reached_at is None:
-            d.sim_end_reached_at = time.time()
+        if self.reached_at is None:
+            self.reached_at = time.time()
         pending = self.pending()
         if pending == {}:
             self.ended = "complete"
@@ -113,10 +136,10 @@ class RunEnd:
             return False  # paused, or late users still have time
         self.ended = "cut"
         if pending:
-            last = d.book.current_hour
+            last = self.book.current_hour
             # This process's users count what they owe when stopped (their counters are
             # merged at the end); a worker's last counts may not arrive: topped up.
-            d.book.mark_cut(self._remote() or {}, last)
+            self.book.mark_cut(self._remote() or {}, last)
             log.warning(
                 "run end: %d users still owed hours %d-%d %.0f s after the simulated end; "
                 "stopping them, their hours counted missed", sum(pending.values()),
@@ -127,7 +150,8 @@ class RunEnd:
         return True
 
     def _since_end(self) -> float:
-        real_end = self.d.rt.clock.real_time_at(self.d.rt.sim_end)
+        assert self.rt.clock is not None and self.rt.sim_end is not None
+        real_end = self.rt.clock.real_time_at(self.rt.sim_end)
         return time.time() - real_end if real_end is not None else 0.0
 
 

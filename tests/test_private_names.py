@@ -1,0 +1,113 @@
+"""No module of the harness reads another's ``_private`` names.
+
+A ``_name`` is private to the module that defines it: a part that needs something of the
+director's gets it at construction (``harness.control.finish.RunEnd`` takes the runtime, the
+hour book, the live workers and a "stopped" test — not the director). The check: every
+``x._name`` (and ``getattr(x, "_name")``) in ``harness/`` and ``locustfile.py`` where ``x`` is
+not ``self``/``cls`` and the module's own classes do not define ``_name``.
+
+The uses left today are listed below, each file with its names: the test fails when one is
+added (give the part its dependency instead) and when one goes (then shrink the list).
+Locust's private names have their own module and test (``harness/config/locust_compat.py``,
+``tests/test_locust_compat.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+KNOWN: dict[str, set[str]] = {
+    # The director's loops, stopped at the end of the run (finish_run(director)).
+    "harness/control/finish.py": {"_loop", "_probe"},
+    # The hour book, the offer cycles and the run guard still hold the director (self.d).
+    "harness/control/hour_book.py": {"_after_hour", "_on_new_hour"},
+    "harness/control/offer_cycles.py": {"_adopted", "_broadcast_config"},
+    "harness/control/run_guard.py": {"_broadcast_config", "_health_path"},
+}
+ALLOWED_EVERYWHERE = {"_SubParsersAction"}
+"""argparse's type of ``add_subparsers()`` (typeshed's name: annotations only)."""
+PUBLIC_UNDERSCORE = {("os", "_exit")}
+"""Documented public API that starts with an underscore."""
+OWN_MODULE = "harness/config/locust_compat.py"
+
+
+def _own(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ClassDef):
+            for item in n.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    names.add(item.name)
+                elif isinstance(item, ast.Assign | ast.AnnAssign):
+                    targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+                    names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif (
+            isinstance(n, ast.Attribute)
+            and isinstance(n.ctx, ast.Store)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "self"
+        ):
+            names.add(n.attr)
+    return names
+
+
+def _private(name: object) -> bool:
+    return isinstance(name, str) and name.startswith("_") and not name.startswith("__")
+
+
+def foreign_private_names(source: str) -> set[str]:
+    """The ``_private`` names one module reads off objects that are not its own."""
+    tree = ast.parse(source)
+    own, found = _own(tree), set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute) and _private(n.attr):
+            base = n.value.id if isinstance(n.value, ast.Name) else None
+            if base in ("self", "cls") or (base, n.attr) in PUBLIC_UNDERSCORE:
+                continue
+            found.add(n.attr)
+        elif (
+            isinstance(n, ast.Call)
+            and getattr(n.func, "id", None) in ("getattr", "hasattr")
+            and len(n.args) >= 2
+            and isinstance(n.args[1], ast.Constant)
+            and _private(n.args[1].value)
+        ):
+            found.add(str(n.args[1].value))
+    return found - own - ALLOWED_EVERYWHERE
+
+
+def test_no_part_reads_another_modules_private_names() -> None:
+    files = [ROOT / "locustfile.py", *sorted((ROOT / "harness").rglob("*.py"))]
+    found = {}
+    for f in files:
+        rel = f.relative_to(ROOT).as_posix()
+        if rel == OWN_MODULE:
+            continue
+        names = foreign_private_names(f.read_text(encoding="utf-8"))
+        if names:
+            found[rel] = names
+    assert found == KNOWN
+
+
+def test_the_run_end_holds_no_director() -> None:
+    source = (ROOT / "harness/control/finish.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "RunEnd")
+    assert "director" not in ast.unparse(cls)
+    assert not any(isinstance(n, ast.Attribute) and n.attr == "d" for n in ast.walk(cls))
+
+
+def test_the_check_sees_a_private_name_of_another() -> None:
+    src = (
+        "class A:\n"
+        "    def __init__(self, d):\n"
+        "        self._mine = 1\n"
+        "        d._theirs()\n"
+        "        getattr(d, '_flag', False)\n"
+        "        other._mine\n"  # the module's own name: not counted
+        "        os._exit(0)\n"
+    )
+    assert foreign_private_names(src) == {"_theirs", "_flag"}

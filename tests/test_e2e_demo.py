@@ -33,6 +33,11 @@ def test_demo_runs_on_the_embedded_default_and_writes_the_report(tmp_path):
     assert summary["load"]["failures"] == 0
     assert summary["behavior"]["overall"]["shop_sessions"] > 0
     assert (run_dir / "report.xlsx").stat().st_size > 0
+    # report.html: its data block carries summary.json's verdict; six charts drawn.
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    block = page.split('id="loadsim-data">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(block)["verdict"] == summary["verdict"]
+    assert page.count("<svg") == 6 and summary["verdict"]["api"]["held"] is True
     # Locust's table holds the API's requests only, each endpoint's count as the API's;
     # the harness's own timings are in their own CSV.
     figures = assert_locust_counts_equal_api(run_dir, tmp_path / "api.log")

@@ -53,6 +53,7 @@ def _demo(args: argparse.Namespace) -> int:
     rc = subprocess.call(cmd, cwd=os.getcwd(), env=env)
     run_dir = Path("runs") / run_id
     if run_dir.is_dir():  # a run refused at start (bad option) has no outputs to point at
-        print(f"\nrun outputs: {run_dir}/ (summary.json, report.xlsx, plots/, locust_report.html)")
+        shown = "report.html, summary.json, summary.txt, report.xlsx, plots/, locust_report.html"
+        print(f"\nrun outputs: {run_dir}/ ({shown})")
         print(f"rebuild the report: .venv/bin/loadsim report {run_id}")
     return rc

@@ -1,0 +1,79 @@
+"""End-to-end: a ``--processes 2`` run (real locust processes, real Postgres, the in-memory
+shop) whose baskets a scripted OpenAI-compatible loopback server decides for half of the
+sessions (``tests/llm_support.py``), under a token budget: the run exits 0, events say who
+decided, ``llm.json`` agrees with what the server saw, and the budget holds across the two
+processes (the tokens served ≤ budget + one call per process)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from db import migrate
+from db.engine import create_db_engine
+from tests.distributed_support import zmq_port
+from tests.e2e_support import count, harness_env, run_locust, seed_small_population
+from tests.llm_support import COMPLETION_TOKENS, PROMPT_TOKENS, ScriptedLlmServer
+
+pytestmark = pytest.mark.e2e
+N = 200
+PER_CALL = PROMPT_TOKENS + COMPLETION_TOKENS
+BUDGET = 6 * PER_CALL
+
+
+@pytest.fixture()
+def e2e_db(pg_server):
+    url = pg_server.create_database("e2e_llm", drop_first=True)
+    migrate.upgrade(url)
+    eng = create_db_engine(url, total_connections=4)
+    seed_small_population(eng, n=N)
+    yield url, eng
+    eng.dispose()
+
+
+def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_path):
+    url, eng = e2e_db
+    runs = tmp_path / "runs"
+    script = ["valid", "invalid_json", "valid", "unknown", "valid", "http_429", "valid"]
+    with ScriptedLlmServer(script) as server:
+        r = run_locust(
+            ["--headless", "--mock-api", "--processes", "2", *zmq_port(), "--time-scale", "1800",
+             "--sim-start", "2026-01-10T09:00:00+00:00", "--ramp", "0:100", "--rate-limit", "0",
+             "--drain-seconds", "3", "--sim-duration", "6h", "--run-id", "llm",
+             "--runs-dir", str(runs), "--llm-url", server.url, "--llm-model", "scripted-1",
+             "--llm-share", "0.5", "--llm-timeout", "2", "--llm-budget-tokens", str(BUDGET)],
+            env=harness_env(url, tmp_path, LOADSIM_LLM_API_KEY="sk-never-logged-123"),
+            cwd=tmp_path,
+        )  # fmt: skip
+        requests, served = len(server.requests), server.tokens_served
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "sk-never-logged-123" not in out
+    assert not any("sk-never-logged" in p.read_text(errors="replace")
+                   for p in (runs / "llm").rglob("*") if p.is_file())  # fmt: skip
+    block = json.loads((runs / "llm" / "llm.json").read_text())
+    print(f"[figure] llm e2e: {block}")
+    assert block["calls"] == requests > 0
+    assert block["tokens_in"] + block["tokens_out"] == served
+    assert served <= BUDGET + 2 * PER_CALL  # the budget holds across both processes
+    asked = block["decisions"].get("llm", 0) + block["decisions"].get("fallback", 0)
+    assert asked >= requests and block["decisions"].get("rules", 0) > 0
+    assert sum(block["fallbacks"].values()) == block["decisions"].get("fallback", 0)
+    if requests >= 2:
+        assert block["fallbacks"].get("invalid_json", 0) >= 1
+    by = dict(
+        eng.connect()
+        .exec_driver_sql(
+            "SELECT payload->>'decided_by', count(DISTINCT session_id) FROM "
+            "shopping_session_events WHERE run_id = 'llm' AND event_type = 'cart_add_item' "
+            "GROUP BY 1"
+        )
+        .all()
+    )
+    assert set(by) <= {"rules", "llm", "fallback"} and by.get("rules", 0) > 0, by
+    assert 0 < by.get("llm", 0) <= block["decisions"]["llm"], by
+    invented = """SELECT count(*) FROM shopping_session_events e WHERE e.run_id = 'llm'
+        AND e.event_type = 'cart_add_item'
+        AND NOT EXISTS (SELECT 1 FROM products p WHERE p.id = e.product_id)"""
+    assert count(eng, invented) == 0

@@ -92,6 +92,11 @@ def metrics_status(director: Any) -> dict[str, Any]:
 
     st = live_status(director)
     sim_time = st.get("sim_time")
+    book = getattr(director, "book", None)
+    if book is not None and director.rt.clock is not None:
+        # The clock's own hour: the status's hour follows the director's loop, which may
+        # lag the clock by a loop step (half a simulated hour at 1800x).
+        st["sim_hour"] = book.clock_hour()
     bucket = director.agg.get(max(director.current_hour, 0))
     return {
         **st,

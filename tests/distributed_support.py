@@ -106,6 +106,27 @@ class ConnectionSampler:
         return self.samples
 
 
+def budget_role(eng, name: str, limit: int) -> str:
+    """A login role that may hold at most ``limit`` connections (``CONNECTION LIMIT``:
+    Postgres refuses the next one with ``too many connections for role``) and may read
+    and write the harness's tables; returns ``eng``'s URL as that role. Not a superuser:
+    superusers are exempt from the limit."""
+    with eng.begin() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first():
+            conn.execute(text(f'DROP OWNED BY "{name}"'))  # a rerun's grants, this database
+            conn.execute(text(f'DROP ROLE "{name}"'))
+        conn.execute(text(f'CREATE ROLE "{name}" LOGIN CONNECTION LIMIT {int(limit)}'))
+        conn.execute(text(f'GRANT ALL ON SCHEMA public TO "{name}"'))
+        for kind in ("TABLES", "SEQUENCES", "FUNCTIONS"):
+            conn.execute(text(f'GRANT ALL ON ALL {kind} IN SCHEMA public TO "{name}"'))
+    return eng.url.set(username=name, password=None).render_as_string(hide_password=False)
+
+
+def refused(*logs: str) -> list[str]:
+    """Lines of the logs where Postgres refused a connection over the role's limit."""
+    return [ln for log in logs for ln in log.splitlines() if "too many connections" in ln]
+
+
 def start_master(args: list[str], *, workers: int, env: dict, tmp: Path,
                  port: str | None = None) -> tuple[subprocess.Popen, str]:  # fmt: skip
     """A master as its own command on loopback (log ``tmp/master.log``); returns it and

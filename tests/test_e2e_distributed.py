@@ -23,9 +23,11 @@ from tests.distributed_support import (
     ROOT,
     Api,
     ConnectionSampler,
+    budget_role,
     busiest_window,
     group_alive,
     make_busy_db,
+    refused,
     run_separately,
     start_master,
     start_worker,
@@ -54,20 +56,22 @@ def api(busy_db, tmp_path):
 def test_workers_obey_the_master_and_the_connection_budget_holds(busy_db, api, tmp_path):
     """Workers started with none of the master's flags browse through the API (the
     master's --browse-via), name the flags they were overridden on, and the run never holds
-    more than --db-connections connections (sampled server-side)."""
+    more than --db-connections connections: the harness's role has a CONNECTION LIMIT of
+    the budget, so one more would be refused (and the run would log it and fail)."""
     url, eng, dbname = busy_db
+    role_url = budget_role(eng, f"budget_{dbname}", 12)
     eng.dispose()  # the fixture's connection is not the harness's
     sampler = ConnectionSampler(url, dbname)
     rc, master_log, worker_logs, _ = run_separately(
         [*BASE, "--rate-limit", "0", "--browse-via", "api", "--http-pools", "3",
          "--db-connections", "12", "--host", api.url, "--sim-duration", "4h", "--run-id", "obey",
          "--runs-dir", str(tmp_path / "runs")],
-        workers=2, env=harness_env(url, tmp_path), tmp=tmp_path,
+        workers=2, env=harness_env(role_url, tmp_path), tmp=tmp_path,
     )  # fmt: skip
     samples = sampler.stop()
-    assert rc in (0, 1), master_log[-3000:]
+    assert rc == 0, master_log[-3000:]
+    assert refused(master_log, *worker_logs) == []
     print(f"[figure] harness connections: max {max(samples)} of 12, {len(samples)} samples")
-    assert max(samples) <= 12, samples
     assert max(samples) >= 3  # master and both workers were connected while sampled
     paths = [p for _, p in api.requests()]
     assert any(p.startswith("/api/products") for p in paths), sorted(set(paths))[:20]
@@ -84,10 +88,11 @@ def test_workers_obey_the_master_and_the_connection_budget_holds(busy_db, api, t
 def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
     """One worker, then a second joins mid-run: the master re-divides the connections
     (its own share and the first worker's shrink) and the server never sees more than the
-    budget."""
+    budget (the harness's role has a CONNECTION LIMIT of 8: one more would be refused)."""
     url, eng, dbname = busy_db
+    role_url = budget_role(eng, f"budget_{dbname}", 8)
     eng.dispose()  # its connections are named "loadsim": the sampler would count them
-    env = harness_env(url, tmp_path)
+    env = harness_env(role_url, tmp_path)
     sampler = ConnectionSampler(url, dbname)
     master, port = start_master(
         [*BASE, "--rate-limit", "0", "--mock-api", "--db-connections", "8", "--sim-duration", "12h",
@@ -118,10 +123,13 @@ def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
                 stop(p)
     samples = sampler.stop()
     log = (tmp_path / "master.log").read_text()
+    assert master.returncode == 0, log[-3000:]
+    workers = [(tmp_path / w).read_text() for w in ("w1.log", "w2.log")]
+    assert refused(log, *workers) == []
     assert "DB connections: master 4, each worker 4" in log  # 8 over the master and one
     assert "DB connections: master 2, each worker 3" in log  # 8 over the master and two
     print(f"[figure] join: harness connections max {max(samples)} of 8, {len(samples)} samples")
-    assert 3 <= max(samples) <= 8, samples
+    assert max(samples) >= 3, samples
 
 
 def _password_role(eng, dbname: str) -> str:
@@ -228,7 +236,7 @@ def test_rate_limit_is_global_and_whole(busy_db, api, tmp_path, workers):
          "--stop-timeout", "5"],
         workers=workers, env=harness_env(url, tmp_path), tmp=tmp_path,
     )  # fmt: skip
-    assert rc in (0, 1), master_log[-3000:]
+    assert rc == 0, master_log[-3000:]
     reqs = api.requests()
     times = [t for t, _ in reqs]  # everything the harness sent, its start-up probe included
     control = sum(1 for _, p in reqs if p.startswith(("/health", "/time/")))
@@ -315,9 +323,8 @@ def test_a_hand_started_worker_leaves_when_its_master_is_gone(tmp_path):
 
 
 def _safe_count(eng, sql: str) -> int:
+    """A count while the run writes (the tables exist from the start: a failing query is
+    a real error, never read as "not yet")."""
     from tests.e2e_support import count
 
-    try:
-        return count(eng, sql)
-    except Exception:  # noqa: BLE001 - tables busy during a run: try again
-        return -1
+    return count(eng, sql)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LIGHT = {  # bench -> needs a database (--db-url)
     "bench_graph.py": False,
     "bench_sketch.py": False,
+    "bench_llm.py": False,  # smoke: the scripted loopback server, not the real model
     "bench_personas.py": True,
     "bench_reports.py": True,
     "bench_offer_cycle.py": True,

@@ -8,7 +8,8 @@ goes here instead, one HDR histogram per name:
 ``action_slip``            ``--pace on``: how late an action ran after its simulated moment
 ``db.<statement>``         the recorder's transactions (``claim_hour``, ``session_commit``,
                            ``quiet_hours_batch``), retries included; errors counted
-``graph.shopping_graph``   the LangGraph run of one hour (a paced session's waiting excluded)
+``graph.shopping_graph``   the LangGraph run of one hour, its HTTP requests and rate-limit
+                           waits included (a paced session's waiting excluded)
 ``lease.round_trip``       a user's lease request until its grant arrived
 ``offer_cycle.<engine>``   one offer-cycle pass (``local``: this project's engine on the
                            database; ``target``: the target's own cycle route)
@@ -38,10 +39,8 @@ from reports.harness_timings import COLUMNS, GRAPH_TIMING, TIMINGS_CSV
 
 log = logging.getLogger("loadsim")
 
-
 REPORT_KEY = "loadsim_timings"
 """The key of the timings inside a worker's ``report_to_master`` data."""
-
 
 SLIP = "action_slip"
 GRAPH = GRAPH_TIMING

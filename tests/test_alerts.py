@@ -17,6 +17,7 @@ import pytest
 
 from db.errors import ConfigError
 from harness.agent.hourstats import HourAggregate, HourCollector
+from harness.control import alerts
 from harness.control.alerts import AlertSender, check_webhook
 from harness.control.run_guard import RunGuard
 from harness.outputs.run_files import RunFiles
@@ -203,10 +204,11 @@ def test_outage_pause_and_resume_carry_no_url_or_secret(
 
 
 def test_a_failed_post_is_retried_and_a_slow_hook_never_blocks(
-    tmp_path: Path, sender_for: Any
+    tmp_path: Path, sender_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(alerts, "BACKOFF_S", 0.05)  # 0.05 s, then 0.1 s
     flaky = Receiver(statuses=[500, 503])
-    slow = Receiver(delay=3.0)
+    slow = Receiver(delay=1.0)
     try:
         sender = sender_for(flaky.url, slow.url)
         files = RunFiles(tmp_path / "retry1")
@@ -214,7 +216,7 @@ def test_a_failed_post_is_retried_and_a_slow_hook_never_blocks(
         files.log_event("pause", reason="paused from the web UI")
         assert time.monotonic() - t0 < 0.5  # queued, not posted in the caller
         assert sender.drain(10.0)
-        # 500, then 503, then delivered: 0.5 s + 1 s of backoff.
+        # 500, then 503, then delivered after two backoffs.
         assert [m["event"] for _, m in flaky.got] == ["pause"]
         assert [m["event"] for _, m in slow.got] == ["pause"]
     finally:

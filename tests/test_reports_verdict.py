@@ -84,6 +84,15 @@ def test_verdict_names_each_gate_with_threshold_value_unit_and_outcome(mock_db_r
     assert {"summary.json", "summary.txt", "report.xlsx", "plots/slip.png"} <= set(
         data["files_written"]
     )
+    # Rates under names that say what they divide; units named.
+    beh = s["behavior"]["overall"]
+    assert (
+        beh["completed_per_shop_session"] == beh["conversion"] == pytest.approx(COMPLETED / SHOPPED)
+    )
+    assert beh["orders_per_session"] == pytest.approx(ORDERS / SESSIONS)
+    assert beh["orders_per_shop_session"] == pytest.approx(ORDERS / SHOPPED)
+    assert s["units"]["money"] == "cents (*_cents)"
+    assert s["units"]["latency"] == "milliseconds (*_ms)"
 
 
 def test_summary_txt_is_the_console_summary_verdict_first(mock_db_run: Path) -> None:
@@ -132,15 +141,3 @@ def test_mock_api_run_has_no_api_verdict_and_no_gates_is_said(mock_db_run: Path)
     assert s["verdict"]["api"]["held"] is None
     assert s["verdict"]["gates"] == [] and s["verdict"]["gates_ok"] is True
     assert "  gates: none set (--threshold)" in (mock_db_run / "summary.txt").read_text()
-
-
-def test_rates_say_what_they_divide(mock_db_run: Path) -> None:
-    s = build_run_report(mock_db_run, engine=None)
-    beh = s["behavior"]["overall"]
-    assert (
-        beh["completed_per_shop_session"] == beh["conversion"] == pytest.approx(COMPLETED / SHOPPED)
-    )
-    assert beh["orders_per_session"] == pytest.approx(ORDERS / SESSIONS)
-    assert beh["orders_per_shop_session"] == pytest.approx(ORDERS / SHOPPED)
-    assert s["units"]["money"] == "cents (*_cents)"
-    assert s["units"]["latency"] == "milliseconds (*_ms)"

@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
+from bench._smoke import add_smoke  # noqa: E402
+
 SIM_START = "2026-01-05T00:00:00+00:00"  # a Monday
 
 _HOURS = """
@@ -125,8 +127,7 @@ def main() -> int:
     ap.add_argument("--agents", type=int, default=10_000)
     ap.add_argument("--weeks", type=float, default=4.0, help="simulated weeks")
     ap.add_argument("--batch", type=int, default=None, help="rows per fetch / row group")
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the bench runs")
-    ap.add_argument("--db-url", default=None, help="an empty database instead of an embedded one")
+    add_smoke(ap, db_url=True)
     args = ap.parse_args()
     if args.smoke:
         args.agents, args.weeks = 20, 1 / 7

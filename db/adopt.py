@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, text
 from db.appcheck import ConceptReport, additive_ddl, app_columns, inspect_concepts
 from db.appmap import CONCEPTS, HARNESS_SCHEMA, AppMap
 from db.appviews import mirror_ddl, views_ddl
+from db.settings import PoolerMode
 
 LOCK_TIMEOUT = "5s"
 """How long adoption waits for a lock on an app table before failing (nothing applied)."""
@@ -148,9 +149,10 @@ def apply_adoption(engine: Engine, amap: AppMap, plan: AdoptionPlan) -> None:
         )
 
 
-def schema_problem(url: str) -> str | None:
+def schema_problem(url: str, pooler: PoolerMode | None = None) -> str | None:
     """Why the harness cannot use this database yet (``None``: it can) — the project's
-    migrations at head, or, on an owner's database, ``loadsim`` at head and adopted."""
+    migrations at head, or, on an owner's database, ``loadsim`` at head and adopted.
+    ``pooler``: the connection's pooler mode (``None``: ``db.engine.resolve_pooler``)."""
     from db import migrate
     from db.engine import redact
 
@@ -166,7 +168,7 @@ def schema_problem(url: str) -> str | None:
             )
         from db.engine import create_db_engine
 
-        engine = create_db_engine(url, total_connections=1)
+        engine = create_db_engine(url, total_connections=1, pooler=pooler)
         try:
             with engine.connect() as conn:
                 adopted = adopted_map(conn)
@@ -181,7 +183,7 @@ def schema_problem(url: str) -> str | None:
     from db.appmap import default_map
     from db.engine import create_db_engine
 
-    engine = create_db_engine(url, total_connections=1)
+    engine = create_db_engine(url, total_connections=1, pooler=pooler)
     try:
         with engine.connect() as conn:
             kind = database_kind(conn, default_map())
@@ -225,7 +227,7 @@ def adopted_report(conn: Connection, concept: str) -> ConceptReport | None:
     return inspect_concept(conn, amap, concept)
 
 
-def map_drift(url: str, path: str | None) -> str | None:
+def map_drift(url: str, path: str | None, pooler: PoolerMode | None = None) -> str | None:
     """Why the map file ``path`` cannot be run with (``None``: it can, or there is no
     ``[db.map]`` in it): its map differs from the one the database was adopted with, so the
     views would not be what the file says."""
@@ -243,7 +245,7 @@ def map_drift(url: str, path: str | None) -> str | None:
     except ConfigError:
         return None  # the file's other readers (routes, personas) report it, in one line
     amap = map_of(owner)
-    engine = create_db_engine(url, total_connections=1)
+    engine = create_db_engine(url, total_connections=1, pooler=pooler)
     try:
         with engine.connect() as conn:
             stored = adopted_map(conn)

@@ -4,11 +4,10 @@
   once, in ``init`` (``harness/wiring/install.py``), and carried by the runtime
   (``ProcessRuntime.settings``) to the engines, the manifest and the offer engine. A
   ``loadsim`` command reads them at most once (each command module, once).
-* No harness module writes ``os.environ`` for another part of the same process. The one
-  write left is ``--db-pooler`` → ``$LOADSIM_DB_POOLER``: every engine made without an
-  explicit mode resolves it from there (``db.engine.resolve_pooler``) — the database checks
-  of ``db.connect`` and ``db.adopt`` in this process, and the reference API's subprocess (a
-  process boundary) — and the owner may set it directly.
+* No harness module writes ``os.environ``. ``--db-pooler`` overrides the settings' pooler
+  mode (``$LOADSIM_DB_POOLER``) in the runtime's settings, and every engine of the process
+  is given it; the reference API's subprocess gets it in its own environment (a process
+  boundary: the variable its engine reads).
 """
 
 from __future__ import annotations
@@ -16,11 +15,15 @@ from __future__ import annotations
 import ast
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from db.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ENV_WRITES_ALLOWED = Counter({"harness/config/options.py": 2})
-"""``os.environ[POOLER_ENV] = …`` in ``HarnessOptions.from_parsed`` and ``export_env``."""
+ENV_WRITES_ALLOWED: Counter[str] = Counter()
 
 
 def _calls(tree: ast.AST, name: str) -> int:
@@ -97,3 +100,22 @@ def test_the_checks_see_what_they_count() -> None:
     )
     assert env_writes(tree) == 5
     assert _calls(tree, "load_settings") == 2
+
+
+def test_db_pooler_overrides_the_settings_without_touching_the_environment(monkeypatch) -> None:
+    import os
+
+    from db.settings import load_settings
+    from harness.config.options import HarnessOptions
+
+    monkeypatch.setenv("LOADSIM_DB_POOLER", "session")
+    opts = HarnessOptions.from_parsed(SimpleNamespace(db_pooler="Transaction"))
+    assert os.environ["LOADSIM_DB_POOLER"] == "session"  # checked, not exported
+    with pytest.raises(ConfigError, match="--db-pooler / LOADSIM_DB_POOLER 'txn'"):
+        HarnessOptions.from_parsed(SimpleNamespace(db_pooler="txn"))
+    own = load_settings()
+    assert own.db_pooler == "session"
+    assert opts.run_settings(own).db_pooler == "transaction"
+    assert HarnessOptions().run_settings(own) is own  # no --db-pooler: the environment's
+    assert os.environ["LOADSIM_DB_POOLER"] == "session"
+    assert own.db_pooler == "session"  # the copy is the run's; the read settings unchanged

@@ -230,12 +230,15 @@ class ProcessRuntime:
         if not url:
             raise RuntimeError("no database URL: set DATABASE_URL on this worker or use --mock-db")
         share = int(cfg.db_share or 0)
+        # A worker follows the master's --db-pooler (its options), else its own setting.
+        pooler = self.opts.run_settings(settings).db_pooler
         processes = 1 if share else max(1, int(cfg.options.get("processes", 1)))
         return create_db_engine(
             url,
             total_connections=share or self.opts.db_connections,
             processes=processes,
             statement_timeout_ms=settings.db_statement_timeout_ms,
+            pooler=pooler,
             application_name=f"loadsim-{self.worker_name}",
         )
 

@@ -16,9 +16,12 @@ import re
 import weakref
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.errors import ConfigError
+
+if TYPE_CHECKING:
+    from db.settings import SimSettings
 
 DEFAULT_SIM_START = "2026-01-05T00:00:00+00:00"  # a Monday 00:00 UTC: comparable runs
 DEFAULT_RAMP = "0:10,2:25,4:50,6:75,8:100"  # the owner's plan: 10/25/50/75/100 % every 2 sim hours
@@ -51,6 +54,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--alert-webhook", dict(action="append", default=[], help="POST a JSON alert (Slack-compatible text plus fields) to this URL on a breaker trip, an outage, a pause, a resume, a failed gate and the run's end; repeatable; never in the manifest")),
     ("--llm-url", dict(default="", help="an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1) that decides the basket of --llm-share of sessions; key from $LOADSIM_LLM_API_KEY or $OPENAI_API_KEY (empty: rules only)")),
     ("--llm-model", dict(default="local", help="the model name sent to --llm-url")),
+    ("--llm-format", dict(default="json_schema", choices=["json_schema", "json_object"], help="how the answer's JSON schema is sent: json_schema (OpenAI) or json_object with a schema (llama.cpp's server)")),
     ("--llm-share", dict(type=float, default=0.1, help="share of sessions (seeded by run seed, persona, hour) whose basket the model decides")),
     ("--llm-timeout", dict(type=float, default=10.0, help="seconds per model call; a late answer is the rules' decision (fallback: timeout)")),
     ("--llm-concurrency", dict(type=int, default=4, help="model calls in flight per process")),
@@ -156,6 +160,7 @@ class HarnessOptions:
     experiment: str = ""  # an experiment file (offer_engine.experiment); "" = none
     llm_url: str = ""  # "" = rules only (harness.agent.llm)
     llm_model: str = "local"
+    llm_format: str = "json_schema"
     llm_share: float = 0.1
     llm_timeout: float = 10.0
     llm_concurrency: int = 4
@@ -183,13 +188,10 @@ class HarnessOptions:
             if int(g(name, 1)) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")
         if g("db_pooler", ""):
-            import os
+            from db.settings import parse_pooler
 
-            from db.settings import POOLER_ENV, parse_pooler
-
-            # Every engine of this process and of its children (reference_api, --processes)
-            # reads the mode from the environment (db.engine.resolve_pooler).
-            os.environ[POOLER_ENV] = parse_pooler(g("db_pooler"))
+            # Checked here; the runtime's settings carry it to every engine (harness.wiring).
+            parse_pooler(g("db_pooler"))
         map_file = str(g("map", "") or "")
         if map_file:
             from pathlib import Path
@@ -251,6 +253,7 @@ class HarnessOptions:
             experiment=experiment,
             llm_url=llm_url,
             llm_model=str(g("llm_model", "local") or "local"),
+            llm_format=str(g("llm_format", "json_schema") or "json_schema"),
             llm_share=share,
             llm_timeout=llm_timeout,
             llm_concurrency=int(g("llm_concurrency", 4)),
@@ -279,6 +282,15 @@ class HarnessOptions:
             kw["thresholds"] = tuple(kw["thresholds"])
         return cls(**kw)
 
+    def run_settings(self, settings: SimSettings) -> SimSettings:
+        """The environment's settings with what these options override: ``--db-pooler``
+        (over ``$LOADSIM_DB_POOLER``). The runtime carries the result to every engine."""
+        if not self.db_pooler:
+            return settings
+        from db.settings import parse_pooler
+
+        return settings.model_copy(update={"db_pooler": parse_pooler(self.db_pooler)})
+
     def differences(self, other: HarnessOptions) -> list[str]:
         """Options where ``other`` (the master's) differs from this process's own, as
         ``--flag VALUE (own: VALUE)`` — what a worker names when it obeys the master."""
@@ -295,16 +307,6 @@ class HarnessOptions:
                 out.append(f"{_FLAG.get(name, '--' + name.replace('_', '-'))} "
                            f"{_shown(theirs.get(name))} (own: {_shown(mine[name])})")  # fmt: skip
         return out
-
-    def export_env(self) -> None:
-        """What ``from_parsed`` puts in the environment for this process's engines, from
-        these options (a worker adopting the master's): the pooler mode."""
-        if self.db_pooler:
-            import os
-
-            from db.settings import POOLER_ENV, parse_pooler
-
-            os.environ[POOLER_ENV] = parse_pooler(self.db_pooler)
 
 
 _FLAG = {"sim_duration_hours": "--sim-duration", "thresholds": "--threshold", "map_file": "--map"}

@@ -74,7 +74,7 @@ class EmbeddedStack:
                 database_url=stack.db_url, log_path=log_path,
                 db_connections=max(4, opts.db_connections // 2),
                 routes_file=str(map_file(opts.map_file or None)) if routes.custom else None,
-                health_path=routes.path("health"),
+                health_path=routes.path("health"), pooler=settings.db_pooler,
             )  # fmt: skip
             stack.api.wait_ready()
             env.host = stack.api.url

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from db.engine import create_db_engine
+from db.settings import POOLER_ENV
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +73,19 @@ class ReferenceApiProcess:
 
     def __init__(
         self, *, database_url: str, log_path: Path, db_connections: int = 10,
-        routes_file: str | None = None, health_path: str = "/health",
+        routes_file: str | None = None, health_path: str = "/health", pooler: str | None = None,
     ) -> None:  # fmt: skip
         """``routes_file``: serve at the owner's route map (``--routes``), so the harness's
-        own map and the embedded API agree."""
+        own map and the embedded API agree. ``pooler``: the run's pooler mode, handed to the
+        child as ``$LOADSIM_DB_POOLER`` (the variable its engine reads: a process boundary)."""
         self.port = free_port()
         self.health_path = health_path
         self.url = f"http://127.0.0.1:{self.port}"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
         env = dict(os.environ, SIMULATION_MODE="true", DATABASE_URL=database_url)
+        if pooler:
+            env[POOLER_ENV] = pooler
         self.proc = subprocess.Popen(
             [
                 sys.executable,

@@ -76,7 +76,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         opts = HarnessOptions.from_parsed(environment.parsed_options)
         from db.settings import load_settings
 
-        settings = load_settings()
+        settings = opts.run_settings(load_settings())  # --db-pooler over the environment's
     except ConfigError as exc:
         _fail(exc)
         return
@@ -118,7 +118,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             from db.adopt import schema_problem
 
             # An app's own tables not adopted yet, or a schema behind the code: one line.
-            problem = schema_problem(settings.database_url)
+            problem = schema_problem(settings.database_url, pooler=settings.db_pooler)
             if problem:
                 raise ConfigError(problem)
             from db.adopt import map_drift
@@ -127,7 +127,8 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
             from db.owner_file import locate
 
             owner_file = locate(opts.map_file or None)  # --map, else $LOADSIM_MAP
-            drift = map_drift(settings.database_url, str(owner_file) if owner_file else None)
+            drift = map_drift(settings.database_url, str(owner_file) if owner_file else None,
+                              pooler=settings.db_pooler)  # fmt: skip
             if drift:
                 raise ConfigError(drift)
         if not opts.mock_api and environment.host:
@@ -245,7 +246,7 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
         # budget for the workers expected; re-divided over those that connect (RunBudget).
         engine = create_db_engine(
             url, total_connections=rt.budget.master_connections(_processes(env) - 1),
-            statement_timeout_ms=settings.db_statement_timeout_ms,
+            statement_timeout_ms=settings.db_statement_timeout_ms, pooler=settings.db_pooler,
             application_name="loadsim-master" if rt.role == "master" else "loadsim-local",
         )  # fmt: skip
         rt.engine = engine

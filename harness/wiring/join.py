@@ -36,8 +36,7 @@ def adopt_master_options(rt: ProcessRuntime, cfg: RunConfig) -> None:
     differ = rt.opts.differences(theirs)
     if differ:
         log.warning("the master decides this run's options; using its %s", "; ".join(differ))
-    rt.opts = theirs
-    theirs.export_env()
+    rt.opts = theirs  # the engine this worker opens uses the master's --db-pooler too
 
 
 def database_refusal(cfg: RunConfig, own_url: str | None) -> str | None:

@@ -129,7 +129,8 @@ def main() -> int:
     try:
         ready_s = _wait_ready(url, proc)
         adapter = LlmAdapter(url=url, model="gemma3-270m", timeout_s=args.timeout,
-                             concurrency=1, cache_size=0)  # fmt: skip
+                             concurrency=1, cache_size=0,
+                             response_format="json_object")  # fmt: skip
         t0 = time.perf_counter()
         for q in _questions(args.decisions):
             adapter.decide(q)
@@ -148,15 +149,15 @@ def main() -> int:
     # calls per real second at 168x, share 0.1: agents x trips/agent-hour x share / 21.4 s
     calls_per_agent_s = SHOP_SESSIONS_PER_AGENT_HOUR * 0.1 / (3600 / 168)
     out = {
-        "model": str(model.name),
+        **block,
+        "gguf": str(model.name),
         "server_ready_s": round(ready_s, 2),
-        "decisions": args.decisions,
+        "asked": args.decisions,
         "wall_s": round(wall, 2),
         "mean_latency_s": round(mean_s, 3),
         "completion_tokens_per_s": round(raw["tokens_out"] / (sum(lat) / 1000), 1) if lat else None,
         "tokens_per_decision": round((raw["tokens_in"] + raw["tokens_out"]) / max(1, raw["calls"]), 1),
         "agents_sustained_168x_share_0.1_derived": int(1 / mean_s / calls_per_agent_s) if lat else None,
-        **block,
     }  # fmt: skip
     print(json.dumps(out))
     return 0

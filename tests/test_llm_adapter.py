@@ -210,3 +210,11 @@ def test_the_run_budget_is_split_over_the_processes_and_the_key_never_in_options
     assert a is not None and (a.budget_tokens, a.budget_tokens_run) == (500, 1001)
     assert adapter_for(HarnessOptions.from_parsed(Namespace()), 1) is None
     assert not any("key" in k for k in opts.to_json())
+
+
+def test_llama_cpp_servers_json_object_format_carries_the_schema():
+    with ScriptedLlmServer(["valid"]) as server:
+        got = _adapter(server, response_format="json_object").decide(_question())
+    assert isinstance(got, Decided)
+    fmt = server.requests[0]["response_format"]
+    assert fmt["type"] == "json_object" and fmt["schema"]["required"] == ["lines"]

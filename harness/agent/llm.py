@@ -43,6 +43,18 @@ MAX_COMPLETION_TOKENS = 400
 LATENCIES_KEPT = 100_000
 
 
+RESPONSE_FORMATS = ("json_schema", "json_object")
+"""How the schema is sent: OpenAI's ``{"type": "json_schema", "json_schema": {...}}``, or
+llama.cpp's server's ``{"type": "json_object", "schema": ...}`` (its server refuses the
+first with a 500)."""
+
+
+def _response_format(kind: str, name: str, schema: dict[str, Any]) -> Any:
+    if kind == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
 def api_key_from_env() -> str:
     for name in KEY_ENV:
         value = os.environ.get(name, "").strip()
@@ -71,6 +83,7 @@ class LlmAdapter:
         rate_per_s: float = 0.0,
         budget_tokens: int = 0,
         cache_size: int = 1024,
+        response_format: str = "json_schema",
         client: Any = None,
     ) -> None:
         if client is None:
@@ -81,6 +94,7 @@ class LlmAdapter:
             )
         self.client = client
         self.url, self.model, self.timeout_s = url, model, timeout_s
+        self.response_format = response_format  # RESPONSE_FORMATS
         self.budget_tokens = int(budget_tokens)  # this process's; 0: unlimited
         self.budget_tokens_run = self.budget_tokens  # the whole run's (``adapter_for``)
         self._slots = threading.BoundedSemaphore(max(1, int(concurrency)))
@@ -167,10 +181,7 @@ class LlmAdapter:
             resp = self.client.chat.completions.create(
                 model=self.model,
                 messages=question.messages(),
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": question.kind, "schema": schema, "strict": True},
-                },
+                response_format=_response_format(self.response_format, question.kind, schema),
                 max_tokens=MAX_COMPLETION_TOKENS,
                 temperature=0,
                 timeout=self.timeout_s,
@@ -332,6 +343,7 @@ def adapter_for(opts: Any, processes: int) -> LlmAdapter | None:
     a = LlmAdapter(
         url=opts.llm_url, model=opts.llm_model, timeout_s=opts.llm_timeout,
         concurrency=opts.llm_concurrency, rate_per_s=opts.llm_rate,
+        response_format=opts.llm_format,
         budget_tokens=max(1, total // max(1, processes)) if total else 0,
     )  # fmt: skip
     a.budget_tokens_run = total

@@ -59,6 +59,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=2, help="best of N per layer")
     ap.add_argument("--skip-db", action="store_true")
+    ap.add_argument(
+        "--profile", choices=("mock", "http", "http+db"), default=None,
+        help="after the figures, one more pass of this layer under cProfile: the top functions",
+    )  # fmt: skip
     add_smoke(ap, db_url=True)
     a = ap.parse_args(argv)
     if a.smoke:  # every layer once on a handful of sessions: proves the bench runs
@@ -250,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                     cpu["http+db"] = min(
                         cpu.get("http+db", 1e9), _batch(items, layers.http_db, a.concurrency)
                     )
+            if a.profile:
+                _profile(a, items, layers, engine if not a.skip_db else None)
         finally:
             server.stop()
         if not a.skip_db:
@@ -260,6 +266,35 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         shutil.rmtree(work, ignore_errors=True)
     report(cpu, n_sessions=len(items), n_requests=n_requests, a=a)
     return 0
+
+
+def _profile(a: argparse.Namespace, items: list[Any], layers: Layers, engine: Any) -> None:
+    """One more pass of ``a.profile``'s layer under cProfile (every greenlet of the thread)."""
+    import cProfile
+    import pstats
+
+    from sqlalchemy import text
+
+    fn = {"mock": layers.mock, "http": layers.http, "http+db": layers.http_db}[a.profile]
+    if a.profile == "http+db":
+        from harness.agent.recorder import Recorder
+
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO simulation_runs (run_id, time_scale, seed) VALUES ('sc-p', 168, 1)"
+                )
+            )
+        layers.recorder = Recorder(engine, run_id="sc-p", worker="bench")
+    layers.run_no = a.repeat + 1
+    prof = cProfile.Profile()
+    prof.enable()
+    _batch(items, fn, a.concurrency)
+    prof.disable()
+    stats = pstats.Stats(prof, stream=sys.stdout)
+    print(f"# cProfile of {a.profile}, {len(items)} sessions (profiler overhead included)")
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
 
 
 def report(cpu: dict[str, float], *, n_sessions: int, n_requests: int, a: Any) -> None:

@@ -11,9 +11,9 @@ does not exist``, measured with PgBouncer 1.18 on port 6432). The mode is said e
 — ``--db-pooler`` / ``LOADSIM_DB_POOLER`` = ``transaction | session | none`` — and only
 guessed from the URL when unset (port 6543 or ``pooler.supabase`` → transaction, as
 Supabase's transaction pooler). ``transaction`` turns prepared statements off; ``session``
-and ``none`` keep them (a session pooler pins one server connection per client). Every
-mode sets ``statement_timeout`` with ``SET LOCAL`` at each transaction start, the one form
-that holds behind any pooler.
+and ``none`` keep them (a session pooler pins one server connection per client), and set
+``statement_timeout`` once per connection; ``transaction`` sets it with ``SET LOCAL`` at
+each transaction start, the one form that holds behind a transaction pooler.
 """
 
 from __future__ import annotations
@@ -203,8 +203,9 @@ def create_db_engine(
         url: the database URL (any postgres scheme; psycopg 3 is forced).
         total_connections: the run's total connection budget (``--db-connections``).
         processes: how many processes share the budget.
-        statement_timeout_ms: applied with ``SET LOCAL`` at every transaction start, which
-            also works through a transaction pooler (the startup ``options`` do not).
+        statement_timeout_ms: every transaction's; set once per new connection, or with
+            ``SET LOCAL`` at every transaction start behind a transaction pooler (where the
+            startup ``options`` do not hold).
         pooler: ``transaction`` (prepared statements off), ``session`` or ``none``;
             ``None`` → ``$LOADSIM_DB_POOLER``, else guessed from the URL (6543 →
             transaction). ``True``/``False`` are transaction/none.
@@ -237,16 +238,33 @@ def create_db_engine(
     engine.info_pooler = pooled  # type: ignore[attr-defined]  # the harness's note on the Engine
     engine.info_pooler_mode = mode  # type: ignore[attr-defined]  # the harness's note on the Engine
     if statement_timeout_ms:
-        _install_statement_timeout(engine, statement_timeout_ms)
+        _install_statement_timeout(engine, statement_timeout_ms, per_transaction=pooled)
     from db.search_path import install_search_path  # adopted DBs: loadsim first (§13)
 
     install_search_path(engine)
     return engine
 
 
-def _install_statement_timeout(engine: Engine, timeout_ms: int) -> None:
-    stmt = f"SET LOCAL statement_timeout = {int(timeout_ms)}"
+def _install_statement_timeout(engine: Engine, timeout_ms: int, *, per_transaction: bool) -> None:
+    """``statement_timeout`` for every transaction of ``engine``: once per new connection
+    where the connection is the server's own (no pooler, or a session pooler), so a
+    transaction pays no extra round trip (two of a recorded session's ~10); ``SET LOCAL``
+    at each transaction start behind a transaction pooler, which hands each transaction to
+    any server connection. A ``SET LOCAL`` inside a transaction still overrides it there."""
+    if per_transaction:
+        stmt = f"SET LOCAL statement_timeout = {int(timeout_ms)}"
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(stmt)
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(stmt)
+
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
+        finally:
+            cur.close()
+            dbapi_conn.commit()

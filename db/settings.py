@@ -80,7 +80,7 @@ class SimSettings(BaseSettings):
     assign only into the free room."""
 
     db_statement_timeout_ms: int = Field(default=30_000, alias="DB_STATEMENT_TIMEOUT_MS")
-    """``SET LOCAL statement_timeout`` applied at the start of every transaction."""
+    """Every transaction's ``statement_timeout`` (``db.engine.create_db_engine``)."""
 
     db_pooler: PoolerMode | None = Field(default=None, alias="LOADSIM_DB_POOLER")
     """``transaction`` / ``session`` / ``none``; unset → guessed from the URL (port 6543 →

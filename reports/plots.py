@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -53,10 +54,11 @@ def _ramp(report: RunReport) -> Callable[[Axes], bool]:
         if len(h):
             # Active agents first, the ramp's target dashed on top: when every target
             # agent is active the two coincide and neither hides the other.
-            for name, kw in (
+            styles: tuple[tuple[str, dict[str, Any]], ...] = (
                 ("live_users", {"color": "tab:blue", "linewidth": 2.5}),
                 ("target_users", {"color": "black", "linestyle": "--", "zorder": 3}),
-            ):
+            )
+            for name, kw in styles:
                 y = _col(h, name)
                 if y is not None:
                     # Stages hold for whole hours: draw them as steps, not slopes.

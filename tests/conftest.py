@@ -50,6 +50,7 @@ E2E_SPLIT: dict[str, str] = {
     "test_db_connect.py": "e2e-b",  # ~8 (not re-measured)
     "test_webui_auth.py": "e2e-b",  # ~3 (not re-measured)
     "test_bench_smoke.py": "e2e-b",  # 43 (its three Locust benches in --smoke mode)
+    "test_llm_e2e.py": "e2e-b",  # 23 (--processes 2, a loopback model server)
 }
 
 

@@ -250,10 +250,14 @@ def _assert_experiment(eng, run_dir: Path, run_id: str) -> None:
         (["--time-scale", "-1"], "--time-scale"),
         (["--ramp", "5:10"], "--ramp"),
         (["--sim-duration", "soon"], "--sim-duration"),
-        (["--experiment", str(DATA / "experiment_bad_key.toml")],
-         "experiment_bad_key.toml: line 8: [arms.deeper] discount_multiplyer: unknown parameter"),
-        (["--experiment", str(DATA / "experiment_empty_arm.toml")],
-         "line 7: [arms.tiny] has no personas after stratification (372 personas"),
+        (
+            ["--experiment", str(DATA / "experiment_bad_key.toml")],
+            "experiment_bad_key.toml: line 8: [arms.deeper] discount_multiplyer: unknown parameter",
+        ),
+        (
+            ["--experiment", str(DATA / "experiment_empty_arm.toml")],
+            "line 7: [arms.tiny] has no personas after stratification (372 personas",
+        ),
     ],
 )
 def test_bad_options_exit_2_before_anything_starts(tmp_path, args, fragment):

@@ -204,7 +204,9 @@ def test_checkpoints_are_atomic_and_the_latest_wins(tmp_path):
     assert latest_checkpoint("r", tmp_path) is None
     write_checkpoint(cp(10), tmp_path)
     write_checkpoint(cp(20), tmp_path)
-    (tmp_path / "r" / "checkpoints" / "hour-000030.json").write_text("{ half a file")  # a crash mid-write elsewhere
+    (tmp_path / "r" / "checkpoints" / "hour-000030.json").write_text(
+        "{ half a file"
+    )  # a crash mid-write elsewhere
     assert latest_checkpoint("r", tmp_path).hour == 20
     assert not list((tmp_path / "r" / "checkpoints").glob("*.tmp"))
 

@@ -182,7 +182,9 @@ class Recorder:
                 sid = conn.execute(
                     _SESSION,
                     dict(
-                        params, kind="shop" if decision == "shop" else "idle_browse", sim_at=sim_at,
+                        params,
+                        kind="shop" if decision == "shop" else "idle_browse",
+                        sim_at=sim_at,
                         arm=self.arms.get(agent_id),
                     ),  # fmt: skip
                 ).scalar_one()

@@ -17,6 +17,7 @@ from reports.console import render_console
 from reports.load import error_kind
 from reports.sources import read_run_files
 from reports.xlsx import NO_DATA, SHEETS
+from tests.report_fixture import CART_MS, CHECKOUT_MS, HOURS
 from tests.test_reports_support import (
     RunSpec,
     populate_run,
@@ -25,29 +26,6 @@ from tests.test_reports_support import (
     write_locust_csvs,
     write_manifest,
 )
-
-CART_MS = [100 + i % 50 for i in range(200)]  # 100..149 ms
-CHECKOUT_MS = [300 + i for i in range(50)]  # 300..349 ms, every 10th fails with a 500
-HOURS = [
-    dict(
-        sim_hour=h,
-        target_users=10 * (h + 1),
-        live_users=10 * (h + 1),
-        acted=5 * (h + 1),
-        shopped=2 * h,
-        idle=h,
-        completed=h + 1,
-        abandoned=1,
-        orders=h + 1,
-        failed=h % 2,
-        missed=1 if h == 5 else 0,
-        slip_p50_s=0.5,
-        slip_p95_s=1.5,
-        slip_p99_s=3.0,
-        offer_cycle=0,
-    )
-    for h in range(24)
-]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,13 @@
   discount_sensitivity``; which one is drawn with weight ``(value / best) ** (1 +
   PICK_SHARPNESS × discount_sensitivity)`` — a sensitive shopper nearly always takes the
   best value, an indifferent one takes whatever.
+- Depth: when a wallet copy's value differs from the catalog's (an experiment arm's
+  ``discount_multiplier``; ``WalletCoupon.catalog_value``), the apply probability moves on
+  the log-odds scale by ``DEPTH_ELASTICITY × (price_consciousness + discount_sensitivity) / 2
+  × ln(depth_ratio)``, where ``depth_ratio`` is the best eligible coupon's discount on this
+  cart over what the catalog's value would give on it (so: its value relative to the
+  cart's prices). At the catalog's own values the ratio is exactly 1 and nothing is
+  computed differently: the probability, the draws and the payload are today's.
 - Checkout: the base is ``cart_abandonment_rate``, moved on the log-odds scale: up by
   ``ABANDON_PRICE × price_consciousness`` without a coupon, down by ``ABANDON_COUPON ×
   (price_consciousness + discount_sensitivity) / 2`` with one. Rates of exactly 0 and 1 stay
@@ -16,8 +23,9 @@
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from behaviors.sampling import logistic_shift
@@ -36,6 +44,19 @@ ABANDON_PRICE = 0.8
 ABANDON_COUPON = 1.2
 MAX_VIEWS = 5
 """Coupons an agent looks at in one visit to its wallet."""
+DEPTH_ELASTICITY = 2.0
+"""Log-odds of applying a coupon per unit of ln(depth ratio), for a shopper whose price
+consciousness and discount sensitivity average 1; the shipped sample's average shopper
+(both ≈ 0.51) gets about half, ≈ 1: doubling a coupon's depth doubles the odds that the
+average shopper uses it (the shipped sample's mean apply probability moves from 0.58 to
+0.69), a price-indifferent one barely moves. The level is calibrated, the slope is stated: the
+control arm's cycles with a redemption (11.5 % offline, ``BENCHMARKS.md``) sit at Complete
+Journey's 12.0 % of household-campaigns with at least one redemption
+(``reports.experiment.COMPLETE_JOURNEY``), but Complete Journey records a coupon's value
+only on the lines where it was redeemed (``coupon_disc``), so depths nobody redeemed are
+unseen and it cannot identify how redemption moves with depth. Unit odds elasticity is
+the assumption (the readout of a planted ×2 arm in ``BENCHMARKS.md`` measures its effect
+on the experiment's metrics)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +89,10 @@ class CouponDecision:
     draw: float
     chosen: int | None
     chosen_value: int
+    depth_ratio: float = 1.0
 
     def as_payload(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rule": "choose_coupon",
             "eligible": [[cid, v] for cid, v in self.eligible],
             "p_apply": round(self.p_apply, 6),
@@ -78,6 +100,9 @@ class CouponDecision:
             "chosen": self.chosen,
             "chosen_value_cents": self.chosen_value,
         }
+        if self.depth_ratio != 1.0:
+            out["depth_ratio"] = round(self.depth_ratio, 6)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +151,27 @@ def count_relevant_coupons(persona: Persona, wallet: list[WalletCoupon] | None) 
     return sum(1 for c in wallet or () if is_relevant(persona, c))
 
 
+def depth_ratio(coupon: WalletCoupon, lines: tuple[CartLine, ...]) -> float:
+    """The coupon's discount on ``lines`` over what its catalog value would give: exactly
+    1.0 when the wallet copy has the catalog's value (or the catalog's would give nothing)."""
+    if coupon.catalog_value is None or coupon.catalog_value == coupon.discount_value:
+        return 1.0
+    base = discount_cents(replace(coupon, discount_value=coupon.catalog_value), lines)
+    if base <= 0:
+        return 1.0
+    return discount_cents(coupon, lines) / base
+
+
+def depth_shift(persona: Persona, ratio: float) -> float:
+    """The log-odds shift of the apply probability for a depth ratio: 0.0 at 1.0, rising
+    with the ratio (falling below 1), steeper for a price-conscious, discount-sensitive
+    shopper."""
+    if ratio == 1.0 or ratio <= 0.0:
+        return 0.0
+    care = 0.5 * (persona.price_consciousness + persona.discount_sensitivity)
+    return DEPTH_ELASTICITY * care * math.log(ratio)
+
+
 def choose_coupon(
     persona: Persona,
     wallet: list[WalletCoupon],
@@ -145,6 +191,12 @@ def choose_coupon(
     others = [cid for cid, v in values if v <= 0]
     viewed = tuple([cid for cid, _ in eligible] + others)[:MAX_VIEWS]
     p_apply = APPLY_BASE + APPLY_SENSITIVITY * persona.discount_sensitivity if eligible else 0.0
+    ratio = 1.0
+    if eligible:
+        by_id = {c.user_coupon_id: c for c in wallet}
+        ratio = depth_ratio(by_id[eligible[0][0]], lines)
+        if ratio != 1.0:
+            p_apply = logistic_shift(p_apply, depth_shift(persona, ratio))
     draw = rng.random()
     chosen: int | None = None
     value = 0
@@ -160,7 +212,7 @@ def choose_coupon(
                 break
         else:
             chosen, value = eligible[-1]
-    return CouponDecision(viewed, tuple(eligible), p_apply, draw, chosen, value)
+    return CouponDecision(viewed, tuple(eligible), p_apply, draw, chosen, value, ratio)
 
 
 def decide_checkout(

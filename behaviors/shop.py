@@ -38,6 +38,9 @@ class WalletCoupon:
     category: str | None = None
     brand: str | None = None
     expires_sim_at: str | None = None  # ISO 8601
+    catalog_value: int | None = None
+    """The catalog's value when this wallet copy's differs (an experiment arm's
+    ``discount_multiplier``); None: ``discount_value`` is the catalog's."""
 
 
 @dataclass(frozen=True, slots=True)

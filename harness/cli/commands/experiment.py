@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         sp.add_argument("file", metavar="FILE", help="the experiment file (TOML)")
         sp.add_argument("--personas", type=int, default=372,
                         help="how many personas (the shipped sample's first N; beyond 372 "
-                        "synthetic ones)")  # fmt: skip
+                        "synthetic ones, a fresh draw for each --seed)")  # fmt: skip
         sp.add_argument("--weeks", type=int, default=4, help="simulated weeks (default 4)")
         sp.add_argument("--seed", type=int, default=None,
                         help="the randomization and run seed (default: the file's seed)")  # fmt: skip
@@ -110,7 +110,9 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _population(n: int) -> list[Any]:
+def _population(n: int, seed: int = 0) -> list[Any]:
+    """The shipped sample's first ``n`` personas; beyond its size ``n`` synthetic ones drawn
+    with ``seed`` (each replication of a large offline experiment its own population)."""
     from personas import SAMPLE_PATH
     from personas.reader import read_personas
 
@@ -119,7 +121,7 @@ def _population(n: int) -> list[Any]:
         return people[:n]
     from personas.sample import generate_personas
 
-    return generate_personas(n, seed=0)
+    return generate_personas(n, seed=seed)
 
 
 def simulate_outcomes(exp: Any, personas: list[Any], *, weeks: int, seed: int) -> list[Any]:
@@ -162,7 +164,8 @@ def simulate_outcomes(exp: Any, personas: list[Any], *, weeks: int, seed: int) -
         if m != 1.0:
             coupons = [
                 replace(c, discount_value=max(1, min(100, round(c.discount_value * m))
-                        if c.discount_type == "percent" else round(c.discount_value * m)))
+                        if c.discount_type == "percent" else round(c.discount_value * m)),
+                        catalog_value=c.discount_value)
                 for c in coupons
             ]  # fmt: skip
         front = [c for c in coupons if c.kind == "frontstore"]
@@ -222,7 +225,8 @@ def _offline(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         raise ConfigError(f"--personas: must be at least 2 (got {args.personas})")
     exp = load_experiment(args.file)
     seed = exp.seed if args.seed is None else args.seed
-    outcomes = simulate_outcomes(exp, _population(args.personas), weeks=args.weeks, seed=seed)
+    people = _population(args.personas, seed)
+    outcomes = simulate_outcomes(exp, people, weeks=args.weeks, seed=seed)
     return exp, readout(outcomes, control=exp.control, arms=[a.describe() for a in exp.arms])
 
 

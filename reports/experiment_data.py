@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from db.errors import ConfigError
-from reports.experiment import PersonaOutcome, forest_plot, readout
+from reports.experiment import COMPLETE_JOURNEY, PersonaOutcome, forest_plot, readout
 
 _OUTCOMES = text(
     """
@@ -86,6 +86,54 @@ def _outcome(r: Any) -> PersonaOutcome:
         redemptions=int(r["redeemed"]), cycles_offered=int(r["cycles"]),
         cycles_redeemed=int(r["cycles_redeemed"]),
     )  # fmt: skip
+
+
+def offer_response(outcomes: Sequence[PersonaOutcome], control: str | None = None) -> str | None:
+    """One line for the realism report: each arm's persona-cycles with at least one
+    redemption over its persona-cycles with offers, beside Complete Journey's 12.0 % of
+    household-campaigns (``reports.experiment.COMPLETE_JOURNEY``) — the control arm first
+    and named as such (``None``: no randomized persona).
+
+    Args:
+        outcomes: the run's randomized personas (``load_outcomes``).
+        control: the control arm's name, when known.
+    """
+    if not outcomes:
+        return None
+    tally: dict[str, list[int]] = {}
+    for o in outcomes:
+        t = tally.setdefault(o.arm, [0, 0])
+        t[0] += o.cycles_redeemed
+        t[1] += o.cycles_offered
+    names = sorted(tally, key=lambda a: (a != control, a))
+    parts = []
+    for a in names:
+        got, of = tally[a]
+        share = f"{got / of:.1%}" if of else "n/a"
+        label = f"control arm {a!r}" if a == control else f"arm {a!r}"
+        parts.append(f"{label} {share} ({got} of {of} persona-cycles)")
+    return (
+        "offer response (persona-cycles with at least one redemption): "
+        + "; ".join(parts)
+        + f" — {COMPLETE_JOURNEY['what']}, i.e. {COMPLETE_JOURNEY['value']:.1%}"
+    )
+
+
+def control_of(conn: Connection, run_id: str) -> str | None:
+    """The control arm of a run's experiment, from the file its options name (``None``
+    when the run had none or the file is no longer readable)."""
+    path = conn.execute(
+        text("SELECT config->>'experiment' FROM simulation_runs WHERE run_id = :r"), {"r": run_id}
+    ).scalar()
+    if not path:
+        return None
+    import tomllib
+
+    try:
+        control = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("control")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return control if isinstance(control, str) else None
 
 
 def write_readout(

@@ -143,3 +143,44 @@ def test_a_run_without_an_experiment_is_one_line(tmp_path, capsys):
         "run with --experiment FILE)\n"
     )
     assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json"]
+
+
+def test_the_realism_report_compares_the_control_arms_offer_response(
+    engine, clean_db, tmp_path, db_url, monkeypatch
+):
+    """``loadsim realism RUN`` of an experiment run: each arm's persona-cycles with a
+    redemption beside Complete Journey's 12.0 %, the control arm (from the file the run's
+    options name) first. The statistics part is stubbed: it loads Complete Journey (slow)
+    and is ``tests/test_realism_run.py``'s."""
+    import harness.cli.commands.realism as realism
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    arms, _run_dir = _run(engine, tmp_path)
+    n_deeper = sum(1 for a in arms.arm_of_agent.values() if a == "deeper")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
+                " SELECT o.id, (SELECT min(id) FROM products), 1, 5000 FROM orders o"
+            )
+        )
+        conn.execute(
+            text("UPDATE simulation_runs SET config = CAST(:c AS jsonb)"),
+            {"c": json.dumps({"experiment": str(tmp_path / "two_arms.toml")})},
+        )
+    monkeypatch.setattr(realism, "_score", lambda *a, **k: ([], {}, {}, []))
+    report = realism.run_recorded("r1", personas=None, progress=lambda _m: None)
+    line = (
+        f"offer response (persona-cycles with at least one redemption): control arm 'current' "
+        f"0.0% (0 of {20 - n_deeper} persona-cycles); arm 'deeper' {3 / n_deeper:.1%} "
+        f"(3 of {n_deeper} persona-cycles) — Complete Journey: 12.0 % of 6,589 "
+        "household-campaigns (1,559 households) had at least one redemption (2,102 "
+        "redemptions), i.e. 12.0%"
+    )
+    assert report.header[-1] == line
+    # the file gone: the arms, in name order, none called control
+    (tmp_path / "two_arms.toml").unlink()
+    report = realism.run_recorded("r1", personas=None, progress=lambda _m: None)
+    assert report.header[-1].startswith(
+        "offer response (persona-cycles with at least one redemption): arm 'current' 0.0%"
+    )

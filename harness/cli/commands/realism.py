@@ -318,6 +318,9 @@ def run_recorded(
             rows = conn.execute(text(_RUN_SQL), {"r": run_id, "run_id": run_id}).all()
             agents = conn.execute(text(_AGENTS_SQL), {"r": run_id}).scalars().all()
             bounds = conn.execute(text(_BOUNDS_SQL), {"r": run_id}).one()
+            from reports.experiment_data import control_of, load_outcomes, offer_response
+
+            response = offer_response(load_outcomes(conn, run_id=run_id), control_of(conn, run_id))
     finally:
         engine.dispose()
     if not rows:
@@ -347,6 +350,8 @@ def run_recorded(
     ]
     if skip:
         header.append("not shown (the run is too short for them): " + ", ".join(sorted(skip)))
+    if response:  # an --experiment run: each arm's offer response beside Complete Journey's
+        header.append(response)
     window = max(1, complete)
     rows_, sim, real, notes = _score(sim_tx, personas, window, observed, progress, skip)
     return RealismReport(rows_, header + notes, sim, real)

@@ -20,6 +20,7 @@ with ``LANGSMITH_TRACING=true`` (or the legacy ``LANGCHAIN_TRACING_V2``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal
 
@@ -118,8 +119,11 @@ def _tracing_off_unless_opted_in() -> None:
         langsmith.configure(enabled=False)
 
 
-def build_shopping_graph() -> StateGraph[HourState, HourContext, HourState, HourState]:
-    """The uncompiled graph (for inspection and tests); use ``compile_shopping_graph``."""
+def build_shopping_graph(
+    wrap: Callable[[Any], Any] | None = None,
+) -> StateGraph[HourState, HourContext, HourState, HourState]:
+    """The uncompiled graph (for inspection and tests); use ``compile_shopping_graph``.
+    ``wrap``: applied to every node function (the harness's tracing; keeps its name)."""
     g = StateGraph(HourState, context_schema=HourContext)
     for node in (
         decide_shop,
@@ -131,7 +135,7 @@ def build_shopping_graph() -> StateGraph[HourState, HourContext, HourState, Hour
         complete_checkout,
         abandon,
     ):
-        g.add_node(node.__name__, node)
+        g.add_node(node.__name__, node if wrap is None else wrap(node))
     g.add_edge(START, "decide_shop")
     g.add_conditional_edges("decide_shop", route_decision)
     g.add_conditional_edges("idle_browse", route_after_idle)
@@ -145,7 +149,8 @@ def build_shopping_graph() -> StateGraph[HourState, HourContext, HourState, Hour
 
 
 @cache
-def compile_shopping_graph() -> Any:
-    """The compiled shopping graph, built once per process (no checkpointer)."""
+def compile_shopping_graph(wrap: Callable[[Any], Any] | None = None) -> Any:
+    """The compiled shopping graph, built once per process (no checkpointer); ``wrap`` as
+    in ``build_shopping_graph``."""
     _tracing_off_unless_opted_in()
-    return build_shopping_graph().compile(name="shopping_graph")
+    return build_shopping_graph(wrap).compile(name="shopping_graph")

@@ -38,6 +38,7 @@ from tests.e2e_support import (
     stop,
     wait_for,
 )
+from tests.otlp_support import OtlpReceiver, otel_env, session_traces
 from tests.test_alerts import Receiver
 from tests.test_webui_support import free_port
 
@@ -275,11 +276,13 @@ def test_bad_options_exit_2_before_anything_starts(tmp_path, args, fragment):
 def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
     url, eng = e2e_db
     hook = Receiver()  # --alert-webhook on loopback (tests/test_alerts.py)
+    otlp = OtlpReceiver()  # --otel's real OTLP/HTTP exporters on loopback
     metrics = free_port()
     proc = start_locust(
         [*FAST, "--sim-duration", "200h", "--run-id", "term", "--runs-dir", str(tmp_path / "runs"),
-         "--prometheus-port", str(metrics), "--alert-webhook", hook.url],
-        env=harness_env(url, tmp_path), cwd=tmp_path, log=tmp_path / "term.log",
+         "--prometheus-port", str(metrics), "--alert-webhook", hook.url, "--otel"],
+        env=harness_env(url, tmp_path, **otel_env(otlp.endpoint)), cwd=tmp_path,
+        log=tmp_path / "term.log",
     )  # fmt: skip
     try:
         wait_for(
@@ -292,9 +295,16 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
                        for s in f.samples if not s.labels}  # fmt: skip
         assert scraped["loadsim_sim_hour"] >= 2 and scraped["loadsim_sessions_total"] > 0
         assert scraped["loadsim_breaker_open"] == 0 and scraped["loadsim_agents_active"] > 0
+        # --otel: sessions arrive as traces (graph nodes, their HTTP requests under them)
+        # and the harness's metrics beside Locust's.
+        wait_for(lambda: session_traces(otlp, with_requests=True) and
+                 {"loadsim.sessions", "loadsim.db.session_commit"} <= set(otlp.metrics),
+                 timeout=30, what="session traces and loadsim metrics over OTLP")  # fmt: skip
     finally:
         rc = stop(proc, signal.SIGTERM, timeout=90)
         hook.close()
+        otlp.close()
+    _assert_otel(otlp)
     ended = [m for _, m in hook.got if m["event"] == "run_end"]
     assert [m["run_id"] for m in ended] == ["term"]
     run_dir = tmp_path / "runs" / "term"
@@ -318,6 +328,29 @@ def test_sigterm_ends_a_headless_run_cleanly(e2e_db, tmp_path):
         )
         == 1
     )
+
+
+def _assert_otel(otlp: OtlpReceiver) -> None:
+    traces = session_traces(otlp, with_requests=True)
+    root, nodes, requests = traces[0]
+    assert root["attrs"]["loadsim.run_id"] == "term" and root["scope"] == "loadsim"
+    assert root["attrs"]["loadsim.decision"] in ("shop", "idle")
+    assert nodes[0]["name"] == "node decide_shop"
+    assert {r["attrs"]["http.response.status_code"] for r in requests} <= {200, 201, 409}
+    names = {r["name"] for _, _, rs in traces for r in rs}
+    assert "POST /api/cart/add" in names, names
+    # Locust's own request histogram, the harness's timings and the run's state.
+    m = otlp.metrics
+    for name in ("locust.client.duration", "loadsim.graph.shopping_graph", "loadsim.db.claim_hour",
+                 "loadsim.sim_hour", "loadsim.sim_time_seconds", "loadsim.agents_active",
+                 "loadsim.orders", "loadsim.missed_sessions", "loadsim.slip_p99_ms",
+                 "loadsim.breaker_state", "loadsim.offer_cycles"):  # fmt: skip
+        assert name in m, (name, sorted(m))
+    assert max(p["value"] for p in m["loadsim.sim_hour"]) >= 2
+    assert max(p["value"] for p in m["loadsim.sessions"]) > 0
+    assert {p["attrs"]["state"] for p in m["loadsim.breaker_state"] if p["value"] == 1} == {
+        "closed"
+    }
 
 
 # ------------------------------------------------------------------ helpers

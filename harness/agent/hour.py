@@ -24,6 +24,7 @@ from uuid import uuid4
 from behaviors.run import HourResult, decide_hour, play_hour
 from harness.agent.pacing import SessionPacer
 from harness.agent.wallet_view import active_at, relevant_expiries
+from harness.outputs.tracing import end_session, session_span
 from personas.model import Persona
 
 log = logging.getLogger("loadsim.hour")
@@ -164,11 +165,14 @@ class AgentHours:
         llm = getattr(rt, "llm", None)  # --llm-url: the model port (harness.agent.llm)
         t0 = time.perf_counter()
         try:
-            result = play_hour(
-                hd, shop=pacer or self.shop, pace=pacer, graph=rt.graph,
-                checkout_key=f"{rt.run.run_id}:{self.agent_id}:{hour}",
-                llm=llm, llm_share=rt.opts.llm_share if llm is not None else 0.0,
-            )  # fmt: skip
+            with session_span(run_id=rt.run.run_id, agent_id=self.agent_id, sim_hour=hour,
+                              decision=hd.kind, sim_at=hd.slot_time) as span:  # fmt: skip
+                result = play_hour(
+                    hd, shop=pacer or self.shop, pace=pacer, graph=rt.graph,
+                    checkout_key=f"{rt.run.run_id}:{self.agent_id}:{hour}",
+                    llm=llm, llm_share=rt.opts.llm_share if llm is not None else 0.0,
+                )  # fmt: skip
+                end_session(span, result)  # --otel: the session's trace (no-op without)
             if llm is not None:  # the share of decisions counts the rules' baskets too
                 llm.note_hour(result.steps)
         except Exception as exc:  # a bug or DB failure inside the hour: count it, keep going

@@ -38,6 +38,11 @@ def start_observers(environment: Any, director: Any) -> None:
 
         server = MetricsServer(lambda: metrics_status(director), port=port)
         log.info("prometheus: metrics on http://0.0.0.0:%d/metrics", server.port)
+    if getattr(po, "otel", False):  # the same metrics through Locust's OTel meter provider
+        from harness.outputs.prometheus import metrics_status
+        from harness.outputs.tracing import install_status_metrics
+
+        install_status_metrics(lambda: metrics_status(director))
 
     def stop(**_: Any) -> None:
         # Locust fires ``quitting`` in reverse order: this may run before the harness's

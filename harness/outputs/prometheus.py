@@ -72,6 +72,9 @@ _METRICS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ("loadsim_offer_cycles_total", "counter", "Offer cycles run by this run.",
      lambda s: s.get("offer_cycles_run")),
 ]  # fmt: skip
+METRICS = _METRICS
+"""Every metric as (name, type, help, reader of the status); ``harness.outputs.tracing``
+registers the same ones with OpenTelemetry."""
 
 
 def _flag(v: Any) -> int | None:

@@ -90,6 +90,12 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
     attach_runtime(environment, rt)
     if getattr(environment.parsed_options, "otel", False):
         rt.timings.enable_otel()  # loadsim.* histograms beside Locust's own
+        from harness.outputs.tracing import enable_tracing, node_wrapper
+
+        if enable_tracing(environment):  # each session a trace: its nodes, its requests
+            from behaviors.graph import compile_shopping_graph
+
+            rt.graph = compile_shopping_graph(node_wrapper())
     global _ENV
     _ENV = environment
     rt.compile_graph()

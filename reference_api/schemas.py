@@ -129,6 +129,9 @@ class WalletItemOut(BaseModel):
     status: Literal["active", "expired", "redeemed"]
     assigned_sim_at: datetime | None
     expires_sim_at: datetime | None
+    catalog_discount_value: int | None = None
+    """The coupon's catalog value when this wallet copy has its own (an experiment arm's
+    discount multiplier); null otherwise."""
 
 
 class WalletOut(BaseModel):

@@ -67,8 +67,14 @@ def test_each_arm_gets_its_own_wallet_settings_and_discount_depth(clean_db):
         from reference_api.routes.offers import _WALLET
 
         listed = conn.execute(_WALLET, {"user_id": deep[0], "now": T0 + DAY}).all()
+        control = conn.execute(_WALLET, {"user_id": users[4], "now": T0 + DAY}).all()
     assert terms is not None and terms.discount_value == 2 * one.cat
     assert {row[0]: row[6] for row in listed}[one.id] == 2 * one.cat
+    # ... and the catalog's value beside it (shoppers respond to the depth: behaviors.offers),
+    # null on a wallet copy with the catalog's own value
+    cat = {r.id: r.cat for r in rows}
+    assert [row[13] for row in listed] == [cat[row[0]] for row in listed]
+    assert len(control) == 32 and {row[13] for row in control} == {None}
 
 
 def test_without_policies_the_engine_writes_no_wallet_value(clean_db):

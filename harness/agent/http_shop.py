@@ -271,6 +271,7 @@ class HttpShop:
                 category=c.get("category"),
                 brand=c.get("brand"),
                 expires_sim_at=c.get("expires_sim_at"),
+                catalog_value=c.get("catalog_discount_value"),  # an arm's deeper copy
             )  # fmt: skip
             for c in data.get("items", [])
         ]

@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api/offers", tags=["offers"])
 _WALLET = text(
     "SELECT uc.id, uc.coupon_id, c.code, c.title, c.kind, c.discount_type, "
     "coalesce(uc.discount_value, c.discount_value), "
-    "c.min_spend_cents, c.category, c.brand, uc.status, uc.assigned_sim_at, uc.expires_sim_at "
+    "c.min_spend_cents, c.category, c.brand, uc.status, uc.assigned_sim_at, uc.expires_sim_at, "
+    "CASE WHEN uc.discount_value IS NOT NULL THEN c.discount_value END "
     "FROM user_coupons uc JOIN coupons c ON c.id = uc.coupon_id "
     "WHERE uc.user_id = :user_id AND uc.status = 'active' "
     "AND (uc.expires_sim_at IS NULL OR uc.expires_sim_at > :now) ORDER BY uc.id"

@@ -53,7 +53,7 @@ def collect_report(run_dir: Path, *, engine: Engine | None) -> RunReport:
     return report
 
 
-ARTIFACTS = ("xlsx", "plots")
+ARTIFACTS = ("plots", "xlsx")
 
 
 def build_run_report(
@@ -88,17 +88,6 @@ def build_run_report(
     gates = gate_thresholds(report.manifest, thresholds, notes)  # bad input before writes
     outputs: dict[str, Any] = {"summary": "summary.json", "console": SUMMARY_TXT}
     errors: dict[str, str] = {}
-    for name in ARTIFACTS:
-        try:
-            if name == "xlsx":
-                write_report_xlsx(report, run_dir / "report.xlsx")
-                outputs["xlsx"] = "report.xlsx"
-            else:
-                plots = write_plots(report, run_dir / "plots")
-                outputs["plots"] = [str(p.relative_to(run_dir)) for p in plots]
-        except Exception as exc:  # noqa: BLE001 - one artifact must not cost the others
-            log.exception("report: writing the %s failed", name)
-            errors[name] = _why(exc)
     report.summary["outputs"] = outputs
     events = read_run_log(run_dir)
     mock_api = bool(report.manifest.get("mock_api"))
@@ -108,6 +97,19 @@ def build_run_report(
             report.summary, gates=gates, events=events, outputs=outputs, mock_api=mock_api
         )
 
+    for name in ARTIFACTS:
+        try:
+            if name == "xlsx":
+                outputs.update(xlsx="report.xlsx", html=HTML_NAME)
+                judge()  # the workbook's Summary sheet opens with the verdict
+                write_report_xlsx(report, run_dir / "report.xlsx")
+            else:
+                plots = write_plots(report, run_dir / "plots")
+                outputs["plots"] = [str(p.relative_to(run_dir)) for p in plots]
+        except Exception as exc:  # noqa: BLE001 - one artifact must not cost the others
+            log.exception("report: writing the %s failed", name)
+            outputs.pop(name, None)
+            errors[name] = _why(exc)
     outputs["html"] = HTML_NAME
     judge()  # the page shows the verdict naming the page among the files written
     try:

@@ -109,17 +109,17 @@ def test_report_xlsx_sheets_formats_and_plots(mock_db_run: Path) -> None:
     assert tuple(wb.sheetnames) == SHEETS
     for ws in wb.worksheets:
         assert ws.max_row >= 2, ws.title
-        assert ws.freeze_panes == "A2", ws.title
+        assert ws.freeze_panes == ("B2" if ws.title == "Hours" else "A2"), ws.title
     load = {r[0].value: r[1] for r in wb["Load"].iter_rows(min_row=2)}
-    assert load["error rate"].value == pytest.approx(0.02)
-    assert load["error rate"].number_format == "0.00%"
-    assert load["API requests"].number_format == "#,##0"
+    assert load["error rate (%)"].value == pytest.approx(0.02)
+    assert load["error rate (%)"].number_format == "0.00%"
+    assert load["HTTP requests"].number_format == "#,##0"
     endpoints = [[c.value for c in r] for r in wb["Endpoints"].iter_rows()]
-    assert endpoints[0][:3] == ["type", "name", "requests"]
-    assert sorted(r[1] for r in endpoints[1:]) == ["/api/cart", "/api/orders/checkout"]
+    assert endpoints[0][:3] == ["request", "requests", "failures"]
+    assert sorted(r[0] for r in endpoints[1:]) == ["GET /api/cart", "POST /api/orders/checkout"]
     timings = [[c.value for c in r] for r in wb["Harness timings"].iter_rows()]
     assert timings[0] == [
-        "name", "count", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "errors",
+        "name", "count", "p50 (ms)", "p95 (ms)", "p99 (ms)", "max (ms)", "mean (ms)", "errors",
     ]  # fmt: skip
     assert [(r[0], r[1], r[7]) for r in timings[1:]] == [
         ("db.session_commit", 40, 0),
@@ -238,7 +238,29 @@ def test_db_run_behavior_offers_time_and_calibration(db_run) -> None:
     wb = load_workbook(d / "report.xlsx")
     segs = [[c.value for c in r] for r in wb["Segments"].iter_rows()]
     assert segs[0][0] == "segment" and len(segs) > 2
-    assert "sessions_per_week" in [r[0].value for r in wb["Calibration"].iter_rows(min_row=2)]
+    # Money in dollars on every sheet (summary.json keeps cents), named in the header.
+    beh_rows = {r[0].value: r[1] for r in wb["Behavior"].iter_rows(min_row=2)}
+    value = beh_rows["order value mean ($)"]
+    assert value.value == pytest.approx(beh["order_value_mean_cents"] / 100)
+    assert value.number_format == '"$"#,##0.00'
+    head = segs[0]
+    for row, seg in zip(segs[1:], s["behavior"]["segments"], strict=True):
+        assert row[0] == seg["segment"]
+        assert row[head.index("revenue ($)")] == pytest.approx(seg["revenue_cents"] / 100)
+    assert not any("cents" in str(h) for h in head)
+    # Calibration: the expected band as two numeric cells in the metric's unit.
+    cal_rows = [[c for c in r] for r in wb["Calibration"].iter_rows()]
+    cal_head = [c.value for c in cal_rows[0]]
+    by_metric = {r[0].value: r for r in cal_rows[1:]}
+    for m in s["calibration"]["metrics"]:
+        row = by_metric[m["metric"]]
+        exp = m["expected"] if isinstance(m["expected"], list) else [m["expected"]] * 2
+        low, high = row[cal_head.index("expected low")], row[cal_head.index("expected high")]
+        assert (low.value, high.value) == pytest.approx(exp)
+        assert row[cal_head.index("realized")].value == pytest.approx(m["realized"])
+        pct = m["metric"] == "abandonment"
+        assert low.number_format == ("0.00%" if pct else "#,##0.00")
+        assert row[1].value == "ok" and row[1].fill.fgColor.rgb == "00C6EFCE"
 
 
 def _calibration(tmp_path: Path, engine, spec: RunSpec) -> dict:

@@ -31,9 +31,13 @@ def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture()
-def built(tmp_path: Path, locust_template: Path) -> tuple[Path, dict[str, Any]]:
-    d = make_run(locust_template, tmp_path / "runs" / "r48", options={"thresholds": GATES})
+@pytest.fixture(scope="module")
+def built(
+    tmp_path_factory: pytest.TempPathFactory, locust_template: Path
+) -> tuple[Path, dict[str, Any]]:
+    """One built run the read-only tests share."""
+    d = tmp_path_factory.mktemp("runs") / "r48"
+    make_run(locust_template, d, options={"thresholds": GATES})
     build_run_report(d, engine=None)
     return d, json.loads((d / "summary.json").read_text())
 

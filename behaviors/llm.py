@@ -12,7 +12,8 @@ module imports no HTTP client). Whatever the port returns is checked against rea
 (``BasketQuestion.check``): only product ids from the offered slice, at most ``max_items``
 items, within the persona's budget. Anything else is the rule's decision, recorded as
 ``decided_by: "fallback"`` with its reason (``timeout``, ``invalid_json``, ``schema``,
-``unknown_product``, ``over_budget``, ``http_<status>``, ``budget_spent``, ``error``).
+``unknown_product``, ``over_budget``, ``http_<status>``, ``budget_spent``, ``budget_wait``,
+``error``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FALLBACK_REASONS = (
     "unknown_product",
     "over_budget",
     "budget_spent",
+    "budget_wait",
     "error",
 )
 """Fallback reasons besides ``http_<status>``."""

@@ -198,7 +198,7 @@ def test_bad_llm_options_name_the_option(flag, value, fragment):
         HarnessOptions.from_parsed(Namespace(**{flag: value}))
 
 
-def test_the_run_budget_is_split_over_the_processes_and_the_key_never_in_options():
+def test_with_a_runner_the_budget_is_leased_from_the_master_and_the_key_never_in_options():
     from argparse import Namespace
 
     from harness.agent.llm import adapter_for
@@ -206,9 +206,13 @@ def test_the_run_budget_is_split_over_the_processes_and_the_key_never_in_options
 
     opts = HarnessOptions.from_parsed(Namespace(llm_url="http://127.0.0.1:9/v1",
                                                 llm_budget_tokens=1001, llm_share=0.2))  # fmt: skip
-    a = adapter_for(opts, 2)
-    assert a is not None and (a.budget_tokens, a.budget_tokens_run) == (500, 1001)
-    assert adapter_for(HarnessOptions.from_parsed(Namespace()), 1) is None
+    alone = adapter_for(opts)
+    assert alone is not None and alone.lease is None
+    assert (alone.budget_tokens, alone.budget_tokens_run) == (1001, 1001)
+    leased = adapter_for(opts, runner=object())
+    assert leased is not None and leased.lease is not None and leased.lease.granted == 0
+    assert (leased.budget_tokens, leased.budget_tokens_run) == (0, 1001)
+    assert adapter_for(HarnessOptions.from_parsed(Namespace())) is None
     assert not any("key" in k for k in opts.to_json())
 
 

@@ -56,7 +56,14 @@ def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_pa
     print(f"[figure] llm e2e: {block}")
     assert block["calls"] == requests > 0
     assert block["tokens_in"] + block["tokens_out"] == served
-    assert served <= BUDGET + 2 * PER_CALL  # the budget holds across both processes
+    # The master holds the budget: it granted at most all of it, to the two workers, and
+    # the tokens served stay within what it granted plus one call per process.
+    assert block["budget_tokens"] == BUDGET and block["budget_granted"] <= BUDGET
+    assert sum(block["budget_by_process"].values()) == block["budget_granted"]
+    assert "local" not in block["budget_by_process"]
+    assert served <= block["budget_granted"] + 2 * PER_CALL <= BUDGET + 2 * PER_CALL
+    assert block["fallbacks"].get("budget_spent", 0) > 0  # the budget ran out: the rules' turn
+    assert out.count("LLM token budget spent") == 1  # the run says so once
     asked = block["decisions"].get("llm", 0) + block["decisions"].get("fallback", 0)
     assert asked >= requests and block["decisions"].get("rules", 0) > 0
     assert sum(block["fallbacks"].values()) == block["decisions"].get("fallback", 0)

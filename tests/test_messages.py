@@ -26,6 +26,8 @@ from harness.config.messages import (
     Hello,
     LeaseEntry,
     LeaseRequest,
+    LlmTokensAsk,
+    LlmTokensGrant,
     MessageError,
     Refused,
     Release,
@@ -86,6 +88,8 @@ EXAMPLES = [
     Revoke(agent_ids=[3, 9]),
     ContractError(method="GET", path="/api/products", status=404, detail="Not Found",
                   cause="the route is wrong", agent_id=3),
+    LlmTokensAsk(tokens=720, spent=540),
+    LlmTokensGrant(tokens=270, left=0),
     _report(),
 ]  # fmt: skip
 

@@ -6,9 +6,14 @@ One ``LlmAdapter`` per process, shared by its users. It owns what the model cost
 - a concurrency cap (``threading.BoundedSemaphore``: gevent's under Locust's monkey-patching)
   and a request rate of its own (a ``TokenBucket``, separate from the API's);
 - ``--llm-timeout`` per call, no retries (a retry would spend the session's simulated time);
-- this process's token allowance (``--llm-budget-tokens`` split evenly over the processes):
-  a call starts only while the tokens spent plus one estimated call per call in flight fit
-  it; once spent, every further decision is the rule's (``budget_spent``), logged once;
+- its share of the run's token budget (``--llm-budget-tokens``, held by the master,
+  ``harness.control.llm_budget``): a :class:`TokenLease` of tokens granted by the master,
+  topped up before it runs dry; a call starts only while the tokens spent plus one estimated
+  call per call in flight (this one included) fit what was granted — with nothing in flight,
+  while any granted token is left — so the run overshoots by at most about one call per
+  process. Once the master has nothing left, every further decision is the rule's
+  (``budget_spent``), and the master says so once for the run. Without a runner (tests,
+  benches) ``budget_tokens`` is a fixed allowance of this process, logged once when spent;
 - a bounded LRU cache keyed by (persona, question, state), with its hit rate;
 - the counts behind ``llm.json``: calls, tokens in/out, decisions by who decided,
   fallbacks by reason, latency p50/p95.
@@ -23,16 +28,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from behaviors.llm import BasketQuestion, Decided, Fallback
 from harness.agent.rate_limit import TokenBucket
+from harness.config.messages import LlmTokensAsk, LlmTokensGrant, Message
 
 log = logging.getLogger("loadsim")
 
@@ -41,6 +49,14 @@ KEY_ENV = ("LOADSIM_LLM_API_KEY", "OPENAI_API_KEY")
 MAX_COMPLETION_TOKENS = 400
 """A basket answer is 20–200 tokens; a model rambling past this is cut off (and fails)."""
 LATENCIES_KEPT = 100_000
+FIRST_CALL_TOKENS = 1000
+"""A call's tokens before any call of this process was measured (a basket question with 40
+offered products is ~750 prompt + 30-60 completion tokens on Gemma 3's tokenizer)."""
+LEASE_CALLS = 4
+"""A lease asks the master for about this many calls' tokens at a time."""
+ASKS_PER_DECISION = 3
+"""A decision that still does not fit after this many grants is the rules'
+(``budget_spent``): the budget's last tokens are too few for one more call in flight."""
 
 
 RESPONSE_FORMATS = ("json_schema", "json_object")
@@ -70,6 +86,54 @@ def _percentile(values: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+class TokenLease:
+    """This process's tokens from the master's budget (``harness.control.llm_budget``).
+
+    ``ask`` sends one :class:`LlmTokensAsk` unless one is outstanding; ``on_grant`` adds the
+    answer (a grant of 0 with nothing left: the budget is spent, never ask again); ``wait``
+    waits up to ``wait_s`` for the outstanding answer. Standalone the answer arrives inside
+    ``ask`` (Locust's local runner calls the listener at once).
+    """
+
+    def __init__(self, send: Callable[[Message], None], wait_s: float = 10.0) -> None:
+        self.granted = 0
+        self.exhausted = False
+        self.asks = 0
+        self.wait_s = wait_s
+        self._send = send
+        self._pending: threading.Event | None = None
+
+    def ask(self, tokens: float, spent: int) -> None:
+        if self.exhausted or self._pending is not None:
+            return
+        self._pending = threading.Event()
+        self.asks += 1
+        try:
+            self._send(LlmTokensAsk(tokens=max(1, math.ceil(tokens)), spent=int(spent)))
+        except Exception:  # noqa: BLE001 — no master to ask: the rules decide meanwhile
+            log.debug("could not ask the master for model tokens", exc_info=True)
+            self._pending = None
+
+    def on_grant(self, grant: LlmTokensGrant) -> None:
+        self.granted += grant.tokens
+        if grant.tokens == 0 and grant.left == 0:
+            self.exhausted = True
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.set()
+
+    def wait(self) -> bool:
+        """``True`` once no ask is outstanding (answered now or before)."""
+        pending = self._pending
+        return pending is None or pending.wait(self.wait_s)
+
+
+def llm_granted(adapter: LlmAdapter | None, grant: LlmTokensGrant) -> None:
+    """The worker's listener for :class:`LlmTokensGrant` (``harness.wiring.install``)."""
+    if adapter is not None and adapter.lease is not None:
+        adapter.lease.on_grant(grant)
+
+
 class LlmAdapter:
     """``decide(question) -> Decided | Fallback`` over an OpenAI-compatible endpoint."""
 
@@ -85,6 +149,7 @@ class LlmAdapter:
         cache_size: int = 1024,
         response_format: str = "json_schema",
         client: Any = None,
+        lease: TokenLease | None = None,
     ) -> None:
         if client is None:
             import openai
@@ -95,7 +160,8 @@ class LlmAdapter:
         self.client = client
         self.url, self.model, self.timeout_s = url, model, timeout_s
         self.response_format = response_format  # RESPONSE_FORMATS
-        self.budget_tokens = int(budget_tokens)  # this process's; 0: unlimited
+        self.budget_tokens = int(budget_tokens)  # a fixed allowance (no lease); 0: unlimited
+        self.lease = lease  # the master's budget, when the run has one
         self.budget_tokens_run = self.budget_tokens  # the whole run's (``adapter_for``)
         self._slots = threading.BoundedSemaphore(max(1, int(concurrency)))
         self._bucket = TokenBucket(rate_per_s) if rate_per_s > 0 else None
@@ -133,8 +199,9 @@ class LlmAdapter:
         self.cache_misses += 1
         phash = question.prompt_hash()
         with self._slots:
-            if not self._budget_allows():
-                return Fallback("budget_spent", self.model, phash)
+            refused = self._budget_refuses()
+            if refused:
+                return Fallback(refused, self.model, phash)
             if self._bucket is not None:
                 self._bucket.acquire()
             self._in_flight += 1
@@ -149,26 +216,49 @@ class LlmAdapter:
         return got
 
     # ------------------------------------------------------------------ budget
-    def _budget_allows(self) -> bool:
-        """A call starts while the tokens spent plus one measured mean call per call in
-        flight (this one included) fit the allowance; with nothing in flight, while any
-        token is left. So the process overshoots by at most about one call."""
-        if self.budget_tokens <= 0:
-            return True
+    def _per_call(self) -> float:
         spent = self.tokens_in + self.tokens_out
-        if self._in_flight == 0 and spent < self.budget_tokens:
+        return spent / self._measured if self._measured else float(FIRST_CALL_TOKENS)
+
+    def _fits(self, allowance: int) -> bool:
+        """A call may start: the tokens spent plus one estimated call per call in flight
+        (this one included) fit ``allowance``; with nothing in flight, any token left."""
+        spent = self.tokens_in + self.tokens_out
+        if self._in_flight == 0 and spent < allowance:
             return True
-        if self._measured:
-            mean = spent / self._measured
-            if spent + (self._in_flight + 1) * mean <= self.budget_tokens:
-                return True
+        return spent + (self._in_flight + 1) * self._per_call() <= allowance
+
+    def _budget_refuses(self) -> str | None:
+        """``None`` when a call may start, else the fallback reason."""
+        if self.lease is not None:
+            return self._lease_refuses(self.lease)
+        if self.budget_tokens <= 0 or self._fits(self.budget_tokens):
+            return None
         if not self._spent_said:
             self._spent_said = True
             log.warning(
                 "LLM token budget spent in this process (%d of %d tokens): every further "
-                "decision is the rules'", spent, self.budget_tokens,
+                "decision is the rules'", self.tokens_in + self.tokens_out, self.budget_tokens,
             )  # fmt: skip
-        return False
+        return "budget_spent"
+
+    def _lease_refuses(self, lease: TokenLease) -> str | None:
+        """Against the master's budget: ask for more when the lease does not fit this call
+        (waiting for the answer), and ask ahead when it would not fit the next one."""
+        spent = self.tokens_in + self.tokens_out
+        for _ in range(ASKS_PER_DECISION):
+            if self._fits(lease.granted):
+                ahead = lease.granted - spent - (self._in_flight + 2) * self._per_call()
+                if ahead < 0:  # the next call would not fit: ask now, do not wait
+                    lease.ask(LEASE_CALLS * self._per_call(), spent)
+                return None
+            if lease.exhausted:
+                return "budget_spent"
+            need = spent + (self._in_flight + 1) * self._per_call() - lease.granted
+            lease.ask(max(need, LEASE_CALLS * self._per_call()), spent)
+            if not lease.wait():
+                return "budget_wait"
+        return None if self._fits(lease.granted) else "budget_spent"
 
     # ------------------------------------------------------------------ the call
     def _call(self, question: BasketQuestion, phash: str) -> Decided | Fallback:
@@ -235,7 +325,7 @@ class LlmAdapter:
             "calls": self.calls,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
-            "budget_tokens": self.budget_tokens,
+            "budget_tokens": self.lease.granted if self.lease else self.budget_tokens,
             "decisions": dict(self.decisions),
             "fallbacks": dict(self.fallbacks),
             "cache_hits": self.cache_hits,
@@ -287,7 +377,8 @@ _COUNTS = ("calls", "tokens_in", "tokens_out", "cache_hits", "cache_misses")
 class LlmTotals:
     """The master's (or standalone's) sum of every process's drained counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, book: Any = None) -> None:
+        self.book = book  # the master's harness.control.llm_budget.LlmBudget, if any
         self.counts: Counter[str] = Counter()
         self.decisions: Counter[str] = Counter()
         self.fallbacks: Counter[str] = Counter()
@@ -315,7 +406,11 @@ class LlmTotals:
             "latencies_ms": list(self.latencies_ms),
             "model": self.model,
         }
-        return {**summarise([one]), "budget_tokens": self.budget_tokens}
+        out = {**summarise([one]), "budget_tokens": self.budget_tokens}
+        if self.book is not None:  # what the master granted, to which process
+            out["budget_granted"] = self.book.granted
+            out["budget_by_process"] = dict(self.book.by_node)
+        return out
 
 
 def drain(adapter: LlmAdapter, sent: dict[str, Any]) -> dict[str, Any]:
@@ -334,17 +429,23 @@ def drain(adapter: LlmAdapter, sent: dict[str, Any]) -> dict[str, Any]:
     return delta
 
 
-def adapter_for(opts: Any, processes: int) -> LlmAdapter | None:
-    """The process's adapter for ``--llm-url`` (``None``: rules only); the run's token
-    budget is split evenly over the ``processes`` that play hours."""
+def adapter_for(opts: Any, runner: Any = None) -> LlmAdapter | None:
+    """The process's adapter for ``--llm-url`` (``None``: rules only). With a token budget
+    and a Locust ``runner`` its tokens are leased from the master's budget
+    (:class:`TokenLease`); without a runner the budget is this process's own allowance."""
     if not opts.llm_url:
         return None
     total = int(opts.llm_budget_tokens)
+    lease = None
+    if total and runner is not None:
+        from harness.config.messages import send
+
+        lease = TokenLease(lambda message: send(runner, message), wait_s=opts.llm_timeout)
     a = LlmAdapter(
         url=opts.llm_url, model=opts.llm_model, timeout_s=opts.llm_timeout,
         concurrency=opts.llm_concurrency, rate_per_s=opts.llm_rate,
-        response_format=opts.llm_format,
-        budget_tokens=max(1, total // max(1, processes)) if total else 0,
+        response_format=opts.llm_format, lease=lease,
+        budget_tokens=0 if lease is not None else total,
     )  # fmt: skip
     a.budget_tokens_run = total
     return a

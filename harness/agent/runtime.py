@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from db.settings import SimSettings
     from harness.agent.llm import LlmAdapter, LlmTotals
     from harness.agent.recorder import NullRecorder, Recorder
+    from harness.control.llm_budget import LlmBudget
     from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim")
@@ -112,6 +113,7 @@ class ProcessRuntime:
         self.graph: CompiledStateGraph | None = None
         self.llm: LlmAdapter | None = None  # --llm-url: the model port of this process
         self.llm_totals: LlmTotals | None = None  # master/standalone: every process's counts
+        self.llm_budget: LlmBudget | None = None  # master/standalone: the run's model tokens
         self.llm_sent: dict[str, Any] = {}  # what the last report carried (harness.agent.llm)
         self.worker_name = "local"
         self._flusher: gevent.Greenlet | None = None
@@ -208,15 +210,14 @@ class ProcessRuntime:
 
     def _build_llm(self, cfg: RunConfig) -> None:
         """``--llm-url``: the model port (workers and standalone play hours; the master
-        sums their counts). The token budget is split over the processes playing hours."""
+        sums their counts). Its token budget is leased from the master's."""
         from harness.agent.llm import LlmTotals, adapter_for
 
         if self.role != "worker":
-            self.llm_totals = LlmTotals() if self.opts.llm_url else None
+            self.llm_totals = LlmTotals(self.llm_budget) if self.opts.llm_url else None
         if self.role == "master":
             return
-        procs = int(cfg.options.get("processes", 1) or 1)
-        self.llm = adapter_for(self.opts, procs - 1 if self.role == "worker" else 1)
+        self.llm = adapter_for(self.opts, self.environment.runner)
 
     def _engine(self, cfg: RunConfig) -> Any:
         from db.engine import create_db_engine

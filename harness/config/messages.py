@@ -33,6 +33,8 @@ message                 direction         when
 :class:`Release`        worker → master   a user stopped (persona, or pending request)
 :class:`Revoke`         master → worker   a missing worker came back after its reclaim
 :class:`ContractError`  worker → master   a 401/403/404/405/422 from the target
+:class:`LlmTokensAsk`   worker → master   its model-token lease runs low (``--llm-budget-tokens``)
+:class:`LlmTokensGrant` master → worker   answer: tokens from the run's budget (0: spent)
 :class:`WorkerReport`   worker → master   every 3 s inside Locust's ``report_to_master``
 ======================  ================  ==================================================
 
@@ -60,7 +62,8 @@ from harness.config.wire import (
 __all__ = [
     "MALFORMED", "MESSAGES", "ContractError", "DbFingerprint", "Grant", "GrantItem",
     "Hello", "LeaseEntry", "LeaseRequest", "Message", "MessageError", "Refused", "Release",
-    "Revoke", "RunConfig", "WorkerReport", "has_password", "listen", "listener", "parse",
+    "LlmTokensAsk", "LlmTokensGrant", "Revoke", "RunConfig", "WorkerReport", "has_password",
+    "listen", "listener", "parse",
     "send",
 ]  # fmt: skip
 
@@ -72,6 +75,8 @@ MSG_RELEASE = "loadsim_release"
 MSG_REVOKE = "loadsim_revoke"
 MSG_CONTRACT = "loadsim_contract"
 MSG_REFUSED = "loadsim_refused"
+MSG_LLM_ASK = "loadsim_llm_ask"
+MSG_LLM_GRANT = "loadsim_llm_grant"
 REPORT_KEY = "loadsim"
 """Key of the harness's part of Locust's worker report (not one of Locust's reserved keys:
 ``stats``, ``stats_total``, ``errors``, ``user_classes_count``, ``user_count``)."""
@@ -250,6 +255,45 @@ class Refused(Message):
 
 
 @dataclass
+class LlmTokensAsk(Message):
+    """Sent by a worker (standalone: by the process to itself) whose lease of model tokens
+    runs low — before its first model call and whenever what is left of its lease would not
+    fit its next few calls (``harness.agent.llm.TokenLease``). The master answers with
+    :class:`LlmTokensGrant` from the run's ``--llm-budget-tokens``
+    (``harness.control.llm_budget``). One ask is outstanding per process at a time.
+
+    :param tokens: how many more tokens it wants (> 0).
+    :param spent: the tokens its model calls have used so far (for the master's log).
+    """
+
+    NAME: ClassVar[str] = MSG_LLM_ASK
+    tokens: int
+    spent: int = 0
+
+    def check(self) -> str | None:
+        return None if self.tokens > 0 else "tokens must be > 0"
+
+
+@dataclass
+class LlmTokensGrant(Message):
+    """Sent by the master to the worker that asked (:class:`LlmTokensAsk`): tokens from
+    the run's budget, at most what is left and at most an even share of it per worker. The
+    worker adds them to its lease; a grant of 0 with nothing left means the budget is spent
+    and every further decision of that worker is the rules'.
+
+    :param tokens: tokens granted (≥ 0).
+    :param left: what the run's budget holds after this grant.
+    """
+
+    NAME: ClassVar[str] = MSG_LLM_GRANT
+    tokens: int
+    left: int
+
+    def check(self) -> str | None:
+        return None if self.tokens >= 0 and self.left >= 0 else "tokens and left must be >= 0"
+
+
+@dataclass
 class WorkerReport(Message):
     """Sent by every worker every 3 s inside Locust's own report (``report_to_master``,
     under :data:`REPORT_KEY`; the master reads it in ``worker_report``): the hour book
@@ -399,7 +443,7 @@ class RunConfig(Message):
 
 MESSAGES: tuple[type[Message], ...] = (
     Hello, RunConfig, Refused, LeaseRequest, Grant, Release, Revoke, ContractError,
-    WorkerReport,
+    LlmTokensAsk, LlmTokensGrant, WorkerReport,
 )  # fmt: skip
 """Every message of the control plane, in the order of the protocol table above."""
 

@@ -14,6 +14,7 @@ from typing import Any
 from db.errors import ConfigError, LoadsimError
 from harness.agent.llm import REPORT_KEY as LLM_KEY
 from harness.agent.llm import drain as llm_drain
+from harness.agent.llm import llm_granted
 from harness.agent.runtime import ProcessRuntime, attach_runtime, director_of, runtime_of
 from harness.agent.timings import REPORT_KEY as TIMINGS_KEY
 from harness.config.messages import (
@@ -21,6 +22,7 @@ from harness.config.messages import (
     ContractError,
     Grant,
     Hello,
+    LlmTokensGrant,
     Refused,
     Revoke,
     RunConfig,
@@ -103,12 +105,16 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         listen(runner, RunConfig, lambda cfg, _node: _apply_config(rt, cfg))
         listen(runner, Grant, lambda grant, _node: rt.leases.on_grants(grant))
         listen(runner, Revoke, lambda revoke, _node: rt.revoked.update(revoke.agent_ids))
+        listen(runner, LlmTokensGrant, lambda grant, _node: llm_granted(rt.llm, grant))
     if role == "worker":
         lifecycle.watch_master(environment, runner)
         # A contract error trips the master's breaker at once (not at the next report).
         rt.counters.on_contract = lambda info: _forward_contract(runner, info)
         return
     _install_sigterm(runner)
+    from harness.control.llm_budget import install_llm_budget
+
+    rt.llm_budget = install_llm_budget(runner, opts.llm_budget_tokens if opts.llm_url else 0)
     if role == "master":
         from harness.wiring.join import on_refused
 

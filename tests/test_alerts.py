@@ -20,6 +20,7 @@ from harness.agent.hourstats import HourAggregate, HourCollector
 from harness.control import alerts
 from harness.control.alerts import AlertSender, check_webhook
 from harness.control.run_guard import RunGuard
+from harness.control.run_state import RunState
 from harness.outputs.run_files import RunFiles
 
 SECRET_DB = "postgresql://loadsim:hunter2@db.internal:5432/voiceoffers"
@@ -99,14 +100,10 @@ def _guard(files: RunFiles, *, shopped: int, failed: int) -> RunGuard:
     agg.merge(col.drain())
     rt = SimpleNamespace(counters=SimpleNamespace(consecutive_unavailable=0, throttled=0),
                          worker_name="master", clock=None)  # fmt: skip
-    director = SimpleNamespace(
-        rt=rt, files=files, book=SimpleNamespace(agg=agg, current_hour=3), engine=None,
-        run=SimpleNamespace(run_id=files.dir.name, api_url=SECRET_DB),
-        opts=SimpleNamespace(breaker_threshold=5.0, mock_api=True, checkpoint_every=100),
-        env=SimpleNamespace(parsed_options=SimpleNamespace(headless=False)),
-        checkpoint=lambda **kw: None,
-    )  # fmt: skip
-    return RunGuard(director)
+    rt.opts = SimpleNamespace(breaker_threshold=5.0, mock_api=True, checkpoint_every=100)
+    state = RunState(run=SimpleNamespace(run_id=files.dir.name, api_url=SECRET_DB), files=files)
+    book = SimpleNamespace(agg=agg, current_hour=3)
+    return RunGuard(rt, state, book=book, broadcast=lambda: None, checkpoint=lambda **kw: None)
 
 
 def test_a_breaker_trip_posts_within_5_s(

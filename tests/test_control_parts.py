@@ -14,6 +14,7 @@ from harness.control.hour_book import HourBook
 from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool, PoolEntry
 from harness.control.run_guard import UNAVAILABLE_IN_A_ROW, RunGuard
+from harness.control.run_state import RunState
 
 
 class _Runner:
@@ -39,8 +40,7 @@ def test_a_burst_of_users_leases_in_one_round_trip_each_way():
     leases = [m for m in runner.sent if m[0] == "loadsim_lease"]
     assert len(leases) == 1 and len(leases[0][1]["req_ids"]) == 30  # full batch: sent at once
     # The master's side: one grant message for the holder, carrying all 30.
-    d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None)
-    broker = LeaseBroker(d, LeasePool(_entries(40), seed=1))
+    broker = LeaseBroker(LeasePool(_entries(40), seed=1), runner=runner)
     broker.on_lease(LeaseRequest.from_msg(leases[0][1]), "w1")
     grants = [m for m in runner.sent if m[0] == "loadsim_grant"]
     assert len(grants) == 1 and grants[0][2] == "w1" and len(grants[0][1]["grants"]) == 30
@@ -75,16 +75,13 @@ def test_a_partial_batch_leaves_within_the_window_and_a_gone_user_gives_back():
     assert runner.sent[-1] == ("loadsim_release", {"agent_id": 7}, None)
 
 
-def _guard_director(**kw):
+def test_the_guard_takes_the_worst_process_and_ignores_stale_reports():
     rt = SimpleNamespace(
         counters=SimpleNamespace(consecutive_unavailable=0, throttled=0),
         worker_name="master", clock=None,
     )  # fmt: skip
-    return SimpleNamespace(rt=rt, files=None, **kw)
-
-
-def test_the_guard_takes_the_worst_process_and_ignores_stale_reports():
-    guard = RunGuard(_guard_director())
+    guard = RunGuard(rt, RunState(), book=HourBook(rt, RunState()), broadcast=lambda: None,
+                     checkpoint=lambda **_kw: None)  # fmt: skip
     assert guard.worst_unavailable() == (0, "master")
     guard.on_report("w1", UNAVAILABLE_IN_A_ROW + 2, 3)
     guard.on_report("w2", 1, 4)
@@ -97,7 +94,7 @@ def test_the_guard_takes_the_worst_process_and_ignores_stale_reports():
 def test_hours_a_dead_worker_held_are_counted_missed_and_add_up():
     events = []
     files = SimpleNamespace(log_event=lambda kind, **kw: events.append((kind, kw)))
-    book = HourBook(SimpleNamespace(files=files))
+    book = HourBook(SimpleNamespace(), RunState(files=files))
     book.expected_at_hour.update({4: 10, 5: 10, 6: 10})
     book.agg.merge({"4": {"counts": {"acted": 10}}, "5": {"counts": {"acted": 3, "missed": 1}},
                     "6": {"counts": {"acted": 10}}})  # fmt: skip
@@ -114,7 +111,7 @@ def test_hours_a_dead_worker_held_are_counted_missed_and_add_up():
 def test_hours_already_written_are_noted_when_the_death_is_known():
     events = []
     files = SimpleNamespace(log_event=lambda kind, **kw: events.append((kind, kw)))
-    book = HourBook(SimpleNamespace(files=files))
+    book = HourBook(SimpleNamespace(), RunState(files=files))
     book.reported_hour = 7
     book.expected_at_hour.update({6: 4, 7: 4, 8: 4})
     book.agg.merge({"6": {"counts": {"acted": 1}}, "7": {"counts": {"acted": 4}}})

@@ -97,9 +97,7 @@ def test_a_grant_carries_the_arm_and_its_persona_side_attributes(tmp_path):
     client = LeaseClient(SimpleNamespace(runner=runner), spawn_rate=1000)
     results = [client.ask(f"w:{i}") for i in range(40)]
     client._send()
-    d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None,
-                        experiment=arms)  # fmt: skip
-    broker = LeaseBroker(d, pool)
+    broker = LeaseBroker(pool, runner=runner, experiment=arms)
     broker.on_lease(LeaseRequest.from_msg(runner.sent[0][1]), "w")
     grant = Grant.from_msg(next(m[1] for m in runner.sent if m[0] == "loadsim_grant"))
     client.on_grants(grant)
@@ -122,8 +120,7 @@ def test_a_grant_carries_the_arm_and_its_persona_side_attributes(tmp_path):
 
 def test_a_grant_without_an_experiment_carries_no_arm():
     runner = _Runner()
-    d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None)
-    broker = LeaseBroker(d, LeasePool(_entries(random_personas(3, seed=3)), seed=1))
+    broker = LeaseBroker(LeasePool(_entries(random_personas(3, seed=3)), seed=1), runner=runner)
     broker.on_lease(LeaseRequest(req_ids=["a"]), "w")
     entry = runner.sent[0][1]["grants"][0]["entry"]
     assert entry.get("arm") is None

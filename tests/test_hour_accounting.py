@@ -37,6 +37,7 @@ from harness.control.hour_book import HourBook
 from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool, PoolEntry
 from harness.control.run_guard import RunGuard
+from harness.control.run_state import RunState
 from offer_engine import calendar
 from offer_engine.clock import SimClock
 from reports.timing import agent_hours_account, time_metrics
@@ -71,8 +72,7 @@ def _wired(*, drop_grants: bool, malformed: bool = False):
     runner = _Runner()
     client = LeaseClient(SimpleNamespace(runner=runner), spawn_rate=1000)
     client.answer_timeout_s = 0.3
-    d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None)
-    broker = LeaseBroker(d, LeasePool(_entries(3), seed=1))
+    broker = LeaseBroker(LeasePool(_entries(3), seed=1), runner=runner)
     on_grant = listener(Grant, lambda g, _node: client.on_grants(g))
     state = {"drop": drop_grants}
 
@@ -135,8 +135,7 @@ def test_a_grant_arriving_after_its_request_was_given_up_is_ignored():
 
 def test_a_queued_request_given_up_is_dropped_not_granted():
     runner = _Runner()
-    d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None)
-    broker = LeaseBroker(d, LeasePool(_entries(1), seed=1))
+    broker = LeaseBroker(LeasePool(_entries(1), seed=1), runner=runner)
     broker.on_lease(LeaseRequest(req_ids=["a", "b"]), "w1")  # b waits: one persona
     broker.on_release(Release(req_id="b"), "w1")
     assert broker.lost_grants == 0 and list(broker.pool.queue) == []
@@ -198,31 +197,31 @@ def test_a_headless_pause_whose_checkpoint_raises_still_exits_5(monkeypatch):
     def checkpoint(**_kw):
         raise OSError("No space left on device")
 
-    d = SimpleNamespace(
-        rt=rt, engine=None, run=SimpleNamespace(run_id="r"), exit_code=None,
-        files=SimpleNamespace(log_event=lambda kind, **kw: events.append((kind, kw))),
-        env=SimpleNamespace(parsed_options=SimpleNamespace(headless=True),
-                            runner=SimpleNamespace(quit=lambda: quits.append(1))),
-        book=SimpleNamespace(clock_hour=lambda: 3), checkpoint=checkpoint,
-        _broadcast_config=lambda: None,
-    )  # fmt: skip
-    guard = RunGuard(d)
+    files = SimpleNamespace(log_event=lambda kind, **kw: events.append((kind, kw)))
+    state = RunState(run=SimpleNamespace(run_id="r"), files=files)
+
+    def guard_over(rt, state):
+        return RunGuard(rt, state, book=SimpleNamespace(clock_hour=lambda: 3),
+                        broadcast=lambda: None, checkpoint=checkpoint, headless=True,
+                        quit=lambda: quits.append(1))  # fmt: skip
+
+    guard = guard_over(rt, state)
     guard.halt("target unavailable (test)")
     gevent.sleep(0)
     assert rt.clock.paused  # the clock stopped first
-    assert d.exit_code == 5 and quits == [1]  # and the headless run still ends
+    assert state.exit_code == 5 and quits == [1]  # and the headless run still ends
     (stop,) = [kw for kind, kw in events if kind == "headless_stop"]
     assert stop["reason"] == (
         "target unavailable (test); the pause checkpoint failed (OSError: No space left on device)"
     )
     # Even a pause that raises outside its steps ends the run.
-    d2 = SimpleNamespace(**{**vars(d), "exit_code": None})
-    d2.rt = SimpleNamespace(**{**vars(rt), "clock": SimClock.start(sim_start=START, scale=SCALE)})
-    guard2 = RunGuard(d2)
+    state2 = RunState(run=state.run, files=files)
+    rt2 = SimpleNamespace(**{**vars(rt), "clock": SimClock.start(sim_start=START, scale=SCALE)})
+    guard2 = guard_over(rt2, state2)
     monkeypatch.setattr(guard2, "pause", lambda _msg: (_ for _ in ()).throw(RuntimeError("boom")))
     guard2.halt("circuit breaker")
     gevent.sleep(0)
-    assert d2.exit_code == 5 and quits == [1, 1]
+    assert state2.exit_code == 5 and quits == [1, 1]
 
 
 # ------------------------------------------------------------------ the agent-hours add up
@@ -292,8 +291,7 @@ def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch
     rt = _Rt(wall, hours)
     rt.clock = _Clock(rt.clock, wall)
     runner = _Runner()
-    d = SimpleNamespace(env=SimpleNamespace(runner=runner), engine=None, files=None, rt=rt)
-    broker = LeaseBroker(d, LeasePool(_entries(40), seed=3))
+    broker = LeaseBroker(LeasePool(_entries(40), seed=3), runner=runner, rt=rt)
     rng = random.Random(7)
     hour_s = 3600 / SCALE
     # (real time the user starts, real time it stops or None)
@@ -334,7 +332,7 @@ def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch
         rt=SimpleNamespace(clock=None), files=None, agg=agg, leases=broker, users_at_hour={},
         pool=broker.pool, settings_cycle_days=7.0,
     )  # fmt: skip
-    director.book = HourBook(director)
+    director.book = HourBook(director.rt, RunState(), held=broker.live_at)
     rows = hours_rows(director)
     assert [r["sim_hour"] for r in rows] == list(range(hours))
     for r in rows:
@@ -352,7 +350,7 @@ def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch
 
 
 def test_the_realized_scale_comes_from_when_hours_really_began_and_ended():
-    book = HourBook(SimpleNamespace())
+    book = HourBook(SimpleNamespace(), RunState())
     t = 1_000_000.0
     book.note_hours(-1, 0, t)  # the loop sees hour 0 begin
     book.note_hours(0, 1, t + 2.0)

@@ -6,8 +6,9 @@ hour book, the live workers and a "stopped" test — not the director). The chec
 ``x._name`` (and ``getattr(x, "_name")``) in ``harness/`` and ``locustfile.py`` where ``x`` is
 not ``self``/``cls`` and the module's own classes do not define ``_name``.
 
-The uses left today are listed below, each file with its names: the test fails when one is
-added (give the part its dependency instead) and when one goes (then shrink the list).
+None is left. Nor does any class of ``harness/control`` hold the director: the hour book,
+the lease broker, the run guard, the offer cycles and the run's end are each built with
+what they use (the runtime, the run's state, the hour book, a broadcast…).
 Locust's private names have their own module and test (``harness/config/locust_compat.py``,
 ``tests/test_locust_compat.py``).
 """
@@ -19,14 +20,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-KNOWN: dict[str, set[str]] = {
-    # The director's loops, stopped at the end of the run (finish_run(director)).
-    "harness/control/finish.py": {"_loop", "_probe"},
-    # The hour book, the offer cycles and the run guard still hold the director (self.d).
-    "harness/control/hour_book.py": {"_after_hour", "_on_new_hour"},
-    "harness/control/offer_cycles.py": {"_adopted", "_broadcast_config"},
-    "harness/control/run_guard.py": {"_broadcast_config", "_health_path"},
-}
 ALLOWED_EVERYWHERE = {"_SubParsersAction"}
 """argparse's type of ``add_subparsers()`` (typeshed's name: annotations only)."""
 PUBLIC_UNDERSCORE = {("os", "_exit")}
@@ -89,7 +82,58 @@ def test_no_part_reads_another_modules_private_names() -> None:
         names = foreign_private_names(f.read_text(encoding="utf-8"))
         if names:
             found[rel] = names
-    assert found == KNOWN
+    assert found == {}
+
+
+def director_back_pointers(source: str) -> set[str]:
+    """``Class.name`` for each ``self.<name>`` a class stores that is, or is named, the
+    director (``self.d = …``, ``self.director = …``, ``self.x = director``)."""
+    found = set()
+    for cls in ast.walk(ast.parse(source)):
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for fn in cls.body:
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for n in ast.walk(fn):
+                targets = n.targets if isinstance(n, ast.Assign) else (
+                    [n.target] if isinstance(n, ast.AnnAssign) else []
+                )  # fmt: skip
+                for t in targets:
+                    if not (
+                        isinstance(t, ast.Attribute)
+                        and isinstance(t.value, ast.Name)
+                        and t.value.id == "self"
+                    ):
+                        continue
+                    value = getattr(n, "value", None)
+                    named = t.attr in ("d", "director")
+                    if named or (isinstance(value, ast.Name) and value.id == "director"):
+                        found.add(f"{cls.name}.{t.attr}")
+    return found
+
+
+def test_no_part_of_the_director_holds_it() -> None:
+    found = {}
+    for f in sorted((ROOT / "harness/control").glob("*.py")):
+        names = director_back_pointers(f.read_text(encoding="utf-8"))
+        if names:
+            found[f.relative_to(ROOT).as_posix()] = names
+    assert found == {}
+
+
+def test_the_back_pointer_check_sees_one() -> None:
+    src = (
+        "class Part:\n"
+        "    def __init__(self, director, pool):\n"
+        "        self.owner = director\n"
+        "        self.pool = pool\n"
+        "class Other:\n"
+        "    def __init__(self, rt):\n"
+        "        self.director = rt.director\n"
+        "        self.rt = rt\n"
+    )
+    assert director_back_pointers(src) == {"Part.owner", "Other.director"}
 
 
 def test_the_run_end_holds_no_director() -> None:

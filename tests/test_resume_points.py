@@ -19,11 +19,11 @@ from types import SimpleNamespace
 
 from sqlalchemy import text
 
-from harness.agent.hourstats import HourAggregate
 from harness.control import hour_book as hour_book_mod
 from harness.control.hour_book import HourBook
 from harness.control.resilience import latest_checkpoint, resolve_resume
 from harness.control.run_guard import RunGuard
+from harness.control.run_state import RunState
 from harness.outputs.run_files import RunFiles
 from offer_engine.clock import SimClock
 from reports import hour_table
@@ -68,21 +68,16 @@ def _director(engine, *, scale: float, sim_now_h: float) -> SimpleNamespace:
     simulated hours after the run's start, now."""
     real0 = time.time() - sim_now_h * 3600 / scale
     clock = SimClock.start(sim_start=SIM_START, scale=scale, real=real0)
-    rt = SimpleNamespace(clock=clock, sim_start=SIM_START, sim_end=None,
+    opts = SimpleNamespace(sim_start=SIM_START, time_scale=scale, ramp=((0, 1.0),), runs_dir="runs")
+    rt = SimpleNamespace(clock=clock, sim_start=SIM_START, sim_end=None, opts=opts,
                          counters=SimpleNamespace(consecutive_unavailable=0, throttled=0),
                          collector=SimpleNamespace(drain=lambda: {}), worker_name="master")  # fmt: skip
-    opts = SimpleNamespace(sim_start=SIM_START, time_scale=scale, ramp=((0, 1.0),), runs_dir="runs")
-    d = SimpleNamespace(
-        rt=rt, opts=opts, engine=engine, files=None, settings_cycle_days=7,
-        run=SimpleNamespace(run_id="p", seed=5), env=SimpleNamespace(runner=SimpleNamespace(user_count=2)),
-        pool=SimpleNamespace(leased=2, size=2, limit=2), agg=HourAggregate(), last_checkpoint=None,
-        _broadcast_config=lambda: None,
-    )  # fmt: skip
-    d.book = HourBook(d)
-    d.agg = d.book.agg
-    d.checkpoint = d.book.checkpoint
-    d.written = []
-    d._after_hour = d.written.append
+    state = RunState(run=SimpleNamespace(run_id="p", seed=5))
+    d = SimpleNamespace(rt=rt, written=[])
+    d.book = HourBook(rt, state, engine=engine, pool=SimpleNamespace(limit=2), users=lambda: 2,
+                      after_hour=d.written.append)  # fmt: skip
+    d.guard = RunGuard(rt, state, book=d.book, engine=engine, broadcast=lambda: None,
+                       checkpoint=d.book.checkpoint)  # fmt: skip
     return d
 
 
@@ -94,7 +89,7 @@ def test_a_pause_checkpoints_the_hour_the_clock_stopped_in(clean_db, tmp_path, m
     d = _director(clean_db, scale=10.0, sim_now_h=3 + 1 / 60)
     d.book.current_hour = 3
     assert d.book.reported_hour == -1
-    assert RunGuard(d).pause("target unavailable (test)")
+    assert d.guard.pause("target unavailable (test)")
     cp = latest_checkpoint("p", Path("runs"), legacy_root=None)
     assert cp is not None and cp.reason == "pause"
     assert (cp.hour, cp.sim_time) == (3, "2026-01-10T12:00:00+00:00")

@@ -204,7 +204,7 @@ def _director(tmp_path: Path, *, thresholds=(), paused=True, env="ok", checkpoin
                            llm_totals=None), agg=agg,
         pool=SimpleNamespace(size=5), users_at_hour={}, settings_cycle_days=7.0,
         exit_code=None, stopped_early=False, current_hour=3, checkpoint=checkpoint,
-        _loop=None, _probe=None,
+        stop_loops=lambda: None,
     )  # fmt: skip
 
 

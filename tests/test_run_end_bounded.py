@@ -25,6 +25,7 @@ from harness.config.messages import WorkerReport
 from harness.config.wire import MessageError
 from harness.control.finish import CLOSE_S, RunEnd, hours_rows
 from harness.control.hour_book import HourBook
+from harness.control.run_state import RunState
 from offer_engine import calendar
 from offer_engine.clock import SimClock
 
@@ -185,7 +186,7 @@ def _director(world, workers: tuple[str, ...] = ()):
         files=None, pool=SimpleNamespace(size=3, limit=3), users_at_hour={},
         settings_cycle_days=7.0,
     )  # fmt: skip
-    d.book = HourBook(d)
+    d.book = HourBook(world.rt, RunState())
     d.book.current_hour = HOURS - 1
     d.agg = d.book.agg
     return d

@@ -17,6 +17,7 @@ import pytest
 from harness.agent.runtime import attach_runtime
 from harness.control.director import SimulationDirector
 from harness.control.run_guard import RunGuard
+from harness.control.run_state import RunState
 from harness.webui.page import control_page, index_bar
 from harness.webui.rows import STRUCTURE, rows_csv, status_rows
 from harness.webui.tab import checkpoint_action, pause_action, resume_action
@@ -159,7 +160,10 @@ class _Director:
         self.book = SimpleNamespace(clock_hour=lambda: 0)
         self.broadcast_error: Exception | None = None
         self.checkpoints: list[str] = []
-        self.guard = RunGuard(self)
+        self.guard = RunGuard(
+            self.rt, RunState(), book=self.book, broadcast=self._broadcast_config,
+            checkpoint=self.checkpoint,
+        )  # fmt: skip
 
     @property
     def paused(self) -> bool:
@@ -264,3 +268,49 @@ def test_checkpoint_fails_or_is_written() -> None:
     body, code = checkpoint_action(_env(d))
     assert (code, body["changed"]) == (200, True)
     assert body["path"] == "data/checkpoints/r/hour-000003.json"
+
+
+def test_hour_points_one_per_simulated_hour_from_the_merged_counters():
+    from harness.agent.hourstats import HourAggregate, HourCollector
+    from harness.webui.rows import hour_points
+
+    c = HourCollector()
+    c.count(3, ("acted", "shopped", "completed", "orders"), slip_s=0.120)
+    c.count(3, ("acted", "idle"), slip_s=0.040)
+    c.count(3, ("acted", "shopped", "failed"), slip_s=2.0, error_kind="api_5xx")
+    c.count(5, ("missed",))
+    agg = HourAggregate()
+    agg.merge(c.drain())
+    points = hour_points(agg.hours, current=6)
+    assert [p["hour"] for p in points] == [3, 4, 5, 6]  # the gap and the clock's hour drawn
+    three = points[0]
+    assert {k: three[k] for k in ("sessions", "orders", "failed", "missed", "acted")} == {
+        "sessions": 3, "orders": 1, "failed": 1, "missed": 0, "acted": 3,
+    }  # fmt: skip
+    assert three["slip_p50_ms"] == 120.0 and three["slip_p99_ms"] == 2000.0
+    assert points[1] == {"hour": 4, "sessions": 0, "orders": 0, "failed": 0, "missed": 0,
+                         "acted": 0, "slip_p50_ms": None, "slip_p99_ms": None}  # fmt: skip
+    assert points[2]["missed"] == 1 and points[2]["slip_p99_ms"] is None
+    assert hour_points({}, current=4) == []
+
+
+def test_controls_page_has_the_hours_table_and_the_charts_script():
+    hours = [
+        {"hour": 0, "sessions": 4, "orders": 2, "failed": 0, "missed": 1, "acted": 9,
+         "slip_p50_ms": 12.0, "slip_p99_ms": 40.5},
+        {"hour": 1, "sessions": 0, "orders": 0, "failed": 0, "missed": 0, "acted": 0,
+         "slip_p50_ms": None, "slip_p99_ms": None},
+    ]  # fmt: skip
+    html = control_page(rows=status_rows(RUNNING), base_path="/lo", hours=hours)
+    rows = re.findall(r'<tr data-hour="(\d+)">(.*?)</tr>', html)
+    assert [(h, re.findall(r"<td>(.*?)</td>", tds)) for h, tds in rows] == [
+        ("0", ["0", "4", "2", "0", "1", "12", "40.5"]),
+        ("1", ["1", "0", "0", "0", "0", "—", "—"]),
+    ]
+    assert "function loadsimDrawHours" in html and '"/lo" + "/simulation/hours"' not in html
+    assert "loadsimRefreshHours(BASE, HOURS)" in html and 'const BASE = "/lo";' in html
+    assert "http" not in html.split("<script>", 1)[1].replace(
+        "http://www.w3.org/2000/svg", ""
+    )  # nothing fetched from elsewhere: the SVG namespace is the only URL
+    bar = index_bar(base_path="/lo")
+    assert "function loadsimChart" in bar and "loadsimRefreshHours(BASE, panel)" in bar

@@ -26,7 +26,7 @@ import types
 import typing
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, Protocol, TypeVar, Union
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
@@ -85,7 +85,24 @@ class Message(Part):
 # ------------------------------------------------------------------ Locust's channel
 
 
-def send(runner: Any, message: Message, client_id: str | None = None) -> None:
+class Sender(Protocol):
+    """What :func:`send` uses of Locust's runner (``Runner.send_message``)."""
+
+    def send_message(self, msg_type: str, data: Any = None, client_id: str | None = None) -> None:
+        """Send a message (a worker: to the master; the master: to a worker or all)."""
+
+
+class Channel(Sender, Protocol):
+    """What :func:`listen` uses of Locust's runner (``Runner.register_message``) besides
+    sending."""
+
+    def register_message(
+        self, msg_type: str, listener: Callable[..., None], concurrent: bool = False
+    ) -> None:
+        """Call ``listener`` for each message of ``msg_type`` this process receives."""
+
+
+def send(runner: Sender, message: Message, client_id: str | None = None) -> None:
     """Send ``message`` (a worker: to the master; the master: to ``client_id``, or to every
     worker when ``None``; standalone: to this process's own listener)."""
     if client_id is None:
@@ -94,7 +111,7 @@ def send(runner: Any, message: Message, client_id: str | None = None) -> None:
         runner.send_message(message.NAME, message.to_msg(), client_id=client_id)
 
 
-def listen(runner: Any, cls: type[M], handler: Callable[[M, str], None]) -> None:
+def listen(runner: Channel, cls: type[M], handler: Callable[[M, str], None]) -> None:
     """``runner.register_message`` for ``cls``: ``handler(message, sender's node id)``
     gets the typed message; a malformed one is logged in one line and ignored."""
     runner.register_message(cls.NAME, listener(cls, handler))

@@ -41,13 +41,14 @@ from harness.config.messages import (
 )
 from harness.config.options import ramp_fraction
 from harness.control.experiment_arms import experiment_for
-from harness.control.finish import RunEnd, finish_run
+from harness.control.finish import RunEnd, append_hour, finish_run
 from harness.control.hour_book import HourBook
 from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool
 from harness.control.offer_cycles import OfferCycles
 from harness.control.run_guard import RunGuard
-from harness.control.status import live_status
+from harness.control.run_state import RunState
+from harness.control.status import hour_line, live_status
 from harness.outputs.run_files import RunFiles
 from offer_engine.calendar import HOUR as _HOUR
 from offer_engine.calendar import start_of_hour
@@ -64,30 +65,44 @@ class SimulationDirector:
         self.opts = rt.opts
         self.engine = engine  # master's own engine (None with --mock-db)
         self.stack = stack  # the embedded stack (None when pointed elsewhere)
-        self.run: RunConfig | None = None
-        self.files: RunFiles | None = None
-        self.started_real: float | None = None
-        self.exit_code: int | None = None
+        self.state = RunState()
         self.stopped_early = False
         self.resume_point: Any = None  # set by the glue for --resume
-        self.last_checkpoint: str | None = None
-        self.settings_cycle_days = 7.0
-        self.target_plan: Any = None  # harness.control.target.TargetPlan, from check_target
         self._loop: gevent.Greenlet | None = None
         self._probe: gevent.Greenlet | None = None
         self._known_workers: frozenset[str] = frozenset()
         self._beat_at = 0.0
-        self.leases = LeaseBroker(self, pool)
+        runner = self.env.runner
         # --experiment: every persona's arm, decided now (an arm without personas: exit 2).
         self.experiment = experiment_for(self.opts, pool)
-        self.guard = RunGuard(self)
-        self.book = HourBook(self)
-        self.offers = OfferCycles(self)
+        # The parts, each given what it needs (the director's own steps late-bound, so a
+        # test that patches the class reaches them).
+        self.book = HourBook(
+            rt, self.state, engine=engine, pool=pool, users=lambda: runner.user_count,
+            held=lambda h: self.leases.live_at(h),
+            on_new_hour=lambda h: self.offers.on_new_hour(h),
+            on_written=lambda h: self._hour_written(h),
+            after_hour=lambda h: self._after_hour(h),
+        )  # fmt: skip
+        self.leases = LeaseBroker(
+            pool, runner=runner, rt=rt, state=self.state, engine=engine, book=self.book,
+            experiment=self.experiment,
+        )  # fmt: skip
+        self.offers = OfferCycles(
+            rt, self.state, engine=engine, pool=pool, experiment=self.experiment,
+            broadcast=lambda: self._broadcast_config(), contract_error=self.contract_error,
+        )  # fmt: skip
+        self.guard = RunGuard(
+            rt, self.state, book=self.book, engine=engine,
+            broadcast=lambda: self._broadcast_config(),
+            checkpoint=lambda **kw: self.checkpoint(**kw), health=self.offers.health,
+            headless=bool(getattr(self.env.parsed_options, "headless", False)),
+            quit=lambda: runner.quit(),
+        )  # fmt: skip
         self.end = RunEnd(
             rt=rt, book=self.book, live_workers=self._live_workers,
             stopped=lambda: self.exit_code is not None,
         )  # fmt: skip
-        runner = self.env.runner
         listen(runner, Hello, self._on_hello)
         listen(runner, LeaseRequest, self.leases.on_lease)
         listen(runner, Release, self.leases.on_release)
@@ -109,19 +124,50 @@ class SimulationDirector:
     paused = property(lambda self: self.guard.paused)
     paused_reason = property(lambda self: self.guard.paused_reason)
     breaker_state = property(lambda self: self.guard.breaker_state)
+    target_plan = property(lambda self: self.offers.plan)
+    """``harness.control.target.TargetPlan``, from :meth:`check_target`."""
+
+    @property
+    def run(self) -> RunConfig | None:
+        return self.state.run
+
+    @property
+    def files(self) -> RunFiles | None:
+        return self.state.files
+
+    @property
+    def started_real(self) -> float | None:
+        return self.state.started_real
+
+    @property
+    def last_checkpoint(self) -> str | None:
+        return self.state.last_checkpoint
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.state.exit_code
+
+    @exit_code.setter
+    def exit_code(self, code: int | None) -> None:
+        self.state.exit_code = code
+
+    @property
+    def settings_cycle_days(self) -> float:
+        return self.state.cycle_days
+
+    @settings_cycle_days.setter
+    def settings_cycle_days(self, days: float) -> None:
+        self.state.cycle_days = days
 
     # ---------------------------------------------------------------- the target
 
     def check_target(self) -> None:
         """Before any agent acts: the route map, the contract probe, which offer engine."""
-        self.target_plan, self._adopted = self.offers.check_target()
-
-    def _health_path(self) -> str:
-        return self.target_plan.routes.path("health") if self.target_plan else "/health"
+        self.offers.check_target(self.stack_api_url())
 
     @property
     def offer_engine(self) -> str:
-        return self.target_plan.offer.engine if self.target_plan is not None else "local"
+        return self.offers.engine_name
 
     def contract_error(self, info: dict[str, Any]) -> None:
         """This process's own contract error (``http_shop``, the target's control calls)."""
@@ -146,7 +192,7 @@ class SimulationDirector:
         )
         processes = self._expected_processes()
         t0 = time.perf_counter()
-        self.run = RunConfig(
+        run = self.state.run = RunConfig(
             run_id=run_id, seed=o.seed, sim_start=o.sim_start.isoformat(),
             sim_end=sim_end.isoformat() if sim_end else None, clock={},
             api_url=self.stack_api_url(), database_url=self.stack_db_url(),
@@ -155,40 +201,40 @@ class SimulationDirector:
                      "routes": self.target_plan.routes.to_dict() if self.target_plan else None},
         )  # fmt: skip
         # Options, database fingerprint, rate and connection shares.
-        self.rt.stamp(self.run, len(self._live_workers()))
-        self.files = RunFiles(Path(o.runs_dir) / run_id)
-        self.files.write_manifest(self._manifest(processes))
+        self.rt.stamp(run, len(self._live_workers()))
+        files = self.state.files = RunFiles(Path(o.runs_dir) / run_id)
+        files.write_manifest(self._manifest(processes))
         if self.engine is not None:
             self._db_run_start()
-        self.rt.prepare(self.run)
+        self.rt.prepare(run)
         log.debug("run set-up took %.2fs", time.perf_counter() - t0)
         # The clock starts only now, when everything is ready: simulated time must not run
         # while the run is still being set up (at 1800x a second is half a simulated hour).
         rp = self.resume_point
         from_hour = rp.from_hour if rp is not None else 0
         if rp is not None:
-            self.run.replay_until_hour = rp.replay_until_hour
+            run.replay_until_hour = rp.replay_until_hour
             self.book.start_at(from_hour)
             log.warning(
                 "resuming run %s from simulated hour %d (%s); hours below %d are replays",
                 run_id, from_hour, rp.source, rp.replay_until_hour,
             )  # fmt: skip
-            self.files.log_event("resume_run", from_hour=from_hour, source=rp.source,
+            files.log_event("resume_run", from_hour=from_hour, source=rp.source,
                                  replay_until_hour=rp.replay_until_hour)  # fmt: skip
-        self.run.clock = SimClock.start(
+        run.clock = SimClock.start(
             sim_start=start_of_hour(o.sim_start, from_hour), scale=o.time_scale
         ).to_dict()
-        self.started_real = time.time()
-        self.rt.configure(self.run)
+        self.state.started_real = time.time()
+        self.rt.configure(run)
         self._broadcast_config()
         self._loop = gevent.spawn(self._main_loop)
-        if not o.mock_api and self.run.api_url:
+        if not o.mock_api and run.api_url:
             self._probe = gevent.spawn(self.guard.health_loop)
         log.info(
             "run %s: %d personas, time scale %gx, sim start %s%s, outputs in %s",
             run_id, self.pool.size, o.time_scale, o.sim_start.isoformat(),
             f", sim duration {o.sim_duration_hours:g} h" if o.sim_duration_hours else "",
-            self.files.dir,
+            files.dir,
         )  # fmt: skip
 
     def stack_api_url(self) -> str | None:
@@ -224,7 +270,7 @@ class SimulationDirector:
     def _db_run_start(self) -> None:
         from harness.control.run_record import start_in_database
 
-        self._adopted = start_in_database(self)
+        self.offers.adopted = start_in_database(self)
         if self.experiment is not None:
             assert self.run is not None and self.engine is not None  # called with an engine
             self.experiment.record(self.engine, run_id=self.run.run_id)
@@ -312,7 +358,7 @@ class SimulationDirector:
             self.leases.flush_due()
             self._heartbeat()
         if self.files is not None:
-            self.files.sample_stats(self.env, self)
+            self.files.sample_stats(self.env)
 
     def _heartbeat(self) -> None:
         """Tell other runs' start-ups that this run is live (``run_record``)."""
@@ -323,8 +369,10 @@ class SimulationDirector:
             self._beat_at = time.time() + HEARTBEAT_EVERY_S
             heartbeat(self.engine, run_id=self.run.run_id)
 
-    def _on_new_hour(self, hour: int) -> None:
-        self.offers.on_new_hour(hour)
+    def _hour_written(self, h: int) -> None:
+        """Hour ``h`` is reported: its progress line, its ``hours.csv`` row."""
+        log.info("%s", hour_line(self, h))
+        append_hour(self, h)
 
     def _after_hour(self, h: int) -> None:
         """Hour ``h`` is written: the guard's verdict (breaker, checkpoint)."""
@@ -348,6 +396,12 @@ class SimulationDirector:
         return live_status(self)
 
     # ---------------------------------------------------------------- end
+
+    def stop_loops(self) -> None:
+        """Stop the director's loop and the target's health probe (the run's end)."""
+        for g in (self._loop, self._probe):
+            if g is not None:
+                g.kill(block=True, timeout=5)
 
     def finish_run(self) -> int | None:
         """``quitting``: stop the loop, flush, record the run, write every output, judge

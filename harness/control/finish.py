@@ -258,7 +258,7 @@ def finish_run(director: Any) -> int | None:
             return None
 
     files, env, engine = director.files, director.env, director.engine
-    stage("stopping the director's loops", lambda: _stop_loops(director))
+    stage("stopping the director's loops", director.stop_loops)
     if director.exit_code is None:
         stage("exit checkpoint", lambda: director.checkpoint(reason="exit"))
     stage("last counters", lambda: director.agg.merge(director.rt.collector.drain()))
@@ -353,12 +353,6 @@ def nothing_done(director: Any) -> str | None:
         live = sum(leases.live_at(h) for h in range(hours)) if leases is not None else 0
         why += f" ({live} live agent-hours in the lease book)"
     return why
-
-
-def _stop_loops(director: Any) -> None:
-    for g in (director._loop, director._probe):
-        if g is not None:
-            g.kill(block=True, timeout=5)
 
 
 def _cleanup_database(director: Any) -> None:

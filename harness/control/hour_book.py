@@ -33,15 +33,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.agent.hourstats import HourAggregate
 from harness.config.options import ramp_fraction
-from harness.control.finish import append_hour
-from harness.control.status import hour_line
+from harness.control.run_state import RunState
 from offer_engine.calendar import cycle_of_hour, hour_of, start_of_hour
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from harness.agent.runtime import ProcessRuntime
+    from harness.control.leases import LeasePool
 
 log = logging.getLogger("loadsim")
 
@@ -49,11 +55,48 @@ REPORT_DELAY_S = 4.0
 """Hour H is written this many real seconds after it ended (worker reports come every 3 s)."""
 
 
+def _nothing(_hour: int) -> None:
+    """No listener."""
+
+
 class HourBook:
     """The merged counters and the current/reported hour of one run."""
 
-    def __init__(self, director: Any) -> None:
-        self.d = director
+    def __init__(
+        self,
+        rt: ProcessRuntime,
+        state: RunState,
+        *,
+        engine: Engine | None = None,
+        pool: LeasePool | None = None,
+        users: Callable[[], int] = lambda: 0,
+        held: Callable[[int], int] | None = None,
+        on_new_hour: Callable[[int], None] = _nothing,
+        on_written: Callable[[int], None] = _nothing,
+        after_hour: Callable[[int], None] = _nothing,
+    ) -> None:
+        """
+        Args:
+            rt: the process's runtime (its clock, collector, options).
+            state: the run (its config and output files, once started).
+            engine: the run database (``simulation_state`` with each checkpoint), if any.
+            pool: the persona pool (the ramp's current limit: agents expected per hour).
+            users: Locust's live user count now.
+            held: the lease book's live agent-hours of an hour (default: the most agents
+                the ramp expected in it).
+            on_new_hour: called for each hour the clock enters, in order.
+            on_written: hour ``h`` is reported (its progress line, its ``hours.csv`` row).
+            after_hour: hour ``h``'s row is written: its verdict (breaker, checkpoint).
+        """
+        self.rt = rt
+        self.state = state
+        self.engine = engine
+        self.pool = pool
+        self.users = users
+        self.held = held
+        self.on_new_hour = on_new_hour
+        self.on_written = on_written
+        self.after_hour = after_hour
         self.agg = HourAggregate()
         self.current_hour = -1
         self.reported_hour = -1
@@ -76,17 +119,19 @@ class HourBook:
 
     def step(self) -> None:
         """One director step: merge this process's counters, enter new hours, write due ones."""
-        d, rt = self.d, self.d.rt
+        rt = self.rt
+        assert rt.clock is not None  # the director steps once the clock started
         self.agg.merge(rt.collector.drain())
         hour = self.clock_hour()
         # Live users in an hour: the most seen during it (the ramp steps up inside hours).
-        users = d.env.runner.user_count
+        users = self.users()
         self.users_at_hour[hour] = max(self.users_at_hour.get(hour, 0), users)
-        self.expected_at_hour[hour] = max(self.expected_at_hour.get(hour, 0), d.pool.limit)
+        limit = self.pool.limit if self.pool is not None else 0
+        self.expected_at_hour[hour] = max(self.expected_at_hour.get(hour, 0), limit)
         if hour > self.current_hour:
             self.note_hours(self.current_hour, hour, time.time())
             for h in range(self.current_hour + 1, hour + 1):
-                d._on_new_hour(h)
+                self.on_new_hour(h)
             self.current_hour = hour
         if rt.sim_end is not None and hour not in self.ended_at and rt.clock.now() >= rt.sim_end:
             self.ended_at[hour] = time.time()  # the run's last hour is over
@@ -104,7 +149,8 @@ class HourBook:
 
     def clock_hour(self) -> int:
         """The simulated hour the clock is in (a bounded run's last hour once past its end)."""
-        rt = self.d.rt
+        rt = self.rt
+        assert rt.clock is not None and rt.sim_start is not None  # set when the run starts
         hour = hour_of(rt.sim_start, rt.clock.now())
         if rt.sim_end is not None:
             hour = min(hour, hour_of(rt.sim_start, rt.sim_end - timedelta(microseconds=1)))
@@ -113,10 +159,10 @@ class HourBook:
     def report_due(self) -> None:
         """Write hour H a few real seconds after it ended — also while the clock is paused,
         for the hours that ended before the pause (the pause checkpoint counts them done)."""
-        d = self.d
         while self.reported_hour < self.current_hour:
             h = self.reported_hour + 1
-            clock, end = d.rt.clock, start_of_hour(d.opts.sim_start, h + 1)
+            clock, end = self.rt.clock, start_of_hour(self.rt.opts.sim_start, h + 1)
+            assert clock is not None  # hours are entered only once the clock started
             if clock.paused:
                 if end > clock.now():
                     return  # the hour the clock stopped in is not over
@@ -125,16 +171,15 @@ class HourBook:
             if end_real is None or time.time() < end_real + REPORT_DELAY_S:
                 return
             self.note_unheld(h)
-            log.info("%s", hour_line(d, h))
             self.reported_hour = h
-            append_hour(d, h)
+            self.on_written(h)
             self.agg.compact(h)  # its row is written: keep percentiles, drop the histogram
             self.users_at_hour.pop(h - 48, None)
             self.began_at.pop(h - 48, None)
             self.ended_at.pop(h - 48, None)
             if h - 48 not in self.unheld_hours:
                 self.expected_at_hour.pop(h - 48, None)
-            d._after_hour(h)
+            self.after_hour(h)
 
     def mark_unheld(self, first: int, last: int) -> None:
         """Hours ``first..last`` had personas held by a worker that died (see the module).
@@ -168,8 +213,7 @@ class HourBook:
         done = c.get("acted", 0) + c.get("missed", 0) + c.get("not_owed", 0)
         # The lease book's agent-hours when there is one: a persona re-leased within the
         # hour counts for both holders (the dead one's unreported, the new one's counted).
-        leases = getattr(self.d, "leases", None)
-        held = leases.live_at(h) if leases is not None else self.expected_at_hour.get(h, 0)
+        held = self.held(h) if self.held is not None else self.expected_at_hour.get(h, 0)
         gap = max(0, held - done)
         return gap if h in self.unheld_hours else min(gap, self.cut_owed[h])
 
@@ -180,8 +224,8 @@ class HourBook:
         log.warning(
             "simulated hour %d: %d agent-hours of personas whose worker died counted missed", h, gap
         )
-        if self.d.files is not None:
-            self.d.files.log_event("hours_unheld", sim_hour=h, missed=gap,
+        if self.state.files is not None:
+            self.state.files.log_event("hours_unheld", sim_hour=h, missed=gap,
                                    expected=self.expected_at_hour.get(h, 0))  # fmt: skip
 
     def checkpoint(self, *, reason: str = "manual", hour: int | None = None) -> str | None:
@@ -189,29 +233,29 @@ class HourBook:
         row. ``hour``: hours below it are complete (default: the last reported hour + 1)."""
         from harness.control.resilience import Checkpoint, write_checkpoint
 
-        d = self.d
-        if d.run is None or d.rt.clock is None:
+        run, clock, o = self.state.run, self.rt.clock, self.rt.opts
+        if run is None or clock is None:
             return None
         h = self.reported_hour + 1 if hour is None else hour
-        cycle = cycle_of_hour(h, d.settings_cycle_days)
+        cycle = cycle_of_hour(h, self.state.cycle_days)
         cp = Checkpoint(
-            run_id=d.run.run_id, hour=h,
-            sim_time=start_of_hour(d.opts.sim_start, h).isoformat(), seed=d.run.seed,
-            time_scale=d.opts.time_scale, offer_cycle=cycle,
-            ramp_fraction=ramp_fraction(d.opts.ramp, h), clock=d.rt.clock.to_dict(),
+            run_id=run.run_id, hour=h,
+            sim_time=start_of_hour(o.sim_start, h).isoformat(), seed=run.seed,
+            time_scale=o.time_scale, offer_cycle=cycle,
+            ramp_fraction=ramp_fraction(o.ramp, h), clock=clock.to_dict(),
             counters=self.agg.totals(), reason=reason, written_at=time.time(),
         )  # fmt: skip
-        path = write_checkpoint(cp, Path(d.opts.runs_dir))  # with the run (--runs-dir)
-        if d.engine is not None:
+        path = write_checkpoint(cp, Path(o.runs_dir))  # with the run (--runs-dir)
+        if self.engine is not None:
             from offer_engine.state import save_clock
 
             try:
-                with d.engine.begin() as conn:
-                    save_clock(conn, key=d.run.run_id, clock=d.rt.clock, cycle_number=cycle)
+                with self.engine.begin() as conn:
+                    save_clock(conn, key=run.run_id, clock=clock, cycle_number=cycle)
             except Exception:  # noqa: BLE001 - the file checkpoint is already safe
                 log.exception("could not save simulation_state")
-        d.last_checkpoint = str(path)
-        if d.files is not None:
-            d.files.log_event("checkpoint", sim_hour=h, reason=reason, path=str(path))
+        self.state.last_checkpoint = str(path)
+        if self.state.files is not None:
+            self.state.files.log_event("checkpoint", sim_hour=h, reason=reason, path=str(path))
         log.info("checkpoint at simulated hour %d (%s): %s", h, reason, path)
         return str(path)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.config.messages import (
     Grant,
@@ -43,9 +43,18 @@ from harness.config.messages import (
     Revoke,
     send,
 )
+from harness.config.wire import Sender
 from harness.control.leases import LeasePool, PoolEntry
 from harness.control.leases import LeaseRequest as PoolRequest
+from harness.control.run_state import RunState
 from offer_engine.calendar import hour_of
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from harness.agent.runtime import ProcessRuntime
+    from harness.control.experiment_arms import ExperimentArms
+    from harness.control.hour_book import HourBook
 
 log = logging.getLogger("loadsim")
 
@@ -64,9 +73,34 @@ class LeaseBroker:
     ~3 missed 1-s heartbeats, and a CPU-starved worker can come back: reclaiming at once
     would hand its personas to a second user while the first still acts)."""
 
-    def __init__(self, director: Any, pool: LeasePool) -> None:
-        self.d = director
+    def __init__(
+        self,
+        pool: LeasePool,
+        *,
+        runner: Sender,
+        rt: ProcessRuntime | None = None,
+        state: RunState | None = None,
+        engine: Engine | None = None,
+        book: HourBook | None = None,
+        experiment: ExperimentArms | None = None,
+    ) -> None:
+        """
+        Args:
+            pool: the personas and who holds each.
+            runner: Locust's runner (grants and revokes go out through it).
+            rt: the process's runtime (its clock: the hour of a grant; ``None``: no clock).
+            state: the run (its config and output files, once started).
+            engine: the run database (the lease history goes there), if any.
+            book: the hour book (the current hour; hours a dead holder held, counted missed).
+            experiment: ``--experiment``: each persona's arm, carried by its grant.
+        """
         self.pool = pool
+        self.runner = runner
+        self.rt = rt
+        self.state = state if state is not None else RunState()
+        self.engine = engine
+        self.book = book
+        self.experiment = experiment
         self.lease_log: list[tuple[str, int, str, float]] = []
         self.lease_events = 0
         self.lease_log_dropped = 0
@@ -89,7 +123,7 @@ class LeaseBroker:
 
     def _log(self, kind: str, agent_id: int, holder: str, at: float) -> None:
         self.lease_events += 1
-        if self.d.engine is None or self.d.files is None:
+        if self.engine is None or self.state.files is None:
             return  # --mock-db: nothing to write them to; counted only
         if len(self.lease_log) >= LEASE_LOG_MAX:
             self.lease_log_dropped += 1
@@ -99,12 +133,12 @@ class LeaseBroker:
     def flush(self) -> None:
         from harness.control.run_record import write_lease_log
 
-        if self.d.engine is None or self.d.run is None:
+        if self.engine is None or self.state.run is None:
             self.lease_log = []
             return
         events, self.lease_log = self.lease_log, []
         try:
-            write_lease_log(self.d.engine, run_id=self.d.run.run_id, events=events)
+            write_lease_log(self.engine, run_id=self.state.run.run_id, events=events)
         except Exception:
             self.lease_log[:0] = events  # keep them for the next flush: nothing lost
             raise
@@ -123,7 +157,7 @@ class LeaseBroker:
         hour = self._hour_now(now)
         for req, entry in grants:
             persona, arm = entry.persona, None
-            experiment = getattr(self.d, "experiment", None)
+            experiment = self.experiment
             if experiment is not None:  # the arm, with its persona-side attributes
                 persona, arm = experiment.grant(entry.agent_id, persona)
             e = LeaseEntry(agent_id=entry.agent_id, user_id=entry.user_id, persona=persona, arm=arm)
@@ -134,13 +168,13 @@ class LeaseBroker:
             if hour is not None:
                 self.granted_in[hour] = self.granted_in.get(hour, 0) + 1
         for holder, batch in by_holder.items():
-            send(self.d.env.runner, Grant(grants=batch, at=now), client_id=holder)
+            send(self.runner, Grant(grants=batch, at=now), client_id=holder)
 
     # ---------------------------------------------------------------- the lease book
 
     def _hour_now(self, real: float) -> int | None:
         """The simulated hour at real time ``real`` (``None`` before the clock starts)."""
-        rt = getattr(self.d, "rt", None)
+        rt = self.rt
         if rt is None or rt.clock is None or rt.sim_start is None:
             return None
         return hour_of(rt.sim_start, rt.clock.now(real=real))
@@ -178,10 +212,12 @@ class LeaseBroker:
             agent_id = release.agent_id
             held = self.pool.holders.get(agent_id) == node
             if held:
-                self._ended(agent_id, time.time())
+                now = time.time()
+                self._ended(agent_id, now)
+                # Logged before the persona's next lease (a queued request gets it at once):
+                # two open leases of one agent break the history's unique index.
+                self._log("release", agent_id, node, now)
             self.grant_all(self.pool.release(agent_id, node))
-            if held:
-                self._log("release", agent_id, node, time.time())
         elif release.req_id is not None:
             leased = self._req_agent.get(release.req_id)
             if leased is not None and self.pool.holders.get(leased) == node:
@@ -204,13 +240,13 @@ class LeaseBroker:
                 "not logged", req_id, agent_id, node,
             )  # fmt: skip
         hour = self._hour_now(now)
-        book = getattr(self.d, "book", None)
+        book = self.book
         if book is not None and hour is not None:
             book.mark_unheld(granted if granted is not None else hour, hour)
-        if self.d.files is not None:
-            self.d.files.log_event("lease_lost", worker=node, agent_id=agent_id, req_id=req_id)
+        if self.state.files is not None:
+            self.state.files.log_event("lease_lost", worker=node, agent_id=agent_id, req_id=req_id)
+        self._log("release", agent_id, node, now)  # before the persona's next lease
         self.grant_all(self.pool.release(agent_id, node))
-        self._log("release", agent_id, node, now)
 
     def set_limit(self, users: int) -> None:
         self.grant_all(self.pool.set_limit(users))
@@ -219,15 +255,18 @@ class LeaseBroker:
 
     def _hour_at(self, real: float) -> int:
         """The simulated hour the run was in at real time ``real``."""
-        rt = self.d.rt
-        if rt.clock is None or rt.sim_start is None:
-            return max(0, self.d.book.current_hour)
+        rt = self.rt
+        if rt is None or rt.clock is None or rt.sim_start is None:
+            return max(0, self._current_hour())
         return hour_of(rt.sim_start, rt.clock.now(real=real))
+
+    def _current_hour(self) -> int:
+        return self.book.current_hour if self.book is not None else -1
 
     def check_workers(self, live: frozenset[str]) -> None:
         """Reclaim the leases of workers gone for good; revoke from those that came back."""
         now = time.time()
-        hour = self.d.book.current_hour
+        hour = self._current_hour()
         for holder in self.pool.holders_of() - live:
             since = self._missing_since.setdefault(holder, now)
             if holder not in self._missing_hour:
@@ -246,10 +285,12 @@ class LeaseBroker:
                     self._log("reclaim", a, holder, now)
                 # Its hours from just before it went missing to just after the re-lease
                 # are counted missed where nobody acted them (harness.control.hour_book).
-                self.d.book.mark_unheld(self._missing_hour[holder], hour + 1)
-                if self.d.files is not None:
-                    self.d.files.log_event("leases_reclaimed", worker=holder, personas=len(freed),
-                                           missing_since_hour=self._missing_hour[holder])  # fmt: skip
+                if self.book is not None:
+                    self.book.mark_unheld(self._missing_hour[holder], hour + 1)
+                if self.state.files is not None:
+                    self.state.files.log_event("leases_reclaimed", worker=holder,
+                                               personas=len(freed),
+                                               missing_since_hour=self._missing_hour[holder])  # fmt: skip
             self.grant_all(grants)
         for holder in list(self._missing_since):
             if holder in live:
@@ -260,4 +301,4 @@ class LeaseBroker:
                     log.warning(
                         "worker %s returned: revoking %d reclaimed personas", holder, len(revoked)
                     )
-                    send(self.d.env.runner, Revoke(agent_ids=sorted(revoked)), client_id=holder)
+                    send(self.runner, Revoke(agent_ids=sorted(revoked)), client_id=holder)

@@ -11,13 +11,23 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 
 from harness.agent.timings import cycle_name
+from harness.control.run_state import RunState
 from offer_engine.calendar import cycle_of_hour, start_of_hour
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from harness.agent.runtime import ProcessRuntime
+    from harness.control.experiment_arms import ExperimentArms
+    from harness.control.leases import LeasePool
+    from harness.control.target import TargetControl, TargetPlan
 
 log = logging.getLogger("loadsim")
 
@@ -25,27 +35,56 @@ log = logging.getLogger("loadsim")
 class OfferCycles:
     """The offer engine / target-cycle jobs of one run."""
 
-    def __init__(self, director: Any) -> None:
-        self.d = director
+    def __init__(
+        self,
+        rt: ProcessRuntime,
+        state: RunState,
+        *,
+        engine: Engine | None,
+        pool: LeasePool,
+        broadcast: Callable[[], None],
+        contract_error: Callable[[dict[str, Any]], None],
+        experiment: ExperimentArms | None = None,
+    ) -> None:
+        """
+        Args:
+            rt: the process's runtime (options, settings, timings, Locust's environment).
+            state: the run (its config, output files and offer cycle length).
+            engine: the run database (``local`` cycles run there), if any.
+            pool: the persona pool (the users whose wallets a target cycle refreshes).
+            broadcast: tell every process the run config (a cycle bumped the catalog).
+            contract_error: a control call's contract error (the breaker trips).
+            experiment: ``--experiment``: each arm's wallet settings.
+        """
+        self.rt = rt
+        self.state = state
+        self.engine = engine
+        self.pool = pool
+        self.broadcast = broadcast
+        self.contract_error = contract_error
+        self.experiment = experiment
+        self.plan: TargetPlan | None = None
+        """What :meth:`check_target` decided (route map, offer engine)."""
+        self.adopted = False
+        """The run database is an owner's (adopted): its offers are the owner's."""
         self.cycles_run: list[dict[str, Any]] = []
         self._job: gevent.Greenlet | None = None
-        self._target: Any = None  # harness.control.target.TargetControl during the run
+        self._target: TargetControl | None = None  # during the run
         self._target_cycles: set[int] = set()
 
-    def check_target(self) -> tuple[Any, bool]:
+    def check_target(self, api_url: str | None) -> TargetPlan:
         """Before any agent acts: the route map, the contract probe (one line,
         exit 2 when it does not hold), and which offer engine runs."""
         from db.adopt import is_adopted
         from harness.config.routes import load_routes
         from harness.control.target import preflight
 
-        d = self.d
-        o = d.opts
-        adopted = d.engine is not None and is_adopted(d.engine)
+        o = self.rt.opts
+        self.adopted = self.engine is not None and is_adopted(self.engine)
         plan = preflight(
-            api_url=d.stack_api_url(), mock_api=o.mock_api, routes=load_routes(o.map_file or None),
-            first_agent=d.pool.order[0].agent_id if d.pool.order else None,
-            sim_time=o.sim_start, wanted_engine=o.offer_engine, adopted=adopted,
+            api_url=api_url, mock_api=o.mock_api, routes=load_routes(o.map_file or None),
+            first_agent=self.pool.order[0].agent_id if self.pool.order else None,
+            sim_time=o.sim_start, wanted_engine=o.offer_engine, adopted=self.adopted,
         )  # fmt: skip
         log.info(
             "offer engine: %s (%s); routes: %s",
@@ -53,86 +92,99 @@ class OfferCycles:
             plan.offer.why,
             plan.routes.source,
         )
-        return plan, adopted
+        self.plan = plan
+        return plan
+
+    @property
+    def engine_name(self) -> str:
+        """Which offer engine runs: ``local`` (the project's, on the database) or ``target``."""
+        return self.plan.offer.engine if self.plan is not None else "local"
+
+    def health_path(self) -> str:
+        return self.plan.routes.path("health") if self.plan is not None else "/health"
+
+    def health(self) -> tuple[bool, str]:
+        """Probe the target's health route now: (healthy, detail)."""
+        return self.target_control().health(self.health_path(), bucket=self.rt.bucket)
 
     def _idle(self) -> bool:
         return self._job is None or self._job.dead
 
     def on_new_hour(self, hour: int) -> None:
-        d = self.d
-        sim_t = start_of_hour(d.opts.sim_start, hour)
-        if d.run is not None and not d.opts.mock_api:
+        o, run = self.rt.opts, self.state.run
+        sim_t = start_of_hour(o.sim_start, hour)
+        if run is not None and not o.mock_api:
             gevent.spawn(self.advance_api_time, sim_t)
-        if d.offer_engine == "target":
-            cycle = cycle_of_hour(hour, d.settings_cycle_days)
+        if self.engine_name == "target":
+            cycle = cycle_of_hour(hour, self.state.cycle_days)
             if cycle not in self._target_cycles and self._idle():
                 self._target_cycles.add(cycle)
                 self._job = gevent.spawn(self._run_target_cycle, cycle, sim_t)
         elif (
-            d.engine is not None
-            and not getattr(d, "_adopted", False)
-            and d.offer_engine == "local"
+            self.engine is not None
+            and not self.adopted
+            and self.engine_name == "local"
             and self._idle()
         ):
             self._job = gevent.spawn(self._run_offer_engine, sim_t)
 
-    def target_control(self) -> Any:
+    def target_control(self) -> TargetControl:
         from harness.config.routes import RouteMap
         from harness.control.target import TargetControl
 
-        d = self.d
-        assert d.run is not None and d.run.api_url
+        run = self.state.run
+        assert run is not None and run.api_url
         if self._target is None:
-            routes = d.target_plan.routes if d.target_plan is not None else RouteMap()
-            self._target = TargetControl(d.env, d.run.api_url, routes)
+            routes = self.plan.routes if self.plan is not None else RouteMap()
+            self._target = TargetControl(self.rt.environment, run.api_url, routes)
         return self._target
 
     def advance_api_time(self, sim_t: datetime) -> None:
-        d = self.d
-        if d.run is None or not d.run.api_url:
+        run = self.state.run
+        if run is None or not run.api_url:
             return
         info = self.target_control().advance_time(sim_t)
         if info is not None:
-            d.contract_error(info)
+            self.contract_error(info)
 
     def _run_target_cycle(self, cycle: int, sim_t: datetime) -> None:
         """``--offer-engine target``: the target's clock first, then its cycle and each
         leased-or-not persona's wallet refresh (never ``offer_engine`` on the database)."""
-        d = self.d
         self.advance_api_time(sim_t)
         t0 = time.perf_counter()
-        users = sorted({e.user_id for e in d.pool.order})
-        experiment = getattr(d, "experiment", None)
+        users = sorted({e.user_id for e in self.pool.order})
+        experiment = self.experiment
         done, info = self.target_control().run_cycle(
             cycle_number=cycle, sim_t=sim_t, user_ids=users,
             arms=experiment.arm_of_user if experiment is not None else None,
         )  # fmt: skip
         if info is not None:
-            d.contract_error(info)
+            self.contract_error(info)
         if done is None:
             return
         done["duration_s"] = round(time.perf_counter() - t0, 3)
-        d.rt.timings.record(cycle_name("target"), done["duration_s"] * 1000)
+        self.rt.timings.record(cycle_name("target"), done["duration_s"] * 1000)
         self.cycles_run.append(done)
         log.info(
             "offer cycle %d on the target: %s", cycle, done.get("refreshed", "no refresh route")
         )
-        if d.files is not None:
-            d.files.log_event("offer_cycle", engine="target", cycles=[done])
-        if d.run is not None:
-            d.run.catalog_version += 1
-            d._broadcast_config()
+        if self.state.files is not None:
+            self.state.files.log_event("offer_cycle", engine="target", cycles=[done])
+        if self.state.run is not None:
+            self.state.run.catalog_version += 1
+            self.broadcast()
 
     def _run_offer_engine(self, sim_t: datetime) -> None:
         from offer_engine.scheduler import advance
 
-        d = self.d
-        assert d.run is not None
+        run = self.state.run
+        assert run is not None and self.engine is not None
         t0 = time.perf_counter()
-        settings = d.rt.settings  # read once, in init
-        experiment = getattr(d, "experiment", None)
+        settings = self.rt.settings  # read once, in init
+        assert settings is not None  # a runtime with an engine was built with them
+        experiment = self.experiment
         report = advance(
-            d.engine, run_id=d.run.run_id, sim_start=d.opts.sim_start,
+            self.engine, run_id=run.run_id, sim_start=self.rt.opts.sim_start,
             to_sim_time=sim_t, settings=settings,
             # --experiment: each arm's wallet settings and discount multiplier
             policies=experiment.wallet_policies(settings) if experiment is not None else None,
@@ -140,14 +192,14 @@ class OfferCycles:
         cycles = _cycles_of(report)
         if cycles:
             dur = time.perf_counter() - t0
-            d.rt.timings.record(cycle_name("local"), dur * 1000)
+            self.rt.timings.record(cycle_name("local"), dur * 1000)
             self.cycles_run.extend(cycles)
             for c in cycles:
                 log.info("offer cycle %s: %s", c.get("cycle_number"), _brief(c))
-            if d.files is not None:
-                d.files.log_event("offer_cycle", cycles=cycles, duration_s=round(dur, 3))
-            d.run.catalog_version += 1
-            d._broadcast_config()
+            if self.state.files is not None:
+                self.state.files.log_event("offer_cycle", cycles=cycles, duration_s=round(dur, 3))
+            run.catalog_version += 1
+            self.broadcast()
 
 
 def _cycles_of(report: Any) -> list[dict[str, Any]]:

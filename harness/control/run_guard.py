@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import gevent
 
 from harness.config.messages import ContractError
+from harness.control.run_state import RunState
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from harness.agent.runtime import ProcessRuntime
+    from harness.control.hour_book import HourBook
 
 log = logging.getLogger("loadsim")
 
@@ -40,8 +48,40 @@ REPORT_FRESH_S = 10.0
 class RunGuard:
     """Pause, resume, breaker and outage detection for one run."""
 
-    def __init__(self, director: Any) -> None:
-        self.d = director
+    def __init__(
+        self,
+        rt: ProcessRuntime,
+        state: RunState,
+        *,
+        book: HourBook,
+        engine: Engine | None = None,
+        broadcast: Callable[[], None],
+        checkpoint: Callable[..., str | None],
+        health: Callable[[], tuple[bool, str]] | None = None,
+        headless: bool = False,
+        quit: Callable[[], None] = lambda: None,
+    ) -> None:
+        """
+        Args:
+            rt: the process's runtime (its clock, options, own counters).
+            state: the run (its config, output files; the exit code a stop sets).
+            book: the hour book (each hour's counters; the hour the clock is in).
+            engine: the run database (the breaker's counts, the run's status), if any.
+            broadcast: tell every process the run config (the clock paused or resumed).
+            checkpoint: write a checkpoint (``reason=``, ``hour=``).
+            health: probe the target's health route now: (healthy, detail).
+            headless: nobody can press Resume: a stop checkpoints, reports and exits 5.
+            quit: stop the run (Locust's runner).
+        """
+        self.rt = rt
+        self.state = state
+        self.book = book
+        self.engine = engine
+        self.broadcast = broadcast
+        self.checkpoint = checkpoint
+        self.health = health
+        self.headless = headless
+        self.quit = quit
         self.breaker_state = "closed"
         self.paused_reason: str | None = None
         self.pause_error: str | None = None
@@ -59,7 +99,7 @@ class RunGuard:
 
     def worst_unavailable(self) -> tuple[int, str]:
         """The longest run of unavailable answers in any process, and which process."""
-        worst, who = self.d.rt.counters.consecutive_unavailable, self.d.rt.worker_name
+        worst, who = self.rt.counters.consecutive_unavailable, self.rt.worker_name
         now = time.time()
         for cid, (at, n, _) in self._workers.items():
             if now - at <= REPORT_FRESH_S and n > worst:
@@ -67,30 +107,30 @@ class RunGuard:
         return worst, who
 
     def throttled_total(self) -> int:
-        return self.d.rt.counters.throttled + sum(t for _, _, t in self._workers.values())
+        return self.rt.counters.throttled + sum(t for _, _, t in self._workers.values())
 
     def note_hour(self, h: int) -> None:
         """Hour ``h`` is over: log the run's new 429s (every process) in the run log."""
         total = self.throttled_total()
         new, self._throttled_seen = total - self._throttled_seen, total
-        if new > 0 and self.d.files is not None:
-            self.d.files.log_event("throttled", sim_hour=h, answers_429=new)
+        if new > 0 and self.state.files is not None:
+            self.state.files.log_event("throttled", sim_hour=h, answers_429=new)
 
     # ---------------------------------------------------------------- trips
 
     def contract_error(self, err: ContractError) -> None:
         """A contract error (401/403/404/405/422) from any process: the breaker trips at
         once, naming the method, path and status — the run cannot be right until fixed."""
-        d = self.d
-        if d.run is None or self.breaker_state == "open":
+        files = self.state.files
+        if self.state.run is None or self.breaker_state == "open":
             return
         self.breaker_state = "open"
         what = f"{err.method} {err.path} → {err.status}"
         msg = f"circuit breaker: contract error — {what}: {err.cause}"
-        if d.files is not None:
+        if files is not None:
             info = {k: v for k, v in err.to_msg().items() if v is not None}
-            d.files.log_event("breaker_trip", reason="contract", sim_hour=d.book.current_hour,
-                              **info)  # fmt: skip
+            files.log_event("breaker_trip", reason="contract", sim_hour=self.book.current_hour,
+                            **info)  # fmt: skip
         gevent.spawn(self._trip, msg)
 
     def _trip(self, msg: str) -> None:
@@ -113,25 +153,23 @@ class RunGuard:
         """Hour ``h`` is over: structured error log, circuit breaker, periodic checkpoint."""
         from harness.control.resilience import breaker_verdict, hour_flow_counts
 
-        d = self.d
-        b = d.book.agg.get(h)
+        files, run, o = self.state.files, self.state.run, self.rt.opts
+        b = self.book.agg.get(h)
         self.note_hour(h)
-        if b.errors and d.files is not None:
-            d.files.log_event("errors", sim_hour=h, **b.errors)
-        if d.engine is not None and d.run is not None:
+        if b.errors and files is not None:
+            files.log_event("errors", sim_hour=h, **b.errors)
+        if self.engine is not None and run is not None:
             try:
-                since = datetime.fromtimestamp(d.started_real or 0, UTC)
+                since = datetime.fromtimestamp(self.state.started_real or 0, UTC)
                 active, failed = hour_flow_counts(
-                    d.engine, run_id=d.run.run_id, hour=h, since=since
+                    self.engine, run_id=run.run_id, hour=h, since=since
                 )
             except Exception:  # noqa: BLE001 - fall back to the live counters
                 log.exception("breaker: could not count hour %d from the database", h)
                 active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
         else:
             active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
-        v = breaker_verdict(
-            hour=h, active=active, failed=failed, threshold_pct=d.opts.breaker_threshold
-        )
+        v = breaker_verdict(hour=h, active=active, failed=failed, threshold_pct=o.breaker_threshold)
         if v.tripped and not self.paused and self.target_down():
             return  # an outage, not a failure rate: target_down paused the run as such
         if v.tripped and not self.paused:
@@ -140,21 +178,21 @@ class RunGuard:
                 f"circuit breaker: {v.failed} of {v.active} active agents failed in simulated hour "
                 f"{h} ({v.failed_pct:.1f}% > {v.threshold_pct:g}%)"
             )
-            if d.files is not None:
-                d.files.log_event("breaker_trip", sim_hour=h, active=v.active, failed=v.failed,
-                                  failed_pct=round(v.failed_pct, 2), threshold_pct=v.threshold_pct)  # fmt: skip
+            if files is not None:
+                files.log_event("breaker_trip", sim_hour=h, active=v.active, failed=v.failed,
+                                failed_pct=round(v.failed_pct, 2), threshold_pct=v.threshold_pct)  # fmt: skip
             self.halt(msg)
             return
-        if (h + 1) % max(1, d.opts.checkpoint_every) == 0:
-            d.checkpoint(reason="periodic", hour=h + 1)
+        if (h + 1) % max(1, o.checkpoint_every) == 0:
+            self.checkpoint(reason="periodic", hour=h + 1)
 
     def target_down(self) -> bool:
         """Probe the target now; if it is down — or any process is in a run of unavailable
         answers — pause as an outage and say so."""
-        d = self.d
-        if d.opts.mock_api or d.run is None or not d.run.api_url:
+        run = self.state.run
+        if self.rt.opts.mock_api or run is None or not run.api_url or self.health is None:
             return False
-        ok, detail = d.offers.target_control().health(d._health_path(), bucket=d.rt.bucket)
+        ok, detail = self.health()
         worst, who = self.worst_unavailable()
         if ok and worst >= UNAVAILABLE_IN_A_ROW:
             ok, detail = False, f"{worst} requests in a row failed ({who})"
@@ -164,25 +202,25 @@ class RunGuard:
         return True
 
     def outage(self, detail: str) -> None:
-        d = self.d
-        assert d.run is not None
+        run = self.state.run
+        assert run is not None
         msg = f"target unavailable ({detail})"
-        if d.files is not None:
-            d.files.log_event("outage", target=d.run.api_url, detail=detail)
+        if self.state.files is not None:
+            self.state.files.log_event("outage", target=run.api_url, detail=detail)
         self.halt(msg)
 
     def health_loop(self) -> None:
         """Outage detection (the owner's rule: pause immediately, manual resume): the target's
         health route probed every second, plus every process's run of unavailable answers."""
-        d = self.d
-        assert d.run is not None and d.run.api_url
+        run = self.state.run
+        assert run is not None and run.api_url and self.health is not None
         bad = 0
         while True:
             gevent.sleep(1.0)
             if self.paused:
                 continue
             # Through Locust's client: in its statistics, as every request of the run.
-            ok, detail = d.offers.target_control().health(d._health_path(), bucket=d.rt.bucket)
+            ok, detail = self.health()
             worst, who = self.worst_unavailable()
             if ok and worst >= UNAVAILABLE_IN_A_ROW:
                 ok, detail = False, f"{worst} requests in a row failed ({who})"
@@ -193,61 +231,61 @@ class RunGuard:
 
     def stop_if_headless(self, why: str) -> None:
         """Headless runs have nobody to press Resume: checkpoint, report, exit 5."""
-        d = self.d
-        if not getattr(d.env.parsed_options, "headless", False):
+        if not self.headless:
             return
+        run, files = self.state.run, self.state.files
         log.error("%s — headless run: checkpoint, reports, exit 5 (continue with --resume %s)",
-                  why, d.run.run_id if d.run else "")  # fmt: skip
-        d.exit_code = 5
-        if d.files is not None:
+                  why, run.run_id if run else "")  # fmt: skip
+        self.state.exit_code = 5
+        if files is not None:
             try:
-                d.files.log_event("headless_stop", reason=why, exit_code=5)
+                files.log_event("headless_stop", reason=why, exit_code=5)
             except Exception:  # noqa: BLE001 - the exit below matters more than the log
                 log.exception("could not log the headless stop")
-        gevent.spawn(d.env.runner.quit)
+        gevent.spawn(self.quit)
 
     # ---------------------------------------------------------------- pause / resume
 
     @property
     def paused(self) -> bool:
-        return self.d.rt.clock is not None and self.d.rt.clock.paused
+        return self.rt.clock is not None and self.rt.clock.paused
 
     def pause(self, reason: str) -> bool:
         """Stop simulated time (and so every user and the ramp) until :meth:`resume`."""
-        d, rt = self.d, self.d.rt
+        rt, files = self.rt, self.state.files
         if rt.clock is None or rt.clock.paused:
             return False
-        rt.clock = rt.clock.pause()  # first: whatever fails below, simulated time stops
+        clock = rt.clock = rt.clock.pause()  # first: whatever fails below, simulated time stops
         self.paused_reason = reason
         failed: list[str] = []
 
-        def step(name: str, fn: Any) -> None:
+        def step(name: str, fn: Callable[[], object]) -> None:
             try:
                 fn()
             except Exception as exc:  # noqa: BLE001 - the pause stands; say what failed
                 log.exception("pause: %s failed", name)
                 failed.append(f"{name} failed ({type(exc).__name__}: {exc})")
 
-        step("telling the workers", d._broadcast_config)
-        log.warning("simulation paused at %s: %s", rt.clock.now().isoformat(), reason)
-        if d.files is not None:
-            step("the run log", lambda: d.files.log_event(
-                "pause", reason=reason, sim_time=rt.clock.now().isoformat()))  # fmt: skip
+        step("telling the workers", self.broadcast)
+        log.warning("simulation paused at %s: %s", clock.now().isoformat(), reason)
+        if files is not None:
+            step("the run log", lambda: files.log_event(
+                "pause", reason=reason, sim_time=clock.now().isoformat()))  # fmt: skip
         self._set_status("paused")
         # The hour the clock stopped in: the hours before it are over (their rows are
         # written while paused, ``HourBook.report_due``). The last reported hour + 1 lagged
         # by the report delay — hour 0 for a pause at hour 3 at 1800x — so a resume
         # re-played hours already played.
         step("the pause checkpoint",
-             lambda: d.checkpoint(reason="pause", hour=d.book.clock_hour()))  # fmt: skip
+             lambda: self.checkpoint(reason="pause", hour=self.book.clock_hour()))  # fmt: skip
         self.pause_error = "; ".join(failed) or None
         return True
 
     def resume(self) -> bool:
-        d, rt = self.d, self.d.rt
+        rt = self.rt
         if rt.clock is None or not rt.clock.paused:
             return False
-        rt.clock = rt.clock.resume()
+        clock = rt.clock = rt.clock.resume()
         reason, self.paused_reason = self.paused_reason, None
         self.pause_error = None
         self.breaker_state = "closed"
@@ -256,20 +294,19 @@ class RunGuard:
         # success, so reports from the next few seconds may still carry them.
         self._workers = {c: (at, 0, t) for c, (at, _, t) in self._workers.items()}
         self._ignore_until = time.time() + 5.0
-        d._broadcast_config()
-        log.warning("simulation resumed at %s (was paused: %s)", rt.clock.now().isoformat(), reason)
-        if d.files is not None:
-            d.files.log_event("resume", sim_time=rt.clock.now().isoformat(), was=reason)
+        self.broadcast()
+        log.warning("simulation resumed at %s (was paused: %s)", clock.now().isoformat(), reason)
+        if self.state.files is not None:
+            self.state.files.log_event("resume", sim_time=clock.now().isoformat(), was=reason)
         self._set_status("running")
         return True
 
     def _set_status(self, status: str) -> None:
-        d = self.d
-        if d.engine is None or d.run is None:
+        if self.engine is None or self.state.run is None:
             return
         from harness.control.run_record import set_run_status
 
         try:
-            set_run_status(d.engine, run_id=d.run.run_id, status=status)
+            set_run_status(self.engine, run_id=self.state.run.run_id, status=status)
         except Exception:  # noqa: BLE001 - status is informative; never block a pause
             log.exception("could not record run status %s", status)

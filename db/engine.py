@@ -19,14 +19,17 @@ each transaction start, the one form that holds behind a transaction pooler.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import QueuePool
-from sqlalchemy.util import queue as sqla_queue
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from db.errors import DatabaseUnavailable
 from db.settings import PoolerMode, parse_pooler, pooler_from_env
@@ -77,60 +80,150 @@ def split_budget(total_budget: int, workers: int) -> tuple[int, int]:
 logging.getLogger(f"{__name__}.BudgetPool").setLevel(logging.WARNING)
 
 
-class BudgetPool(QueuePool):
-    """A ``QueuePool`` whose size can change while it is in use (one connection
-    budget for the whole run, re-divided when workers join or leave).
+class BudgetPool(Pool):
+    """A connection pool whose size can change while it is in use (one connection budget
+    for the whole run, re-divided when workers join or leave).
 
-    :meth:`resize` sets the new total at once: idle connections above it are closed
-    immediately, busy ones as they come back, and no new one opens until the pool is
-    under its total again. It relies on ``QueuePool``'s bookkeeping (``_overflow``,
-    ``_max_overflow``, the queue's ``maxsize``; SQLAlchemy 2.1), which
-    ``tests/test_distributed_units.py`` checks against a real server's
-    ``pg_stat_activity``. Without a resize it behaves exactly like ``QueuePool``.
+    It behaves as SQLAlchemy's ``QueuePool`` (``pool_size`` connections kept idle,
+    ``max_overflow`` more opened when needed and closed when they come back, a checkout
+    over the limit waits up to ``timeout`` seconds, then raises
+    ``sqlalchemy.exc.TimeoutError``), with its own bookkeeping: it implements the two
+    hooks a ``Pool`` subclass supplies (``_do_get``, ``_do_return_conn``) and edits no
+    other pool's state. :meth:`resize` sets the new total at once: idle connections above
+    it are closed immediately, busy ones as they come back, and no new one opens until the
+    pool is under its total again (``tests/test_distributed_units.py`` checks this
+    against a real server's ``pg_stat_activity``).
     """
+
+    def __init__(
+        self,
+        creator: Any,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        timeout: float = 30.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(creator, **kw)
+        self._make = creator
+        self._kw = {k: v for k, v in kw.items() if k != "_dispatch"}
+        self._timeout = float(timeout)
+        self._keep = max(0, int(pool_size))
+        self._limit = self._keep + max(0, int(max_overflow))
+        self._idle: deque[ConnectionPoolEntry] = deque()
+        self._open = 0  # records made by this pool and not closed: idle + checked out
+        self._cond = threading.Condition()
+
+    # ---------------------------------------------------------------- what it holds
 
     @property
     def limit(self) -> int:
         """The most connections this pool may hold open (kept and overflow)."""
-        return int(self._pool.maxsize + self._max_overflow)
+        return self._limit
+
+    @property
+    def max_overflow(self) -> int:
+        """Connections opened beyond :meth:`size` when needed (closed as they return)."""
+        return self._limit - self._keep
+
+    def size(self) -> int:
+        """Connections kept open while idle (``pool_size``)."""
+        return self._keep
+
+    def timeout(self) -> float:
+        """How long a checkout over the limit waits (seconds)."""
+        return self._timeout
 
     def open_connections(self) -> int:
-        return int(self._overflow + self._pool.maxsize)
+        with self._cond:
+            return self._open
+
+    def checkedout(self) -> int:
+        with self._cond:
+            return self._open - len(self._idle)
+
+    def status(self) -> str:
+        with self._cond:
+            return (
+                f"Pool size: {self._keep}  Overflow limit: {self.max_overflow}  "
+                f"Open: {self._open}  Idle: {len(self._idle)}"
+            )
+
+    # ---------------------------------------------------------------- resizing
 
     def resize(self, total: int) -> None:
         """Hold at most ``total`` connections from now on (3/4 kept idle, as ``plan_pool``)."""
         plan = plan_pool(max(1, int(total)), 1)
-        with self._overflow_lock:
-            open_now = self.open_connections()
-            self._pool.maxsize = plan.pool_size
-            self._overflow = open_now - plan.pool_size
-            self._max_overflow = plan.max_overflow
-        self._trim()
+        with self._cond:
+            self._keep, self._limit = plan.pool_size, plan.total
+            surplus = self._take_surplus()
+            self._cond.notify_all()  # a larger pool: waiting checkouts may go on
+        _close_all(surplus)
 
-    def _over(self) -> bool:
-        return self.open_connections() > self.limit or self._pool.qsize() > self._pool.maxsize
+    def _take_surplus(self) -> list[ConnectionPoolEntry]:
+        """Idle connections above the limit or above the number kept (under the lock;
+        counted closed now, closed by the caller outside it)."""
+        out = []
+        while self._idle and (self._open > self._limit or len(self._idle) > self._keep):
+            out.append(self._idle.popleft())
+            self._open -= 1
+        return out
 
-    def _trim(self) -> None:
-        while self._over():
-            try:
-                record = self._pool.get(False)
-            except sqla_queue.Empty:
-                return  # the rest are busy: closed as they come back
-            try:
-                record.close()
-            finally:
-                self._dec_overflow()
+    # ---------------------------------------------------------------- Pool's hooks
 
-    def _do_return_conn(self, record: Any) -> None:
-        if self._pool.maxsize > 0 and (
-            self.open_connections() > self.limit or self._pool.qsize() >= self._pool.maxsize
-        ):
-            try:
-                record.close()
-            finally:
-                self._dec_overflow()
-            return
-        super()._do_return_conn(record)
+    def _do_get(self) -> ConnectionPoolEntry:
+        deadline = time.monotonic() + self._timeout
+        with self._cond:
+            while True:
+                if self._idle:
+                    return self._idle.popleft()
+                if self._open < self._limit:
+                    self._open += 1
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise sa_exc.TimeoutError(
+                        f"BudgetPool limit of {self._limit} connections reached ({self._keep} "
+                        f"kept, {self.max_overflow} overflow), connection timed out, timeout "
+                        f"{self._timeout:.2f}"
+                    )
+                self._cond.wait(left)
+        try:
+            return self._create_connection()
+        except BaseException:
+            with self._cond:
+                self._open -= 1
+                self._cond.notify()
+            raise
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        with self._cond:
+            close = self._open > self._limit or len(self._idle) >= self._keep
+            if close:
+                self._open -= 1
+            else:
+                self._idle.append(record)
+            self._cond.notify()
+        if close:
+            record.close()
+
+    def dispose(self) -> None:
+        with self._cond:
+            idle, self._idle = list(self._idle), deque()
+            self._open -= len(idle)
+        _close_all(idle)
+        self.logger.info("Pool disposed. %s", self.status())
+
+    def recreate(self) -> BudgetPool:
+        self.logger.info("Pool recreating")
+        return self.__class__(
+            self._make, pool_size=self._keep, max_overflow=self.max_overflow,
+            timeout=self._timeout, _dispatch=self.dispatch, **self._kw,
+        )  # fmt: skip
+
+
+def _close_all(records: list[ConnectionPoolEntry]) -> None:
+    for record in records:
+        record.close()
 
 
 _POSTGRES_DRIVERS = ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg")
@@ -195,6 +288,7 @@ def create_db_engine(
     statement_timeout_ms: int | None = 30_000,
     pooler: PoolerMode | bool | None = None,
     application_name: str = "loadsim",
+    pool_timeout: float = 30,
     **kwargs: Any,
 ) -> Engine:
     """Create an engine with the harness's connection policy.
@@ -209,6 +303,8 @@ def create_db_engine(
         pooler: ``transaction`` (prepared statements off), ``session`` or ``none``;
             ``None`` → ``$LOADSIM_DB_POOLER``, else guessed from the URL (6543 →
             transaction). ``True``/``False`` are transaction/none.
+        pool_timeout: how long a checkout waits for a connection when the pool is at its
+            size (seconds), then fails.
 
     Raises:
         DatabaseUnavailable: the URL does not parse.
@@ -231,7 +327,7 @@ def create_db_engine(
         pool_size=plan.pool_size,
         max_overflow=plan.max_overflow,
         pool_pre_ping=True,
-        pool_timeout=30,
+        pool_timeout=pool_timeout,
         connect_args=connect_args,
         **kwargs,
     )

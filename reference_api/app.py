@@ -60,16 +60,18 @@ def _budget() -> tuple[int, int]:
 
 def _build_engine(settings: SimSettings, total: int, workers: int) -> Engine:
     from db.connect import engine_from_settings
-    from db.engine import redact
+    from db.engine import BudgetPool, redact
 
     engine = engine_from_settings(
         settings, total_connections=total, processes=workers, application_name="reference_api"
     )
+    pool = engine.pool
+    kept, extra = (pool.size(), pool.max_overflow) if isinstance(pool, BudgetPool) else (0, 0)
     log.info(
         "reference_api database %s, pool %d+%d (budget %d over %d worker(s))",
         redact(engine.url),
-        engine.pool.size(),  # type: ignore[attr-defined]  # a QueuePool (Pool does not say)
-        engine.pool._max_overflow,  # type: ignore[attr-defined]  # QueuePool's own, not public
+        kept,
+        extra,
         total,
         workers,
     )

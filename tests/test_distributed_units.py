@@ -135,11 +135,25 @@ def _harness_connections(engine, name: str) -> int:
         )
 
 
+def _settled(engine, name: str, want, timeout: float = 5.0) -> int:
+    """The server's count once ``want(count)`` holds (or the last one after ``timeout``):
+    a backend whose client closed leaves ``pg_stat_activity`` when it has exited, a moment
+    later — under load, after the next query (the pool's count is exact at once)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        n = _harness_connections(engine, name)
+        if want(n) or time.monotonic() >= deadline:
+            return n
+        time.sleep(0.02)
+
+
 def test_budget_pool_resizes_while_in_use(db_url, engine):
     name = "loadsim-budget-test"
-    eng = create_db_engine(db_url, total_connections=8, application_name=name)
+    # A blocked checkout fails fast in this test.
+    eng = create_db_engine(db_url, total_connections=8, application_name=name, pool_timeout=0.5)
     pool = eng.pool
-    pool._timeout = 0.5  # a blocked checkout fails fast in this test
     try:
         held = [eng.connect() for _ in range(8)]
         for c in held:
@@ -147,16 +161,17 @@ def test_budget_pool_resizes_while_in_use(db_url, engine):
         assert _harness_connections(engine, name) == 8
         pool.resize(3)
         assert _harness_connections(engine, name) == 8  # busy ones are not cut
-        with pytest.raises(Exception, match="QueuePool limit"):
+        with pytest.raises(Exception, match="limit of 3 connections reached"):
             eng.connect().execute(text("SELECT 1"))  # over the new size: nothing new opens
         for c in held:
             c.close()
         # Back under the new size: 2 kept idle (3/4 of 3), the rest closed on return.
-        assert _harness_connections(engine, name) == 2
+        assert pool.open_connections() == 2
+        assert _settled(engine, name, lambda n: n == 2) == 2
         three = [eng.connect() for _ in range(3)]
         for c in three:
             c.execute(text("SELECT 1"))
-        with pytest.raises(Exception, match="QueuePool limit"):
+        with pytest.raises(Exception, match="limit of 3 connections reached"):
             eng.connect().execute(text("SELECT 1"))
         for c in three:
             c.close()
@@ -164,11 +179,12 @@ def test_budget_pool_resizes_while_in_use(db_url, engine):
         six = [eng.connect() for _ in range(6)]
         for c in six:
             c.execute(text("SELECT 1"))
-        assert _harness_connections(engine, name) == 6
+        assert _settled(engine, name, lambda n: n == 6) == 6
         for c in six:
             c.close()
         pool.resize(1)  # idle ones are closed at once
-        assert _harness_connections(engine, name) <= 1
+        assert pool.open_connections() == 1
+        assert _settled(engine, name, lambda n: n <= 1) <= 1
     finally:
         eng.dispose()
 

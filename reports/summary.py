@@ -213,6 +213,11 @@ def build_summary(files: RunFiles, rows: RunRows | None) -> RunReport:
         "orders_per_real_minute": (overall["orders"] / real_min) if real_min else None,
         "calibration": calibration,
     }
+    from reports.llm_report import llm_summary
+
+    llm = llm_summary(files)
+    if llm is not None:  # --llm-url: the model's decisions (llm.json)
+        summary["llm"] = llm
     return RunReport(
         summary=summary,
         endpoints=endpoint_frame(files.stats),

@@ -87,6 +87,9 @@ def extra_sheets() -> list[tuple[str, SheetWriter]]:
     one-row sheet saying it was not written, and the error is logged.
     """
     out: list[tuple[str, SheetWriter]] = []
+    from reports.llm_report import llm_sheet
+
+    out.append(("LLM", llm_sheet))  # --llm-url runs only
     return out
 
 

@@ -1,14 +1,16 @@
 """End-to-end: a ``--processes 2`` run (real locust processes, real Postgres, the in-memory
 shop) whose baskets a scripted OpenAI-compatible loopback server decides for half of the
 sessions (``tests/llm_support.py``), under a token budget: the run exits 0, events say who
-decided, ``llm.json`` agrees with what the server saw, and the budget holds across the two
-processes (the tokens served ≤ budget + one call per process)."""
+decided, ``llm.json``, ``summary.json``'s ``llm`` block and the workbook's LLM sheet agree
+with what the server saw, and the budget the master holds holds across the two processes
+(the tokens served ≤ budget + one call per process)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from openpyxl import load_workbook
 
 from db import migrate
 from db.engine import create_db_engine
@@ -42,7 +44,8 @@ def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_pa
              "--sim-start", "2026-01-10T09:00:00+00:00", "--ramp", "0:100", "--rate-limit", "0",
              "--drain-seconds", "3", "--sim-duration", "6h", "--run-id", "llm",
              "--runs-dir", str(runs), "--llm-url", server.url, "--llm-model", "scripted-1",
-             "--llm-share", "0.5", "--llm-timeout", "2", "--llm-budget-tokens", str(BUDGET)],
+             "--llm-share", "0.5", "--llm-timeout", "2", "--llm-budget-tokens", str(BUDGET),
+             "--llm-price", "0.15,0.60"],
             env=harness_env(url, tmp_path, LOADSIM_LLM_API_KEY="sk-never-logged-123"),
             cwd=tmp_path,
         )  # fmt: skip
@@ -64,6 +67,19 @@ def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_pa
     assert served <= block["budget_granted"] + 2 * PER_CALL <= BUDGET + 2 * PER_CALL
     assert block["fallbacks"].get("budget_spent", 0) > 0  # the budget ran out: the rules' turn
     assert out.count("LLM token budget spent") == 1  # the run says so once
+    # The report says what the server saw: summary.json's llm block and the LLM sheet.
+    summary = json.loads((runs / "llm" / "summary.json").read_text())["llm"]
+    assert summary["calls"] == requests
+    assert summary["tokens_in"] + summary["tokens_out"] == served
+    assert summary["fallbacks"] == block["fallbacks"] and summary["decisions"] == block["decisions"]
+    assert summary["cost_cents"] == round(
+        (summary["tokens_in"] * 0.15 + summary["tokens_out"] * 0.60) / 1e6 * 100, 6
+    )
+    sheet = load_workbook(runs / "llm" / "report.xlsx", read_only=True)["LLM"]
+    cells = {row[0]: row[1] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert cells["model calls"] == requests
+    assert cells["tokens in (prompt)"] + cells["tokens out (completion)"] == served
+    assert cells["fallbacks: budget_spent"] == block["fallbacks"]["budget_spent"]
     asked = block["decisions"].get("llm", 0) + block["decisions"].get("fallback", 0)
     assert asked >= requests and block["decisions"].get("rules", 0) > 0
     assert sum(block["fallbacks"].values()) == block["decisions"].get("fallback", 0)

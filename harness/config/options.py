@@ -59,7 +59,8 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--llm-timeout", dict(type=float, default=10.0, help="seconds per model call; a late answer is the rules' decision (fallback: timeout)")),
     ("--llm-concurrency", dict(type=int, default=4, help="model calls in flight per process")),
     ("--llm-rate", dict(type=float, default=0.0, help="model requests/s per process, separate from --rate-limit (0: off)")),
-    ("--llm-budget-tokens", dict(type=int, default=0, help="model tokens for the whole run, split evenly over the worker processes; when spent, the rules decide (0: unlimited)")),
+    ("--llm-budget-tokens", dict(type=int, default=0, help="model tokens for the whole run, held by the master and leased to the processes; when spent, the rules decide (0: unlimited)")),
+    ("--llm-price", dict(default="", help="IN,OUT: the model's price in dollars per million prompt and completion tokens (e.g. 0.15,0.60): the report's LLM cost (empty: no cost)")),
     ("--pace", dict(default="on", choices=["on", "off"], help="on: each action of a session waits for its simulated moment; off: a session's requests back to back (throughput runs)")),
 ]  # fmt: skip
 
@@ -166,6 +167,7 @@ class HarnessOptions:
     llm_concurrency: int = 4
     llm_rate: float = 0.0
     llm_budget_tokens: int = 0
+    llm_price: str = ""  # "IN,OUT" dollars per million tokens (reports.llm_report)
 
     @classmethod
     def from_parsed(cls, ns: Any) -> HarnessOptions:
@@ -220,6 +222,11 @@ class HarnessOptions:
             value = float(g(name, 0))
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} {value}: must be >= 0")
+        llm_price = str(g("llm_price", "") or "").strip()
+        if llm_price:
+            from reports.llm_report import parse_price
+
+            parse_price(llm_price)  # a bad price: one line naming --llm-price
         thresholds = tuple(g("threshold", []) or [])
         if thresholds:
             from reports.thresholds import parse_threshold
@@ -259,6 +266,7 @@ class HarnessOptions:
             llm_concurrency=int(g("llm_concurrency", 4)),
             llm_rate=float(g("llm_rate", 0.0)),
             llm_budget_tokens=int(g("llm_budget_tokens", 0)),
+            llm_price=llm_price,
         )
 
     def to_json(self) -> dict[str, Any]:

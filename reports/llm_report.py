@@ -1,0 +1,142 @@
+"""The model's part of a run: ``summary.json``'s ``llm`` block and the workbook's LLM sheet.
+
+A run with ``--llm-url`` leaves ``llm.json`` in its directory (the master's sum of every
+process's counts, ``harness.agent.llm.LlmTotals``). The report reads it as it is — calls,
+tokens in/out, decisions by who decided and the model's share of them, fallbacks by reason,
+p50/p95 latency, the cache's hit rate, the token budget and what the master granted of it —
+and adds the cost when the run was given ``--llm-price IN,OUT`` (dollars per million prompt
+and completion tokens), in cents like every amount of the summary, with the cost and tokens
+per 1,000 model decisions. A run without ``llm.json`` has no ``llm`` block and no sheet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from db.errors import ConfigError
+
+if TYPE_CHECKING:  # light at import: ``--llm-price`` is checked with the options
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
+
+    from reports.sources import RunFiles
+    from reports.summary import RunReport
+
+LLM_JSON = "llm.json"
+USD_FINE = '"$"#,##0.0000'
+"""Model calls cost fractions of a cent: four decimals."""
+
+
+def parse_price(text: str) -> tuple[float, float]:
+    """``"IN,OUT"`` → dollars per million prompt and completion tokens.
+
+    Raises:
+        ConfigError: not two finite numbers ≥ 0 (one line naming ``--llm-price``).
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        price_in, price_out = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ConfigError(
+            f"--llm-price {text}: expected IN,OUT dollars per million prompt and completion "
+            "tokens, e.g. 0.15,0.60"
+        ) from None
+    for v in (price_in, price_out):
+        if not math.isfinite(v) or v < 0:
+            raise ConfigError(f"--llm-price {text}: prices must be finite numbers >= 0")
+    return price_in, price_out
+
+
+def read_llm_json(files: RunFiles) -> dict[str, Any] | None:
+    """The run's ``llm.json`` (``None``: the run had no ``--llm-url``).
+
+    Raises:
+        ConfigError: the file exists but is not a JSON object.
+    """
+    path = files.run_dir / LLM_JSON
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return data
+
+
+def llm_summary(files: RunFiles) -> dict[str, Any] | None:
+    """``summary.json``'s ``llm`` block (``None`` without ``llm.json``)."""
+    raw = read_llm_json(files)
+    if raw is None:
+        return None
+    decisions = {str(k): int(v) for k, v in (raw.get("decisions") or {}).items()}
+    model_decided = decisions.get("llm", 0)
+    t_in, t_out = int(raw.get("tokens_in", 0)), int(raw.get("tokens_out", 0))
+    calls = int(raw.get("calls", 0))
+    block: dict[str, Any] = {
+        "model": raw.get("model", ""),
+        "calls": calls,
+        "decisions": decisions,
+        "decisions_total": sum(decisions.values()),
+        "share_llm": raw.get("share_llm", 0.0),
+        "tokens_in": t_in,
+        "tokens_out": t_out,
+        "tokens_per_call": round((t_in + t_out) / calls, 1) if calls else None,
+        "fallbacks": {str(k): int(v) for k, v in (raw.get("fallbacks") or {}).items()},
+        "fallback_rate": raw.get("fallback_rate", 0.0),
+        "latency_p50_ms": raw.get("latency_ms_p50"),
+        "latency_p95_ms": raw.get("latency_ms_p95"),
+        "cache_hit_rate": raw.get("cache_hit_rate", 0.0),
+        "budget_tokens": int(raw.get("budget_tokens", 0)),
+    }
+    if "budget_granted" in raw:
+        block["budget_granted"] = int(raw["budget_granted"])
+    price = str((files.manifest.get("options") or {}).get("llm_price") or "")
+    if price:
+        price_in, price_out = parse_price(price)
+        cents = (t_in * price_in + t_out * price_out) / 1e6 * 100
+        block["price_usd_per_million_tokens"] = {"in": price_in, "out": price_out}
+        block["cost_cents"] = round(cents, 6)
+        per = 1000 / model_decided if model_decided else None
+        block["cost_per_1000_decisions_cents"] = round(cents * per, 4) if per else None
+    return block
+
+
+def llm_sheet(wb: Workbook, title: str, report: RunReport) -> Worksheet | None:
+    """The LLM sheet: the ``llm`` block in the workbook's units, then one row per fallback
+    reason (``None``: the run had no model)."""
+    from reports.xlsx import DEC, INT, MS, PCT, kv_sheet
+
+    llm = report.summary.get("llm")
+    if not llm:
+        return None
+    rows: list[tuple[str, Any, str | None]] = [
+        ("model", llm["model"], None),
+        ("model calls", llm["calls"], INT),
+        ("decisions (all)", llm["decisions_total"], INT),
+        *((f"decisions by {who}", n, INT) for who, n in sorted(llm["decisions"].items())),
+        ("model-decided share of decisions (%)", llm["share_llm"], PCT),
+        ("tokens in (prompt)", llm["tokens_in"], INT),
+        ("tokens out (completion)", llm["tokens_out"], INT),
+        ("tokens per call", llm["tokens_per_call"], DEC),
+        ("fallback rate of asked decisions (%)", llm["fallback_rate"], PCT),
+        ("latency p50 (ms)", llm["latency_p50_ms"], MS),
+        ("latency p95 (ms)", llm["latency_p95_ms"], MS),
+        ("cache hit rate (%)", llm["cache_hit_rate"], PCT),
+        ("token budget (0: unlimited)", llm["budget_tokens"], INT),
+    ]
+    if "budget_granted" in llm:
+        rows.append(("tokens granted by the master", llm["budget_granted"], INT))
+    if "cost_cents" in llm:
+        rows.append(("cost ($)", llm["cost_cents"] / 100, USD_FINE))
+        per = llm["cost_per_1000_decisions_cents"]
+        rows.append(
+            ("cost per 1,000 model decisions ($)", None if per is None else per / 100, USD_FINE)
+        )
+    rows.extend((f"fallbacks: {r}", n, INT) for r, n in sorted(llm["fallbacks"].items()))
+    return kv_sheet(wb, title, rows)

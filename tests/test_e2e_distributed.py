@@ -33,7 +33,7 @@ from tests.distributed_support import (
     start_worker,
     zmq_port,
 )
-from tests.e2e_support import harness_env, start_locust, stop, wait_for
+from tests.e2e_support import harness_env, lease_overlaps, start_locust, stop, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -128,6 +128,24 @@ def test_budget_is_re_divided_when_a_worker_joins(busy_db, tmp_path):
     assert refused(log, *workers) == []
     assert "DB connections: master 4, each worker 4" in log  # 8 over the master and one
     assert "DB connections: master 2, each worker 3" in log  # 8 over the master and two
+    # The joining worker got the run config (its first spawn can come before its init) and
+    # its users played; the personas the first worker's users gave back went
+    # to them with the release written first (the lease history has no overlap, and the
+    # master never failed a step on its unique index).
+    for wlog in workers:
+        assert "the master decides this run's options" in wlog, wlog[-2000:]
+    assert "Traceback" not in log, log[-3000:]
+    probe = create_db_engine(url, total_connections=1, application_name="test-probe")
+    try:
+        joined = _safe_count(probe, "SELECT count(DISTINCT agent_id) FROM agent_hours WHERE "
+                                    "run_id = 'join' AND worker LIKE 'worker1%'")  # fmt: skip
+        overlaps = lease_overlaps(probe, "join")
+    finally:
+        probe.dispose()
+    # Its 150 users played (most of them at least: once under load one request waited the
+    # whole run for a persona the first worker's killed user kept).
+    assert joined >= 100, joined
+    assert overlaps == 0
     print(f"[figure] join: harness connections max {max(samples)} of 8, {len(samples)} samples")
     assert max(samples) >= 3, samples
 

@@ -145,7 +145,13 @@ class LeaseClient:
             send(self.environment.runner, LeaseRequest(req_ids=batch))
 
     def cancel(self, req_id: str) -> None:
-        """The user stopped before its grant: drop the request (here, or at the master)."""
+        """The user stopped before its grant: drop the request (here, or at the master).
+        A grant that arrived while the user was being stopped gives its persona back."""
+        result = self.pending.get(req_id)
+        if result is not None and result.successful():
+            self.done(req_id)
+            send(self.environment.runner, Release(agent_id=int(result.get()["agent_id"])))
+            return
         self.give_up(req_id)
 
     def done(self, req_id: str) -> None:

@@ -93,6 +93,13 @@ class PersonaUser(User):
         start = rt.clock.now(real=min(float(at), time.time())) if at else rt.clock.now()
         self.slots = AgentSlots(rt, self.hours, offset_s, start)
 
+    def stop(self, force: bool = False) -> bool:
+        # Still waiting for the run config or its lease (on_start): it holds no persona and
+        # is in no session, so it stops at once — Locust would let on_start run on for the
+        # whole stop timeout, and a queued lease may never be granted (a worker joining at
+        # the end of a run, or the run's end itself). on_stop gives the request back.
+        return bool(super().stop(force=force or self.entry is None))
+
     def on_stop(self) -> None:
         if self.slots is not None:
             self.slots.at_stop()  # after the simulated end: what is still owed is missed

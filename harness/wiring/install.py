@@ -110,6 +110,12 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         lifecycle.watch_master(environment, runner)
         # A contract error trips the master's breaker at once (not at the next report).
         rt.counters.on_contract = lambda info: _forward_contract(runner, info)
+        if runner.worker_state != "ready":
+            # A worker joining a running run can get its first ``spawn`` during Locust's
+            # handshake, before this init: its test_start found no runtime and said no
+            # hello, and the config broadcast came before the listener above. Say it now
+            # (the master answers with the current config; a second answer is harmless).
+            send(runner, Hello())
         return
     _install_sigterm(runner)
     from harness.control.llm_budget import install_llm_budget

@@ -10,7 +10,10 @@ loopback port) in a temporary directory, then:
 2. over the DevTools protocol (needs ``websocket-client``) clicks **Pause** in the bar on
    Locust's page, shows the clock standing still, screenshots the paused tab, clicks
    **Resume**, and shows the clock moving again;
-3. times ``GET /stats/requests`` (with the tab's rows) and ``GET /simulation/status``.
+3. screenshots the tab's hour charts (scrolled into view) after ``--wait-hours``
+   simulated hours;
+4. times ``GET /stats/requests`` (with the tab's rows), ``GET /simulation/status`` and
+   ``GET /simulation/hours`` (the charts' data).
 
 Screenshots go to ``--out`` (not committed). Needs ``/usr/bin/chromium``.
 """
@@ -34,6 +37,7 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/webui_shots")
     ap.add_argument("--time-scale", type=float, default=120)
     ap.add_argument("--samples", type=int, default=60)
+    ap.add_argument("--wait-hours", type=int, default=0, help="simulated hours before the shots")
     args = ap.parse_args()
 
     from tests.test_webui_support import (
@@ -57,6 +61,9 @@ def main() -> int:
             wait_for(lambda: ui.tab_rows()["personas"]["raw"], timeout=90, what="leases", ui=ui)
             clock = lambda: datetime.fromisoformat(ui.tab_rows()["sim_time"]["raw"])  # noqa: E731
             print(f"locust web UI at {ui.url}, sim clock {clock().isoformat()}")
+            wait_for(lambda: (ui.status()["sim_hour"] or 0) >= args.wait_hours,
+                     timeout=60 + args.wait_hours * 3600 / args.time_scale * 2,
+                     what=f"{args.wait_hours} simulated hours", ui=ui)  # fmt: skip
 
             for name, path in (("tab", "/?tab=simulation"), ("page", "/simulation")):
                 png = out / f"{name}.png"
@@ -90,11 +97,20 @@ def main() -> int:
                 time.sleep(3)
                 b = clock()
                 print(f"running: clock {a.isoformat()} -> {b.isoformat()} after 3 s")
+                n = browser.wait_js(
+                    "(() => { const p = document.getElementById('loadsim-hours');"
+                    " if (!p || !p.dataset.updates) return null;"
+                    " p.scrollIntoView(); return Number(p.dataset.hours); })()",
+                    timeout=20,
+                )
+                time.sleep(0.5)
+                browser.screenshot(out / "tab_charts.png")
+                print(f"screenshot {out / 'tab_charts.png'} ({n} simulated hours drawn)")
             finally:
                 browser.close()
 
             leased = ui.status()["personas_leased"]
-            for path in ("/stats/requests", "/simulation/status"):
+            for path in ("/stats/requests", "/simulation/status", "/simulation/hours"):
                 ms = []
                 for _ in range(args.samples):
                     t0 = time.perf_counter()

@@ -151,6 +151,8 @@ def test_tab_renders_in_headless_chromium(ui: LocustUI, tmp_path: Path) -> None:
     assert "Simulated clock" in dom
     assert day in dom
     assert "Pause / Resume / Checkpoint" in dom
+    # The hour charts, drawn by the page's own script above the tab's table.
+    assert '<svg id="loadsim-chart-counts"' in dom and '<svg id="loadsim-chart-slip"' in dom
     png = tmp_path / "tab.png"
     chromium_cli(
         ["--virtual-time-budget=8000", f"--screenshot={png}", url], profile=tmp_path / "p2"
@@ -165,6 +167,7 @@ def test_buttons_pause_and_resume_in_a_real_browser(ui: LocustUI, tmp_path: Path
     try:
         browser.goto(ui.url + "/?tab=simulation")
         browser.wait_js("document.body.innerText.includes('Simulated clock')", what="the tab")
+        _assert_hour_charts(browser, ui, "the tab")
         browser.click("#loadsim-pause")
         wait_for(lambda: ui.status()["paused"], timeout=10, what="pause by a click")
         assert ui.status()["paused_reason"] == "paused from the web UI"
@@ -179,6 +182,7 @@ def test_buttons_pause_and_resume_in_a_real_browser(ui: LocustUI, tmp_path: Path
         wait_for(lambda: not ui.status()["paused"], timeout=10, what="resume by a click")
 
         browser.goto(ui.url + "/simulation")
+        _assert_hour_charts(browser, ui, "/simulation")
         browser.click("#btn-pause")
         wait_for(lambda: ui.status()["paused"], timeout=10, what="pause from /simulation")
         browser.wait_js(
@@ -189,3 +193,47 @@ def test_buttons_pause_and_resume_in_a_real_browser(ui: LocustUI, tmp_path: Path
         wait_for(lambda: not ui.status()["paused"], timeout=10, what="resume from /simulation")
     finally:
         browser.close()
+
+
+_CHART_STATE = """(() => {
+  const panel = document.getElementById("loadsim-hours");
+  if (!panel || !panel.dataset.updates || panel.style.display === "none") return null;
+  const pts = (id, series) => [...document.querySelectorAll(
+    `#${id} g[data-series="${series}"] circle.pt`)].map((c) => Number(c.dataset.hour));
+  return {
+    updates: Number(panel.dataset.updates),
+    table: [...panel.querySelectorAll("#loadsim-hours-table tbody tr")].map(
+      (tr) => [...tr.children].map((td) => td.textContent)),
+    sessions: pts("loadsim-chart-counts", "sessions"),
+    orders: pts("loadsim-chart-counts", "orders"),
+    failed: pts("loadsim-chart-counts", "failed"),
+    p99: pts("loadsim-chart-slip", "slip_p99_ms"),
+    above_table: !!panel.nextElementSibling &&
+      panel.nextElementSibling.innerText.includes("Simulated clock"),
+  };
+})()"""
+
+
+def _assert_hour_charts(browser, ui: LocustUI, where: str) -> None:
+    """The simulated clock's story drawn as SVG: one point per simulated hour the table
+    under the charts shows (the hours so far, from /simulation/hours), redrawn as the run
+    goes on."""
+    first = browser.wait_js(_CHART_STATE, timeout=20, what=f"the hour charts on {where}")
+    hours = [r[0] for r in first["table"]]
+    assert hours and hours == [str(h) for h in range(int(hours[0]), int(hours[-1]) + 1)]
+    for series in ("sessions", "orders", "failed"):
+        assert [str(h) for h in first[series]] == hours, (series, first)
+    # Slip is drawn for each hour that has one, as the table says.
+    assert [str(h) for h in first["p99"]] == [r[0] for r in first["table"] if r[6] != "—"]
+    code, body = ui.get("/simulation/hours", headers={"Accept": "application/json"})
+    assert code == 200
+    live = body["hours"]
+    assert [h["hour"] for h in live][: len(hours)] == [int(h) for h in hours]
+    if where == "the tab":  # above the tab's own table, outside React's nodes
+        assert first["above_table"] is True, first
+    # Refreshing as the run goes: redrawn from new data every 5 s.
+    again = browser.wait_js(
+        f"(() => {{ const s = {_CHART_STATE}; return s && s.updates > {first['updates']} ? s : null; }})()",
+        timeout=20, what=f"the hour charts on {where} to redraw",
+    )  # fmt: skip
+    assert len(again["sessions"]) == len(again["table"]) >= len(hours)

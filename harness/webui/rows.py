@@ -115,6 +115,43 @@ def timing_rows(timings: list[dict[str, Any]], *, start: int) -> list[dict[str, 
     return out
 
 
+def hour_points(buckets: Mapping[int, Any], *, current: int | None = None) -> list[dict[str, Any]]:
+    """One point per simulated hour, from the first hour with counts to the last (or the
+    ``current`` hour, when later): what the Simulation tab's charts draw.
+
+    Args:
+        buckets: The master's merged counters by simulated hour
+            (``HourAggregate.hours``: each with ``counts`` and ``slip_percentile(q)``).
+        current: The hour the clock is in (drawn even before anything was counted in it).
+
+    Returns:
+        Dicts with ``hour``, ``sessions`` (shop + idle browse), ``orders``, ``failed``,
+        ``missed``, ``acted`` and ``slip_p50_ms`` / ``slip_p99_ms`` (``None`` without slip);
+        an hour with no counters between two that have them is all zeros.
+    """
+    if not buckets:
+        return []
+    first = min(buckets)
+    last = max(max(buckets), current if current is not None else first)
+    out = []
+    for h in range(first, last + 1):
+        b = buckets.get(h)
+        c = b.counts if b is not None else {}
+        out.append(
+            {
+                "hour": h,
+                "sessions": int(c.get("shopped", 0)) + int(c.get("idle", 0)),
+                "orders": int(c.get("orders", 0)),
+                "failed": int(c.get("failed", 0)),
+                "missed": int(c.get("missed", 0)),
+                "acted": int(c.get("acted", 0)),
+                "slip_p50_ms": b.slip_percentile(50) if b is not None else None,
+                "slip_p99_ms": b.slip_percentile(99) if b is not None else None,
+            }
+        )
+    return out
+
+
 def _ms(v: Any) -> str:
     n = _num(v)
     if n is None:

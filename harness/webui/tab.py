@@ -10,6 +10,10 @@ What goes where, and why (checked against Locust 2.47's ``web.py`` and its React
   (a per-column formatter exists but cannot be sent as JSON). So the harness serves
   ``<base>/simulation`` (status + three buttons, usable without JavaScript) and adds a small
   fixed button bar to Locust's page; the Download Data tab links the page and a CSV.
+* **The charts** (sessions, orders, failures and slip per simulated hour) are drawn by the
+  page's own script as inline SVG from ``<base>/simulation/hours``: on the ``/simulation``
+  page, and in Locust's Simulation tab by the same script the bar adds, placed above the
+  tab's table (outside React's nodes) while the tab is open; both redraw every 5 s.
 * Every route is wrapped in ``web_ui.auth_required_if_enabled``: with ``--web-login`` they
   need the same login as Locust's own ``/swarm`` and ``/stop``. State changes are POST only.
 """
@@ -29,6 +33,7 @@ from harness.webui.rows import (
     STRUCTURE,
     TAB_KEY,
     TAB_TITLE,
+    hour_points,
     rows_csv,
     status_rows,
     timing_rows,
@@ -101,7 +106,12 @@ def build_blueprint(environment: Any, web_ui: Any, *, base_path: str) -> Any:
         best = request.accept_mimetypes.best_match(["application/json", "text/html"])
         if best == "text/html" and request.mimetype != "application/json":
             return Response(
-                control_page(rows=rows(), base_path=base_path, message=body["message"]),
+                control_page(
+                    rows=rows(),
+                    base_path=base_path,
+                    message=body["message"],
+                    hours=_hours(environment),
+                ),  # fmt: skip
                 status=code,
                 mimetype="text/html",
             )
@@ -110,7 +120,13 @@ def build_blueprint(environment: Any, web_ui: Any, *, base_path: str) -> Any:
     @bp.route("/simulation")
     @auth
     def page() -> Any:
-        return Response(control_page(rows=rows(), base_path=base_path), mimetype="text/html")
+        html = control_page(rows=rows(), base_path=base_path, hours=_hours(environment))
+        return Response(html, mimetype="text/html")
+
+    @bp.route("/simulation/hours")
+    @auth
+    def hours() -> Any:
+        return jsonify({"hours": _hours(environment)})
 
     @bp.route("/simulation/status")
     @auth
@@ -285,6 +301,13 @@ def tab_rows(environment: Any, *, base_path: str) -> list[dict[str, Any]]:
 def _status(environment: Any) -> dict[str, Any]:
     director = director_of(environment)
     return dict(director.status()) if director is not None else {}
+
+
+def _hours(environment: Any) -> list[dict[str, Any]]:
+    director = director_of(environment)
+    if director is None or director.run is None:
+        return []
+    return hour_points(director.agg.hours, current=max(director.current_hour, 0))
 
 
 def _body(action: str, changed: bool, message: str, director: Any) -> dict[str, Any]:

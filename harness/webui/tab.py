@@ -304,7 +304,9 @@ def _status(environment: Any) -> dict[str, Any]:
 
 
 def _hours(environment: Any) -> list[dict[str, Any]]:
-    director = director_of(environment)
+    # The merged hour counters are the SimulationDirector's own (``agg``, read as
+    # ``harness.outputs.prometheus.metrics_status`` reads them), not the Director interface.
+    director: Any = director_of(environment)
     if director is None or director.run is None:
         return []
     return hour_points(director.agg.hours, current=max(director.current_hour, 0))

@@ -6,7 +6,9 @@ time, drawn by matplotlib as inline SVG (no script, no CDN, no external file): a
 agents and the ramp, sessions/orders/failures per simulated hour, slip p50/p99 per hour
 against its threshold, HTTP latency and throughput over the run and per endpoint (HTTP
 only), with offer cycles and breaker, outage, pause and resume events marked on every
-time axis.
+time axis; and, when the run directory holds ``loadsim realism``'s ``realism.json`` (or
+``realism/realism.json``), each statistic's score with the simulated and real sides
+overlaid.
 
 The figures the page shows are also in a JSON data block (``<script
 type="application/json" id="loadsim-data">``) and each headline cell carries
@@ -557,9 +559,123 @@ def _events_table(events: list[dict[str, Any]]) -> str:
     return f"<table><tr><th>sim hour</th><th>event</th><th>detail</th></tr>{rows}</table>"
 
 
-def render_html(report: RunReport, events: list[dict[str, Any]]) -> str:
-    """The whole page as one string."""
+# ------------------------------------------------------------------ realism
+
+REALISM_PLACES = ("realism.json", "realism/realism.json")
+"""Where a run's ``loadsim realism RUN -o DIR`` results are looked for, in the run
+directory (``reports.realism_render.REALISM_JSON``)."""
+
+
+def read_realism(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The run's realism results and where they were read, else ``(None, None)``; an
+    unreadable file is ``(None, "<file>: <why>")`` (the page says so, nothing else fails)."""
+    for rel in REALISM_PLACES:
+        path = Path(run_dir) / rel
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+                raise ValueError("expected an object with rows")
+            if not isinstance(data.get("overlays", {}), dict):
+                raise ValueError("overlays: expected an object")
+        except (OSError, ValueError) as exc:
+            return None, f"{rel}: {exc}"
+        return {**data, "source": rel}, None
+    return None, None
+
+
+def _realism_svg(realism: dict[str, Any]) -> str:
+    """Each statistic's two sides overlaid, small multiples: a distribution's CDFs (the
+    largest vertical gap is the KS statistic), a share vector's bars side by side."""
+    overlays = realism.get("overlays") or {}
+    scores = {r.get("statistic"): r.get("score") for r in realism["rows"]}
+    names = [n for n in overlays if isinstance(overlays[n], dict)]
+    if not names:
+        return ""
+    cols = 3
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(10.5, 2.7 * rows), dpi=100)
+    FigureCanvasSVG(fig)
+    for i, name in enumerate(names):
+        o = overlays[name]
+        ax = fig.add_subplot(rows, cols, i + 1)
+        sim, real = o.get("sim") or [], o.get("real") or []
+        if o.get("kind") == "share":
+            labels = [str(x) for x in o.get("labels") or []]
+            x = list(range(len(labels)))
+            ax.bar([v - 0.2 for v in x], real, 0.4, label="real (held out)", color="#4c72b0")
+            ax.bar([v + 0.2 for v in x], sim, 0.4, label="simulated", color="#dd8452")
+            step = max(1, math.ceil(len(labels) / 8))
+            ax.set_xticks(x[::step], labels[::step], fontsize=7)
+            ax.set_ylabel("share", fontsize=8)
+        else:
+            probs = o.get("probs") or []
+            ax.step(real, probs, where="post", label="real (held out)", color="#4c72b0")
+            ax.step(sim, probs, where="post", label="simulated", color="#dd8452")
+            ax.set_ylabel("cumulative share", fontsize=8)
+        score = scores.get(name)
+        ax.set_title(f"{name}" + (f" — score {score:.3f}" if score is not None else ""),
+                     fontsize=9)  # fmt: skip
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "loadsim"}):
+        fig.savefig(buf, format="svg")
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _realism_section(realism: dict[str, Any] | None, problem: str | None) -> str:
+    if realism is None:
+        if problem is None:
+            return ""
+        return (f"<section><h2>Realism: simulated vs real households</h2>"
+                f'<p class="muted">not shown: {html.escape(problem)}</p></section>')  # fmt: skip
+    body = []
+    for r in realism["rows"]:
+        name = str(r.get("statistic"))
+        key = f"realism.{name}"
+        body.append(
+            "<tr>"
+            f"<td>{html.escape(name)}</td>"
+            + _cell(f"{key}.score", r.get("score"), _fmt(r.get("score")), "num")
+            + _cell(f"{key}.sim_mean", r.get("sim_mean"), _fmt(r.get("sim_mean")), "num")
+            + _cell(f"{key}.real_mean", r.get("real_mean"), _fmt(r.get("real_mean")), "num")
+            + f"<td>{html.escape(str(r.get('unit') or ''))}</td>"
+            + f"<td>{'yes' if r.get('gated') else 'no'}</td>"
+            + f"<td class='muted'>{html.escape(str(r.get('note') or ''))}</td></tr>"
+        )
+    header = "".join(f"<li>{html.escape(str(h))}</li>" for h in realism.get("header") or [])
+    table = ("<table><tr><th>statistic</th><th>score</th><th>simulated mean</th>"
+             "<th>real mean</th><th>unit</th><th>gated</th><th>note</th></tr>"
+             + "".join(body) + "</table>")  # fmt: skip
+    svg = _realism_svg(realism)
+    return (
+        '<section class="chart"><h2>Realism: simulated vs real households</h2>'
+        f'<p class="muted">from {html.escape(str(realism["source"]))} '
+        "(<code>loadsim realism RUN -o DIR</code>; score 1 = the same distribution)</p>"
+        + (f"<ul class='muted'>{header}</ul>" if header else "")
+        + table
+        + svg
+        + "</section>"
+    )
+
+
+def render_html(
+    report: RunReport,
+    events: list[dict[str, Any]],
+    *,
+    realism: dict[str, Any] | None = None,
+    realism_problem: str | None = None,
+) -> str:
+    """The whole page as one string; ``realism``: :func:`read_realism`'s results, drawn
+    after the charts when the run has them."""
     data = page_data(report, events)
+    if realism is not None:
+        data["realism"] = {"source": realism["source"], "rows": realism["rows"]}
     s = report.summary
     m = report.manifest
     sub = (f"time scale {_fmt(s['time'].get('time_scale'))}x · "
@@ -580,6 +696,9 @@ def render_html(report: RunReport, events: list[dict[str, Any]]) -> str:
         parts.append(f'<section class="chart"><h2>{html.escape(title)}</h2>{svg}</section>')
     parts.append(f"<section><h2>Events on the simulated clock</h2>{_events_table(data['events'])}"
                  "</section>")  # fmt: skip
+    realism_html = _realism_section(realism, realism_problem)
+    if realism_html:
+        parts.append(realism_html)
     notes = s["sources"].get("notes") or []
     if notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
@@ -596,7 +715,11 @@ def write_html_report(report: RunReport, path: Path, *, events: list[dict[str, A
     from reports.build import _clean
 
     # numpy scalars and NaN as summary.json has them (JSON-safe), the report untouched
-    text = render_html(dataclasses.replace(report, summary=_clean(report.summary)), events)
+    realism, problem = read_realism(path.parent)
+    text = render_html(
+        dataclasses.replace(report, summary=_clean(report.summary)), events,
+        realism=realism, realism_problem=problem,
+    )  # fmt: skip
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

@@ -1,4 +1,5 @@
-"""The realism table (console) and its files: one PNG per statistic, the table as CSV.
+"""The realism table (console) and its files: one PNG per statistic, the table as CSV, and
+both as data (``realism.json``, drawn in a run's ``report.html``).
 
 PNGs overlay the two sides: empirical CDFs for distributions (what the KS statistic
 measures: the largest vertical gap), side-by-side bars for shares (what TV sums).
@@ -106,8 +107,55 @@ def _plot(name: str, sim: Sample, real: Sample, score: float, path: Path) -> Non
     plt.close(fig)
 
 
+REALISM_JSON = "realism.json"
+"""The scores and both sides' overlays as data; ``report.html`` draws them when the run
+directory (or its ``realism/``) holds this file (``reports.html_report``)."""
+
+CDF_POINTS = 51
+"""Quantiles kept per distribution in ``realism.json`` (0, 2 %, …, 100 %)."""
+
+
+def realism_data(report: RealismReport) -> dict[str, object]:
+    """``realism.json``'s content: each row's figures and the two sides overlaid — a
+    distribution as its quantiles (the CDF the KS statistic reads), a share vector as is."""
+    rows = [
+        {"statistic": r.spec.name, "unit": r.spec.unit, "score": _finite(r.score),
+         "sim_mean": _finite(r.sim_mean), "real_mean": _finite(r.real_mean),
+         "retailsynth": r.retailsynth, "gated": r.spec.gated, "note": r.spec.note,
+         "n_sim": int(r.n_sim), "n_real": int(r.n_real)}
+        for r in report.rows
+    ]  # fmt: skip
+    overlays: dict[str, object] = {}
+    for r in report.rows:
+        s, q = report.sim.get(r.spec.name), report.real.get(r.spec.name)
+        if s is None or q is None:
+            continue
+        if s.is_share:
+            overlays[r.spec.name] = {"kind": "share", "labels": list(s.labels),
+                                     "sim": _floats(s.values), "real": _floats(q.values)}  # fmt: skip
+        elif len(s.values) and len(q.values):
+            probs = np.linspace(0.0, 1.0, CDF_POINTS)
+            overlays[r.spec.name] = {
+                "kind": "cdf", "probs": _floats(probs),
+                "sim": _floats(np.quantile(s.values, probs)),
+                "real": _floats(np.quantile(q.values, probs)),
+            }  # fmt: skip
+    return {"header": list(report.header), "rows": rows, "overlays": overlays}
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), 6)
+
+
+def _floats(values: object) -> list[float | None]:
+    return [_finite(float(v)) for v in np.asarray(values, dtype=float)]
+
+
 def write_outputs(report: RealismReport, directory: Path) -> list[Path]:
-    """``realism.csv`` and one ``<statistic>.png`` per row in ``directory``."""
+    """``realism.csv``, ``realism.json`` and one ``<statistic>.png`` per row in
+    ``directory``."""
+    import json
+
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     table = directory / "realism.csv"
@@ -119,6 +167,9 @@ def write_outputs(report: RealismReport, directory: Path) -> list[Path]:
                         r.retailsynth if r.retailsynth is not None else "", r.spec.gated,
                         r.spec.note])  # fmt: skip
     written.append(table)
+    data = directory / REALISM_JSON
+    data.write_text(json.dumps(realism_data(report), allow_nan=False, indent=1), encoding="utf-8")
+    written.append(data)
     for r in report.rows:
         s, q = report.sim.get(r.spec.name), report.real.get(r.spec.name)
         if s is None or q is None:

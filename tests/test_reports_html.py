@@ -221,3 +221,83 @@ def test_loadsim_report_rewrites_the_page_with_the_command_line_gates(
         json.loads(page.data_block)["verdict"]
         == json.loads((run / "summary.json").read_text())["verdict"]
     )
+
+
+def _realism_report() -> Any:
+    import numpy as np
+
+    from reports.realism import RealismReport
+    from reports.realism_stats import Sample, compare
+
+    rng = np.random.default_rng(5)
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    sim = {
+        "baskets per household-week": Sample(rng.poisson(1.2, 400).astype(float)),
+        "basket value": Sample(rng.lognormal(3.4, 0.6, 300)),
+        "day-of-week share": Sample(np.array([0.12, 0.13, 0.14, 0.13, 0.15, 0.18, 0.15]), days),
+    }
+    real = {
+        "baskets per household-week": Sample(rng.poisson(1.0, 500).astype(float)),
+        "basket value": Sample(rng.lognormal(3.5, 0.7, 350)),
+        "day-of-week share": Sample(np.array([0.13, 0.12, 0.13, 0.13, 0.16, 0.19, 0.14]), days),
+    }
+    return RealismReport(compare(sim, real), header=["real: 120 held-out households"],
+                         sim=sim, real=real)  # fmt: skip
+
+
+def test_realism_results_in_the_run_are_overlaid_in_the_page(run: Path, tmp_path: Path) -> None:
+    """``loadsim realism RUN -o runs/RUN/realism`` then ``loadsim report RUN``: the page
+    shows each statistic's score and means as ``realism.json``/``realism.csv`` have them,
+    and both sides overlaid per statistic (CDFs for distributions, bars for shares)."""
+    import csv
+    import shutil
+
+    from harness.cli import main
+    from reports.realism_render import write_outputs
+
+    run = Path(shutil.copytree(run, tmp_path / "runs" / run.name))
+    before = (run / "report.html").read_text()
+    assert "Realism: simulated vs real households" not in before  # no results, no section
+    written = write_outputs(_realism_report(), run / "realism")
+    assert run / "realism" / "realism.json" in written
+    code = main(["report", run.name, "--runs-dir", str(run.parent), "--no-db"])
+    assert code == 0
+    page = _page(run)
+    text = (run / "report.html").read_text()
+    stored = json.loads((run / "realism" / "realism.json").read_text())
+    with open(run / "realism" / "realism.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["statistic"] for r in table] == [r["statistic"] for r in stored["rows"]] == [
+        "baskets per household-week", "basket value", "day-of-week share",
+    ]  # fmt: skip
+    for r in table:
+        key = f"realism.{r['statistic']}"
+        assert round(page.cells[f"{key}.score"], 4) == float(r["score"])
+        assert round(page.cells[f"{key}.sim_mean"], 4) == float(r["sim_mean"])
+        assert round(page.cells[f"{key}.real_mean"], 4) == float(r["real_mean"])
+    block = json.loads(page.data_block)["realism"]
+    assert block == {"source": "realism/realism.json", "rows": stored["rows"]}
+    # One overlay per statistic, titled with its score, in one inline SVG.
+    section = text[text.index("<h2>Realism: simulated vs real households</h2>") :]
+    section = section[: section.index("</section>")]
+    assert section.count("<svg") == 1
+    for r in stored["rows"]:
+        assert f"{r['statistic']} — score {r['score']:.3f}" in section
+    assert stored["overlays"]["day-of-week share"]["labels"][0] == "Mon"
+    assert len(stored["overlays"]["basket value"]["probs"]) == 51
+    assert "real (held out)" in section and "simulated" in section
+
+
+def test_an_unreadable_realism_file_is_named_and_the_page_still_written(
+    run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from harness.cli import main
+
+    run = Path(shutil.copytree(run, tmp_path / "runs" / run.name))
+    (run / "realism.json").write_text("{not json")
+    assert main(["report", run.name, "--runs-dir", str(run.parent), "--no-db"]) == 0
+    text = (run / "report.html").read_text()
+    assert '<p class="muted">not shown: realism.json: Expecting property name' in text
+    assert "realism" not in json.loads(_page(run).data_block)

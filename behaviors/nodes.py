@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.runtime import Runtime
 
+from behaviors import llm as model
 from behaviors import rules
 from behaviors.events import EventClock
 from behaviors.llm import LlmSeat, decide_basket
@@ -214,6 +215,9 @@ def view_coupons(state: HourState, runtime: Runtime[HourContext]) -> dict[str, A
     try:
         wallet = ctx.shop.wallet()
         cd = rules.choose_coupon(persona, wallet, cart.lines if cart else (), ctx.rng)
+        decided: dict[str, Any] = {}
+        if ctx.llm is not None:  # the rule's choice is drawn first: the same stream either way
+            cd, decided = model.decide_coupon(ctx.llm, persona, wallet, cart, cd)
         values = dict(cd.eligible)
         for cid in cd.viewed:
             try:
@@ -227,7 +231,7 @@ def view_coupons(state: HourState, runtime: Runtime[HourContext]) -> dict[str, A
                     user_coupon_id=cid,
                 )
             )
-        steps["choose_coupon"] = cd.as_payload()
+        steps["choose_coupon"] = {**cd.as_payload(), **decided}
         if cd.chosen is not None:
             try:
                 cart = ctx.shop.apply_coupon(cd.chosen)
@@ -235,13 +239,13 @@ def view_coupons(state: HourState, runtime: Runtime[HourContext]) -> dict[str, A
                 events.append(
                     clock.event(
                         "apply_coupon",
-                        cd.as_payload(),
+                        {**cd.as_payload(), **decided},
                         user_coupon_id=cd.chosen,
                         price_cents=cart.discount_cents,
                     )
                 )
             except ShopRejected as exc:
-                steps["choose_coupon"] = {**cd.as_payload(), "rejected": exc.reason}
+                steps["choose_coupon"] = {**cd.as_payload(), **decided, "rejected": exc.reason}
     except ShopUnavailable as exc:
         return {"error": exc, "events": events, "clock": clock.seconds, "steps": steps}
     return {
@@ -260,6 +264,8 @@ def decide_checkout(state: HourState, runtime: Runtime[HourContext]) -> dict[str
     cd = rules.decide_checkout(
         ctx.persona, coupon_applied=state.get("coupon_applied", False), rng=ctx.rng
     )
+    if ctx.llm is not None:  # the rule's draw is made first: the same stream either way
+        cd = model.decide_checkout(ctx.llm, ctx.persona, state.get("cart"), cd)
     out: dict[str, Any] = {"checkout": cd, "steps": {"decide_checkout": cd.as_payload()}}
     if cd.abandon:
         out["abandon_reason"] = "decided"

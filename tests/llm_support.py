@@ -2,9 +2,10 @@
 answers, for the LLM adapter's tests (``tests/test_llm_adapter.py``).
 
 ``ScriptedLlmServer(script)``: each POST ``/v1/chat/completions`` takes the next mode from
-``script`` (the last one repeats): ``valid`` (the two cheapest offered products, one each),
-``slow:<s>`` (``valid`` after ``s`` seconds), ``invalid_json``, ``schema`` (JSON of the
-wrong shape), ``unknown`` (a product id not offered), ``http_<status>``. It records every
+``script`` (the last one repeats): ``valid`` (the basket: the two cheapest offered products,
+one each; the coupon: the first offered; the checkout: complete), ``slow:<s>`` (``valid``
+after ``s`` seconds), ``invalid_json``, ``schema`` (JSON of the wrong shape), ``unknown`` (a
+product or coupon id not offered; a checkout answer that is neither), ``http_<status>``. It records every
 request body and the tokens it reported, so a test can compare what the harness counted
 with what the server saw.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,6 +28,7 @@ class ScriptedLlmServer:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
         self.tokens_served = 0
+        self.questions: Counter[str] = Counter()  # answered questions by kind
         self._lock = threading.Lock()
         owner = self
 
@@ -62,13 +65,14 @@ class ScriptedLlmServer:
         if mode.startswith("slow:"):
             time.sleep(float(mode[5:]))
             mode = "valid"
-        offered = json.loads(body["messages"][-1]["content"])["offered"]
-        cheap = sorted(offered, key=lambda p: p["price_cents"])[:2]
+        asked = json.loads(body["messages"][-1]["content"])
+        with self._lock:
+            self.questions[asked.get("question", "basket")] += 1
         content = {
-            "valid": json.dumps({"lines": [{"product_id": p["id"], "quantity": 1} for p in cheap]}),
+            "valid": self._valid(asked),
             "invalid_json": '{"lines": [{"product_id": ',
             "schema": json.dumps({"basket": "milk"}),
-            "unknown": json.dumps({"lines": [{"product_id": 987654321, "quantity": 1}]}),
+            "unknown": self._unknown(asked),
         }[mode]
         with self._lock:
             self.tokens_served += PROMPT_TOKENS + COMPLETION_TOKENS
@@ -80,6 +84,23 @@ class ScriptedLlmServer:
             "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
                       "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS},
         })  # fmt: skip
+
+    @staticmethod
+    def _valid(asked: dict[str, Any]) -> str:
+        if asked.get("question") == "coupon":  # the best coupon offered
+            return json.dumps({"user_coupon_id": asked["coupons"][0]["user_coupon_id"]})
+        if asked.get("question") == "checkout":
+            return json.dumps({"decision": "complete"})
+        cheap = sorted(asked["offered"], key=lambda p: p["price_cents"])[:2]
+        return json.dumps({"lines": [{"product_id": p["id"], "quantity": 1} for p in cheap]})
+
+    @staticmethod
+    def _unknown(asked: dict[str, Any]) -> str:
+        if asked.get("question") == "coupon":
+            return json.dumps({"user_coupon_id": 987654321})
+        if asked.get("question") == "checkout":
+            return json.dumps({"decision": "maybe"})
+        return json.dumps({"lines": [{"product_id": 987654321, "quantity": 1}]})
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:

@@ -222,3 +222,43 @@ def test_llama_cpp_servers_json_object_format_carries_the_schema():
     assert isinstance(got, Decided)
     fmt = server.requests[0]["response_format"]
     assert fmt["type"] == "json_object" and fmt["schema"]["required"] == ["lines"]
+
+
+def _coupon_and_checkout_questions():
+    from behaviors.llm import CartItem, CheckoutQuestion, CouponQuestion, WalletOffer
+
+    cart = (CartItem(product_id=1, category="dairy", brand="b", unit_price_cents=250, quantity=2),)
+    coupon = CouponQuestion(
+        persona_id="p", persona={"age": 40}, cart=cart, subtotal_cents=500,
+        coupons=(WalletOffer(user_coupon_id=7, kind="frontstore", category=None, brand=None,
+                             discount_cents=50),),
+    )  # fmt: skip
+    checkout = CheckoutQuestion(
+        persona_id="p", persona={"age": 40}, budget_cents=5000, cart=cart, subtotal_cents=500,
+        discount_cents=50, total_cents=450, coupon_applied=True,
+    )  # fmt: skip
+    return coupon, checkout
+
+
+@pytest.mark.parametrize(
+    ("mode", "coupon_got", "checkout_got"),
+    [("valid", 7, "complete"), ("unknown", "unknown_coupon", "schema"),
+     ("invalid_json", "invalid_json", "invalid_json"), ("http_500", "http_500", "http_500")],
+)  # fmt: skip
+def test_the_coupon_and_checkout_questions_are_answered_or_counted(mode, coupon_got, checkout_got):
+    coupon, checkout = _coupon_and_checkout_questions()
+    with ScriptedLlmServer([mode]) as server:
+        a = _adapter(server, cache_size=0)
+        got = [a.decide(coupon), a.decide(checkout)]
+        bodies = list(server.requests)
+
+    def what(g, field):
+        return getattr(g.answer, field) if isinstance(g, Decided) else g.reason
+
+    seen = [what(got[0], "user_coupon_id"), what(got[1], "decision")]
+    assert seen == [coupon_got, checkout_got]
+    assert [json.loads(b["messages"][1]["content"])["question"] for b in bodies] == [
+        "coupon", "checkout"
+    ]  # fmt: skip
+    assert bodies[0]["response_format"]["json_schema"]["schema"]["required"] == ["user_coupon_id"]
+    assert bodies[1]["response_format"]["json_schema"]["schema"]["required"] == ["decision"]

@@ -1,6 +1,7 @@
-"""Model-decided baskets in the shopping graph (``behaviors.llm``), through a fake port:
-the answer is checked against the offered slice and the budget, every bad answer is the
-rule's basket with a counted reason, and the hour's random stream does not depend on it."""
+"""Model-decided choices in the shopping graph (``behaviors.llm``), through a fake port:
+the basket, the coupon and the checkout choice. Each answer is checked against reality
+(the offered slice and the budget; the wallet's coupons), every bad answer is the rule's
+choice with a counted reason, and the hour's random stream does not depend on it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from behaviors.llm import (
     BasketAnswer,
     BasketLineAnswer,
     BasketQuestion,
+    CheckoutAnswer,
+    CheckoutQuestion,
+    CouponAnswer,
+    CouponQuestion,
     Decided,
     Fallback,
     in_llm_share,
@@ -19,6 +24,7 @@ from behaviors.llm import (
 from behaviors.memory_shop import InMemoryShop
 from behaviors.rhythm import decide_shop
 from behaviors.run import decide_hour, hour_rng, play_hour
+from behaviors.shop import WalletCoupon
 from behaviors.synthetic import make_catalog, make_persona
 
 CATALOG = make_catalog()
@@ -29,14 +35,21 @@ PERSONA = make_persona(
 
 
 class ScriptedPort:
-    """Answers every question with ``make(question)``; keeps the questions."""
+    """Answers the basket question with ``make(question)`` (kept in ``questions``), the
+    coupon and checkout questions with ``coupon`` / ``checkout`` (kept in ``others``;
+    default: a timeout, so the rule decides them)."""
 
-    def __init__(self, make):
-        self.make, self.questions = make, []
+    def __init__(self, make, coupon=None, checkout=None):
+        self.make, self.questions, self.others = make, [], []
+        self.coupon = coupon or (lambda q: Fallback("timeout"))
+        self.checkout = checkout or (lambda q: Fallback("timeout"))
 
-    def decide(self, question: BasketQuestion):
-        self.questions.append(question)
-        return self.make(question)
+    def decide(self, question):
+        if isinstance(question, BasketQuestion):
+            self.questions.append(question)
+            return self.make(question)
+        self.others.append(question)
+        return (self.coupon if isinstance(question, CouponQuestion) else self.checkout)(question)
 
 
 def _shop_hour() -> int:
@@ -154,3 +167,100 @@ def test_the_question_checks_budget_and_duplicates():
     assert q.check(dup) == "schema"
     assert q.check(BasketAnswer(lines=[])) is None
     assert q.cache_key() == ("p-llm", "basket", q.prompt_hash())
+
+
+# ------------------------------------------------------------------ coupon and checkout
+
+DEALER = make_persona(
+    "p-deal", shopping_frequency=14, preferred_days=("Mon",), preferred_time_of_day="evening",
+    coupon_affinity=1.0, deal_seeking=1.0, discount_sensitivity=0.0,
+)  # fmt: skip
+WALLET = [
+    WalletCoupon(10, 1, "frontstore", "percent", 10, 0),
+    WalletCoupon(11, 2, "frontstore", "amount", 100, 0),
+    WalletCoupon(12, 3, "category_brand", "amount", 300, 0, category="no-such-category"),
+]
+
+
+def _dealer_hour(h):
+    return decide_hour(DEALER, run_seed=3, sim_hour=h,
+                       slot_time=MONDAY + timedelta(hours=h, minutes=7))  # fmt: skip
+
+
+def _replay(h, port=None, share=1.0):
+    """Hour ``h`` of ``DEALER`` played afresh (its own random stream)."""
+    return play_hour(_dealer_hour(h), shop=InMemoryShop(CATALOG, wallet=WALLET),
+                     checkout_key=f"k:{h}", llm=port, llm_share=share)  # fmt: skip
+
+
+def _dealer_hours():
+    """Shop hours of ``DEALER`` whose wallet the rules open, with the rules' result."""
+    for h in range(3000):
+        if _dealer_hour(h).decision.kind != "shop":
+            continue
+        r = _replay(h)
+        if r.steps.get("open_wallet", {}).get("open") and "choose_coupon" in r.steps:
+            yield h, r
+
+
+def _applied(result):
+    return [e.user_coupon_id for e in result.events if e.event_type == "apply_coupon"]
+
+
+def test_the_model_chooses_the_coupon_only_from_the_wallets_discounting_coupons():
+    h, rules_r = next(_dealer_hours())
+    assert rules_r.steps["choose_coupon"]["chosen"] is None  # sensitivity 0: the rule applies none
+    port = ScriptedPort(lambda q: Fallback("timeout"),
+                        coupon=lambda q: Decided(CouponAnswer(user_coupon_id=11), "m", "h", 90, 8))  # fmt: skip
+    r = _replay(h, port)
+    (q,) = [q for q in port.others if isinstance(q, CouponQuestion)]
+    assert {c.user_coupon_id for c in q.coupons} == {10, 11}  # 12 discounts nothing: not offered
+    assert _applied(r) == [11]
+    (apply,) = [e for e in r.events if e.event_type == "apply_coupon"]
+    assert apply.payload["decided_by"] == "llm" and apply.payload["chosen"] == 11
+    assert apply.payload["tokens_in"] == 90 and r.steps["choose_coupon"]["decided_by"] == "llm"
+    # the coupon the model applied is the one the checkout redeemed
+    done = [e for e in r.events if e.event_type == "checkout_complete"]
+    assert not done or done[0].user_coupon_id == 11
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [(CouponAnswer(user_coupon_id=12), "unknown_coupon"),
+     (CouponAnswer(user_coupon_id=999), "unknown_coupon")],
+)  # fmt: skip
+def test_a_coupon_not_offered_is_the_rules_choice_counted(answer, reason):
+    h, rules_r = next(_dealer_hours())
+    r = _replay(h, ScriptedPort(lambda q: Fallback("timeout"),
+                                 coupon=lambda q: Decided(answer, "m", "h")))  # fmt: skip
+    assert _applied(r) == _applied(rules_r) == []
+    step = r.steps["choose_coupon"]
+    assert step["decided_by"] == "fallback" and step["fallback_reason"] == reason
+
+
+def test_the_model_decides_complete_or_abandon_and_the_stream_stays_the_rules():
+    h, rules_r = next(
+        (h, r) for h, r in _dealer_hours()
+        if r.outcome in ("completed", "abandoned") and r.steps.get("decide_checkout")
+    )  # fmt: skip
+    rule_abandons = rules_r.outcome == "abandoned"
+    flip = "complete" if rule_abandons else "abandon"
+    port = ScriptedPort(lambda q: Fallback("timeout"),
+                        checkout=lambda q: Decided(CheckoutAnswer(decision=flip), "m", "h", 80, 5))  # fmt: skip
+    r = _replay(h, port)
+    assert r.outcome == ("completed" if flip == "complete" else "abandoned")
+    step = r.steps["decide_checkout"]
+    assert step["decided_by"] == "llm" and step["decision"] == flip
+    assert step["draw"] == rules_r.steps["decide_checkout"]["draw"]  # the rule's draw, kept
+    (q,) = [q for q in port.others if isinstance(q, CheckoutQuestion)]
+    assert q.total_cents > 0 and q.budget_cents == DEALER.budget_per_trip
+    last = r.events[-1]
+    assert last.event_type == ("checkout_complete" if flip == "complete" else "abandon")
+    assert last.payload["decided_by"] == "llm"
+    # the same question refused (schema) or outside the share: the rule's outcome
+    bad = ScriptedPort(lambda q: Fallback("timeout"), checkout=lambda q: Fallback("schema"))
+    assert _replay(h, bad).outcome == rules_r.outcome
+    ruled = _replay(h, ScriptedPort(lambda q: 1 / 0), share=0.0)
+    assert ruled.outcome == rules_r.outcome
+    assert ruled.steps["decide_checkout"]["decided_by"] == "rules"
+    assert [e.event_type for e in ruled.events] == [e.event_type for e in rules_r.events]

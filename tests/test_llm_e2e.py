@@ -21,7 +21,7 @@ from tests.llm_support import COMPLETION_TOKENS, PROMPT_TOKENS, ScriptedLlmServe
 pytestmark = pytest.mark.e2e
 N = 200
 PER_CALL = PROMPT_TOKENS + COMPLETION_TOKENS
-BUDGET = 6 * PER_CALL
+BUDGET = 12 * PER_CALL
 
 
 @pytest.fixture()
@@ -50,14 +50,17 @@ def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_pa
             cwd=tmp_path,
         )  # fmt: skip
         requests, served = len(server.requests), server.tokens_served
+        asked_kinds = dict(server.questions)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert "sk-never-logged-123" not in out
     assert not any("sk-never-logged" in p.read_text(errors="replace")
                    for p in (runs / "llm").rglob("*") if p.is_file())  # fmt: skip
     block = json.loads((runs / "llm" / "llm.json").read_text())
-    print(f"[figure] llm e2e: {block}")
+    print(f"[figure] llm e2e: {block} questions served: {asked_kinds}")
     assert block["calls"] == requests > 0
+    assert set(asked_kinds) <= {"basket", "coupon", "checkout"} and asked_kinds["basket"] > 0
+    assert asked_kinds.get("checkout", 0) > 0  # the checkout choice is asked too
     assert block["tokens_in"] + block["tokens_out"] == served
     # The master holds the budget: it granted at most all of it, to the two workers, and
     # the tokens served stay within what it granted plus one call per process.
@@ -96,6 +99,18 @@ def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_pa
     )
     assert set(by) <= {"rules", "llm", "fallback"} and by.get("rules", 0) > 0, by
     assert 0 < by.get("llm", 0) <= block["decisions"]["llm"], by
+    # The coupon and the checkout choice say who decided them too.
+    ends = dict(
+        eng.connect()
+        .exec_driver_sql(
+            "SELECT coalesce(payload->>'decided_by', 'none'), count(*) FROM "
+            "shopping_session_events WHERE run_id = 'llm' AND event_type IN "
+            "('checkout_complete', 'apply_coupon') GROUP BY 1"
+        )
+        .all()
+    )
+    print(f"[figure] llm e2e: coupon/checkout events by decided_by: {ends}")
+    assert set(ends) <= {"rules", "llm", "fallback"} and ends.get("rules", 0) > 0, ends
     invented = """SELECT count(*) FROM shopping_session_events e WHERE e.run_id = 'llm'
         AND e.event_type = 'cart_add_item'
         AND NOT EXISTS (SELECT 1 FROM products p WHERE p.id = e.product_id)"""

@@ -20,7 +20,7 @@ One ``LlmAdapter`` per process, shared by its users. It owns what the model cost
 
 The answer is constrained by ``response_format`` (a JSON schema from the pydantic answer
 model), then parsed, validated and checked against the question's reality
-(``BasketQuestion.check``). The API key comes from ``LOADSIM_LLM_API_KEY`` or
+(each question's ``check``). The API key comes from ``LOADSIM_LLM_API_KEY`` or
 ``OPENAI_API_KEY`` and is never logged or written.
 """
 
@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from behaviors.llm import BasketQuestion, Decided, Fallback
+from behaviors.llm import Decided, Fallback, Question
 from harness.agent.rate_limit import TokenBucket
 from harness.config.messages import LlmTokensAsk, LlmTokensGrant, Message
 
@@ -180,7 +180,7 @@ class LlmAdapter:
         self.latencies_ms: deque[float] = deque(maxlen=LATENCIES_KEPT)
 
     # ------------------------------------------------------------------ the port
-    def decide(self, question: BasketQuestion) -> Decided | Fallback:
+    def decide(self, question: Question) -> Decided | Fallback:
         got = self._decide(question)
         if isinstance(got, Decided):
             self.decisions["llm"] += 1
@@ -189,7 +189,7 @@ class LlmAdapter:
             self.fallbacks[got.reason] += 1
         return got
 
-    def _decide(self, question: BasketQuestion) -> Decided | Fallback:
+    def _decide(self, question: Question) -> Decided | Fallback:
         key = question.cache_key()
         hit = self._cache.get(key) if self._cache_size else None
         if hit is not None:
@@ -261,7 +261,7 @@ class LlmAdapter:
         return None if self._fits(lease.granted) else "budget_spent"
 
     # ------------------------------------------------------------------ the call
-    def _call(self, question: BasketQuestion, phash: str) -> Decided | Fallback:
+    def _call(self, question: Question, phash: str) -> Decided | Fallback:
         import openai
 
         schema = question.answer_type.model_json_schema()
@@ -297,7 +297,7 @@ class LlmAdapter:
         except (ValueError, IndexError, AttributeError, TypeError):
             return Fallback("invalid_json", *meta)
         try:
-            answer = question.answer_type.model_validate(data)
+            answer: Any = question.answer_type.model_validate(data)  # the question's own type
         except ValidationError:
             return Fallback("schema", *meta)
         reason = question.check(answer)
@@ -312,10 +312,12 @@ class LlmAdapter:
 
     # ------------------------------------------------------------------ report
     def note_hour(self, steps: dict[str, Any]) -> None:
-        """A played hour's steps: a basket outside the share counts as the rules' decision
-        (the asked ones were counted in ``decide``)."""
-        if steps.get("add_to_cart", {}).get("decided_by") == "rules":
-            self.decisions["rules"] += 1
+        """A played hour's steps: each choice the rules made without asking (outside the
+        share, or nothing to ask) counts as the rules' decision (the asked ones were
+        counted in ``decide``)."""
+        for step in ("add_to_cart", "choose_coupon", "decide_checkout"):
+            if steps.get(step, {}).get("decided_by") == "rules":
+                self.decisions["rules"] += 1
 
     def to_json(self) -> dict[str, Any]:
         """This process's ``llm`` block (``merge`` adds processes together)."""

@@ -237,9 +237,9 @@ def control_page(
         f'<h1>Simulation</h1><p><a href="{escape(base_path)}/?tab=simulation">'
         "← back to Locust</a></p>"
         f"<div>{buttons}</div><div id=msg>{escape(message)}</div>"
-        f"<table><thead><tr><th>Metric</th><th>Value</th></tr></thead>"
-        f"<tbody id=rows>{body}</tbody></table>"
         f"<h2>Per simulated hour</h2><div id=loadsim-hours>{_hours_table(hours or [])}</div>"
+        f"<h2>Now</h2><table><thead><tr><th>Metric</th><th>Value</th></tr></thead>"
+        f"<tbody id=rows>{body}</tbody></table>"
         f"<script>{js}</script></body></html>"
     )
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from db.engine import split_budget
+from db.engine import BudgetPool, split_budget
 from harness.agent.rate_limit import control_rate, rate_shares
 from harness.config.messages import RunConfig
 
@@ -28,8 +28,8 @@ log = logging.getLogger("loadsim")
 
 def resize_pool(engine: Engine, connections: int) -> None:
     """Give ``engine``'s pool a new size (no-op for pools that cannot resize)."""
-    pool: Any = getattr(engine, "pool", None)
-    if connections > 0 and hasattr(pool, "resize") and pool.limit != connections:
+    pool = engine.pool
+    if connections > 0 and isinstance(pool, BudgetPool) and pool.limit != connections:
         pool.resize(connections)
 
 

@@ -27,12 +27,17 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import AsyncResult
 
 from harness.config.messages import Grant, LeaseRequest, Release, send
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+    from locust.runners import Runner
 
 WINDOW_S = 0.1
 MAX_BATCH = 500
@@ -57,7 +62,7 @@ class LeaseClient:
     with its granted entry as a checked map (``agent_id``, ``user_id``, ``persona``: a
     :class:`~harness.config.messages.LeaseEntry` on the wire)."""
 
-    def __init__(self, environment: Any, spawn_rate: float | None = None) -> None:
+    def __init__(self, environment: Environment, spawn_rate: float | None = None) -> None:
         self.environment = environment
         given = spawn_rate
         if given is None:
@@ -75,7 +80,12 @@ class LeaseClient:
         """Requests given up for want of an answer (this process, this run)."""
         self._given_up: OrderedDict[str, None] = OrderedDict()
         self._asked: dict[str, float] = {}  # req_id → when asked (perf_counter)
-        self.on_round_trip: Any = None  # (ms) -> None: the runtime's harness timings
+        self.on_round_trip: Callable[[float], None] | None = None  # the runtime's timings
+
+    def _runner(self) -> Runner:
+        runner = self.environment.runner
+        assert runner is not None  # users ask once Locust's runner runs them
+        return runner
 
     def ask(self, req_id: str) -> AsyncResult:
         """Queue a request; the result is the granted entry (agent_id, user_id, persona)."""
@@ -121,7 +131,7 @@ class LeaseClient:
         self._given_up[req_id] = None
         while len(self._given_up) > GIVEN_UP_MAX:
             self._given_up.popitem(last=False)
-        send(self.environment.runner, Release(req_id=req_id))
+        send(self._runner(), Release(req_id=req_id))
 
     def _observe(self) -> None:
         """k from the rate requests arrive at (this second's so far, or the last one's)."""
@@ -142,7 +152,7 @@ class LeaseClient:
         batch, self._batch = self._batch, []
         if batch:
             self.sent_messages += 1
-            send(self.environment.runner, LeaseRequest(req_ids=batch))
+            send(self._runner(), LeaseRequest(req_ids=batch))
 
     def cancel(self, req_id: str) -> None:
         """The user stopped before its grant: drop the request (here, or at the master).
@@ -150,7 +160,7 @@ class LeaseClient:
         result = self.pending.get(req_id)
         if result is not None and result.successful():
             self.done(req_id)
-            send(self.environment.runner, Release(agent_id=int(result.get()["agent_id"])))
+            send(self._runner(), Release(agent_id=int(result.get()["agent_id"])))
             return
         self.give_up(req_id)
 
@@ -172,4 +182,4 @@ class LeaseClient:
                     self.on_round_trip((time.perf_counter() - asked) * 1000)
                 pending.set({**item.entry.to_msg(), "granted_at": grant.at})
             else:
-                send(self.environment.runner, Release(agent_id=item.entry.agent_id))
+                send(self._runner(), Release(agent_id=item.entry.agent_id))

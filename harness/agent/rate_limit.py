@@ -32,9 +32,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gevent import GreenletExit
+
+if TYPE_CHECKING:
+    from gevent.event import Event
+    from gevent.lock import Semaphore
 
 BURST_S = 0.1
 """How many seconds of its rate a bucket of a run may save up (see the module docstring)."""
@@ -97,14 +101,14 @@ class TokenBucket:
         self._custom_sleep = sleep is not None
         self._sleep = sleep or _gevent_sleep
         self._interrupt: Callable[[Any], bool] | None = None
-        self._wake: Any = None  # gevent Event set by interrupt(): sleeping waiters wake
+        self._wake: Event | None = None  # set by interrupt(): sleeping waiters wake
         self.rate = 0.0
         self.burst = 1.0
         self._tokens = 0.0
         self._t = clock()
         self.waited_s = 0.0
         self.granted = 0
-        self._queue: Any = None  # FIFO of waiters, made on first use (gevent, lazily)
+        self._queue: Semaphore | None = None  # FIFO of waiters, made on first use (lazily)
         self.set_rate(rate, burst=burst)
 
     def set_rate(self, rate: float, *, burst: float | None = None) -> None:
@@ -202,7 +206,7 @@ class TokenBucket:
         self.waited_s += waited
         return waited
 
-    def _lock(self) -> Any:
+    def _lock(self) -> Semaphore:
         if self._queue is None:
             from gevent.lock import Semaphore  # FIFO wake-up order; cooperative
 

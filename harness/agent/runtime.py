@@ -29,12 +29,16 @@ from harness.config.options import HarnessOptions
 from offer_engine import calendar
 
 if TYPE_CHECKING:
+    from gevent import Greenlet
     from langgraph.graph.state import CompiledStateGraph
+    from locust.env import Environment
+    from locust.runners import Runner
     from sqlalchemy import Engine
 
     from db.settings import SimSettings
     from harness.agent.llm import LlmAdapter, LlmTotals
     from harness.agent.recorder import NullRecorder, Recorder
+    from harness.config.messages import DbFingerprint
     from harness.control.llm_budget import LlmBudget
     from offer_engine.clock import SimClock
 
@@ -81,7 +85,7 @@ class ProcessRuntime:
 
     def __init__(
         self,
-        environment: Any,
+        environment: Environment,
         opts: HarnessOptions,
         role: str,
         settings: SimSettings | None = None,
@@ -103,7 +107,7 @@ class ProcessRuntime:
         self.bucket = TokenBucket(0.0)
         self.bucket.set_share(opts.rate_limit)
         self.budget = RunBudget(self)
-        self.db_fingerprint: Any = None  # master/standalone: the run database's DbFingerprint
+        self.db_fingerprint: DbFingerprint | None = None  # the run database (master, standalone)
         self.counters = HttpCounters()
         self.collector = HourCollector()
         self.timings = HarnessTimings()  # the harness's own timings, never Locust's stats
@@ -123,6 +127,13 @@ class ProcessRuntime:
         self.refused = False  # a worker whose database is not the run's: it quits
         self._end_rate_waits_on_stop()
 
+    @property
+    def runner(self) -> Runner:
+        """Locust's runner of this process (it exists from ``init``, when this is built)."""
+        runner = self.environment.runner
+        assert runner is not None  # built in the init listener, after Locust made its runner
+        return runner
+
     def _end_rate_waits_on_stop(self) -> None:
         """When the run stops, users waiting for a token end at once — their requests are
         not sent, their hours end as a user killed at the stop timeout ends (see
@@ -134,7 +145,7 @@ class ProcessRuntime:
         if events is None or self.role == "master":
             return
 
-        def users_only(greenlet: Any) -> bool:
+        def users_only(greenlet: Greenlet) -> bool:
             group = getattr(getattr(self.environment, "runner", None), "user_greenlets", None)
             return group is None or greenlet in group
 
@@ -304,12 +315,12 @@ class ProcessRuntime:
         return None if real is None else real - time.time()
 
 
-def attach_runtime(environment: Any, rt: ProcessRuntime) -> None:
+def attach_runtime(environment: Environment, rt: ProcessRuntime) -> None:
     """Give Locust's ``Environment`` the process's runtime (done once, in ``init``)."""
     _RUNTIMES[environment] = rt
 
 
-def runtime_of(environment: Any) -> ProcessRuntime | None:
+def runtime_of(environment: Environment) -> ProcessRuntime | None:
     """The process's runtime; ``None`` before ``init`` or in a process the harness did not
     set up (or an object that cannot be weakly referenced, so never had one). The one typed
     way to it, so the import graph and mypy see who depends on it."""
@@ -319,7 +330,7 @@ def runtime_of(environment: Any) -> ProcessRuntime | None:
         return None
 
 
-def director_of(environment: Any) -> Director | None:
+def director_of(environment: Environment) -> Director | None:
     """The master's (or standalone's) ``SimulationDirector``, or ``None`` on a worker or
     before ``init`` (through :class:`Director`: ``control`` imports ``agent``, never the
     reverse)."""

@@ -27,7 +27,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from locust import User
+    from locust.env import Environment
 
 ENDPOINT_REQUEST_STATS = "locust.request_stats"
 """Flask endpoint of ``GET /stats/requests`` (the JSON the web UI polls every 2 s)."""
@@ -53,7 +57,7 @@ class HistoryWriter(Protocol):
     def write_rows(self, writer: CsvWriter, now: float) -> None: ...
 
 
-def user_is_stopping(user: Any) -> bool:
+def user_is_stopping(user: User) -> bool:
     """Locust asked this user to stop while a task runs (``User._state`` is
     ``LOCUST_STATE_STOPPING``; a running task is allowed to finish)."""
     from locust.user.task import LOCUST_STATE_STOPPING
@@ -61,7 +65,7 @@ def user_is_stopping(user: Any) -> bool:
     return bool(user._state == LOCUST_STATE_STOPPING)
 
 
-def history_writer(environment: Any) -> HistoryWriter:
+def history_writer(environment: Environment) -> HistoryWriter:
     """Locust's own history-row writer, without its files (the run directory's writer
     opens and appends the file itself, so a resumed run's history continues)."""
     from locust.stats import (
@@ -74,7 +78,7 @@ def history_writer(environment: Any) -> HistoryWriter:
     class _History(StatsCSV):
         full_history = False  # the Aggregated row only (read by the borrowed method)
 
-        def __init__(self, environment: Any) -> None:
+        def __init__(self, environment: Environment) -> None:
             super().__init__(environment, PERCENTILES_TO_REPORT)
             # StatsCSVFileWriter's stats_history_csv_columns (built there with its files).
             self.columns = [
@@ -92,7 +96,7 @@ def history_writer(environment: Any) -> HistoryWriter:
     return _History(environment)
 
 
-def locust_exit_code(environment: Any) -> int:
+def locust_exit_code(environment: Environment) -> int:
     """The code Locust exits a run with when the harness leaves it (``locust.main``'s
     shutdown rule): ``--exit-code-on-error`` (1) after any request failure or exception,
     2 after an unhandled greenlet exception, else 0. ``locust.log`` is read only when

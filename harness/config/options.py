@@ -69,7 +69,7 @@ _EXTENDED: weakref.WeakSet[Any] = weakref.WeakSet()
 """The parsers :func:`register_options` has extended."""
 
 
-def register_options(parser: Any) -> None:
+def register_options(parser: argparse.ArgumentParser) -> None:
     """Add the harness options to Locust's parser (repeat-safe: a parser is extended once;
     a flag the parser already has is left to its owner — argparse refuses it)."""
     if parser in _EXTENDED:
@@ -170,7 +170,7 @@ class HarnessOptions:
     llm_price: str = ""  # "IN,OUT" dollars per million tokens (reports.llm_report)
 
     @classmethod
-    def from_parsed(cls, ns: Any) -> HarnessOptions:
+    def from_parsed(cls, ns: argparse.Namespace) -> HarnessOptions:
         """Validate Locust's parsed options; ``ConfigError`` names the bad option."""
 
         def g(name: str, default: Any = None) -> Any:  # Locust's namespace: untyped

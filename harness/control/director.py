@@ -46,6 +46,7 @@ from harness.control.hour_book import HourBook
 from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool
 from harness.control.offer_cycles import OfferCycles
+from harness.control.resilience import ResumePoint
 from harness.control.run_guard import RunGuard
 from harness.control.run_state import RunState
 from harness.control.status import hour_line, live_status
@@ -67,12 +68,12 @@ class SimulationDirector:
         self.stack = stack  # the embedded stack (None when pointed elsewhere)
         self.state = RunState()
         self.stopped_early = False
-        self.resume_point: Any = None  # set by the glue for --resume
+        self.resume_point: ResumePoint | None = None  # set by the glue for --resume
         self._loop: gevent.Greenlet | None = None
         self._probe: gevent.Greenlet | None = None
         self._known_workers: frozenset[str] = frozenset()
         self._beat_at = 0.0
-        runner = self.env.runner
+        runner = rt.runner
         # --experiment: every persona's arm, decided now (an arm without personas: exit 2).
         self.experiment = experiment_for(self.opts, pool)
         # The parts, each given what it needs (the director's own steps late-bound, so a
@@ -290,7 +291,7 @@ class SimulationDirector:
         assert self.rt.clock is not None  # set by start_run before any broadcast
         self.run.clock = self.rt.clock.to_dict()
         if self.rt.role == "master":
-            send(self.env.runner, self.run)
+            send(self.rt.runner, self.run)
         else:
             self.rt.configure(self.run)
 
@@ -299,7 +300,7 @@ class SimulationDirector:
             return
         self.rt.budget.share_out(self.run, len(self._live_workers()))
         self.run.clock = self.rt.clock.to_dict()
-        send(self.env.runner, self.run, client_id=node)
+        send(self.rt.runner, self.run, client_id=node)
 
     def _check_workers(self) -> None:
         """Reclaim the leases of workers gone for good; re-share the budgets."""

@@ -18,8 +18,9 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.config.locust_compat import locust_exit_code
@@ -29,7 +30,9 @@ from reports.hour_table import hour_row
 
 if TYPE_CHECKING:
     from harness.agent.runtime import ProcessRuntime
+    from harness.control.director import SimulationDirector
     from harness.control.hour_book import HourBook
+    from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim")
 
@@ -155,7 +158,9 @@ class RunEnd:
         return time.time() - real_end if real_end is not None else 0.0
 
 
-def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, Any]]:
+def hours_rows(
+    director: SimulationDirector, hours: list[int] | None = None
+) -> list[dict[str, Any]]:
     """``hours.csv`` rows (``reports.hour_table`` columns) from the merged counters.
 
     Args:
@@ -206,7 +211,7 @@ def hours_rows(director: Any, hours: list[int] | None = None) -> list[dict[str, 
     return rows
 
 
-def _running_view(clock: Any) -> Any:
+def _running_view(clock: SimClock | None) -> SimClock | None:
     """The clock as it ran up to now: a paused clock (breaker, outage) reaches nothing,
     but it did reach every hour before the pause — at the times it would have read then."""
     if clock is not None and clock.paused:
@@ -222,7 +227,7 @@ def _s(ms: float | None) -> float | str:
     return "" if ms is None else round(ms / 1000, 4)
 
 
-def append_hour(director: Any, hour: int) -> None:
+def append_hour(director: SimulationDirector, hour: int) -> None:
     """Hour ``hour`` is reported: add its row to ``hours.csv`` now, so a master killed
     later (SIGKILL, OOM) leaves its hours behind for the report and ``--resume``."""
     if director.files is None:
@@ -233,20 +238,22 @@ def append_hour(director: Any, hour: int) -> None:
         log.exception("could not append simulated hour %d to hours.csv", hour)
 
 
-def _write_llm(director: Any, run_dir: Any) -> None:
+def _write_llm(director: SimulationDirector, run_dir: Path) -> None:
     from harness.agent.llm import drain, write_llm_json
 
-    rt = director.rt
+    rt, totals = director.rt, director.rt.llm_totals
+    assert totals is not None  # --llm-url (finish_run checks)
     if rt.llm is not None:  # standalone: this process decided too
-        rt.llm_totals.merge(drain(rt.llm, rt.llm_sent))
-    write_llm_json(run_dir, rt.llm_totals.block())
+        totals.merge(drain(rt.llm, rt.llm_sent))
+    write_llm_json(run_dir, totals.block())
 
 
-def finish_run(director: Any) -> int | None:
+def finish_run(director: SimulationDirector) -> int | None:
     """Stop the director, then write every output whatever fails; returns the exit code
     the harness wants (None: leave Locust's)."""
     if director.run is None or director.files is None:
         return None
+    run_id = director.run.run_id
     failed: list[str] = []
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
@@ -293,7 +300,7 @@ def finish_run(director: Any) -> int | None:
 
         exp = experiment.experiment
         stage("experiment readout", lambda: write_readout(
-            files.dir, engine, run_id=director.run.run_id, control=exp.control,
+            files.dir, engine, run_id=run_id, control=exp.control,
             arms=[a.describe() for a in exp.arms],
         ))  # fmt: skip
     from reports.dataset import write_run_dataset  # one log line if it fails, never raises
@@ -322,11 +329,11 @@ def finish_run(director: Any) -> int | None:
                                                 **why_failed))  # fmt: skip
     stage("run log", lambda: files.log_event("run_end", status=status, exit_code=final,
                                              end_errors=failed or None))  # fmt: skip
-    log.info("run %s finished (%s); outputs in %s", director.run.run_id, status, files.dir)
+    log.info("run %s finished (%s); outputs in %s", run_id, status, files.dir)
     return exit_code
 
 
-def nothing_done(director: Any) -> str | None:
+def nothing_done(director: SimulationDirector) -> str | None:
     """Why the run failed although nothing stopped it: it reached its simulated end, or
     went through a whole simulated hour, and not one agent-hour was acted or counted missed
     (``None``: it did something, or it was stopped — SIGTERM, Ctrl-C, the web UI in its
@@ -355,21 +362,23 @@ def nothing_done(director: Any) -> str | None:
     return why
 
 
-def _cleanup_database(director: Any) -> None:
+def _cleanup_database(director: SimulationDirector) -> None:
     from harness.control.run_record import cleanup_orphans, release_all_leases
 
-    run_id = director.run.run_id
+    run, engine, files = director.run, director.engine, director.files
+    assert run is not None and engine is not None and files is not None  # finish_run checks
     director.flush_leases()
-    release_all_leases(director.engine, run_id=run_id)
-    n = cleanup_orphans(director.engine, reason="run_stopped", run_id=run_id)
+    release_all_leases(engine, run_id=run.run_id)
+    n = cleanup_orphans(engine, reason="run_stopped", run_id=run.run_id)
     if n:
         log.info("%d sessions still active at the end were marked abandoned", n)
-        director.files.log_event("cleanup", run_stopped_sessions=n)
+        files.log_event("cleanup", run_stopped_sessions=n)
 
 
-def _build_report(director: Any) -> tuple[dict[str, Any] | None, str]:
+def _build_report(director: SimulationDirector) -> tuple[dict[str, Any] | None, str]:
     """(summary, why it is None). Partial data is reported as partial (see
     ``reports.build``); None only when no summary could be computed at all."""
+    assert director.files is not None  # finish_run checks
     try:
         from reports.build import build_run_report
 
@@ -387,7 +396,7 @@ def _build_report(director: Any) -> tuple[dict[str, Any] | None, str]:
     return summary, ""
 
 
-def judge_gates(thresholds: list[str], summary: dict[str, Any] | None, why: str) -> int | None:
+def judge_gates(thresholds: Sequence[str], summary: dict[str, Any] | None, why: str) -> int | None:
     """Evaluate ``--threshold`` gates and print one line each; the exit code they ask for
     (None: every gate held). Without a summary every gate FAILS, naming why — a gate
     nobody could check must not pass."""
@@ -410,7 +419,7 @@ def judge_gates(thresholds: list[str], summary: dict[str, Any] | None, why: str)
     return exit_code_for(results) or None
 
 
-def _sim_end(director: Any) -> datetime | None:
+def _sim_end(director: SimulationDirector) -> datetime | None:
     clock = director.rt.clock
     sim_end = clock.now() if clock is not None else None
     if director.rt.sim_end is not None and sim_end is not None:
@@ -418,12 +427,12 @@ def _sim_end(director: Any) -> datetime | None:
     return sim_end
 
 
-def _record_end(director: Any, status: str, exit_code: int | None) -> None:
+def _record_end(director: SimulationDirector, status: str, exit_code: int | None) -> None:
     from harness.control.run_record import end_run
 
-    if director.engine is None:
+    if director.engine is None or director.run is None:
         return
     last_hour = director.current_hour if director.current_hour >= 0 else None
-    code = exit_code if exit_code is not None else (1 if director.env.runner.errors else 0)
+    code = exit_code if exit_code is not None else (1 if director.rt.runner.errors else 0)
     end_run(director.engine, run_id=director.run.run_id, status=status,
             sim_end=_sim_end(director), last_hour=last_hour, exit_code=code)  # fmt: skip

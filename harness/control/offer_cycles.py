@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from harness.control.experiment_arms import ExperimentArms
     from harness.control.leases import LeasePool
     from harness.control.target import TargetControl, TargetPlan
+    from offer_engine.scheduler import AdvanceReport
 
 log = logging.getLogger("loadsim")
 
@@ -202,10 +203,10 @@ class OfferCycles:
             self.broadcast()
 
 
-def _cycles_of(report: Any) -> list[dict[str, Any]]:
+def _cycles_of(report: AdvanceReport) -> list[dict[str, Any]]:
     """The cycles an ``advance`` call ran, as JSON-safe dicts."""
-    data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-    return [json.loads(json.dumps(c, default=str)) for c in data.get("cycles", [])]
+    cycles = report.to_dict().get("cycles", [])
+    return [json.loads(json.dumps(c, default=str)) for c in cycles]
 
 
 def _brief(c: dict[str, Any]) -> str:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
 from harness.config.messages import RunConfig
 from harness.config.options import HarnessOptions
+
+if TYPE_CHECKING:
+    from harness.control.director import SimulationDirector
 
 log = logging.getLogger("loadsim")
 
@@ -41,20 +44,21 @@ def heartbeat(engine: Engine, *, run_id: str) -> None:
         )
 
 
-def start_in_database(director: Any) -> bool:
+def start_in_database(director: SimulationDirector) -> bool:
     """The run's start in the database: close the leases a crashed earlier segment left,
     record the run (live from now), abandon only sessions of runs that are not live.
     Returns whether the database is adopted (the owner's)."""
     from db.adopt import is_adopted
 
-    engine, run = director.engine, director.run
+    engine, run, files = director.engine, director.run, director.files
+    assert engine is not None and run is not None and files is not None  # from start_run
     # A resumed run's previous master died holding leases: close them first.
     release_all_leases(engine, run_id=run.run_id, reason="crashed")
     insert_run(engine, run=run, opts=director.opts)
     n = cleanup_orphans(engine, not_live=True, resumed_run=run.run_id)
     if n:
         log.warning("start-up: %d orphaned active sessions abandoned, carts cleared", n)
-        director.files.log_event("cleanup", orphaned_sessions=n)
+        files.log_event("cleanup", orphaned_sessions=n)
     adopted = is_adopted(engine)
     if adopted:  # the app's own engine assigns offers, never ours
         log.info("adopted database: the project's offer engine does not run on it")

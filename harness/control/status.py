@@ -7,13 +7,16 @@ so this module does not import it back).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config.options import ramp_fraction
 from offer_engine.calendar import cycle_of, start_of_hour
 
+if TYPE_CHECKING:
+    from harness.control.director import SimulationDirector
 
-def live_status(director: Any) -> dict[str, Any]:
+
+def live_status(director: SimulationDirector) -> dict[str, Any]:
     """The status dict behind the Simulation tab, its ``/simulation/status`` and CSV."""
     d = director
     rt = d.rt
@@ -47,7 +50,7 @@ def live_status(director: Any) -> dict[str, Any]:
     }
 
 
-def hour_line(director: Any, h: int) -> str:
+def hour_line(director: SimulationDirector, h: int) -> str:
     """The progress line for simulated hour ``h`` (logged a few seconds after it ended)."""
     d = director
     b = d.agg.get(h)
@@ -56,7 +59,7 @@ def hour_line(director: Any, h: int) -> str:
     sec_per_hour = 3600 / d.opts.time_scale
     p95 = b.slip_percentile(95)
     sim_t = start_of_hour(d.opts.sim_start, h)
-    users = d.env.runner.user_count
+    users = d.rt.runner.user_count
     slip = "-" if p95 is None else f"{p95:.0f} ms ({p95 / 10 / sec_per_hour:.2f}% of an hour)"
     return (
         f"sim {sim_t.strftime('%a %Y-%m-%d %H:00')} | hour {h} | users {users} "

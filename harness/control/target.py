@@ -20,10 +20,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.errors import ConfigError
 from harness.config.routes import RouteMap, contract_cause, is_contract_error
+
+if TYPE_CHECKING:
+    from locust.contrib.fasthttp import FastHttpSession
+    from locust.env import Environment
+
+    from harness.agent.rate_limit import TokenBucket
 
 log = logging.getLogger("loadsim")
 
@@ -70,7 +76,7 @@ def _json(text: str) -> Any:
 
 
 def probe_health(
-    api_url: str, timeout: float = 3.0, path: str = "/health", *, bucket: Any = None
+    api_url: str, timeout: float = 3.0, path: str = "/health", *, bucket: TokenBucket | None = None
 ) -> tuple[bool, str]:
     """``GET /health``: (healthy, detail). Unreachable, a timeout or a 5xx is unhealthy.
     During a run ``bucket`` is the master's token bucket: the probe counts against the
@@ -276,14 +282,14 @@ class TargetControl:
     """The director's calls to the target during the run, in Locust's stats under the
     contract's names. A contract status comes back as a dict for the breaker."""
 
-    environment: Any
+    environment: Environment
     api_url: str
     routes: RouteMap
-    _client: Any = field(default=None, repr=False)
-    _health_client: Any = field(default=None, repr=False)
+    _client: FastHttpSession | None = field(default=None, repr=False)
+    _health_client: FastHttpSession | None = field(default=None, repr=False)
     cycles_triggered: list[dict[str, Any]] = field(default_factory=list)
 
-    def _session(self) -> Any:
+    def _session(self) -> FastHttpSession:
         if self._client is None:
             from locust.contrib.fasthttp import FastHttpSession
 
@@ -293,7 +299,9 @@ class TargetControl:
             )  # fmt: skip
         return self._client
 
-    def health(self, path: str, *, bucket: Any = None, timeout: float = 3.0) -> tuple[bool, str]:
+    def health(
+        self, path: str, *, bucket: TokenBucket | None = None, timeout: float = 3.0
+    ) -> tuple[bool, str]:
         """``GET`` the health route during the run, through Locust's HTTP client (so it is
         in Locust's statistics, as every request sent to the target during the run is):
         (healthy, detail) as :func:`probe_health` — unreachable, a timeout or a 5xx is

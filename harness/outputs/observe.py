@@ -10,14 +10,17 @@ written to the manifest or sent to the workers.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.errors import ConfigError
+
+if TYPE_CHECKING:
+    from locust.env import Environment
 
 log = logging.getLogger("loadsim")
 
 
-def start_observers(environment: Any, director: Any) -> None:
+def start_observers(environment: Environment, director: Any) -> None:
     """Start what the options ask for; ``ConfigError`` (exit 2) for a bad port or URL."""
     po = environment.parsed_options
     port = int(getattr(po, "prometheus_port", 0) or 0)

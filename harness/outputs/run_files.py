@@ -8,9 +8,10 @@ import csv
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from db.redact import redact_data
 from harness.config.locust_compat import HistoryWriter, history_writer
@@ -18,6 +19,9 @@ from harness.outputs.manifest import start_segment
 from reports.harness_timings import TIMINGS_CSV
 from reports.hour_table import HOUR_COLUMNS
 from reports.hour_table import SEGMENT_COLUMN as SEGMENT
+
+if TYPE_CHECKING:
+    from locust.env import Environment
 
 HOURS_CSV = "hours.csv"
 HISTORY_CSV = "locust_stats_history.csv"
@@ -41,7 +45,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 class RunFiles:
     HISTORY_EVERY_S = 2.0
-    listeners: list[Any] = []
+    listeners: list[Callable[[Path, dict[str, Any]], None]] = []
     """Called as ``fn(run_dir, record)`` after each run-log line (``--alert-webhook``)."""
 
     def __init__(self, run_dir: Path) -> None:
@@ -51,7 +55,7 @@ class RunFiles:
         self.manifest_path = self.dir / "manifest.json"
         self.log_path = self.dir / "simulation_runs.log"
         self._history: HistoryWriter | None = None
-        self._history_fh: Any = None
+        self._history_fh: TextIO | None = None
         self._next_sample = 0.0
 
     # -------------------------------------------------------------- manifest / log
@@ -111,7 +115,7 @@ class RunFiles:
 
     # -------------------------------------------------------------- Locust-format stats
 
-    def sample_stats(self, environment: Any, director: Any = None) -> None:
+    def sample_stats(self, environment: Environment) -> None:
         """Append the aggregated row to ``locust_stats_history.csv`` every ~2 s."""
         now = time.time()
         if now < self._next_sample:
@@ -125,10 +129,12 @@ class RunFiles:
             self._history_fh = open(path, "a", newline="")  # noqa: SIM115
             if fresh:
                 csv.writer(self._history_fh).writerow(self._history.columns)
-        self._history.write_rows(csv.writer(self._history_fh), now)
-        self._history_fh.flush()
+        fh = self._history_fh
+        assert fh is not None  # opened with the writer
+        self._history.write_rows(csv.writer(fh), now)
+        fh.flush()
 
-    def write_final_stats(self, environment: Any) -> None:
+    def write_final_stats(self, environment: Environment) -> None:
         self.sample_stats(environment)
         if self._history_fh is not None:
             self._history_fh.close()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.stack.launch import ReferenceApiProcess, prepare_database
 
 if TYPE_CHECKING:
+    from locust.env import Environment
+
     from db.settings import SimSettings
     from harness.config.options import HarnessOptions
 
@@ -34,7 +36,7 @@ class EmbeddedStack:
 
     @classmethod
     def start_if_needed(
-        cls, env: Any, opts: HarnessOptions, settings: SimSettings
+        cls, env: Environment, opts: HarnessOptions, settings: SimSettings
     ) -> EmbeddedStack | None:
         """Embedded Postgres when ``DATABASE_URL`` is unset (and not ``--mock-db``);
         ``reference_api`` when no ``--host`` (and not ``--mock-api``)."""

@@ -73,12 +73,12 @@ def refuse(rt: ProcessRuntime, reason: str) -> None:
     sys.stderr.write(f"loadsim: error: this worker refuses to join the run: {reason}\n")
     sys.stderr.flush()
     try:
-        send(env.runner, Refused(reason=reason))
+        send(rt.runner, Refused(reason=reason))
     except Exception:  # noqa: BLE001 - the master learns it from Locust's quit anyway
         log.debug("could not send the refusal to the master", exc_info=True)
     # Its users never acted (they wait for the run config): stop them at once.
     lifecycle.leave(env, code=2, stop_timeout=0.0)
-    gevent.spawn_later(0.2, env.runner.quit)
+    gevent.spawn_later(0.2, rt.runner.quit)
 
 
 def on_refused(refused: Refused, node: str) -> None:

@@ -21,7 +21,11 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+    from locust.runners import Runner
 
 log = logging.getLogger("loadsim")
 
@@ -73,7 +77,7 @@ def parent_gone() -> bool:
     return _parent_at_fork is not None and os.getppid() != _parent_at_fork
 
 
-def watch_master(environment: Any, runner: Any) -> None:
+def watch_master(environment: Environment, runner: Runner) -> None:
     """Worker, at ``init``: stop with one clear line when the master is gone."""
     import gevent
 
@@ -120,7 +124,7 @@ GONE_STOP_S = 3.0
 nobody is left to report to, and the caller waits for the process."""
 
 
-def master_gone(environment: Any, runner: Any, why: str) -> None:
+def master_gone(environment: Environment, runner: Runner, why: str) -> None:
     """One line, then stop this worker (exit 1): users get :data:`GONE_STOP_S`, and the
     process exits hard a few seconds later if stopping hangs (messages queued for a dead
     master can hold Locust's exit)."""
@@ -131,14 +135,14 @@ def master_gone(environment: Any, runner: Any, why: str) -> None:
     gevent.spawn(runner.quit)
 
 
-def note_exit(environment: Any) -> None:
+def note_exit(environment: Environment) -> None:
     """At ``quitting`` on a worker: the SIGTERM sent when the parent died (PDEATHSIG) goes
     through Locust's own shutdown — it gets the same line and the same short stop."""
     if parent_gone():
         _begin_exit(environment, f"the master process (pid {_parent_at_fork}) is gone")
 
 
-def _begin_exit(environment: Any, why: str) -> bool:
+def _begin_exit(environment: Environment, why: str) -> bool:
     if _stopping:
         return False
     sys.stderr.write(f"loadsim: {why}: this worker stops\n")
@@ -147,7 +151,7 @@ def _begin_exit(environment: Any, why: str) -> bool:
     return True
 
 
-def leave(environment: Any, *, code: int, stop_timeout: float) -> None:
+def leave(environment: Environment, *, code: int, stop_timeout: float) -> None:
     """This worker is on its way out with ``code``: users get ``stop_timeout`` seconds,
     the process exits hard 3 s after that if stopping hangs, and nothing else here speaks
     again (the watch on the master stays quiet)."""

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from db.appmap import AppMap
 
 MAP_HELP = (
     "TOML file whose [db.map] section maps the harness's concepts to your app's tables "
@@ -29,7 +34,7 @@ def add_map_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", dest="map_file", default=None, metavar="FILE", help=MAP_HELP)
 
 
-def _resolve_map(conn: Any, map_file: str | None) -> Any:
+def _resolve_map(conn: Connection, map_file: str | None) -> AppMap:
     from db import owner_file
     from db.adopt import adopted_map
     from db.appmap import build_map, load_map, map_of
@@ -50,7 +55,7 @@ def _resolve_map(conn: Any, map_file: str | None) -> Any:
     return load_map(None)
 
 
-def _engine(url: str) -> Any:
+def _engine(url: str) -> Engine:
     from db.engine import create_db_engine
 
     return create_db_engine(url, total_connections=2)

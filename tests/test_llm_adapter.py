@@ -262,3 +262,37 @@ def test_the_coupon_and_checkout_questions_are_answered_or_counted(mode, coupon_
     ]  # fmt: skip
     assert bodies[0]["response_format"]["json_schema"]["schema"]["required"] == ["user_coupon_id"]
     assert bodies[1]["response_format"]["json_schema"]["schema"]["required"] == ["decision"]
+
+
+def test_with_opentelemetry_each_model_call_is_a_child_span_of_the_current_one():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    session = provider.get_tracer("test")
+    q = _question()
+    with ScriptedLlmServer(["valid", "valid", "http_500"]) as server:
+        a = _adapter(server, cache_size=0, tracer_provider=provider)
+        a.decide(q)  # no current span (OTel off, or outside a session): no span
+        assert exporter.get_finished_spans() == ()
+        with session.start_as_current_span("agent_session") as parent:
+            a.decide(q)
+            a.decide(q)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    calls = [s for s in exporter.get_finished_spans() if s.name == "llm basket"]
+    assert len(calls) == 2 and set(spans) == {"agent_session", "llm basket"}
+    ok, failed = calls
+    for s in calls:
+        assert s.parent.span_id == parent.get_span_context().span_id and s.kind == SpanKind.CLIENT
+        assert s.attributes["gen_ai.request.model"] == "scripted-1"
+        assert s.attributes["loadsim.llm.prompt_hash"] == q.prompt_hash()
+        assert s.attributes["server.address"] == "127.0.0.1"
+    assert ok.attributes["loadsim.llm.decided_by"] == "llm"
+    assert ok.attributes["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
+    assert ok.attributes["gen_ai.usage.output_tokens"] == COMPLETION_TOKENS
+    assert failed.attributes["loadsim.llm.fallback_reason"] == "http_500"
+    assert failed.status.status_code == StatusCode.ERROR

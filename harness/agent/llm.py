@@ -16,7 +16,10 @@ One ``LlmAdapter`` per process, shared by its users. It owns what the model cost
   benches) ``budget_tokens`` is a fixed allowance of this process, logged once when spent;
 - a bounded LRU cache keyed by (persona, question, state), with its hit rate;
 - the counts behind ``llm.json``: calls, tokens in/out, decisions by who decided,
-  fallbacks by reason, latency p50/p95.
+  fallbacks by reason, latency p50/p95;
+- with OpenTelemetry on (Locust's ``--otel``), each model call a CLIENT span inside the
+  session's trace (``llm basket`` / ``llm coupon`` / ``llm checkout``, under the node that
+  asked), with the model, the prompt hash, tokens and the outcome.
 
 The answer is constrained by ``response_format`` (a JSON schema from the pydantic answer
 model), then parsed, validated and checked against the question's reality
@@ -34,7 +37,9 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -49,6 +54,8 @@ KEY_ENV = ("LOADSIM_LLM_API_KEY", "OPENAI_API_KEY")
 MAX_COMPLETION_TOKENS = 400
 """A basket answer is 20–200 tokens; a model rambling past this is cut off (and fails)."""
 LATENCIES_KEPT = 100_000
+TRACE_SCOPE = "loadsim.llm"
+"""The OpenTelemetry instrumentation scope of the model-call spans."""
 FIRST_CALL_TOKENS = 1000
 """A call's tokens before any call of this process was measured (a basket question with 40
 offered products is ~750 prompt + 30-60 completion tokens on Gemma 3's tokenizer)."""
@@ -69,6 +76,22 @@ def _response_format(kind: str, name: str, schema: dict[str, Any]) -> Any:
     if kind == "json_object":
         return {"type": "json_object", "schema": schema}
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def _end_span(span: Any, got: Decided | Fallback) -> None:
+    """What the call came to, on its span: tokens, and the answer or the fallback's reason
+    (an error status for a failed call)."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("gen_ai.usage.input_tokens", got.tokens_in)
+    span.set_attribute("gen_ai.usage.output_tokens", got.tokens_out)
+    if isinstance(got, Decided):
+        span.set_attribute("loadsim.llm.decided_by", "llm")
+        return
+    span.set_attribute("loadsim.llm.decided_by", "fallback")
+    span.set_attribute("loadsim.llm.fallback_reason", got.reason)
+    if got.reason in ("timeout", "error") or got.reason.startswith("http_"):
+        span.set_status(Status(StatusCode.ERROR, got.reason))
 
 
 def api_key_from_env() -> str:
@@ -150,6 +173,7 @@ class LlmAdapter:
         response_format: str = "json_schema",
         client: Any = None,
         lease: TokenLease | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         if client is None:
             import openai
@@ -162,6 +186,8 @@ class LlmAdapter:
         self.response_format = response_format  # RESPONSE_FORMATS
         self.budget_tokens = int(budget_tokens)  # a fixed allowance (no lease); 0: unlimited
         self.lease = lease  # the master's budget, when the run has one
+        self.tracer_provider = tracer_provider  # None: OpenTelemetry's global one
+        self._host = urlsplit(url).hostname or ""
         self.budget_tokens_run = self.budget_tokens  # the whole run's (``adapter_for``)
         self._slots = threading.BoundedSemaphore(max(1, int(concurrency)))
         self._bucket = TokenBucket(rate_per_s) if rate_per_s > 0 else None
@@ -206,7 +232,10 @@ class LlmAdapter:
                 self._bucket.acquire()
             self._in_flight += 1
             try:
-                got = self._call(question, phash)
+                with self._span(question, phash) as span:
+                    got = self._call(question, phash)
+                    if span is not None:
+                        _end_span(span, got)
             finally:
                 self._in_flight -= 1
         if isinstance(got, Decided) and self._cache_size:
@@ -259,6 +288,27 @@ class LlmAdapter:
             if not lease.wait():
                 return "budget_wait"
         return None if self._fits(lease.granted) else "budget_spent"
+
+    # ------------------------------------------------------------------ tracing
+    def _span(self, question: Question, phash: str) -> AbstractContextManager[Any]:
+        """With OpenTelemetry on and a span current (the session's, under Locust's
+        ``--otel``: ``harness.outputs.tracing``), the call as a CLIENT child span named
+        ``llm <question>``; otherwise nothing (one check per call)."""
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            return nullcontext(None)
+        if not trace.get_current_span().get_span_context().is_valid:
+            return nullcontext(None)
+        tracer = trace.get_tracer(TRACE_SCOPE, tracer_provider=self.tracer_provider)
+        return tracer.start_as_current_span(
+            f"llm {question.kind}", kind=trace.SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": self.model,
+                "loadsim.llm.question": question.kind, "loadsim.llm.prompt_hash": phash,
+                "server.address": self._host,
+            },
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ the call
     def _call(self, question: Question, phash: str) -> Decided | Fallback:

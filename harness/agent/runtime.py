@@ -63,9 +63,10 @@ class Director(Protocol):
     standalone's) director, ``harness.control.director.SimulationDirector``: ``control``
     imports ``agent``, never the reverse, so the runtime holds it through this interface."""
 
-    run: RunConfig | None
     stopped_early: bool
 
+    @property
+    def run(self) -> RunConfig | None: ...
     @property
     def stack(self) -> Stack | None: ...
     def check_target(self) -> None: ...
@@ -320,7 +321,7 @@ def attach_runtime(environment: Environment, rt: ProcessRuntime) -> None:
     _RUNTIMES[environment] = rt
 
 
-def runtime_of(environment: Environment) -> ProcessRuntime | None:
+def runtime_of(environment: Environment | None) -> ProcessRuntime | None:
     """The process's runtime; ``None`` before ``init`` or in a process the harness did not
     set up (or an object that cannot be weakly referenced, so never had one). The one typed
     way to it, so the import graph and mypy see who depends on it."""

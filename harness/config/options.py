@@ -170,7 +170,7 @@ class HarnessOptions:
     llm_price: str = ""  # "IN,OUT" dollars per million tokens (reports.llm_report)
 
     @classmethod
-    def from_parsed(cls, ns: argparse.Namespace) -> HarnessOptions:
+    def from_parsed(cls, ns: argparse.Namespace | None) -> HarnessOptions:
         """Validate Locust's parsed options; ``ConfigError`` names the bad option."""
 
         def g(name: str, default: Any = None) -> Any:  # Locust's namespace: untyped

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.errors import ConfigError, LoadsimError
 from harness.agent.llm import REPORT_KEY as LLM_KEY
@@ -34,12 +34,22 @@ from harness.config.messages import (
 from harness.config.options import HarnessOptions, register_options
 from harness.wiring import lifecycle
 
+if TYPE_CHECKING:
+    from locust.env import Environment
+    from locust.event import Events
+    from locust.runners import Runner
+    from locust.web import WebUI
+
+    from db.settings import SimSettings
+    from harness.control.director import SimulationDirector
+    from harness.control.resilience import ResumePoint
+
 log = logging.getLogger("loadsim")
 _installed = False
-_ENV: Any = None  # the process's Environment (report hooks do not receive it)
+_ENV: Environment | None = None  # the process's (report hooks do not receive it)
 
 
-def install(events: Any) -> None:
+def install(events: Events) -> None:
     global _installed
     if _installed:
         return
@@ -53,7 +63,7 @@ def install(events: Any) -> None:
     events.worker_report.add_listener(_on_worker_report)
 
 
-def _role(runner: Any) -> str:
+def _role(runner: Runner | None) -> str:
     from locust.runners import MasterRunner, WorkerRunner
 
     if isinstance(runner, WorkerRunner):
@@ -69,7 +79,9 @@ def _fail(exc: LoadsimError) -> None:
     os._exit(exc.exit_code)  # before any greenlet could write a partial output
 
 
-def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
+def _on_init(
+    environment: Environment, runner: Runner | None = None, web_ui: WebUI | None = None, **_: Any
+) -> None:
     if runner is None or runtime_of(environment) is not None:
         return
     for noisy in ("pgserver", "alembic.runtime.plugins", "alembic.runtime.migration"):
@@ -110,6 +122,9 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         lifecycle.watch_master(environment, runner)
         # A contract error trips the master's breaker at once (not at the next report).
         rt.counters.on_contract = lambda info: _forward_contract(runner, info)
+        from locust.runners import WorkerRunner
+
+        assert isinstance(runner, WorkerRunner)  # its role says so
         if runner.worker_state != "ready":
             # A worker joining a running run can get its first ``spawn`` during Locust's
             # handshake, before this init: its test_start found no runtime and said no
@@ -127,7 +142,8 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
         listen(runner, Refused, on_refused)
         # When a worker dies, respawn its users on the others at once (they then wait for
         # the dead worker's personas to be reclaimed) instead of after Locust's 60 s.
-        environment.parsed_options.enable_rebalancing = True
+        if environment.parsed_options is not None:
+            environment.parsed_options.enable_rebalancing = True
     try:
         if not opts.mock_db and settings.database_url:
             from db.connect import check_database
@@ -151,13 +167,13 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
                 raise ConfigError(drift)
         if not opts.mock_api and environment.host:
             _check_host(environment.host)
-        rt.director = _build_director(rt, settings)
+        director = rt.director = _build_director(rt, settings)
         # Before any agent acts (and before the run is recorded), the target's
         # contract holds and the offer engine is chosen — else one line, exit 2.
-        rt.director.check_target()
+        director.check_target()
         from harness.outputs.observe import start_observers
 
-        start_observers(environment, rt.director)  # --prometheus-port, --alert-webhook
+        start_observers(environment, director)  # --prometheus-port, --alert-webhook
     except LoadsimError as exc:
         _fail(exc)
     except Exception as exc:
@@ -200,7 +216,7 @@ def _check_host(host: str) -> None:
         ) from None
 
 
-def _install_sigterm(runner: Any) -> None:
+def _install_sigterm(runner: Runner) -> None:
     """SIGTERM during a headless shape run would kill the process without ``quitting``,
     CSV flush or HTML (it exits 143 with no reports): end the run through the runner instead."""
     import signal
@@ -217,7 +233,7 @@ def _install_sigterm(runner: Any) -> None:
     gevent.signal_handler(signal.SIGTERM, on_term)
 
 
-def _forward_contract(runner: Any, info: dict[str, Any]) -> None:
+def _forward_contract(runner: Runner, info: dict[str, Any]) -> None:
     err = parse(ContractError, info, sender="this worker")
     if err is not None:
         send(runner, err)
@@ -243,7 +259,7 @@ def _apply_config(rt: ProcessRuntime, cfg: RunConfig) -> None:
         rt.refresh_catalog()
 
 
-def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
+def _build_director(rt: ProcessRuntime, settings: SimSettings) -> SimulationDirector:
     from harness.control.director import SimulationDirector
     from harness.control.leases import LeasePool
     from harness.control.persona_source import load_pool_entries
@@ -260,6 +276,7 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
         from harness.config.messages import DbFingerprint
 
         url = stack.db_url if stack is not None and stack.db_url else settings.database_url
+        assert url is not None  # without DATABASE_URL the embedded database was started
         # One engine for the master (director and runtime), sized to its share of the run's
         # budget for the workers expected; re-divided over those that connect (RunBudget).
         engine = create_db_engine(
@@ -294,7 +311,7 @@ def _build_director(rt: ProcessRuntime, settings: Any) -> Any:
     return director
 
 
-def _resumed_options(opts: HarnessOptions, rp: Any) -> HarnessOptions:
+def _resumed_options(opts: HarnessOptions, rp: ResumePoint) -> HarnessOptions:
     """A resumed run keeps its identity (run id, seed, simulated start and length, ramp) so
     personas bind and decide as before; the time scale may change."""
     import dataclasses
@@ -312,17 +329,17 @@ def _resumed_options(opts: HarnessOptions, rp: Any) -> HarnessOptions:
     )
 
 
-def _processes(env: Any) -> int:
+def _processes(env: Environment) -> int:
     expect = getattr(env.parsed_options, "expect_workers", 1) or 1
     return max(1, int(expect)) + 1 if _role(env.runner) == "master" else 1
 
 
-def _on_test_start(environment: Any, **_: Any) -> None:
+def _on_test_start(environment: Environment, **_: Any) -> None:
     rt = runtime_of(environment)
     if rt is None:
         return
     if rt.role == "worker":
-        send(environment.runner, Hello())
+        send(rt.runner, Hello())
     elif rt.director is not None:
         try:
             rt.director.start_run()
@@ -331,7 +348,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
             raise
 
 
-def _on_quitting(environment: Any, **_: Any) -> None:
+def _on_quitting(environment: Environment, **_: Any) -> None:
     rt = runtime_of(environment)
     if rt is None:
         return

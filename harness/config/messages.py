@@ -46,7 +46,7 @@ one straight to this process's own listener.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.config.wire import (
     MALFORMED,
@@ -58,6 +58,9 @@ from harness.config.wire import (
     parse,
     send,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = [
     "MALFORMED", "MESSAGES", "ContractError", "DbFingerprint", "Grant", "GrantItem",
@@ -346,7 +349,7 @@ class DbFingerprint(Part):
     embedded: bool = False
 
     @classmethod
-    def from_url(cls, url: Any, *, embedded: bool = False) -> DbFingerprint:
+    def from_url(cls, url: str | URL, *, embedded: bool = False) -> DbFingerprint:
         """From a database URL (a unix socket directory in ``?host=`` counts as the host).
 
         Raises:
@@ -448,7 +451,7 @@ MESSAGES: tuple[type[Message], ...] = (
 """Every message of the control plane, in the order of the protocol table above."""
 
 
-def has_password(url: Any) -> bool:
+def has_password(url: object) -> bool:
     """Whether a database URL carries a password (in the user part or the query)."""
     from sqlalchemy import make_url
 

@@ -50,6 +50,10 @@ def collect_report(run_dir: Path, *, engine: Engine | None) -> RunReport:
     report = build_summary(files, rows)
     # The harness's own timings (never in Locust's stats): their CSV, as the report's.
     report.summary["harness_timings"] = read_timings(Path(run_dir))
+    if rows is not None and "llm" in report.summary:  # model- vs rule-decided sessions
+        from reports.llm_report import add_decider_realism
+
+        add_decider_realism(report, engine)
     return report
 
 

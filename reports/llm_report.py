@@ -7,6 +7,13 @@ p50/p95 latency, the cache's hit rate, the token budget and what the master gran
 and adds the cost when the run was given ``--llm-price IN,OUT`` (dollars per million prompt
 and completion tokens), in cents like every amount of the summary, with the cost and tokens
 per 1,000 model decisions. A run without ``llm.json`` has no ``llm`` block and no sheet.
+
+With the database, the block also says how realistic each decider's sessions were, side by
+side for the same run (``realism``; :func:`add_decider_realism`): per who decided the
+session's basket (``rules`` — outside the share —, ``llm``, ``fallback``), the sessions,
+basket size (items, mean and median), distinct categories per basket, the share of
+sessions that applied a coupon, that completed, and the mean order value. A better model
+plugged in shows its answer in the same table.
 """
 
 from __future__ import annotations
@@ -107,6 +114,69 @@ def llm_summary(files: RunFiles) -> dict[str, Any] | None:
     return block
 
 
+_DECIDER_SQL = """
+WITH s AS (
+  SELECT e.session_id,
+    max(e.payload->>'decided_by') FILTER (WHERE e.event_type = 'cart_add_item') AS decided_by,
+    sum(e.quantity) FILTER (WHERE e.event_type = 'cart_add_item') AS items,
+    count(DISTINCT p.category) FILTER (WHERE e.event_type = 'cart_add_item') AS categories,
+    bool_or(e.event_type = 'apply_coupon') AS coupon,
+    bool_or(e.event_type = 'checkout_complete') AS completed,
+    max(e.price_cents) FILTER (WHERE e.event_type = 'checkout_complete') AS order_cents
+  FROM shopping_session_events e
+  LEFT JOIN products p ON p.id = e.product_id
+  WHERE e.run_id = :run_id
+  GROUP BY e.session_id
+)
+SELECT decided_by, count(*) AS sessions,
+  avg(items)::float8 AS basket_items_mean,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY items)::float8 AS basket_items_p50,
+  avg(categories)::float8 AS categories_mean,
+  avg(coupon::int)::float8 AS coupon_rate,
+  avg(completed::int)::float8 AS completed_rate,
+  avg(order_cents)::float8 AS order_value_mean_cents
+FROM s WHERE decided_by IS NOT NULL
+GROUP BY decided_by ORDER BY decided_by
+"""
+DECIDER_METRICS = (
+    "sessions", "basket_items_mean", "basket_items_p50", "categories_mean", "coupon_rate",
+    "completed_rate", "order_value_mean_cents",
+)  # fmt: skip
+"""The realism table's rows (each a column per decider)."""
+
+
+def decider_realism(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """Per who decided the basket (``rules``, ``llm``, ``fallback``), the sessions with a
+    basket and how they shopped (``DECIDER_METRICS``)."""
+    from sqlalchemy import text
+
+    out: dict[str, dict[str, Any]] = {}
+    for row in conn.execute(text(_DECIDER_SQL), {"run_id": run_id}).mappings():
+        out[str(row["decided_by"])] = {
+            k: (None if row[k] is None else round(float(row[k]), 4)) if k != "sessions"
+            else int(row[k])
+            for k in DECIDER_METRICS
+        }  # fmt: skip
+    return out
+
+
+def add_decider_realism(report: RunReport, engine: Any) -> None:
+    """Add the model-versus-rules table to the report's ``llm`` block (a database error:
+    a note, no table)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    llm = report.summary.get("llm")
+    if llm is None:
+        return
+    try:
+        with engine.connect() as conn:
+            llm["realism"] = decider_realism(conn, str(report.summary.get("run_id")))
+    except SQLAlchemyError as exc:
+        report.summary["sources"]["notes"].append(
+            f"LLM realism table unavailable ({type(exc).__name__})"
+        )
+
+
 def llm_sheet(wb: Workbook, title: str, report: RunReport) -> Worksheet | None:
     """The LLM sheet: the ``llm`` block in the workbook's units, then one row per fallback
     reason (``None``: the run had no model)."""
@@ -139,4 +209,20 @@ def llm_sheet(wb: Workbook, title: str, report: RunReport) -> Worksheet | None:
             ("cost per 1,000 model decisions ($)", None if per is None else per / 100, USD_FINE)
         )
     rows.extend((f"fallbacks: {r}", n, INT) for r, n in sorted(llm["fallbacks"].items()))
+    labels = {
+        "sessions": ("sessions with a basket", INT),
+        "basket_items_mean": ("basket items, mean", DEC),
+        "basket_items_p50": ("basket items, median", DEC),
+        "categories_mean": ("categories per basket, mean", DEC),
+        "coupon_rate": ("sessions applying a coupon (%)", PCT),
+        "completed_rate": ("sessions completing (%)", PCT),
+        "order_value_mean_cents": ("order value, mean ($)", DEC),
+    }
+    for who, figures in sorted((llm.get("realism") or {}).items()):
+        for key in DECIDER_METRICS:
+            label, fmt = labels[key]
+            value = figures.get(key)
+            if key.endswith("_cents") and value is not None:
+                value = value / 100
+            rows.append((f"realism, basket decided by {who}: {label}", value, fmt))
     return kv_sheet(wb, title, rows)

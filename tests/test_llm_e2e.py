@@ -99,6 +99,13 @@ def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_pa
     )
     assert set(by) <= {"rules", "llm", "fallback"} and by.get("rules", 0) > 0, by
     assert 0 < by.get("llm", 0) <= block["decisions"]["llm"], by
+    # The report's realism table, model- vs rule-decided sessions of this run, counts the
+    # same sessions (in summary.json and on the LLM sheet).
+    realism = summary["realism"]
+    print(f"[figure] llm e2e realism by decider: {realism}")
+    assert {who: r["sessions"] for who, r in realism.items()} == by
+    assert cells["realism, basket decided by llm: sessions with a basket"] == by["llm"]
+    assert all(r["basket_items_mean"] > 0 and 0 <= r["coupon_rate"] <= 1 for r in realism.values())
     # The coupon and the checkout choice say who decided them too.
     ends = dict(
         eng.connect()

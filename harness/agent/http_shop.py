@@ -29,7 +29,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 
@@ -45,6 +45,9 @@ from behaviors.shop import (
 from harness.agent.catalog_cache import CatalogCache
 from harness.agent.rate_limit import TokenBucket
 from harness.config.routes import DEFAULT_ROUTES, contract_cause, is_contract_error
+
+if TYPE_CHECKING:
+    from locust.contrib.fasthttp import FastHttpSession, FastResponse, ResponseContextManager
 
 MAX_429_RETRIES = 5
 MAX_5XX_RETRIES = 2
@@ -80,7 +83,7 @@ class HttpShop:
     def __init__(
         self,
         *,
-        client: Any,
+        client: FastHttpSession,
         agent_id: int,
         sim_now: Callable[[], datetime],
         bucket: TokenBucket,
@@ -178,7 +181,7 @@ class HttpShop:
                 raise ShopUnavailable(f"{method} {name}: {status or kind}", kind=kind)
 
     def _contract(
-        self, resp: Any, method: str, path: str, status: int, detail: Any
+        self, resp: ResponseContextManager, method: str, path: str, status: int, detail: Any
     ) -> ShopUnavailable:
         """A contract error: a request failure in the stats, noted for the breaker."""
         bare = path.split("?", 1)[0]
@@ -331,14 +334,14 @@ def _cart(data: dict[str, Any]) -> Cart:
     )
 
 
-def _detail(resp: Any) -> Any:
+def _detail(resp: FastResponse) -> Any:
     try:
         return resp.json().get("detail")
     except Exception:  # noqa: BLE001 - any non-JSON body
         return (resp.text or "")[:200]
 
 
-def _json_detail(resp: Any) -> Any:
+def _json_detail(resp: FastResponse) -> Any:
     """The ``detail`` of a JSON error body (a business refusal's reason), else None."""
     try:
         body = resp.json()
@@ -347,7 +350,7 @@ def _json_detail(resp: Any) -> Any:
     return body.get("detail") if isinstance(body, dict) else None
 
 
-def _retry_after(resp: Any, attempt: int) -> float:
+def _retry_after(resp: FastResponse, attempt: int) -> float:
     raw = resp.headers.get("Retry-After") if resp.headers else None
     try:
         return max(0.0, min(30.0, float(raw)))  # type: ignore[arg-type]  # None: except below
@@ -355,7 +358,7 @@ def _retry_after(resp: Any, attempt: int) -> float:
         return min(5.0, 0.25 * 2**attempt) * (0.5 + random.random())
 
 
-def _is_timeout(resp: Any) -> bool:
+def _is_timeout(resp: FastResponse) -> bool:
     err = getattr(resp, "error", None)
     return err is not None and "timeout" in type(err).__name__.lower() + str(err).lower()
 

@@ -40,15 +40,46 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from harness.agent.hourstats import HourCollector
+    from harness.config.options import HarnessOptions
+    from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim.user")
+
+
+class SlotClock(Protocol):
+    """What a schedule reads of its process's runtime (``ProcessRuntime``; tests give a
+    stand-in on a fake wall clock)."""
+
+    @property
+    def clock(self) -> SimClock | None: ...
+    @property
+    def sim_start(self) -> datetime | None: ...
+    @property
+    def sim_end(self) -> datetime | None: ...
+    @property
+    def opts(self) -> HarnessOptions: ...
+    @property
+    def collector(self) -> HourCollector: ...
+    def hour_of(self, t: datetime) -> int: ...
+    def slot_time(self, hour: int, offset_s: float) -> datetime: ...
+
+
+class HourPlayer(Protocol):
+    """What a schedule asks of an agent's hours (``harness.agent.hour.AgentHours``)."""
+
+    def run(self, hour: int, slot: datetime, slip_s: float | None) -> str: ...
+    def missed(self, hour: int) -> None: ...
+
 
 MAX_SLEEP_S = 30.0  # re-check the clock at least this often (a pause/resume re-anchors it)
 PAUSED_POLL_S = 1.0
 
 
-def drain_deadline(rt: Any) -> float | None:
+def drain_deadline(rt: SlotClock) -> float | None:
     """Epoch seconds after which the run's end stops waiting for late slots: the simulated
     end's real time plus ``--drain-seconds`` (``None``: open-ended run, or paused clock).
 
@@ -61,7 +92,9 @@ def drain_deadline(rt: Any) -> float | None:
     return None if real_end is None else real_end + rt.opts.drain_seconds
 
 
-def pending_hours(rt: Any, schedules: Iterable[AgentSlots | None]) -> dict[int, int] | None:
+def pending_hours(
+    rt: SlotClock | None, schedules: Iterable[AgentSlots | None]
+) -> dict[int, int] | None:
     """Once the clock has reached the run's simulated end: how many of this process's
     agents still have an hour to act or count, by that hour (``{}``: none). ``None``
     before the end (every agent owes its next slot then, nothing to count).
@@ -80,7 +113,7 @@ def pending_hours(rt: Any, schedules: Iterable[AgentSlots | None]) -> dict[int, 
     return dict(owing)
 
 
-def lease_failed(rt: Any) -> None:
+def lease_failed(rt: SlotClock) -> None:
     """A user's lease request got no answer within its bound
     (``harness.agent.lease_client``): a failed hour (error kind ``lease``, not acted) in
     the hour the wait ended — an hour of the run only.
@@ -105,7 +138,7 @@ class AgentSlots:
         now: The simulated time the agent starts at (its first slot is the next one).
     """
 
-    def __init__(self, rt: Any, hours: Any, offset_s: float, now: datetime) -> None:
+    def __init__(self, rt: SlotClock, hours: HourPlayer, offset_s: float, now: datetime) -> None:
         self.rt = rt
         self.hours = hours
         self.offset_s = offset_s
@@ -148,6 +181,7 @@ class AgentSlots:
         rt = self.rt
         if self.last_slot_passed():
             return MAX_SLEEP_S  # nothing left but to be stopped: no spinning on a 0 s wait
+        assert rt.clock is not None  # a schedule is made once the run's clock exists
         real = rt.clock.real_time_at(self.slot(self.next_hour))
         if real is None:  # paused
             return PAUSED_POLL_S

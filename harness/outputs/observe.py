@@ -17,10 +17,12 @@ from db.errors import ConfigError
 if TYPE_CHECKING:
     from locust.env import Environment
 
+    from harness.control.director import SimulationDirector
+
 log = logging.getLogger("loadsim")
 
 
-def start_observers(environment: Environment, director: Any) -> None:
+def start_observers(environment: Environment, director: SimulationDirector) -> None:
     """Start what the options ask for; ``ConfigError`` (exit 2) for a bad port or URL."""
     po = environment.parsed_options
     port = int(getattr(po, "prometheus_port", 0) or 0)

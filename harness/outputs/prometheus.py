@@ -18,9 +18,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.control.director import SimulationDirector
 
 log = logging.getLogger("loadsim")
 
@@ -88,7 +91,7 @@ def _total(s: dict[str, Any], *keys: str) -> int | None:
     return sum(int(totals.get(k) or 0) for k in keys)
 
 
-def metrics_status(director: Any) -> dict[str, Any]:
+def metrics_status(director: SimulationDirector) -> dict[str, Any]:
     """The director's live status (``harness.control.status.live_status``) plus what a
     scraper needs besides: every hour's totals, slip p99 and the simulated time."""
     from harness.control.status import live_status

@@ -13,7 +13,10 @@ in less memory (21 vs 33 KiB), but HDR's percentiles were closer (p99 within 0.3
 its wire form is half the size (1.9 vs 3.9 kB) and it has a public encode/decode, which
 DDSketch's Python package lacks without protobuf. Workers ship an hour's histogram base64-encoded (msgpack-safe).
 Once an hour is written to ``hours.csv`` the master :meth:`HourAggregate.compact` s it to
-its three percentiles, so the master's memory does not grow with hours × agents.
+its three percentiles and the histogram's compressed encoding (~2 kB), so the master's
+memory does not grow with hours × agents. A report that arrives after that (an agent acting
+its slot late, e.g. after a session that ran past it) is added to the decoded histogram and
+the percentiles recomputed over the whole hour — not over the late slips alone.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class HourBucket:
     errors: dict[str, int] = field(default_factory=dict)
     frozen: dict[int, float | None] | None = None
     """Percentiles kept after :meth:`compact` (the histogram itself is dropped)."""
+    packed: str | None = None
+    """The compacted histogram's encoding: a late report is merged into it."""
 
     def add_slip(self, ms: int) -> None:
         if self.sketch is None:
@@ -55,13 +60,20 @@ class HourBucket:
     def merge(self, other: dict) -> None:
         for k, v in other.get("counts", {}).items():
             self.counts[k] = self.counts.get(k, 0) + int(v)
+        late = self.frozen is not None and (other.get("slips_ms") or other.get("slips_hdr"))
+        if late:  # the hour was compacted: its whole histogram back, then this report's
+            self.sketch = new_sketch()
+            if self.packed is not None:
+                self.sketch.decode_and_add(self.packed.encode("ascii"))
         for x in other.get("slips_ms", []):  # an older worker, or a test: plain values
             self.add_slip(int(x))
         if other.get("slips_hdr"):
             if self.sketch is None:
                 self.sketch = new_sketch()
             self.sketch.decode_and_add(other["slips_hdr"].encode("ascii"))
-            self.frozen = None  # a late report: recompute from the histogram
+        if late:
+            self.frozen = self.packed = None
+            self.compact()  # percentiles over the whole hour; the histogram packed again
         for k, v in other.get("errors", {}).items():
             self.errors[k] = self.errors.get(k, 0) + int(v)
 
@@ -81,6 +93,7 @@ class HourBucket:
         """Keep only the percentiles ``hours.csv`` and the status read; drop the histogram."""
         if self.sketch is not None:
             self.frozen = {q: self.slip_percentile(q) for q in QUANTILES}
+            self.packed = self.sketch.encode().decode("ascii")
             self.sketch = None
 
     def wire(self) -> dict[str, Any]:

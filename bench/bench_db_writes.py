@@ -56,11 +56,15 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--synchronous-commit", default="on", choices=["on", "off"],
         help="Postgres synchronous_commit for the writers' sessions (what bounds the rate)",
     )  # fmt: skip
+    ap.add_argument(
+        "--compare-claim", action="store_true",
+        help="also run the three-statement claim (hour, session, link), alternating",
+    )  # fmt: skip
     add_smoke(ap, db_url=True)
     a = ap.parse_args(argv)
     if a.smoke:
         a.sessions, a.concurrency, a.db_connections, a.agents = 10, "2", 4, 20
-        a.quiet_hours, a.compare_old = 50, True
+        a.quiet_hours, a.compare_old, a.compare_claim = 50, True, True
     return a
 
 
@@ -138,6 +142,43 @@ def old_recorder(engine: object, run_id: str) -> object:
             self._timed("session_commit", work)
 
     return OldFinish(engine, run_id=run_id, worker="bench")  # type: ignore[arg-type]
+
+
+_OLD_CLAIM = """
+    INSERT INTO agent_hours (run_id, agent_id, sim_hour, decision, outcome, worker, is_replay)
+    VALUES (:run_id, :agent_id, :sim_hour, :decision, 'pending', :worker, :is_replay)
+    ON CONFLICT DO NOTHING
+    RETURNING sim_hour
+"""
+
+
+def old_claim_recorder(engine: object, run_id: str) -> object:
+    """The Recorder with the claim it had before (the hour, its session, the link: three
+    statements in one transaction): the "before" of the one-statement claim."""
+    from sqlalchemy import text
+
+    from harness.agent import recorder as r
+
+    class OldClaim(r.Recorder):
+        def claim(self, *, agent_id, sim_hour, decision, sim_at, is_replay, token):  # type: ignore[no-untyped-def, override]  # noqa: E501
+            params = dict(run_id=self.run_id, agent_id=agent_id, sim_hour=sim_hour,
+                          decision=decision, worker=f"{self.worker}/{token}", is_replay=is_replay)  # fmt: skip
+
+            def work() -> int | None:
+                with self.engine.begin() as conn:
+                    if conn.execute(text(_OLD_CLAIM), params).first() is None:
+                        return None
+                    sid = conn.execute(
+                        r._SESSION,
+                        dict(params, kind="shop" if decision == "shop" else "idle_browse",
+                             sim_at=sim_at, arm=None),
+                    ).scalar_one()  # fmt: skip
+                    conn.execute(r._LINK, dict(params, sid=sid))
+                    return int(sid)
+
+            return self._timed("claim_hour", work)
+
+    return OldClaim(engine, run_id=run_id, worker="bench")  # type: ignore[arg-type]
 
 
 def write_all(recorder: object, hours: list, concurrency: int) -> float:
@@ -218,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             "| client CPU ms per hour |"
         )
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        variants = ["one statement", "old executemany"] if a.compare_old else ["one statement"]
+        variants = ["one statement"]
+        variants += ["old executemany"] if a.compare_old else []
+        variants += ["3-statement claim"] if a.compare_claim else []
         combos = [(v, int(c)) for c in a.concurrency.split(",") for v in variants]
         for i, (variant, conc) in enumerate(combos):
             run_id = f"bench-writes-{i}"
@@ -231,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if variant == "old executemany":
                 rec = old_recorder(engine, run_id)
+            elif variant == "3-statement claim":
+                rec = old_claim_recorder(engine, run_id)
             else:
                 rec = Recorder(engine, run_id=run_id, worker="bench")
             c0 = time.process_time()

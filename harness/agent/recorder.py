@@ -37,12 +37,28 @@ Measure = Callable[[str, float, BaseException | None], None]
 QUIET_MAX = 20_000
 """Quiet hours buffered at most per process (~5 MB); a full buffer makes users wait."""
 
-_CLAIM = text(
+# The claim in one statement: the hour's row (its session id drawn from the sessions'
+# sequence) and, only if that row is new, its session. Was three statements (hour, session,
+# link) — two round trips of a recorded hour's ~10 (bench/bench_db_writes.py).
+_CLAIM_ONE = text(
     """
-    INSERT INTO agent_hours (run_id, agent_id, sim_hour, decision, outcome, worker, is_replay)
-    VALUES (:run_id, :agent_id, :sim_hour, :decision, 'pending', :worker, :is_replay)
-    ON CONFLICT DO NOTHING
-    RETURNING sim_hour
+    WITH c AS (
+        INSERT INTO agent_hours (run_id, agent_id, sim_hour, decision, outcome, worker, is_replay,
+            session_id)
+        VALUES (:run_id, :agent_id, :sim_hour, :decision, 'pending', :worker, :is_replay,
+            nextval(pg_get_serial_sequence('shopping_sessions', 'id')))
+        ON CONFLICT DO NOTHING
+        RETURNING session_id
+    ), s AS (
+        INSERT INTO shopping_sessions (id, run_id, agent_id, sim_hour, kind, status,
+            started_sim_at, is_replay, arm)
+        SELECT c.session_id, :run_id, :agent_id, :sim_hour, :kind, 'active', :sim_at, :is_replay,
+            :arm
+        FROM c
+        ON CONFLICT (run_id, agent_id, sim_hour) DO UPDATE SET kind = EXCLUDED.kind
+        RETURNING id
+    )
+    SELECT c.session_id AS drawn, s.id AS sid FROM c CROSS JOIN s
     """
 )
 _CLAIM_OWNER = text(
@@ -170,24 +186,25 @@ class Recorder:
             worker=owner, is_replay=is_replay,
         )  # fmt: skip
 
+        session = dict(
+            params, kind="shop" if decision == "shop" else "idle_browse", sim_at=sim_at,
+            arm=self.arms.get(agent_id),
+        )  # fmt: skip
+
         def work() -> int | None:
             with self.engine.begin() as conn:
-                if conn.execute(_CLAIM, params).first() is None:
-                    # Ours after all if a reply was lost after commit (same owner token).
-                    row = conn.execute(_CLAIM_OWNER, params).first()
-                    if row is None or row.worker != owner:
-                        return None
-                    if row.session_id is not None:
-                        return int(row.session_id)
-                sid = conn.execute(
-                    _SESSION,
-                    dict(
-                        params,
-                        kind="shop" if decision == "shop" else "idle_browse",
-                        sim_at=sim_at,
-                        arm=self.arms.get(agent_id),
-                    ),  # fmt: skip
-                ).scalar_one()
+                new = conn.execute(_CLAIM_ONE, session).first()
+                if new is not None:
+                    if new.sid != new.drawn:  # a session of this hour existed: link that one
+                        conn.execute(_LINK, dict(params, sid=new.sid))
+                    return int(new.sid)
+                # Ours after all if a reply was lost after commit (same owner token).
+                row = conn.execute(_CLAIM_OWNER, params).first()
+                if row is None or row.worker != owner:
+                    return None
+                if row.session_id is not None:
+                    return int(row.session_id)
+                sid = conn.execute(_SESSION, session).scalar_one()  # a row without a session
                 conn.execute(_LINK, dict(params, sid=sid))
                 return int(sid)
 

@@ -19,10 +19,15 @@ starts ``python -m llama_cpp.server`` on loopback with 2 threads, asks ``--decis
 questions (synthetic personas and catalog, a different viewed slice each, no cache), prints
 one JSON line and stops the server.
 
-The agents one process sustains at 168x is derived, not run: a paced session waits between
-its actions anyway, so a model call costs no slip while the server keeps up; the server
-answers one call at a time, so it keeps up while the calls asked per real second stay below
-1 / mean latency.
+The agents one process sustains at 168x is derived from that (the server answers one call
+at a time, so it keeps up while the calls asked per real second stay below 1 / mean
+latency) and measured with ``--slip-agents N[,M...]``: for each N, one real headless run
+(``--mock-api --mock-db``, N generated personas, 168x, ``--llm-share 0.1``, 3 simulated
+hours, hour 0 not counted) against the same model server; each row prints the worst counted
+hour's slip p99 (% of a simulated hour), missed sessions and the run's ``llm.json``::
+
+    flock /tmp/heavy.lock .venv/bin/python bench/bench_llm.py \
+        --server-python ~/.cache/loadsim-llm/venv/bin/python --decisions 0 --slip-agents 500,2000
 """
 
 from __future__ import annotations
@@ -100,6 +105,10 @@ def main() -> int:
     ap.add_argument("--decisions", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--slip-agents", default="", help="comma-separated agent counts: slip runs")
+    ap.add_argument("--scale", type=float, default=168.0, help="slip runs' time scale")
+    ap.add_argument("--share", type=float, default=0.1, help="slip runs' --llm-share")
+    ap.add_argument("--sim-hours", type=int, default=3, help="slip runs' simulated hours")
     args = ap.parse_args()
     if args.smoke:  # the scripted loopback server of the tests, 5 decisions
         from tests.llm_support import ScriptedLlmServer
@@ -135,6 +144,9 @@ def main() -> int:
         for q in _questions(args.decisions):
             adapter.decide(q)
         wall = time.perf_counter() - t0
+        slips = [
+            _slip_row(int(n), url, args) for n in args.slip_agents.split(",") if n.strip()
+        ]  # fmt: skip
     finally:
         proc.terminate()
         try:
@@ -159,8 +171,48 @@ def main() -> int:
         "tokens_per_decision": round((raw["tokens_in"] + raw["tokens_out"]) / max(1, raw["calls"]), 1),
         "agents_sustained_168x_share_0.1_derived": int(1 / mean_s / calls_per_agent_s) if lat else None,
     }  # fmt: skip
-    print(json.dumps(out))
+    if args.decisions:
+        print(json.dumps(out))
+    for row in slips:
+        print(json.dumps(row))
     return 0
+
+
+def _slip_row(agents: int, url: str, args: argparse.Namespace) -> dict:
+    """One paced run of ``agents`` at ``args.scale`` with the model deciding
+    ``args.share`` of the sessions: its worst counted hour's slip p99 and its model counts."""
+    import shutil
+    import tempfile
+
+    from bench._harness_run import run_locust, workbook
+
+    cache = Path(tempfile.gettempdir()) / "loadsim-bench"
+    run_id = f"llm-slip-{agents}-{int(args.scale)}x"
+    runs_dir = cache / "runs"
+    shutil.rmtree(runs_dir / run_id, ignore_errors=True)
+    run_args = [
+        "--personas", str(workbook(agents, cache / "workbooks")), "--mock-api", "--mock-db",
+        "--time-scale", str(args.scale), "--ramp", "0:100", "--rate-limit", "0",
+        "--sim-duration", f"{args.sim_hours}h", "--sim-start", "2026-01-10T09:00:00+00:00",
+        "--llm-url", url, "--llm-model", "gemma3-270m", "--llm-format", "json_object",
+        "--llm-share", str(args.share), "--llm-timeout", str(args.timeout),
+        "--llm-concurrency", "1",
+    ]  # fmt: skip
+    sim_real_s = args.sim_hours * 3600 / args.scale
+    run = run_locust(run_args, run_id=run_id, runs_dir=runs_dir, timeout_s=sim_real_s + 240)
+    llm_json = runs_dir / run_id / "llm.json"
+    block = json.loads(llm_json.read_text()) if llm_json.exists() else {}
+    row = {
+        "agents": agents, "scale": args.scale, "share": args.share, "rc": run.rc,
+        "slip_p99_pct_worst_hour": run.slip_p99_pct(),
+        "slip_by_hour": [h["slip_p99_pct_hour"] for h in run.steady_hours()],
+        "acted": run.total("acted"), "shopped": run.total("shopped"),
+        "missed": run.total("missed"), "wall_s": round(run.wall_s, 1),
+        "llm": {k: block.get(k) for k in ("calls", "decisions", "fallbacks", "tokens_in",
+                                          "tokens_out", "latency_ms_p50", "latency_ms_p95")},
+    }  # fmt: skip
+    shutil.rmtree(runs_dir / run_id, ignore_errors=True)
+    return row
 
 
 if __name__ == "__main__":

@@ -372,8 +372,17 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
         data[TIMINGS_KEY] = rt.timings.drain()
         if rt.llm is not None:  # --llm-url: the model's counts since the last report
             data[LLM_KEY] = llm_drain(rt.llm, rt.llm_sent)
+        hours = rt.collector.drain()
+        # Each counted quiet hour's row was buffered before its count (``harness.agent.hour``):
+        # written now, before the counts leave, a worker killed after this report has lost
+        # no row the master counted.
+        if rt.recorder is not None:
+            try:
+                rt.recorder.flush()
+            except Exception as exc:  # noqa: BLE001 - kept for the flush loop's next try
+                log.warning("quiet-hour flush before the report failed (will retry): %s", exc)
         data[REPORT_KEY] = WorkerReport(
-            hours=rt.collector.drain(),
+            hours=hours,
             throttled=rt.counters.throttled,
             unavailable=rt.counters.consecutive_unavailable,
             pending=_pending(rt),

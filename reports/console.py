@@ -113,8 +113,11 @@ def render_console(summary: dict[str, Any]) -> str:
         ],
         ["simulated hours", fmt(time["sim_hours"])],
         [
-            "slip p50/p95/p99 (s)",
-            "/".join(fmt(time[k]) for k in ("slip_p50_s", "slip_p95_s", "slip_p99_s")),
+            "slip p50/p95/p99 (ms)",
+            "/".join(
+                fmt(None if time[k] is None else 1000 * time[k], "ms")
+                for k in ("slip_p50_s", "slip_p95_s", "slip_p99_s")
+            ),
         ],
         ["slip p99 (% of sim hour)", fmt(time["slip_p99_pct_hour"], "pct100")],
         [

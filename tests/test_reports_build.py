@@ -143,6 +143,10 @@ def test_console_summary_shows_endpoints_and_time(mock_db_run: Path) -> None:
     assert "10.00%" in text  # checkout failure rate
     assert "48.00 / 48.00" in text  # time scale set / realized
     assert "slip p99 (% of sim hour)" in text and "4.00%" in text
+    t = build_run_report(mock_db_run, engine=None)["time"]
+    ms = "/".join(f"{1000 * t[k]:,.0f}" for k in ("slip_p50_s", "slip_p95_s", "slip_p99_s"))
+    line = next(ln for ln in text.splitlines() if "slip p50/p95/p99 (ms)" in ln)
+    assert line.split("slip p50/p95/p99 (ms)")[1].split()[0] == ms  # 3,000 ms, not 3.00 s
     assert len(text.splitlines()) < 45
 
 

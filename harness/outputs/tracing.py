@@ -37,7 +37,16 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+    from opentelemetry.metrics import CallbackOptions, Meter, Observation
+    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.util.types import AttributeValue
+
+    from behaviors.run import HourResult
 
 log = logging.getLogger("loadsim")
 
@@ -45,11 +54,14 @@ SCOPE = "loadsim"
 SESSION_SPAN = "agent_session"
 NODE_PREFIX = "node "
 
-_tracer: Any = None
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+_tracer: Tracer | None = None
 _NOOP: AbstractContextManager[None] = nullcontext(None)
 
 
-def enable_tracing(environment: Any) -> bool:
+def enable_tracing(environment: Environment) -> bool:
     """Take the tracer Locust's ``--otel`` set up and turn every request fired inside a
     session into a child span. Returns whether tracing is on (the SDK importable)."""
     global _tracer
@@ -76,30 +88,30 @@ def tracing_on() -> bool:
 
 
 def session_span(
-    *, run_id: str, agent_id: int, sim_hour: int, decision: str, sim_at: Any
-) -> AbstractContextManager[Any]:
+    *, run_id: str, agent_id: int, sim_hour: int, decision: str, sim_at: datetime
+) -> AbstractContextManager[Span | None]:
     """The agent session's root span (current while the graph runs), or a no-op."""
     if _tracer is None:
         return _NOOP
-    return _session(run_id, agent_id, sim_hour, decision, sim_at)
+    return _session(_tracer, run_id, agent_id, sim_hour, decision, sim_at)
 
 
 @contextmanager
 def _session(
-    run_id: str, agent_id: int, sim_hour: int, decision: str, sim_at: Any
-) -> Iterator[Any]:
-    attrs = {
+    tracer: Tracer, run_id: str, agent_id: int, sim_hour: int, decision: str, sim_at: datetime
+) -> Iterator[Span]:
+    attrs: dict[str, AttributeValue] = {
         "loadsim.run_id": run_id,
         "loadsim.agent_id": int(agent_id),
         "loadsim.sim_hour": int(sim_hour),
         "loadsim.decision": decision,
         "loadsim.sim_time": sim_at.isoformat() if hasattr(sim_at, "isoformat") else str(sim_at),
     }
-    with _tracer.start_as_current_span(SESSION_SPAN, attributes=attrs) as span:
+    with tracer.start_as_current_span(SESSION_SPAN, attributes=attrs) as span:
         yield span
 
 
-def end_session(span: Any, result: Any) -> None:
+def end_session(span: Span | None, result: HourResult) -> None:
     """Write the played hour's outcome on its session span (no-op without one)."""
     if span is None:
         return
@@ -122,13 +134,13 @@ def node_wrapper() -> Callable[[Callable[..., Any]], Callable[..., Any]] | None:
     return traced_node
 
 
-def traced_node(fn: Callable[..., Any]) -> Callable[..., Any]:
+def traced_node(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     name = fn.__name__
 
     # functools.wraps keeps the node's name and signature (LangGraph passes ``runtime``
     # by the parameters it sees, and infers the state schema from the annotations).
     @functools.wraps(fn)
-    def node(*args: Any, **kwargs: Any) -> Any:
+    def node(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         tracer = _tracer
         if tracer is None:
             return fn(*args, **kwargs)
@@ -143,7 +155,7 @@ def _on_request(
     name: str,
     response_time: float | None,
     response_length: int | None = None,
-    response: Any = None,
+    response: object = None,
     exception: BaseException | None = None,
     start_time: float | None = None,
     **_: Any,
@@ -161,7 +173,7 @@ def _on_request(
     dur_ns = int(max(0.0, response_time or 0.0) * 1_000_000)
     start_ns = int(start_time * 1e9) if start_time else end_ns - dur_ns
     status = int(getattr(response, "status_code", 0) or 0)
-    attrs: dict[str, Any] = {
+    attrs: dict[str, AttributeValue] = {
         "http.request.method": request_type,
         "url.template": name,
         "http.response.status_code": status,
@@ -181,7 +193,7 @@ def _on_request(
 
 
 def install_status_metrics(
-    source: Callable[[], dict[str, Any]], *, meter: Any = None, max_age_s: float = 0.5
+    source: Callable[[], dict[str, Any]], *, meter: Meter | None = None, max_age_s: float = 0.5
 ) -> list[str]:
     """Register the ``--prometheus-port`` metrics as observable OTel instruments on
     ``meter`` (default: the global meter provider's); ``source()`` is read at most once per
@@ -217,7 +229,7 @@ def install_status_metrics(
             meter.create_observable_gauge(name, callbacks=[callback], description=help_text)
         names.append(name)
 
-    def breaker(_options: Any) -> Iterator[Any]:
+    def breaker(_options: CallbackOptions) -> Iterator[Observation]:
         state = status().get("breaker")
         if state is not None:
             for s in BREAKER_STATES:
@@ -242,11 +254,11 @@ def otel_name(prom_name: str, kind: str) -> str:
 def _observer(
     status: Callable[[], dict[str, Any]],
     read: Callable[[dict[str, Any]], Any],
-    observation: Any,
-) -> Callable[[Any], Iterator[Any]]:
+    observation: type[Observation],
+) -> Callable[[CallbackOptions], Iterator[Observation]]:
     import math
 
-    def observe(_options: Any) -> Iterator[Any]:
+    def observe(_options: CallbackOptions) -> Iterator[Observation]:
         value = read(status())
         if isinstance(value, bool):
             value = int(value)

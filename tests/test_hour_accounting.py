@@ -346,6 +346,57 @@ def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch
     assert not agent_hours_account(broken)["adds_up"]
 
 
+def test_an_hour_no_process_counted_in_still_has_its_row(monkeypatch, tmp_path):
+    """The master's hour book through 3 two-second hours on a fake wall, as the master runs
+    it: a step every 0.25 s, each reported hour appended to ``hours.csv``, the end rewriting
+    the file from the merged counters. The workers' users join late — their first grants
+    come in hour 1 — so hour 0 ends with no lease, no report, no counter: it still has its
+    row (zeros, 0 live users) in the final file, and every row adds up."""
+    import csv
+
+    import harness.control.hour_book as book_mod
+    from harness.outputs.run_files import RunFiles
+
+    hours = 3
+    wall = Wall()
+    monkeypatch.setattr(book_mod, "time", wall)
+    monkeypatch.setattr(broker_mod, "time", wall)
+    rt = _Rt(wall, hours)
+    rt.clock = _Clock(rt.clock, wall)
+    rt.opts = SimpleNamespace(sim_start=START, time_scale=SCALE, ramp=((0, 1.0),))
+    broker = LeaseBroker(LeasePool(_entries(4), seed=3), runner=_Runner(), rt=rt)
+    files = RunFiles(tmp_path / "run")
+    director = SimpleNamespace(
+        opts=rt.opts, rt=rt, files=files, leases=broker, pool=broker.pool,
+        settings_cycle_days=7.0,
+    )  # fmt: skip
+    book = HourBook(rt, RunState(files=files), held=broker.live_at,
+                    on_written=lambda h: finish.append_hour(director, h))  # fmt: skip
+    director.book, director.agg, director.users_at_hour = book, book.agg, book.users_at_hour
+    hour_s = 3600 / SCALE
+    end_real = rt.clock.real_time_at(rt.sim_end)
+    joined, counted = False, set()
+    while wall.t < end_real + 5.0:
+        hour = book.clock_hour()
+        if not joined and wall.t >= rt.clock.real_time_at(START) + 1.25 * hour_s:
+            joined = True  # the workers' 4 users are granted a quarter into hour 1
+            broker.on_lease(LeaseRequest(req_ids=[f"u{i}" for i in range(4)]), "w1")
+        if joined and hour not in counted and wall.t < end_real:
+            counted.add(hour)  # a worker's counts: in hour 1 one user joined after its slot
+            late = 1 if hour == 1 else 0
+            for i in range(4):
+                rt.collector.count(hour, ("not_owed",) if i < late else ("acted", "none"))
+        book.step()
+        wall.t += 0.25
+    assert book.reported_hour == hours - 1  # every hour was reported during the run
+    files.write_hours_csv(hours_rows(director))  # the run's end: the final rows
+    with open(files.dir / "hours.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["sim_hour"]) for r in rows] == list(range(hours))
+    got = [tuple(int(r[k]) for k in ("acted", "missed", "not_owed", "live_users")) for r in rows]
+    assert got == [(0, 0, 0, 0), (3, 0, 1, 4), (4, 0, 0, 4)]
+
+
 # ------------------------------------------------------------------ measured real time
 
 

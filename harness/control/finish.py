@@ -164,7 +164,8 @@ def hours_rows(
     """``hours.csv`` rows (``reports.hour_table`` columns) from the merged counters.
 
     Args:
-        hours: which simulated hours (default: every hour with counters).
+        hours: which simulated hours (default: every hour the hour book entered —
+            with counters or not — and any other hour with counters).
     """
     o = director.opts
     sec_per_hour = 3600 / o.time_scale

@@ -5,6 +5,11 @@ Part of the master's (or standalone's) director (``harness.control.director``). 
 counters come from every process (the master's own collector each step, the workers'
 through Locust's reports, see ``harness.config.messages.WorkerReport``).
 
+**Every hour the run enters has one row**, whatever was counted in it: an hour no
+process counted anything in — hour 0 passing before any worker's user held a persona, on
+a loaded machine — is a row of zeros beside its live users (the lease book's), never a
+gap in ``hours.csv``.
+
 **Hours lost to a dead worker are counted missed**: when a worker dies,
 its personas are re-leased (``harness.control.lease_broker``) and the new holder starts at
 the *current* hour — replaying the hours in between would act them late on a clock that
@@ -38,7 +43,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.agent.hourstats import HourAggregate
+from harness.agent.hourstats import HourAggregate, HourBucket
 from harness.config.options import ramp_fraction
 from harness.control.run_state import RunState
 from offer_engine.calendar import cycle_of_hour, hour_of, start_of_hour
@@ -131,6 +136,10 @@ class HourBook:
         if hour > self.current_hour:
             self.note_hours(self.current_hour, hour, time.time())
             for h in range(self.current_hour + 1, hour + 1):
+                # Every hour the run enters has its row, counted in or not: an hour no
+                # process counted anything in (hour 0 before any worker's user held a
+                # persona, say) is a row of zeros with its live users, not a gap.
+                self.agg.hours.setdefault(h, HourBucket())
                 self.on_new_hour(h)
             self.current_hour = hour
         if rt.sim_end is not None and hour not in self.ended_at and rt.clock.now() >= rt.sim_end:

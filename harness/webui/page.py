@@ -265,7 +265,7 @@ def _hours_table(hours: list[dict[str, Any]]) -> str:
     )
 
 
-def _dash(v: Any) -> str:
+def _dash(v: float | None) -> str:
     return "—" if v is None else escape(f"{v:g}")
 
 

@@ -13,7 +13,10 @@ import csv
 import io
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, SupportsIndex
+
+if TYPE_CHECKING:
+    from harness.agent.hourstats import HourBucket
 
 TAB_KEY = "simulation"
 TAB_TITLE = "Simulation"
@@ -25,6 +28,7 @@ STRUCTURE: list[dict[str, str]] = [
 ]
 
 _DASH = "—"
+_FLOATABLE = (SupportsFloat, SupportsIndex, str, bytes, bytearray)
 
 
 def status_rows(status: Mapping[str, Any], *, base_path: str = "") -> list[dict[str, Any]]:
@@ -115,7 +119,9 @@ def timing_rows(timings: list[dict[str, Any]], *, start: int) -> list[dict[str, 
     return out
 
 
-def hour_points(buckets: Mapping[int, Any], *, current: int | None = None) -> list[dict[str, Any]]:
+def hour_points(
+    buckets: Mapping[int, HourBucket], *, current: int | None = None
+) -> list[dict[str, Any]]:
     """One point per simulated hour, from the first hour with counts to the last (or the
     ``current`` hour, when later): what the Simulation tab's charts draw.
 
@@ -152,7 +158,7 @@ def hour_points(buckets: Mapping[int, Any], *, current: int | None = None) -> li
     return out
 
 
-def _ms(v: Any) -> str:
+def _ms(v: object) -> str:
     n = _num(v)
     if n is None:
         return _DASH
@@ -185,7 +191,7 @@ def _state_raw(s: Mapping[str, Any]) -> str:
     return "paused" if s.get("paused") else "running"
 
 
-def _clock(iso: Any) -> str:
+def _clock(iso: object) -> str:
     if not iso:
         return _DASH
     try:
@@ -236,7 +242,7 @@ def _cycle(s: Mapping[str, Any]) -> str:
     return f"#{int(cycle) + 1} since sim start ({runs} run by the engine)"
 
 
-def _slip(ms: Any, scale: float | None) -> str:
+def _slip(ms: object, scale: float | None) -> str:
     value = _num(ms)
     if value is None:
         return _DASH
@@ -251,13 +257,15 @@ def _controls(base_path: str) -> str:
     return f"the Simulation bar at the bottom right, or the page {base_path}/simulation"
 
 
-def _int(v: Any) -> str:
+def _int(v: object) -> str:
     n = _num(v)
     return _DASH if n is None else str(int(n))
 
 
-def _num(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
+def _num(v: object) -> float | None:
+    # What float() takes (a number, a numeric string); anything else is no number, as
+    # the TypeError below would say.
+    if v is None or isinstance(v, bool) or not isinstance(v, _FLOATABLE):
         return None
     try:
         return float(v)

@@ -24,9 +24,9 @@ import json
 import logging
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from harness.agent.runtime import director_of, runtime_of
+from harness.agent.runtime import Director, director_of, runtime_of
 from harness.config.locust_compat import ENDPOINT_INDEX, ENDPOINT_REQUEST_STATS
 from harness.webui.page import control_page, index_bar
 from harness.webui.rows import (
@@ -39,16 +39,25 @@ from harness.webui.rows import (
     timing_rows,
 )
 
+if TYPE_CHECKING:
+    from flask import Blueprint, Request, Response
+    from flask.typing import ResponseReturnValue
+    from locust.env import Environment
+    from locust.web import WebUI
+
+    from harness.agent.hourstats import HourAggregate
+    from harness.config.messages import RunConfig
+
 log = logging.getLogger("loadsim")
 
 _BLUEPRINT = "loadsim_simulation"
 _DEFAULT_REASON = "paused from the web UI"
 _MAX_REASON = 200
-_INSTALLED: weakref.WeakSet[Any] = weakref.WeakSet()
+_INSTALLED: weakref.WeakSet[WebUI] = weakref.WeakSet()
 """The web UIs the tab is installed on (nothing is hung on Locust's object)."""
 
 
-def install_web_ui(environment: Any, web_ui: Any) -> None:
+def install_web_ui(environment: Environment, web_ui: WebUI) -> None:
     """Add the Simulation tab, its data hook and the control routes to Locust's web UI.
 
     Called from the ``init`` listener on the master/standalone when the web UI exists
@@ -78,11 +87,13 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
         {"href": "./simulation/status.csv", "title": "Download simulation status CSV"},
     )
     hook = _StatsHook(environment, base)
-    web_ui.app.after_request(hook)
-    web_ui.app.register_blueprint(build_blueprint(environment, web_ui, base_path=base))
+    app = web_ui.app
+    assert app is not None  # WebUI.__init__ builds it (the attribute is typed Optional)
+    app.after_request(hook)
+    app.register_blueprint(build_blueprint(environment, web_ui, base_path=base))
 
 
-def build_blueprint(environment: Any, web_ui: Any, *, base_path: str) -> Any:
+def build_blueprint(environment: Environment, web_ui: WebUI, *, base_path: str) -> Blueprint:
     """The ``/simulation`` routes, each behind Locust's login when ``--web-login`` is on.
 
     Args:
@@ -101,7 +112,7 @@ def build_blueprint(environment: Any, web_ui: Any, *, base_path: str) -> Any:
     def rows() -> list[dict[str, Any]]:
         return tab_rows(environment, base_path=base_path)
 
-    def answer(body: dict[str, Any], code: int) -> Any:
+    def answer(body: dict[str, Any], code: int) -> ResponseReturnValue:
         # A browser form (no JavaScript) wants the page back, a script wants JSON.
         best = request.accept_mimetypes.best_match(["application/json", "text/html"])
         if best == "text/html" and request.mimetype != "application/json":
@@ -119,23 +130,23 @@ def build_blueprint(environment: Any, web_ui: Any, *, base_path: str) -> Any:
 
     @bp.route("/simulation")
     @auth
-    def page() -> Any:
+    def page() -> Response:
         html = control_page(rows=rows(), base_path=base_path, hours=_hours(environment))
         return Response(html, mimetype="text/html")
 
     @bp.route("/simulation/hours")
     @auth
-    def hours() -> Any:
+    def hours() -> Response:
         return jsonify({"hours": _hours(environment)})
 
     @bp.route("/simulation/status")
     @auth
-    def status() -> Any:
+    def status() -> Response:
         return jsonify({"status": _status(environment), "rows": rows()})
 
     @bp.route("/simulation/status.csv")
     @auth
-    def status_csv() -> Any:
+    def status_csv() -> Response:
         return Response(
             rows_csv(rows()),
             mimetype="text/csv",
@@ -144,26 +155,26 @@ def build_blueprint(environment: Any, web_ui: Any, *, base_path: str) -> Any:
 
     @bp.route("/simulation/pause", methods=["POST"])
     @auth
-    def pause() -> Any:
+    def pause() -> ResponseReturnValue:
         body, code = pause_action(environment, reason=_reason(request))
         return answer(body, code)
 
     @bp.route("/simulation/resume", methods=["POST"])
     @auth
-    def resume() -> Any:
+    def resume() -> ResponseReturnValue:
         body, code = resume_action(environment)
         return answer(body, code)
 
     @bp.route("/simulation/checkpoint", methods=["POST"])
     @auth
-    def checkpoint() -> Any:
+    def checkpoint() -> ResponseReturnValue:
         body, code = checkpoint_action(environment)
         return answer(body, code)
 
     return bp
 
 
-def pause_action(environment: Any, *, reason: str) -> tuple[dict[str, Any], int]:
+def pause_action(environment: Environment, *, reason: str) -> tuple[dict[str, Any], int]:
     """Pause the simulated clock (and with it every user and the ramp).
 
     Args:
@@ -188,7 +199,7 @@ def pause_action(environment: Any, *, reason: str) -> tuple[dict[str, Any], int]
     return _body("pause", changed, msg, director), 200
 
 
-def resume_action(environment: Any) -> tuple[dict[str, Any], int]:
+def resume_action(environment: Environment) -> tuple[dict[str, Any], int]:
     """Resume the simulated clock.
 
     Args:
@@ -211,7 +222,7 @@ def resume_action(environment: Any) -> tuple[dict[str, Any], int]:
     return _body("resume", changed, "resumed" if changed else "not paused", director), 200
 
 
-def checkpoint_action(environment: Any) -> tuple[dict[str, Any], int]:
+def checkpoint_action(environment: Environment) -> tuple[dict[str, Any], int]:
     """Write a checkpoint now.
 
     Args:
@@ -246,12 +257,12 @@ class _StatsHook:
     returned: a broken tab must never break Locust's own statistics.
     """
 
-    def __init__(self, environment: Any, base_path: str) -> None:
+    def __init__(self, environment: Environment, base_path: str) -> None:
         self.environment = environment
         self.base_path = base_path
         self._last_error_log = 0.0
 
-    def __call__(self, response: Any) -> Any:
+    def __call__(self, response: Response) -> Response:
         from flask import request
 
         if response.status_code != 200:
@@ -268,7 +279,7 @@ class _StatsHook:
                 log.exception("Simulation tab: could not add its data")
         return response
 
-    def _with_rows(self, response: Any) -> Any:
+    def _with_rows(self, response: Response) -> Response:
         from flask import current_app
 
         data = response.get_json()
@@ -280,7 +291,7 @@ class _StatsHook:
             json.dumps(data, default=str), status=200, mimetype="application/json"
         )
 
-    def _with_bar(self, response: Any) -> Any:
+    def _with_bar(self, response: Response) -> Response:
         html = response.get_data(as_text=True)
         at = html.rfind("</body>")
         if at < 0:
@@ -289,7 +300,7 @@ class _StatsHook:
         return response
 
 
-def tab_rows(environment: Any, *, base_path: str) -> list[dict[str, Any]]:
+def tab_rows(environment: Environment, *, base_path: str) -> list[dict[str, Any]]:
     """The Simulation tab's rows: the director's status, then the harness's own timings
     (merged from every process; Locust's request table holds only HTTP requests)."""
     rows = status_rows(_status(environment), base_path=base_path)
@@ -298,26 +309,39 @@ def tab_rows(environment: Any, *, base_path: str) -> list[dict[str, Any]]:
     return rows + timing_rows(timings, start=len(rows) + 1)
 
 
-def _status(environment: Any) -> dict[str, Any]:
+def _status(environment: Environment) -> dict[str, Any]:
     director = director_of(environment)
     return dict(director.status()) if director is not None else {}
 
 
-def _hours(environment: Any) -> list[dict[str, Any]]:
-    # The merged hour counters are the SimulationDirector's own (``agg``, read as
-    # ``harness.outputs.prometheus.metrics_status`` reads them), not the Director interface.
-    director: Any = director_of(environment)
+class _HourSource(Protocol):
+    """What the charts read of the master's director beyond :class:`Director`: the merged
+    hour counters and the hour the clock is in (``SimulationDirector.agg`` and
+    ``current_hour``, read as ``harness.outputs.prometheus.metrics_status`` reads them)."""
+
+    @property
+    def run(self) -> RunConfig | None: ...
+    @property
+    def agg(self) -> HourAggregate: ...
+    @property
+    def current_hour(self) -> int: ...
+
+
+def _hours(environment: Environment) -> list[dict[str, Any]]:
+    # The runtime holds the director as a Director (``agent`` does not import ``control``);
+    # on the master it is the SimulationDirector, which has both.
+    director = cast("_HourSource | None", director_of(environment))
     if director is None or director.run is None:
         return []
     return hour_points(director.agg.hours, current=max(director.current_hour, 0))
 
 
-def _body(action: str, changed: bool, message: str, director: Any) -> dict[str, Any]:
+def _body(action: str, changed: bool, message: str, director: Director | None) -> dict[str, Any]:
     status = dict(director.status()) if director is not None else {}
     return {"action": action, "changed": changed, "message": message, "status": status}
 
 
-def _reason(request: Any) -> str:
+def _reason(request: Request) -> str:
     """The pause reason from a JSON body or form field, bounded and on one line (it is
     logged and written to the run's event log)."""
     data = request.get_json(silent=True) if request.is_json else None
@@ -326,7 +350,7 @@ def _reason(request: Any) -> str:
     return text or _DEFAULT_REASON
 
 
-def _base_path(environment: Any) -> str:
+def _base_path(environment: Environment) -> str:
     opts = getattr(environment, "parsed_options", None)
     return (getattr(opts, "web_base_path", "") or "").rstrip("/")
 

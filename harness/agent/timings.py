@@ -31,11 +31,14 @@ import csv
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdrh.histogram import HdrHistogram
 
 from reports.harness_timings import COLUMNS, GRAPH_TIMING, TIMINGS_CSV
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Histogram, Meter
 
 log = logging.getLogger("loadsim")
 
@@ -75,8 +78,8 @@ class HarnessTimings:
     def __init__(self) -> None:
         self._hist: dict[str, HdrHistogram] = {}
         self._errors: dict[str, int] = {}
-        self._otel: dict[str, Any] | None = None
-        self._meter: Any = None
+        self._otel: dict[str, Histogram] | None = None
+        self._meter: Meter | None = None
 
     # ---------------------------------------------------------------- recording
 
@@ -106,7 +109,7 @@ class HarnessTimings:
         self._hist, self._errors = {}, {}
         return out
 
-    def merge(self, wire: Any, *, sender: str = "a worker") -> None:
+    def merge(self, wire: object, *, sender: str = "a worker") -> None:
         """Add a worker's :meth:`drain` output. A malformed entry (not the harness's
         worker, or another version) is logged and skipped: it must not stop the master."""
         if not isinstance(wire, dict):
@@ -189,7 +192,7 @@ class HarnessTimings:
         return True
 
     def _otel_record(self, name: str, ms: float, error: bool) -> None:
-        assert self._otel is not None
+        assert self._otel is not None and self._meter is not None  # enable_otel set both
         inst = self._otel.get(name)
         if inst is None:
             inst = self._otel[name] = self._meter.create_histogram(

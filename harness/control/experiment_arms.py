@@ -24,8 +24,9 @@ from sqlalchemy import Engine, text
 from offer_engine.experiment import Assignment, Experiment, load_experiment
 
 if TYPE_CHECKING:
+    from db.settings import SimSettings
     from harness.config.options import HarnessOptions
-    from harness.control.leases import LeasePool
+    from harness.control.leases import LeasePool, PoolEntry
 
 log = logging.getLogger("loadsim")
 
@@ -47,12 +48,12 @@ class ExperimentArms:
     experiment: Experiment
     assignment: Assignment
     arm_of_agent: dict[int, str]
-    arm_of_user: dict[Any, str]
+    arm_of_user: dict[int | str, str]  # int, or the owner's uuid string (LeaseEntry)
     stratum_of_agent: dict[int, str]
     persona_of_agent: dict[int, str]
 
     @classmethod
-    def for_pool(cls, path: str, entries: list[Any]) -> ExperimentArms:
+    def for_pool(cls, path: str, entries: list[PoolEntry]) -> ExperimentArms:
         """Load ``path`` and assign the pool's personas (``PoolEntry`` list).
 
         Raises:
@@ -96,7 +97,7 @@ class ExperimentArms:
         with engine.begin() as conn:
             conn.execute(_INSERT, {"run_id": run_id, "rows": json.dumps(rows)})
 
-    def wallet_policies(self, base: Any) -> dict[Any, tuple[Any, float]]:
+    def wallet_policies(self, base: SimSettings) -> dict[int | str, tuple[SimSettings, float]]:
         """Per user: the offer settings and discount multiplier of its arm (users whose arm
         changes nothing are left out: they get the run's settings)."""
         per_arm = {

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.errors import ConfigError
+
+if TYPE_CHECKING:
+    from behaviors.run import HourResult
+    from behaviors.shop import WalletCoupon
+    from offer_engine.experiment import Experiment
+    from personas.model import Persona
+    from reports.experiment import PersonaOutcome
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -110,7 +118,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _population(n: int, seed: int = 0) -> list[Any]:
+def _population(n: int, seed: int = 0) -> list[Persona]:
     """The shipped sample's first ``n`` personas; beyond its size ``n`` synthetic ones drawn
     with ``seed`` (each replication of a large offline experiment its own population)."""
     from personas import SAMPLE_PATH
@@ -124,7 +132,9 @@ def _population(n: int, seed: int = 0) -> list[Any]:
     return generate_personas(n, seed=seed)
 
 
-def simulate_outcomes(exp: Any, personas: list[Any], *, weeks: int, seed: int) -> list[Any]:
+def simulate_outcomes(
+    exp: Experiment, personas: list[Persona], *, weeks: int, seed: int
+) -> list[PersonaOutcome]:
     """Every persona through ``weeks`` offline weeks (the rules and graph of ``loadsim
     calibrate``, the in-memory shop), each with its arm's weekly wallet and persona-side
     attributes: one ``PersonaOutcome`` per persona.
@@ -157,7 +167,7 @@ def simulate_outcomes(exp: Any, personas: list[Any], *, weeks: int, seed: int) -
         for p in people
     }  # fmt: skip
 
-    def wallet(persona: Any, week: int) -> list[Any]:
+    def wallet(persona: Persona, week: int) -> list[WalletCoupon]:
         arm = arms[assignment.arm[persona.persona_id]]
         coupons = weekly_wallet(persona, week)
         m = arm.multiplier
@@ -178,7 +188,7 @@ def simulate_outcomes(exp: Any, personas: list[Any], *, weeks: int, seed: int) -
         st["cycles"] += 1 if coupons else 0
         return coupons
 
-    def on_session(persona: Any, sim_hour: int, slot: Any, r: Any) -> None:
+    def on_session(persona: Persona, sim_hour: int, slot: datetime, r: HourResult) -> None:
         st = stats[persona.persona_id]
         st["sessions"] += 1
         if r.order is not None:
@@ -215,7 +225,7 @@ def simulate_outcomes(exp: Any, personas: list[Any], *, weeks: int, seed: int) -
     ]
 
 
-def _offline(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+def _offline(args: argparse.Namespace) -> tuple[Experiment, dict[str, Any]]:
     from offer_engine.experiment import load_experiment
     from reports.experiment import readout
 

@@ -26,10 +26,14 @@ import types
 import typing
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, Union
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+    from locust.rpc import Message as LocustMessage
 
 log = logging.getLogger("loadsim")
 
@@ -59,7 +63,7 @@ class Part:
         return {f.name: _wire(getattr(self, f.name)) for f in fields}
 
     @classmethod
-    def from_msg(cls: type[P], data: Any, *, where: str | None = None) -> P:
+    def from_msg(cls: type[P], data: object, *, where: str | None = None) -> P:
         """The typed object for ``data`` (a payload from the wire).
 
         Raises:
@@ -88,7 +92,9 @@ class Message(Part):
 class Sender(Protocol):
     """What :func:`send` uses of Locust's runner (``Runner.send_message``)."""
 
-    def send_message(self, msg_type: str, data: Any = None, client_id: str | None = None) -> None:
+    def send_message(
+        self, msg_type: str, data: dict[str, Any] | None = None, client_id: str | None = None
+    ) -> None:
         """Send a message (a worker: to the master; the master: to a worker or all)."""
 
 
@@ -120,7 +126,9 @@ def listen(runner: Channel, cls: type[M], handler: Callable[[M, str], None]) -> 
 def listener(cls: type[M], handler: Callable[[M, str], None]) -> Callable[..., None]:
     """The Locust listener :func:`listen` registers (exposed for tests)."""
 
-    def on_message(environment: Any = None, msg: Any = None, **_: Any) -> None:
+    def on_message(
+        environment: Environment | None = None, msg: LocustMessage | None = None, **_: Any
+    ) -> None:
         node = str(getattr(msg, "node_id", None) or "local")
         message = parse(cls, getattr(msg, "data", None), sender=node)
         if message is not None:
@@ -130,7 +138,7 @@ def listener(cls: type[M], handler: Callable[[M, str], None]) -> Callable[..., N
     return on_message
 
 
-def parse(cls: type[M], data: Any, *, sender: str = "?") -> M | None:
+def parse(cls: type[M], data: object, *, sender: str = "?") -> M | None:
     """``cls.from_msg(data)``, or ``None`` after logging a malformed payload in one line."""
     try:
         return cls.from_msg(data)
@@ -164,7 +172,7 @@ def _adapter(cls: type[P]) -> TypeAdapter[P]:
     return cached
 
 
-def _validate(cls: type[P], data: Any, where: str) -> P:
+def _validate(cls: type[P], data: object, where: str) -> P:
     # Strict in JSON mode: pydantic's strict Python mode takes a dataclass only as an
     # instance, its JSON mode takes an object — which is what the wire carries (msgpack's
     # values are JSON's; a bytes value is refused, a map's integer keys become strings).
@@ -197,13 +205,13 @@ def _part_fields(cls: type) -> tuple[str, ...]:
     return cached
 
 
-def _holds_part(tp: Any) -> bool:
+def _holds_part(tp: object) -> bool:
     if isinstance(tp, type) and issubclass(tp, Part):
         return True
     return any(_holds_part(a) for a in typing.get_args(tp))
 
 
-def _check_value(value: Any, where: str) -> None:
+def _check_value(value: object, where: str) -> None:
     if isinstance(value, Part):
         _check(value, where)
     elif isinstance(value, list):
@@ -269,11 +277,11 @@ def _path(cls: type, loc: tuple[int | str, ...], where: str) -> tuple[str, Any]:
     return path, tp
 
 
-def _tag(tp: Any) -> str:
+def _tag(tp: object) -> str:
     return tp.__name__ if isinstance(tp, type) else str(tp)
 
 
-def _wire(value: Any) -> Any:
+def _wire(value: object) -> object:
     if isinstance(value, Part):
         return value.to_msg()
     if isinstance(value, list | tuple):
@@ -281,6 +289,6 @@ def _wire(value: Any) -> Any:
     return value
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:40]}{'…' if len(text) > 40 else ''}"

@@ -179,7 +179,7 @@ class Grant(Message):
     at: float | None = None
 
     @classmethod
-    def from_msg(cls, data: Any, *, where: str | None = None) -> Grant:
+    def from_msg(cls, data: object, *, where: str | None = None) -> Grant:
         if isinstance(data, dict) and "grants" not in data and "req_id" in data:
             data = {"grants": [data]}  # the single form
         return super().from_msg(data, where=where)
@@ -375,7 +375,7 @@ class DbFingerprint(Part):
         return f"embedded Postgres ({text})" if self.embedded else text
 
     @classmethod
-    def from_msg(cls, data: Any, *, where: str | None = None) -> Any:
+    def from_msg(cls, data: object, *, where: str | None = None) -> Any:
         """The fingerprint, or ``None`` for none (``--mock-db``)."""
         return super().from_msg(data, where=where or "db") if data else None
 

@@ -173,7 +173,7 @@ class HarnessOptions:
     def from_parsed(cls, ns: argparse.Namespace | None) -> HarnessOptions:
         """Validate Locust's parsed options; ``ConfigError`` names the bad option."""
 
-        def g(name: str, default: Any = None) -> Any:  # Locust's namespace: untyped
+        def g(name: str, default: object = None) -> Any:  # Locust's namespace: untyped
             return getattr(ns, name, default)
 
         scale = float(g("time_scale", 168.0))
@@ -320,7 +320,7 @@ class HarnessOptions:
 _FLAG = {"sim_duration_hours": "--sim-duration", "thresholds": "--threshold", "map_file": "--map"}
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     if isinstance(value, list):
         return ",".join(":".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
                         if isinstance(v, list) else str(v) for v in value) or "''"  # fmt: skip

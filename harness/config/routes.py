@@ -191,7 +191,7 @@ CONTRACT_STATUSES = frozenset({401, 403, 404, 405, 422})
 method, body) — never a shopper's decision: the hour fails and the breaker trips."""
 
 
-def is_contract_error(status: int, detail: Any = None) -> bool:
+def is_contract_error(status: int, detail: object = None) -> bool:
     """401/403/404/405/422, or a 400 that gives no reason (a business refusal says why)."""
     return status in CONTRACT_STATUSES or (status == 400 and not detail)
 

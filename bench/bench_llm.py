@@ -109,6 +109,8 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=168.0, help="slip runs' time scale")
     ap.add_argument("--share", type=float, default=0.1, help="slip runs' --llm-share")
     ap.add_argument("--sim-hours", type=int, default=3, help="slip runs' simulated hours")
+    ap.add_argument("--realism", type=int, default=0,
+                    help="N shop sessions played twice (rules, model): the realism table")  # fmt: skip
     args = ap.parse_args()
     if args.smoke:  # the scripted loopback server of the tests, 5 decisions
         from tests.llm_support import ScriptedLlmServer
@@ -144,6 +146,7 @@ def main() -> int:
         for q in _questions(args.decisions):
             adapter.decide(q)
         wall = time.perf_counter() - t0
+        realism = _realism(args.realism, url, args.timeout) if args.realism else None
         slips = [
             _slip_row(int(n), url, args) for n in args.slip_agents.split(",") if n.strip()
         ]  # fmt: skip
@@ -175,7 +178,68 @@ def main() -> int:
         print(json.dumps(out))
     for row in slips:
         print(json.dumps(row))
+    if realism is not None:
+        print(json.dumps(realism))
     return 0
+
+
+def _realism(n: int, url: str, timeout: float) -> dict:
+    """``n`` shop sessions of varied personas (their weekly wallet, the in-memory shop),
+    each played twice from the same random stream: by the rules, and with the model asked
+    every question (share 1). Per decider: basket items, categories per basket, coupon
+    use, completion, order value — the same table as the report's ``llm.realism``."""
+    from datetime import UTC, datetime, timedelta
+    from statistics import mean, median
+
+    from behaviors.memory_shop import InMemoryShop
+    from behaviors.run import decide_hour, play_hour
+    from behaviors.synthetic import make_catalog, random_personas, weekly_wallet
+
+    catalog = make_catalog()
+    by_id = {p.id: p for p in catalog}
+    monday = datetime(2026, 1, 5, tzinfo=UTC)
+    adapter = LlmAdapter(url=url, model="gemma3-270m", timeout_s=timeout, concurrency=1,
+                         cache_size=0, response_format="json_object")  # fmt: skip
+    hours = []
+    for persona in random_personas(400, seed=5):
+        for h in range(0, 24 * 7):
+            hd = decide_hour(persona, run_seed=9, sim_hour=h, slot_time=monday + timedelta(hours=h))
+            if hd.decision.kind == "shop":
+                hours.append((persona, h))
+                break
+        if len(hours) >= n:
+            break
+    table: dict[str, list[dict]] = {"rules": [], "llm": []}
+    for persona, h in hours:
+        for who, port in (("rules", None), ("llm", adapter)):
+            hd = decide_hour(persona, run_seed=9, sim_hour=h, slot_time=monday + timedelta(hours=h))
+            shop = InMemoryShop(catalog, wallet=weekly_wallet(persona, 0))
+            r = play_hour(hd, shop=shop, checkout_key=f"{persona.persona_id}:{h}", llm=port,
+                          llm_share=1.0 if port else 0.0)  # fmt: skip
+            adds = [e for e in r.events if e.event_type == "cart_add_item"]
+            if not adds:
+                continue
+            done = [e for e in r.events if e.event_type == "checkout_complete"]
+            table[who].append({
+                "items": sum(e.quantity or 0 for e in adds),
+                "categories": len({by_id[e.product_id].category for e in adds}),
+                "coupon": any(e.event_type == "apply_coupon" for e in r.events),
+                "completed": bool(done),
+                "order_cents": done[0].price_cents if done else None,
+            })  # fmt: skip
+    out: dict = {"sessions_asked": len(hours), "model_counts": summarise([adapter.to_json()])}
+    for who, rows in table.items():
+        orders = [x["order_cents"] for x in rows if x["order_cents"] is not None]
+        out[who] = {
+            "sessions": len(rows),
+            "basket_items_mean": round(mean(x["items"] for x in rows), 2) if rows else None,
+            "basket_items_p50": median(x["items"] for x in rows) if rows else None,
+            "categories_mean": round(mean(x["categories"] for x in rows), 2) if rows else None,
+            "coupon_rate": round(mean(x["coupon"] for x in rows), 3) if rows else None,
+            "completed_rate": round(mean(x["completed"] for x in rows), 3) if rows else None,
+            "order_value_mean_cents": round(mean(orders)) if orders else None,
+        }  # fmt: skip
+    return out
 
 
 def _slip_row(agents: int, url: str, args: argparse.Namespace) -> dict:

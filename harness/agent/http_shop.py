@@ -181,7 +181,7 @@ class HttpShop:
                 raise ShopUnavailable(f"{method} {name}: {status or kind}", kind=kind)
 
     def _contract(
-        self, resp: ResponseContextManager, method: str, path: str, status: int, detail: Any
+        self, resp: ResponseContextManager, method: str, path: str, status: int, detail: object
     ) -> ShopUnavailable:
         """A contract error: a request failure in the stats, noted for the breaker."""
         bare = path.split("?", 1)[0]

@@ -80,7 +80,7 @@ METRICS = _METRICS
 registers the same ones with OpenTelemetry."""
 
 
-def _flag(v: Any) -> int | None:
+def _flag(v: object) -> int | None:
     return None if v is None else int(bool(v))
 
 
@@ -132,7 +132,7 @@ def render_metrics(status: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _val(v: Any) -> str:
+def _val(v: float) -> str:
     if isinstance(v, bool):
         return str(int(v))
     if isinstance(v, int):
@@ -190,7 +190,7 @@ def _handler(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             return  # scrapes every few seconds would flood the run's log
 
     return Handler

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gevent import GreenletExit
 
 if TYPE_CHECKING:
+    from gevent import Greenlet
     from gevent.event import Event
     from gevent.lock import Semaphore
 
@@ -100,7 +101,7 @@ class TokenBucket:
         self._clock = clock
         self._custom_sleep = sleep is not None
         self._sleep = sleep or _gevent_sleep
-        self._interrupt: Callable[[Any], bool] | None = None
+        self._interrupt: Callable[[Greenlet], bool] | None = None
         self._wake: Event | None = None  # set by interrupt(): sleeping waiters wake
         self.rate = 0.0
         self.burst = 1.0
@@ -130,7 +131,7 @@ class TokenBucket:
             self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
         self._t = now
 
-    def interrupt(self, which: Callable[[Any], bool] | None = None) -> None:
+    def interrupt(self, which: Callable[[Greenlet], bool] | None = None) -> None:
         """End the waits of this process's stopping users now, and refuse later ones until
         :meth:`rearm`: each gets :class:`RateLimitInterrupted` (its request is not sent).
 

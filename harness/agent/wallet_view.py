@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
+from behaviors.shop import WalletCoupon
 from personas.model import Persona
 
 
-def relevant_expiries(persona: Persona, wallet: list[Any]) -> list[datetime]:
+def relevant_expiries(persona: Persona, wallet: Sequence[WalletCoupon]) -> list[datetime]:
     """Sorted expiry instants of the wallet coupons the persona cares about (frontstore, or
     a preferred category or brand) — parsed once when the wallet is seen, not every hour."""
     cats, brands = set(persona.preferred_categories), set(persona.preferred_brands)

@@ -65,7 +65,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-_EXTENDED: weakref.WeakSet[Any] = weakref.WeakSet()
+_EXTENDED: weakref.WeakSet[argparse.ArgumentParser] = weakref.WeakSet()
 """The parsers :func:`register_options` has extended."""
 
 

@@ -20,6 +20,7 @@ from uuid import uuid4
 
 from locust import User, task
 
+from harness.agent.heap import settler_of
 from harness.agent.hour import AgentHours, slot_offset_seconds
 from harness.agent.runtime import ProcessRuntime, runtime_of
 from harness.agent.schedule import PAUSED_POLL_S, AgentSlots, lease_failed, pending_hours
@@ -63,6 +64,7 @@ class PersonaUser(User):
         self.slots: AgentSlots | None = None
         """The leased agent's schedule (``harness.agent.schedule``): which hour, when."""
         self._req_id: str | None = None
+        self._settled = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -92,6 +94,9 @@ class PersonaUser(User):
         at = self.entry.get("granted_at")
         start = rt.clock.now(real=min(float(at), time.time())) if at else rt.clock.now()
         self.slots = AgentSlots(rt, self.hours, offset_s, start)
+        if not self._settled:  # once per user (a revoked persona's re-lease is not a start)
+            self._settled = True
+            settler_of(rt).user_started()  # all started: the heap leaves the GC (heap.py)
 
     def stop(self, force: bool = False) -> bool:
         # Still waiting for the run config or its lease (on_start): it holds no persona and
@@ -101,6 +106,9 @@ class PersonaUser(User):
         return bool(super().stop(force=force or self.entry is None))
 
     def on_stop(self) -> None:
+        if self._settled:
+            self._settled = False
+            settler_of(self.rt).user_stopped()
         if self.slots is not None:
             self.slots.at_stop()  # after the simulated end: what is still owed is missed
         runner = self.environment.runner

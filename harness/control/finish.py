@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.config.locust_compat import locust_exit_code
 from harness.config.options import ramp_fraction
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim")
+_T = TypeVar("_T")
 
 CLOSE_S = 10.0
 """After the drain deadline (``--drain-seconds`` past the simulated end): how long users
@@ -259,7 +260,7 @@ def finish_run(director: SimulationDirector) -> int | None:
     run_id = director.run.run_id
     failed: list[str] = []
 
-    def stage(name: str, fn: Callable[[], Any]) -> Any:
+    def stage(name: str, fn: Callable[[], _T]) -> _T | None:
         try:
             return fn()
         except Exception:  # noqa: BLE001 - the outputs after this stage must still be written

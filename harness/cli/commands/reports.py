@@ -13,9 +13,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from db.errors import ConfigError, LoadsimError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -112,7 +115,7 @@ def _wants_db(run_dir: Path, no_db: bool) -> bool:
 
 
 @contextmanager
-def _engine(wanted: bool) -> Iterator[Any]:
+def _engine(wanted: bool) -> Iterator[Engine | None]:
     if not wanted:
         yield None
         return
@@ -197,7 +200,9 @@ def _compare(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from reports.export import export_events
 
-    with _engine(True) as engine, engine.connect() as conn:
-        n = export_events(conn, run_id=args.run, out=args.out)
+    with _engine(True) as engine:
+        assert engine is not None  # wanted: an engine, or ConfigError
+        with engine.connect() as conn:
+            n = export_events(conn, run_id=args.run, out=args.out)
     print(f"{n} events of run {args.run} written to {args.out}")
     return 0

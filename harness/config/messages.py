@@ -374,11 +374,6 @@ class DbFingerprint(Part):
         text = f"{self.user}@{self.host}:{self.port}/{self.database}"
         return f"embedded Postgres ({text})" if self.embedded else text
 
-    @classmethod
-    def from_msg(cls, data: object, *, where: str | None = None) -> Any:
-        """The fingerprint, or ``None`` for none (``--mock-db``)."""
-        return super().from_msg(data, where=where or "db") if data else None
-
 
 @dataclass
 class RunConfig(Message):
@@ -434,14 +429,19 @@ class RunConfig(Message):
 
     def check(self) -> str | None:
         try:
-            DbFingerprint.from_msg(self.db)
+            _fingerprint(self.db)
         except MessageError as exc:
             return str(exc)
         return None
 
     @property
     def fingerprint(self) -> DbFingerprint | None:
-        return DbFingerprint.from_msg(self.db)
+        return _fingerprint(self.db)
+
+
+def _fingerprint(db: dict[str, Any] | None) -> DbFingerprint | None:
+    """The database's fingerprint, or ``None`` for none (``--mock-db``)."""
+    return DbFingerprint.from_msg(db, where="db") if db else None
 
 
 MESSAGES: tuple[type[Message], ...] = (

@@ -82,9 +82,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from _pytest.nodeid import coerce_node_id
 
     for item in items:
-        group = e2e_group(item)
+        group = e2e_group(item) or _explicit_group(item)
         if group is not None and not item.nodeid.endswith("@" + group):
             item._id = coerce_node_id(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
+
+
+def _explicit_group(item: pytest.Item) -> str | None:
+    """The group of a test marked ``xdist_group`` itself (tests/test_bench_smoke.py: the
+    light benches share one process, made once per module on one worker)."""
+    marker = item.get_closest_marker("xdist_group")
+    if marker is None:
+        return None
+    return str(marker.args[0] if marker.args else marker.kwargs.get("name", "default"))
 
 
 # Session fixtures are per process: under xdist every worker starts its own embedded

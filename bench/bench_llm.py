@@ -216,9 +216,7 @@ def _realism(n: int, url: str, timeout: float) -> dict:
             shop = InMemoryShop(catalog, wallet=weekly_wallet(persona, 0))
             r = play_hour(hd, shop=shop, checkout_key=f"{persona.persona_id}:{h}", llm=port,
                           llm_share=1.0 if port else 0.0)  # fmt: skip
-            adds = [e for e in r.events if e.event_type == "cart_add_item"]
-            if not adds:
-                continue
+            adds = [e for e in r.events if e.event_type == "cart_add_item"]  # none: empty basket
             done = [e for e in r.events if e.event_type == "checkout_complete"]
             table[who].append({
                 "items": sum(e.quantity or 0 for e in adds),
@@ -232,6 +230,7 @@ def _realism(n: int, url: str, timeout: float) -> dict:
         orders = [x["order_cents"] for x in rows if x["order_cents"] is not None]
         out[who] = {
             "sessions": len(rows),
+            "empty_basket_rate": round(mean(x["items"] == 0 for x in rows), 3) if rows else None,
             "basket_items_mean": round(mean(x["items"] for x in rows), 2) if rows else None,
             "basket_items_p50": median(x["items"] for x in rows) if rows else None,
             "categories_mean": round(mean(x["categories"] for x in rows), 2) if rows else None,

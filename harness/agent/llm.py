@@ -38,7 +38,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -426,11 +426,19 @@ LLM_JSON = "llm.json"
 _COUNTS = ("calls", "tokens_in", "tokens_out", "cache_hits", "cache_misses")
 
 
+class TokenBook(Protocol):
+    """What the totals read of the master's book of model tokens
+    (``harness.control.llm_budget.LlmBudget``, a room above this one)."""
+
+    granted: int
+    by_node: dict[str, int]
+
+
 class LlmTotals:
     """The master's (or standalone's) sum of every process's drained counts."""
 
-    def __init__(self, book: Any = None) -> None:
-        self.book = book  # the master's harness.control.llm_budget.LlmBudget, if any
+    def __init__(self, book: TokenBook | None = None) -> None:
+        self.book = book  # the master's book of the run's model tokens, if any
         self.counts: Counter[str] = Counter()
         self.decisions: Counter[str] = Counter()
         self.fallbacks: Counter[str] = Counter()

@@ -36,10 +36,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from db.settings import SimSettings
-    from harness.agent.llm import LlmAdapter, LlmTotals
+    from harness.agent.llm import LlmAdapter, LlmTotals, TokenBook
     from harness.agent.recorder import NullRecorder, Recorder
     from harness.config.messages import DbFingerprint
-    from harness.control.llm_budget import LlmBudget
     from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim")
@@ -118,7 +117,7 @@ class ProcessRuntime:
         self.graph: CompiledStateGraph | None = None
         self.llm: LlmAdapter | None = None  # --llm-url: the model port of this process
         self.llm_totals: LlmTotals | None = None  # master/standalone: every process's counts
-        self.llm_budget: LlmBudget | None = None  # master/standalone: the run's model tokens
+        self.llm_budget: TokenBook | None = None  # master/standalone: the run's model tokens
         self.llm_sent: dict[str, Any] = {}  # what the last report carried (harness.agent.llm)
         self.worker_name = "local"
         self._flusher: gevent.Greenlet | None = None

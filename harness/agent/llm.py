@@ -38,7 +38,8 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -46,6 +47,14 @@ from pydantic import ValidationError
 from behaviors.llm import Decided, Fallback, Question
 from harness.agent.rate_limit import TokenBucket
 from harness.config.messages import LlmTokensAsk, LlmTokensGrant, Message
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+    from opentelemetry.trace import Span, TracerProvider
+
+    from harness.config.options import HarnessOptions
+    from harness.config.wire import Sender
 
 log = logging.getLogger("loadsim")
 
@@ -78,7 +87,7 @@ def _response_format(kind: str, name: str, schema: dict[str, Any]) -> Any:
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
-def _end_span(span: Any, got: Decided | Fallback) -> None:
+def _end_span(span: Span, got: Decided | Fallback) -> None:
     """What the call came to, on its span: tokens, and the answer or the fallback's reason
     (an error status for a failed call)."""
     from opentelemetry.trace import Status, StatusCode
@@ -171,9 +180,9 @@ class LlmAdapter:
         budget_tokens: int = 0,
         cache_size: int = 1024,
         response_format: str = "json_schema",
-        client: Any = None,
+        client: openai.OpenAI | None = None,
         lease: TokenLease | None = None,
-        tracer_provider: Any = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         if client is None:
             import openai
@@ -320,7 +329,8 @@ class LlmAdapter:
         try:
             resp = self.client.chat.completions.create(
                 model=self.model,
-                messages=question.messages(),
+                # role/content dicts, exactly the shape of OpenAI's message params
+                messages=cast("list[ChatCompletionMessageParam]", question.messages()),
                 response_format=_response_format(self.response_format, question.kind, schema),
                 max_tokens=MAX_COMPLETION_TOKENS,
                 temperature=0,
@@ -489,7 +499,7 @@ def drain(adapter: LlmAdapter, sent: dict[str, Any]) -> dict[str, Any]:
     return delta
 
 
-def adapter_for(opts: Any, runner: Any = None) -> LlmAdapter | None:
+def adapter_for(opts: HarnessOptions, runner: Sender | None = None) -> LlmAdapter | None:
     """The process's adapter for ``--llm-url`` (``None``: rules only). With a token budget
     and a Locust ``runner`` its tokens are leased from the master's budget
     (:class:`TokenLease`); without a runner the budget is this process's own allowance."""
@@ -511,7 +521,5 @@ def adapter_for(opts: Any, runner: Any = None) -> LlmAdapter | None:
     return a
 
 
-def write_llm_json(run_dir: Any, block: dict[str, Any]) -> None:
-    from pathlib import Path
-
+def write_llm_json(run_dir: str | Path, block: dict[str, Any]) -> None:
     (Path(run_dir) / LLM_JSON).write_text(json.dumps(block, indent=1, sort_keys=True) + "\n")

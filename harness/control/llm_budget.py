@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.config.messages import LlmTokensAsk, LlmTokensGrant, listen, send
+from harness.config.wire import Channel
 
 log = logging.getLogger("loadsim")
 
@@ -65,7 +66,7 @@ class LlmBudget:
         return {"total": self.total, "granted": self.granted, "by_node": dict(self.by_node)}
 
 
-def install_llm_budget(runner: Any, total: int) -> LlmBudget | None:
+def install_llm_budget(runner: Channel, total: int) -> LlmBudget | None:
     """Master / standalone: hold the run's ``total`` tokens and answer every worker's
     :class:`LlmTokensAsk` (``None`` and nothing registered when ``total`` is 0: unlimited)."""
     if total <= 0:

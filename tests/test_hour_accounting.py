@@ -15,7 +15,6 @@ clocks and fake runners, no Locust run.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -184,58 +183,6 @@ def test_a_run_that_acted_and_missed_nothing_fails_with_a_reason():
     stopped = _finished_director(acted=0)
     stopped.stopped_early = True  # SIGTERM before any slot: not a failure of the run
     assert finish.nothing_done(stopped) is None
-
-
-def test_a_run_whose_hours_do_not_add_up_fails_with_the_hours_named(tmp_path, capsys):
-    """A run that reached its simulated end with live agent-hours nobody acted, counted
-    missed nor named not owed (hour 1: 2 of 4 reported, no dead worker) exits 3 with one
-    ``[FAIL] run:`` line naming the hour; the same run adding up passes that check, and a
-    dead worker's unheld hours (counted missed) add up."""
-    from harness.outputs.run_files import RunFiles
-
-    def director(counts: dict[int, dict[str, int]], *, unheld: tuple[int, ...] = ()):
-        live = {0: 0, 1: 4, 2: 4}
-        book = HourBook(SimpleNamespace(), RunState(), held=live.__getitem__)
-        book.agg.merge({str(h): {"counts": c} for h, c in counts.items()})
-        for h in unheld:
-            book.mark_unheld(h, h)
-        return SimpleNamespace(
-            stopped_early=False, current_hour=2, sim_end_reached_at=time.time(), agg=book.agg,
-            book=book, leases=SimpleNamespace(lost_grants=0, live_at=live.__getitem__),
-        )  # fmt: skip
-
-    whole = {0: {}, 1: {"acted": 3, "not_owed": 1}, 2: {"acted": 4}}
-    assert finish.unaccounted(director(whole)) is None
-    short = {**whole, 1: {"acted": 2}}  # two agent-hours of hour 1 never reported
-    why = (
-        "2 live agent-hours were neither acted, counted missed nor not owed (hour 1: 2): "
-        "hours.csv's rows do not add up"
-    )
-    assert finish.unaccounted(director(short)) == why
-    assert finish.unaccounted(director(short, unheld=(1,))) is None  # a dead worker's: missed
-    stopped = director(short)
-    stopped.stopped_early = True  # SIGTERM: its last hours are partial, not a failure
-    assert finish.unaccounted(stopped) is None
-    # Through the run's end: exit 3, the reason printed and in the manifest.
-    d = director(short)
-
-    class Files(RunFiles):
-        def write_final_stats(self, environment):  # Locust's own stats: not in this run
-            pass
-
-    files = Files(tmp_path / "run")
-    files.write_manifest({"run_id": "r"})
-    d.__dict__.update(
-        run=SimpleNamespace(run_id="r"), files=files, env=None, engine=None, exit_code=None,
-        stop_loops=lambda: None, checkpoint=lambda **kw: None, users_at_hour={},
-        opts=SimpleNamespace(thresholds=(), time_scale=SCALE, ramp=((0, 1.0),), sim_start=START),
-        rt=SimpleNamespace(llm_totals=None, clock=None, sim_end=None, collector=HourCollector(),
-                           timings=SimpleNamespace(write_run_csv=lambda _dir: None)),
-        pool=SimpleNamespace(size=4), settings_cycle_days=7.0,
-    )  # fmt: skip
-    assert finish.finish_run(d) == 3
-    assert f"[FAIL] run: {why}" in capsys.readouterr().out
-    assert json.loads((files.dir / "manifest.json").read_text())["failure"] == why
 
 
 # ------------------------------------------------------------------ a pause that raises

@@ -31,26 +31,27 @@ fixed), 16–17 min with every e2e test in one group. 1: every e2e test in ``E2E
 after another (``LOADSIM_E2E_GROUPS=1 make test``, for a box busy with other work)."""
 
 E2E_SPLIT: dict[str, str] = {
-    # Balanced by serial seconds per module, each module alone under /tmp/heavy.lock with
-    # --durations=0 (after the e2e runs were shortened): ~404 s and ~415 s.
+    # Balanced by serial seconds per module (e2e tests' setup + call + teardown), from one
+    # whole-suite run under /tmp/heavy.lock with --durations=0 while other work shared the
+    # box (so pessimistic): ~483 s and ~496 s; the rest of the suite ~393 s fills in.
     # Every module with an e2e test is listed (tests/test_suite_rules.py checks it).
-    "test_e2e_distributed.py": "e2e-a",  # 159 s
-    "test_e2e_control.py": "e2e-a",  # 91
-    "test_e2e_harness.py": "e2e-a",  # 55
-    "test_owner_db_run.py": "e2e-a",  # 43
-    "test_e2e_pooler.py": "e2e-a",  # 17
-    "test_e2e_demo.py": "e2e-a",  # ~18 (not re-measured)
-    "test_webui_live.py": "e2e-a",  # ~21 (not re-measured)
-    "test_owner_db_second.py": "e2e-a",  # 21 (its module fixture's 10 s + one 10-s locust run)
-    "test_e2e_resilience.py": "e2e-b",  # 159
-    "test_e2e_pacing.py": "e2e-b",  # 66
+    "test_e2e_distributed.py": "e2e-a",  # 175 s
+    "test_e2e_control.py": "e2e-a",  # 97
+    "test_e2e_harness.py": "e2e-a",  # 58
+    "test_owner_db_run.py": "e2e-a",  # 58
+    "test_webui_live.py": "e2e-a",  # 33
+    "test_owner_db_second.py": "e2e-a",  # 19 (its module fixture's 10 s + one 10-s locust run)
+    "test_e2e_demo.py": "e2e-a",  # 16
+    "test_e2e_pooler.py": "e2e-a",  # 15
+    "test_db_connect.py": "e2e-a",  # 11
+    "test_e2e_resilience.py": "e2e-b",  # 174
+    "test_e2e_reports.py": "e2e-b",  # 71
     "test_e2e_target.py": "e2e-b",  # 64
-    "test_e2e_run_end.py": "e2e-b",  # 55
-    "test_e2e_reports.py": "e2e-b",  # 60
-    "test_db_connect.py": "e2e-b",  # ~8 (not re-measured)
-    "test_webui_auth.py": "e2e-b",  # ~3 (not re-measured)
-    "test_bench_smoke.py": "e2e-b",  # 43 (its three Locust benches in --smoke mode)
+    "test_e2e_pacing.py": "e2e-b",  # 63
+    "test_e2e_run_end.py": "e2e-b",  # 58
+    "test_bench_smoke.py": "e2e-b",  # 39 (its three Locust benches in --smoke mode)
     "test_llm_e2e.py": "e2e-b",  # 23 (--processes 2, a loopback model server)
+    "test_webui_auth.py": "e2e-b",  # 4
 }
 
 

@@ -19,7 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 BENCHES = sorted(p.name for p in (ROOT / "bench").glob("bench_*.py"))
-HEAVY = ("bench_capacity.py", "bench_overhead.py", "bench_soak_memory.py")  # start Locust
+HEAVY = ("bench_capacity.py", "bench_llm.py", "bench_overhead.py", "bench_soak_memory.py")
+"""They start Locust (``bench_llm.py`` in its ``--slip-agents`` mode; its smoke mode asks a
+scripted loopback server, so that Locust path is not smoked)."""
 NEEDS_DB = {  # given a fresh database (--db-url) rather than ~10 s of initdb of their own
     "bench_api.py", "bench_dataset.py", "bench_db_writes.py", "bench_offer_cycle.py",
     "bench_personas.py", "bench_reports.py", "bench_session_cost.py",
@@ -130,4 +132,5 @@ def test_patching_bench_runs_in_smoke_mode(script, pg_server):
 def test_locust_bench_runs_in_smoke_mode(script, tmp_path):
     """One tiny Locust run each (``bench_overhead``: its recorded run and plain replay
     only — its five runs take a minute even at tiny sizes)."""
-    _ran(_run(script, "--cache", str(tmp_path), timeout=240))
+    cache = [] if script == "bench_llm.py" else ["--cache", str(tmp_path)]
+    _ran(_run(script, *cache, timeout=240))

@@ -23,35 +23,37 @@ E2E_GROUP = "e2e"
 locust runs never compete for the box's 2 cores; the other worker takes the rest."""
 
 E2E_GROUPS = int(os.environ.get("LOADSIM_E2E_GROUPS", "2"))
-"""2 (the default): the e2e modules split into the two groups of ``E2E_SPLIT``, so both
-xdist workers run locust (two runs share the 2 cores: every e2e assertion must hold on a
-loaded box — the run's end is bounded and owed hours are counted, so they do). Measured on a
-fresh clone: 9 min 39 s with the split (two of the runs then waited a 60 s stop timeout, since
-fixed), 16–17 min with every e2e test in one group. 1: every e2e test in ``E2E_GROUP``, one
-after another (``LOADSIM_E2E_GROUPS=1 make test``, for a box busy with other work)."""
+"""2 or more (the default): the e2e modules split into the three groups of ``E2E_SPLIT``,
+one per xdist worker of ``make test``'s ``-n 3``, so three locust runs share the 2 cores:
+every e2e assertion must hold on a loaded box (the run's end is bounded and owed hours are
+counted, so they do). Measured in one whole-suite run each: 9 min 11 s with three groups,
+11 min 42 s with two on ``-n 2``, 16–17 min with every e2e test in one group. 1: every e2e
+test in ``E2E_GROUP``, one after another (``LOADSIM_E2E_GROUPS=1 make test``, for a box busy
+with other work)."""
 
 E2E_SPLIT: dict[str, str] = {
-    # Balanced by serial seconds per module (e2e tests' setup + call + teardown), from one
-    # whole-suite run under /tmp/heavy.lock with --durations=0 while other work shared the
-    # box (so pessimistic): ~483 s and ~496 s; the rest of the suite ~393 s fills in.
+    # Three groups, one per xdist worker (``make test``'s ``-n 3``): a locust run mostly waits
+    # on its simulated clock, so three share the 2 cores. Balanced by serial seconds per module
+    # (setup + call + teardown) from one whole-suite run under /tmp/heavy.lock with
+    # --durations=0: ~334, ~339 and ~306 s; the other tests (~393 s) fill in.
     # Every module with an e2e test is listed (tests/test_suite_rules.py checks it).
     "test_e2e_distributed.py": "e2e-a",  # 175 s
     "test_e2e_control.py": "e2e-a",  # 97
-    "test_e2e_harness.py": "e2e-a",  # 58
     "test_owner_db_run.py": "e2e-a",  # 58
-    "test_webui_live.py": "e2e-a",  # 33
-    "test_owner_db_second.py": "e2e-a",  # 19 (its module fixture's 10 s + one 10-s locust run)
-    "test_e2e_demo.py": "e2e-a",  # 16
-    "test_e2e_pooler.py": "e2e-a",  # 15
-    "test_db_connect.py": "e2e-a",  # 11
+    "test_webui_auth.py": "e2e-a",  # 4
     "test_e2e_resilience.py": "e2e-b",  # 174
     "test_e2e_reports.py": "e2e-b",  # 71
-    "test_e2e_target.py": "e2e-b",  # 64
     "test_e2e_pacing.py": "e2e-b",  # 63
-    "test_e2e_run_end.py": "e2e-b",  # 58
-    "test_bench_smoke.py": "e2e-b",  # 39 (its three Locust benches in --smoke mode)
-    "test_llm_e2e.py": "e2e-b",  # 23 (--processes 2, a loopback model server)
-    "test_webui_auth.py": "e2e-b",  # 4
+    "test_e2e_demo.py": "e2e-b",  # 16
+    "test_e2e_pooler.py": "e2e-b",  # 15
+    "test_e2e_target.py": "e2e-c",  # 64
+    "test_e2e_harness.py": "e2e-c",  # 58
+    "test_e2e_run_end.py": "e2e-c",  # 58
+    "test_bench_smoke.py": "e2e-c",  # 40 (its four Locust-starting benches in --smoke mode)
+    "test_webui_live.py": "e2e-c",  # 33
+    "test_llm_e2e.py": "e2e-c",  # 23 (--processes 2, a loopback model server)
+    "test_owner_db_second.py": "e2e-c",  # 19 (its module fixture's 10 s + one 10-s locust run)
+    "test_db_connect.py": "e2e-c",  # 11
 }
 
 

@@ -67,7 +67,7 @@ def test_each_e2e_group_runs_on_one_xdist_worker(tmp_path, groups):
 
 
 def test_every_e2e_module_has_a_group_in_the_split():
-    """The two-group split (``LOADSIM_E2E_GROUPS=2``) names every module with an ``e2e``
+    """The split (three groups, ``make test``'s ``-n 3``) names every module with an ``e2e``
     test, so a new module is placed on purpose (by its measured time), not by default."""
     from pathlib import Path
 
@@ -81,7 +81,7 @@ def test_every_e2e_module_has_a_group_in_the_split():
     }
     assert sorted(marked - set(E2E_SPLIT)) == []
     assert sorted(set(E2E_SPLIT) - marked) == []  # no stale names
-    assert set(E2E_SPLIT.values()) == {"e2e-a", "e2e-b"}
+    assert set(E2E_SPLIT.values()) == {"e2e-a", "e2e-b", "e2e-c"}  # one per worker of -n 3
 
 
 def test_every_module_starting_locust_is_marked_e2e():

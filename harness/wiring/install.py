@@ -125,12 +125,11 @@ def _on_init(
         from locust.runners import WorkerRunner
 
         assert isinstance(runner, WorkerRunner)  # its role says so
-        if runner.worker_state != "ready":
-            # A worker joining a running run can get its first ``spawn`` during Locust's
-            # handshake, before this init: its test_start found no runtime and said no
-            # hello, and the config broadcast came before the listener above. Say it now
-            # (the master answers with the current config; a second answer is harmless).
-            send(runner, Hello())
+        # A worker joining a running run can get the config broadcast (and even its first
+        # ``spawn``) during Locust's handshake, before the listener above: say hello now,
+        # always. The master answers with the current config once the run has one (before
+        # that it ignores a hello: start_run's broadcast answers); a second answer is harmless.
+        send(runner, Hello())
         return
     _install_sigterm(runner)
     from harness.control.llm_budget import install_llm_budget

@@ -66,7 +66,7 @@ def _rt(log: Log, **kw: Any) -> SimpleNamespace:
     return SimpleNamespace(
         run=SimpleNamespace(seed=3, run_id="r", replay_until_hour=-1),
         recorder=FakeRecorder(log, **kw), collector=HourCollector(),
-        graph=compile_shopping_graph(), measure_graph=lambda ms, exc=None: None,
+        graph=compile_shopping_graph(), measure_graph=lambda ms, exc=None: None, llm=None,
     )  # fmt: skip
 
 

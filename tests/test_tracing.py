@@ -82,6 +82,7 @@ def _agent(graph: Any, shop: Any) -> AgentHours:
     rt = SimpleNamespace(
         run=SimpleNamespace(seed=3, run_id="r", replay_until_hour=-1), recorder=Recorder(),
         collector=HourCollector(), graph=graph, measure_graph=lambda ms, exc=None: None,
+        llm=None,
     )  # fmt: skip
     wallet = weekly_wallet(shopper, 0)
     return AgentHours(

@@ -25,7 +25,10 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.agent.runtime import ProcessRuntime
 
 log = logging.getLogger("loadsim")
 
@@ -53,7 +56,7 @@ class HeapSettler:
         self,
         spawned: Callable[[], int],
         *,
-        collect: Callable[[], Any] = gc.collect,
+        collect: Callable[[], object] = gc.collect,
         freeze: Callable[[], None] = gc.freeze,
         threshold: Callable[..., None] = gc.set_threshold,
     ) -> None:
@@ -89,10 +92,10 @@ class HeapSettler:
         log.info("heap of %d started users frozen in %.2f s", n, time.perf_counter() - t0)
 
 
-_SETTLERS: weakref.WeakKeyDictionary[Any, HeapSettler] = weakref.WeakKeyDictionary()
+_SETTLERS: weakref.WeakKeyDictionary[ProcessRuntime, HeapSettler] = weakref.WeakKeyDictionary()
 
 
-def settler_of(rt: Any) -> HeapSettler:
+def settler_of(rt: ProcessRuntime) -> HeapSettler:
     """The process's settler (one per ``ProcessRuntime``), made on first use.
 
     Args:

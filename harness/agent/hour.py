@@ -18,14 +18,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import uuid4
 
-from behaviors.run import HourResult, decide_hour, play_hour
+from behaviors.run import HourDecision, HourResult, decide_hour, play_hour
+from behaviors.shop import Shop
 from harness.agent.pacing import SessionPacer
 from harness.agent.wallet_view import active_at, relevant_expiries
 from harness.outputs.tracing import end_session, session_span
 from personas.model import Persona
+
+if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
+
+    from harness.agent.hourstats import HourCollector
+    from harness.agent.llm import LlmAdapter
+    from harness.agent.recorder import NullRecorder, Recorder
+    from harness.config.messages import RunConfig
+    from harness.config.options import HarnessOptions
+    from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim.hour")
 
@@ -89,6 +100,28 @@ def ending_of(result: HourResult, error_kind: str | None = None) -> dict[str, An
     }
 
 
+class HourRuntime(Protocol):
+    """What an agent's hours use of their process's runtime
+    (``harness.agent.runtime.ProcessRuntime``; tests pass stand-ins with these names)."""
+
+    @property
+    def run(self) -> RunConfig | None: ...
+    @property
+    def recorder(self) -> Recorder | NullRecorder | None: ...
+    @property
+    def collector(self) -> HourCollector: ...
+    @property
+    def clock(self) -> SimClock | None: ...
+    @property
+    def graph(self) -> CompiledStateGraph | None: ...
+    @property
+    def llm(self) -> LlmAdapter | None: ...
+    @property
+    def opts(self) -> HarnessOptions: ...
+    def measure_graph(self, ms: float, exc: BaseException | None = None) -> None: ...
+    def measure_slip(self, ms: float) -> None: ...
+
+
 @dataclass(slots=True)
 class AgentHours:
     """One leased agent's hours, run one at a time by the user that holds it.
@@ -97,10 +130,10 @@ class AgentHours:
     expiry instants of the coupons it cares about), the input of ``relevant_coupons``.
     """
 
-    rt: Any  # harness.agent.runtime.ProcessRuntime (typed loosely: tests pass a stand-in)
+    rt: HourRuntime
     agent_id: int
     persona: Persona
-    shop: Any
+    shop: Shop
     relevant_expiries: list[datetime] = field(default_factory=list)
     pace: bool = False
     """``--pace on``: each action waits for its event's simulated moment (``pacing``)."""
@@ -113,21 +146,22 @@ class AgentHours:
         Returns the hour's outcome (``"skipped"`` when another run claimed it already).
         """
         rt = self.rt
-        run = rt.run
+        run, recorder = rt.run, rt.recorder
+        assert run is not None and recorder is not None, "hours are played once configured"
         replay = hour < run.replay_until_hour
         hd = decide_hour(
             self.persona, run_seed=run.seed, sim_hour=hour, slot_time=slot,
             relevant_coupons=active_at(self.relevant_expiries, slot),
         )  # fmt: skip
         if hd.kind == "none":
-            rt.recorder.quiet(
+            recorder.quiet(
                 agent_id=self.agent_id, sim_hour=hour, decision="none", slip_s=slip_s,
                 is_replay=replay,
             )  # fmt: skip
             rt.collector.count(hour, counters_of("none", "none"), slip_s=slip_s)
             return "none"
         try:
-            sid = rt.recorder.claim(
+            sid = recorder.claim(
                 agent_id=self.agent_id, sim_hour=hour, decision=hd.kind, sim_at=slot,
                 is_replay=replay, token=uuid4().hex[:12],
             )  # fmt: skip
@@ -144,7 +178,7 @@ class AgentHours:
         ending = ending_of(result, error_kind)
         outcome = result.outcome
         try:
-            rt.recorder.finish(
+            recorder.finish(
                 agent_id=self.agent_id, sim_hour=hour, session_id=sid, result=result,
                 slip_s=slip_s, is_replay=replay, **ending,
             )  # fmt: skip
@@ -157,19 +191,21 @@ class AgentHours:
         )  # fmt: skip
         return outcome
 
-    def _play(self, hd: Any, hour: int) -> tuple[HourResult, str | None]:
+    def _play(self, hd: HourDecision, hour: int) -> tuple[HourResult, str | None]:
         """The graph run, timed; a bug inside it becomes a failed hour (the claimed session
         is still finished, so nothing stays pending)."""
         rt = self.rt
+        assert rt.run is not None
+        run_id = rt.run.run_id
         pacer = self._pacer(hd.slot_time) if self.pace else None
-        llm = getattr(rt, "llm", None)  # --llm-url: the model port (harness.agent.llm)
+        llm = rt.llm  # --llm-url: the model port (harness.agent.llm)
         t0 = time.perf_counter()
         try:
-            with session_span(run_id=rt.run.run_id, agent_id=self.agent_id, sim_hour=hour,
+            with session_span(run_id=run_id, agent_id=self.agent_id, sim_hour=hour,
                               decision=hd.kind, sim_at=hd.slot_time) as span:  # fmt: skip
                 result = play_hour(
                     hd, shop=pacer or self.shop, pace=pacer, graph=rt.graph,
-                    checkout_key=f"{rt.run.run_id}:{self.agent_id}:{hour}",
+                    checkout_key=f"{run_id}:{self.agent_id}:{hour}",
                     llm=llm, llm_share=rt.opts.llm_share if llm is not None else 0.0,
                 )  # fmt: skip
                 end_session(span, result)  # --otel: the session's trace (no-op without)
@@ -193,8 +229,12 @@ class AgentHours:
         def on_slip(slip_s: float) -> None:  # per action, beside the hour's own slip
             rt.measure_slip(slip_s * 1000)  # the harness's timings, not Locust's stats
 
+        def clock() -> SimClock:  # the live clock: pause and resume replace it
+            assert rt.clock is not None
+            return rt.clock
+
         return SessionPacer(
-            self.shop, slot_time=slot, clock=lambda: rt.clock, stopping=self.stopping,
+            self.shop, slot_time=slot, clock=clock, stopping=self.stopping,
             on_slip=on_slip,
         )  # fmt: skip
 
@@ -207,6 +247,7 @@ class AgentHours:
     def missed(self, hour: int) -> None:
         """Record a slot that passed while the agent was busy or the process overloaded."""
         rt = self.rt
+        assert rt.run is not None and rt.recorder is not None
         rt.recorder.quiet(
             agent_id=self.agent_id, sim_hour=hour, decision="missed", slip_s=None,
             is_replay=hour < rt.run.replay_until_hour,

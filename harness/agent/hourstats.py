@@ -45,7 +45,7 @@ COUNTERS = (
 @dataclass
 class HourBucket:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-    sketch: Any = None  # HdrHistogram of slips (ms), created on the first one
+    sketch: HdrHistogram | None = None  # of slips (ms), created on the first one
     errors: dict[str, int] = field(default_factory=dict)
     frozen: dict[int, float | None] | None = None
     """Percentiles kept after :meth:`compact` (the histogram itself is dropped)."""

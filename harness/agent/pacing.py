@@ -21,15 +21,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 from behaviors.events import ACTION_EVENTS, action_offset
-from behaviors.shop import BehaviorEvent, Cart, Order, Product, WalletCoupon
+from behaviors.shop import BehaviorEvent, Cart, Order, Product, Shop, WalletCoupon
 
 MAX_STEP_S = 1.0
 """Longest single sleep: a pause, scale change or stop is noticed within this."""
 PAUSED_POLL_S = 0.25
 """How often a session held by a paused clock looks again."""
+
+
+class PaceClock(Protocol):
+    """What the pace reads of the process's clock (``offer_engine.clock.SimClock``)."""
+
+    def real_time_at(self, sim_time: datetime) -> float | None: ...
+
+
+@runtime_checkable
+class StampedShop(Protocol):
+    """A port that sends ``X-Simulated-Time`` = ``at`` when set (``HttpShop``), else now."""
+
+    at: datetime | None
 
 
 def _gevent_sleep(seconds: float) -> None:
@@ -52,13 +65,13 @@ class SessionPacer:
 
     def __init__(
         self,
-        shop: Any,
+        shop: Shop,
         *,
         slot_time: datetime,
-        clock: Callable[[], Any],
+        clock: Callable[[], PaceClock],
         stopping: Callable[[], bool],
         on_slip: Callable[[float], None] | None = None,
-        sleep: Callable[[float], Any] | None = None,
+        sleep: Callable[[float], object] | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._shop = shop
@@ -68,7 +81,7 @@ class SessionPacer:
         self._on_slip = on_slip
         self._sleep = sleep or _gevent_sleep
         self._now = now
-        self._stamps_at = hasattr(shop, "at")
+        self._stamped = shop if isinstance(shop, StampedShop) else None
         self.offset = 0
         """Offset of the session's last stamped event (simulated seconds from the slot)."""
         self.reached = 0
@@ -93,8 +106,8 @@ class SessionPacer:
 
     def close(self) -> None:
         """The hour is over: the real port's next request reads the clock again."""
-        if self._stamps_at:
-            self._shop.at = None
+        if self._stamped is not None:
+            self._stamped.at = None
 
     def _reach(self, offset_s: int) -> datetime:
         """Wait until the simulated clock reaches ``slot + offset`` (never backwards)."""
@@ -120,8 +133,8 @@ class SessionPacer:
         """Wait for the action's moment and stamp its request with it."""
         offset = action_offset(self.offset, action)
         due = self._reach(offset)
-        if self._stamps_at:
-            self._shop.at = due
+        if self._stamped is not None:
+            self._stamped.at = due
         sent = self._now()
         if action in ACTION_EVENTS:  # its event is stamped right after it succeeds
             self._sent = (offset, sent)

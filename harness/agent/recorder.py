@@ -24,11 +24,14 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+if TYPE_CHECKING:
+    from behaviors.run import HourResult
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +219,7 @@ class Recorder:
         agent_id: int,
         sim_hour: int,
         session_id: int,
-        result: Any,
+        result: HourResult,
         slip_s: float | None,
         is_replay: bool,
         status: str,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from locust import User, task
@@ -28,10 +28,16 @@ from harness.config.locust_compat import user_is_stopping
 from harness.config.messages import Release, send
 from personas.model import Persona
 
+if TYPE_CHECKING:
+    from locust.env import Environment
+    from locust.runners import Runner
+
+    from behaviors.shop import Shop
+
 log = logging.getLogger("loadsim.user")
 
 
-def process_pending(runner: Any) -> dict[int, int] | None:
+def process_pending(runner: Runner) -> dict[int, int] | None:
     """This process's users still owing an hour after the simulated end, by hour (``None``
     before the end): see ``harness.agent.schedule.pending_hours``."""
     # Lazy: pending_hours reads the users only once the clock reached the end (no copy per report).
@@ -52,7 +58,7 @@ class PersonaUser(User):
 
     abstract = True
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         rt = runtime_of(environment)
         assert rt is not None, "the harness's init listener builds the runtime first"
@@ -118,9 +124,10 @@ class PersonaUser(User):
         elif self._req_id is not None:
             self.rt.leases.cancel(self._req_id)
 
-    def _make_shop(self) -> Any:
-        rt = self.rt
+    def _make_shop(self) -> Shop:
+        rt, entry = self.rt, self.entry
         assert rt.run is not None and rt.catalog is not None and self.persona is not None
+        assert entry is not None  # leased before the shop is made
         store_id = rt.catalog.stores.get(self.persona.preferred_store)
         if rt.run.mock_api:
             from behaviors.memory_shop import InMemoryShop
@@ -143,11 +150,11 @@ class PersonaUser(User):
             connection_timeout=10.0,
         )
         return HttpShop(
-            client=client, agent_id=int(self.entry["agent_id"]), sim_now=rt.now,  # type: ignore[index]  # entry: set before the shop is made
+            client=client, agent_id=int(entry["agent_id"]), sim_now=rt.now,
             bucket=rt.bucket, catalog=rt.catalog, browse_via_api=rt.opts.browse_via == "api",
             counters=rt.counters, default_store_id=store_id,
             routes=rt.run.options.get("routes"),  # the master's route map
-            arm=self.entry.get("arm"),  # type: ignore[union-attr]  # entry: set before the shop is made
+            arm=entry.get("arm"),
         )  # fmt: skip
 
     def _stopping(self) -> bool:

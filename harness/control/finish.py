@@ -96,7 +96,7 @@ class RunEnd:
     def _own_users(self) -> dict[int, int] | None:
         from harness.agent.user import process_pending  # Locust's side: only in a run
 
-        return process_pending(self.rt.environment.runner)
+        return process_pending(self.rt.runner)
 
     def pending(self) -> dict[int, int] | None:
         """Users still owing an hour, by hour, over every live process (``None``: a

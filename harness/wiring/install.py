@@ -394,7 +394,7 @@ def _pending(rt: ProcessRuntime) -> dict[str, int] | None:
     drains the counters, so a report saying none also carries their last counts."""
     from harness.agent.user import process_pending
 
-    owing = process_pending(rt.environment.runner)
+    owing = process_pending(rt.runner)
     return None if owing is None else {str(h): n for h, n in owing.items()}
 
 

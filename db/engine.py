@@ -338,6 +338,9 @@ def create_db_engine(
     from db.search_path import install_search_path  # adopted DBs: loadsim first (§13)
 
     install_search_path(engine)
+    from db.interrupts import install_interrupt_passthrough  # a killed user stops
+
+    install_interrupt_passthrough(engine)
     return engine
 
 

@@ -12,7 +12,7 @@ connections above the new size at once and busy ones as they come back.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -38,7 +38,7 @@ class RunBudget:
 
     def __init__(self, rt: ProcessRuntime) -> None:
         self.rt = rt
-        self._last: tuple[Any, ...] | None = None
+        self._last: tuple[int, float, float, int, int] | None = None
 
     def master_connections(self, workers: int) -> int:
         """The master's (or standalone's) share of the connections for ``workers``."""

@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gevent
 from sqlalchemy import Engine, text
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Measure = Callable[[str, float, BaseException | None], None]
+T = TypeVar("T")
 
 QUIET_MAX = 20_000
 """Quiet hours buffered at most per process (~5 MB); a full buffer makes users wait."""
@@ -121,7 +122,7 @@ _QUIET = text(
 )
 
 
-def _retrying(fn: Callable[[], Any], *, attempts: int = 4, what: str = "db") -> Any:
+def _retrying(fn: Callable[[], T], *, attempts: int = 4, what: str = "db") -> T:
     """Retry a unit of work whose statements are all idempotent (natural keys + ON CONFLICT,
     or plain UPDATEs), with exponential backoff and jitter, on connection-level errors."""
     for i in range(attempts):
@@ -305,7 +306,7 @@ class Recorder:
             raise
         return len(rows)
 
-    def _timed(self, name: str, work: Callable[[], Any]) -> Any:
+    def _timed(self, name: str, work: Callable[[], T]) -> T:
         t0 = time.perf_counter()
         try:
             out = _retrying(work, what=name)
@@ -323,14 +324,14 @@ class NullRecorder:
         self._next = 0
         self.arms: dict[int, str] = {}
 
-    def claim(self, **_: Any) -> int:
+    def claim(self, **_: object) -> int:
         self._next += 1
         return self._next
 
-    def finish(self, **_: Any) -> None:
+    def finish(self, **_: object) -> None:
         return None
 
-    def quiet(self, **_: Any) -> None:
+    def quiet(self, **_: object) -> None:
         return None
 
     def flush(self) -> int:

@@ -30,6 +30,7 @@ from offer_engine import calendar
 
 if TYPE_CHECKING:
     from gevent import Greenlet
+    from geventhttpclient.client import HTTPClientPool
     from langgraph.graph.state import CompiledStateGraph
     from locust.env import Environment
     from locust.runners import Runner
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("loadsim")
 
-_RUNTIMES: weakref.WeakKeyDictionary[Any, ProcessRuntime] = weakref.WeakKeyDictionary()
+_RUNTIMES: weakref.WeakKeyDictionary[Environment, ProcessRuntime] = weakref.WeakKeyDictionary()
 """Each Locust ``Environment``'s runtime (nothing is hung on Locust's object)."""
 
 
@@ -113,7 +114,7 @@ class ProcessRuntime:
         self.timings = HarnessTimings()  # the harness's own timings, never Locust's stats
         self.leases = LeaseClient(environment)  # this process's lease requests, batched
         self.leases.on_round_trip = lambda ms: self.timings.record(LEASE, ms)
-        self.http_pools: list[Any] = []
+        self.http_pools: list[HTTPClientPool] = []
         self.graph: CompiledStateGraph | None = None
         self.llm: LlmAdapter | None = None  # --llm-url: the model port of this process
         self.llm_totals: LlmTotals | None = None  # master/standalone: every process's counts
@@ -230,7 +231,7 @@ class ProcessRuntime:
             return
         self.llm = adapter_for(self.opts, self.environment.runner)
 
-    def _engine(self, cfg: RunConfig) -> Any:
+    def _engine(self, cfg: RunConfig) -> Engine:
         from db.engine import create_db_engine
         from harness.agent.gevent_guard import ensure_gevent_safe_psycopg
 
@@ -324,6 +325,8 @@ def runtime_of(environment: Environment | None) -> ProcessRuntime | None:
     """The process's runtime; ``None`` before ``init`` or in a process the harness did not
     set up (or an object that cannot be weakly referenced, so never had one). The one typed
     way to it, so the import graph and mypy see who depends on it."""
+    if environment is None:
+        return None
     try:
         return _RUNTIMES.get(environment)
     except TypeError:

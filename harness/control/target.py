@@ -394,7 +394,7 @@ class TargetControl:
 
     def run_cycle(
         self, *, cycle_number: int, sim_t: datetime, user_ids: list[int],
-        arms: dict[Any, str] | None = None,
+        arms: dict[int | str, str] | None = None,
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:  # fmt: skip
         """The target's own cycle at a boundary: ``POST /cycles``, then each user's
         ``POST /refresh/user/{id}`` when the map has that route (an empty

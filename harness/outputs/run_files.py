@@ -30,14 +30,14 @@ LOCUST_FINAL_FILES = (
 )  # fmt: skip
 
 
-def _redacted_json(data: Any, **kw: Any) -> str:
+def _redacted_json(data: object, **kw: Any) -> str:
     """JSON with every credential hidden (``db.redact``), redacted as values — after
     ``default=str`` rendered them, before they are escaped into JSON text."""
     plain = json.loads(json.dumps(data, default=str))
     return json.dumps(redact_data(plain), **kw)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: object) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(_redacted_json(data, indent=2) + "\n")
     os.replace(tmp, path)

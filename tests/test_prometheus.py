@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from db.errors import ConfigError
 from harness.agent.hourstats import HourAggregate, HourCollector
 from harness.config.options import HarnessOptions
-from harness.outputs.prometheus import CONTENT_TYPE, MetricsServer, metrics_status, render_metrics
+from harness.control.status import metrics_status
+from harness.outputs.prometheus import CONTENT_TYPE, MetricsServer, render_metrics
 
 SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
 

@@ -1,5 +1,6 @@
 """What the director tells people about a running simulation: the live status the web UI's
-Simulation tab shows, and the one progress line logged per simulated hour.
+Simulation tab shows (and ``/metrics`` scrapes, ``metrics_status``), and the one progress
+line logged per simulated hour.
 
 Pure reads of the director's state (``director`` is a ``SimulationDirector``; typed loosely
 so this module does not import it back).
@@ -7,6 +8,7 @@ so this module does not import it back).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from harness.config.options import ramp_fraction
@@ -47,6 +49,25 @@ def live_status(director: SimulationDirector) -> dict[str, Any]:
         "offer_cycles_run": len(d.cycles_run),
         "breaker": d.breaker_state,
         "slip_p95_ms": p95,
+    }
+
+
+def metrics_status(director: SimulationDirector) -> dict[str, Any]:
+    """The director's live status (:func:`live_status`) plus what a
+    scraper needs besides: every hour's totals, slip p99 and the simulated time."""
+    st = live_status(director)
+    sim_time = st.get("sim_time")
+    book = getattr(director, "book", None)
+    if book is not None and director.rt.clock is not None:
+        # The clock's own hour: the status's hour follows the director's loop, which may
+        # lag the clock by a loop step (half a simulated hour at 1800x).
+        st["sim_hour"] = book.clock_hour()
+    bucket = director.agg.get(max(director.current_hour, 0))
+    return {
+        **st,
+        "totals": director.agg.totals(),
+        "slip_p99_ms": bucket.slip_percentile(99),
+        "sim_time_seconds": datetime.fromisoformat(sim_time).timestamp() if sim_time else None,
     }
 
 

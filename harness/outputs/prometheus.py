@@ -3,8 +3,8 @@ Prometheus text exposition format (version 0.0.4), on the master (or a standalon
 
 Names are prefixed ``loadsim_``; Locust's own request statistics are not repeated here
 (scrape them with a Locust exporter, or read ``report.html``). The page is rendered from a
-*status* dict on every scrape — ``metrics_status(director)`` on a run, any dict of the
-same shape in a test — so the exporter holds no state of its own.
+*status* dict on every scrape — ``harness.control.status.metrics_status`` on a run, any
+dict of the same shape in a test — so the exporter holds no state of its own.
 
 The server is the standard library's threaded HTTP server: in a Locust process (gevent
 patched) its threads are greenlets; elsewhere (tests) real threads.
@@ -16,14 +16,10 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from db.errors import ConfigError
-
-if TYPE_CHECKING:
-    from harness.control.director import SimulationDirector
 
 log = logging.getLogger("loadsim")
 
@@ -89,27 +85,6 @@ def _total(s: dict[str, Any], *keys: str) -> int | None:
     if not isinstance(totals, dict):
         return None
     return sum(int(totals.get(k) or 0) for k in keys)
-
-
-def metrics_status(director: SimulationDirector) -> dict[str, Any]:
-    """The director's live status (``harness.control.status.live_status``) plus what a
-    scraper needs besides: every hour's totals, slip p99 and the simulated time."""
-    from harness.control.status import live_status
-
-    st = live_status(director)
-    sim_time = st.get("sim_time")
-    book = getattr(director, "book", None)
-    if book is not None and director.rt.clock is not None:
-        # The clock's own hour: the status's hour follows the director's loop, which may
-        # lag the clock by a loop step (half a simulated hour at 1800x).
-        st["sim_hour"] = book.clock_hour()
-    bucket = director.agg.get(max(director.current_hour, 0))
-    return {
-        **st,
-        "totals": director.agg.totals(),
-        "slip_p99_ms": bucket.slip_percentile(99),
-        "sim_time_seconds": datetime.fromisoformat(sim_time).timestamp() if sim_time else None,
-    }
 
 
 def render_metrics(status: dict[str, Any]) -> str:

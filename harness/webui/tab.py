@@ -317,7 +317,7 @@ def _status(environment: Environment) -> dict[str, Any]:
 class _HourSource(Protocol):
     """What the charts read of the master's director beyond :class:`Director`: the merged
     hour counters and the hour the clock is in (``SimulationDirector.agg`` and
-    ``current_hour``, read as ``harness.outputs.prometheus.metrics_status`` reads them)."""
+    ``current_hour``, read as ``harness.control.status.metrics_status`` reads them)."""
 
     @property
     def run(self) -> RunConfig | None: ...

@@ -170,7 +170,7 @@ def _on_init(
         # Before any agent acts (and before the run is recorded), the target's
         # contract holds and the offer engine is chosen — else one line, exit 2.
         director.check_target()
-        from harness.outputs.observe import start_observers
+        from harness.control.observe import start_observers
 
         start_observers(environment, director)  # --prometheus-port, --alert-webhook
     except LoadsimError as exc:

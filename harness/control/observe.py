@@ -1,6 +1,7 @@
 """Watching a run from outside: ``--prometheus-port`` (``harness.outputs.prometheus``) and
 ``--alert-webhook`` (``harness.control.alerts``), started on the master or a standalone
-run once its director exists, stopped when Locust quits.
+run once its director exists, stopped when Locust quits. Both read the director
+(``harness.control.status.metrics_status``, the run's events), so this lives beside it.
 
 Both options are read from Locust's parsed options and deliberately kept out of
 ``HarnessOptions``: a webhook URL is a secret (its path is the token) and must not be
@@ -39,12 +40,13 @@ def start_observers(environment: Environment, director: SimulationDirector) -> N
         log.info("alerts: posting to %d webhook(s)", len(hooks))
     server = None
     if port:
-        from harness.outputs.prometheus import MetricsServer, metrics_status
+        from harness.control.status import metrics_status
+        from harness.outputs.prometheus import MetricsServer
 
         server = MetricsServer(lambda: metrics_status(director), port=port)
         log.info("prometheus: metrics on http://0.0.0.0:%d/metrics", server.port)
     if getattr(po, "otel", False):  # the same metrics through Locust's OTel meter provider
-        from harness.outputs.prometheus import metrics_status
+        from harness.control.status import metrics_status
         from harness.outputs.tracing import install_status_metrics
 
         install_status_metrics(lambda: metrics_status(director))

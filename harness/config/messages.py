@@ -87,10 +87,11 @@ REPORT_KEY = "loadsim"
 
 @dataclass
 class Hello(Message):
-    """Sent by a worker to the master at the worker's ``test_start`` (after Locust's first
-    ``spawn``): "send me the run config". The master answers this worker alone with the
-    current :class:`RunConfig` (a worker that says hello before the run is allocated gets
-    it from the run's first broadcast instead). No fields."""
+    """Sent by a worker to the master once its listeners are in (the end of its ``init``)
+    and again at its ``test_start`` (after Locust's first ``spawn``): "send me the run
+    config". The master answers this worker alone with the current :class:`RunConfig` (a
+    worker that says hello before the run is allocated gets it from the run's first
+    broadcast instead; a second answer is harmless). No fields."""
 
     NAME: ClassVar[str] = MSG_HELLO
 

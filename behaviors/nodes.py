@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypedDict
@@ -19,7 +20,15 @@ from behaviors import llm as model
 from behaviors import rules
 from behaviors.events import EventClock
 from behaviors.llm import LlmSeat, decide_basket
-from behaviors.shop import BehaviorEvent, Cart, Order, Shop, ShopRejected, ShopUnavailable
+from behaviors.shop import (
+    BehaviorEvent,
+    Cart,
+    Order,
+    Product,
+    Shop,
+    ShopRejected,
+    ShopUnavailable,
+)
 from personas.model import Persona
 
 PAGE_LIMIT = 50
@@ -83,10 +92,15 @@ def decide_shop(state: HourState, runtime: Runtime[HourContext]) -> dict[str, An
 
 
 def _browse(
-    ctx: HourContext, clock: EventClock, depth_share: float, scale: float = 1.0
+    ctx: HourContext,
+    clock: EventClock,
+    depth_share: float,
+    scale: float = 1.0,
+    ahead: Callable[[tuple[Product, ...]], None] | None = None,
 ) -> tuple[dict[str, Any], rules.BrowseDecision, list[BehaviorEvent]]:
     """Plan each view's category, open those category pages (topped up by
-    ``next_category`` when they hold too few products), then view by preference."""
+    ``next_category`` when they hold too few products), then view by preference
+    (``ahead`` is told what will be viewed before the views)."""
     persona, rng = ctx.persona, ctx.rng
     target = rules.browse_target(persona, rng, depth_share=depth_share, scale=scale)
     categories = ctx.shop.categories()
@@ -105,6 +119,8 @@ def _browse(
     index = {c: i for i, c in enumerate(opened)}
     plan = [index[c] for c in planned]
     browse = rules.browse_products(persona, pages, rng, target=target, plan=plan)
+    if ahead is not None:
+        ahead(browse.products)
     common = {
         **browse.as_payload(),
         "categories": opened,
@@ -128,7 +144,7 @@ def browse_products(state: HourState, runtime: Runtime[HourContext]) -> dict[str
     clock = EventClock(ctx.slot_time, state.get("clock", 0))
     scale = rules.trip_scale(ctx.rng)
     try:
-        common, browse, events = _browse(ctx, clock, 1.0, scale)
+        common, browse, events = _browse(ctx, clock, 1.0, scale, _basket_ahead(ctx, scale))
     except ShopUnavailable as exc:
         return {"error": exc}
     return {
@@ -137,6 +153,27 @@ def browse_products(state: HourState, runtime: Runtime[HourContext]) -> dict[str
         "clock": clock.seconds,
         "steps": {"browse_products": common},
     }
+
+
+def _basket_ahead(ctx: HourContext, scale: float) -> Callable[[tuple[Product, ...]], None] | None:
+    """A model-decided session whose port can ask ahead (the harness's paced one) asks its
+    basket question as soon as the viewed products are known, so the model answers while
+    the views take their time. The rule's basket the question carries is drawn from a copy
+    of the hour's random stream (the same draws ``add_to_cart`` makes next): the stream
+    itself is untouched."""
+    seat = ctx.llm
+    ahead = getattr(seat.port, "ahead", None) if seat is not None and seat.chosen else None
+    if ahead is None:
+        return None
+
+    def ask(viewed: tuple[Product, ...]) -> None:
+        preview = random.Random()
+        preview.setstate(ctx.rng.getstate())
+        rule = rules.add_to_cart(ctx.persona, viewed, preview, scale=scale)
+        if viewed and rule.lines:
+            ahead(model.basket_question(ctx.persona, viewed, rule))
+
+    return ask
 
 
 def idle_browse(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:

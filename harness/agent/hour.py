@@ -199,6 +199,8 @@ class AgentHours:
         run_id = rt.run.run_id
         pacer = self._pacer(hd.slot_time) if self.pace else None
         llm = rt.llm  # --llm-url: the model port (harness.agent.llm)
+        # paced: a model answer is waited for only until the session's next moment
+        asks = llm.session(pacer) if llm is not None and pacer is not None else None
         t0 = time.perf_counter()
         try:
             with session_span(run_id=run_id, agent_id=self.agent_id, sim_hour=hour,
@@ -206,7 +208,7 @@ class AgentHours:
                 result = play_hour(
                     hd, shop=pacer or self.shop, pace=pacer, graph=rt.graph,
                     checkout_key=f"{run_id}:{self.agent_id}:{hour}",
-                    llm=llm, llm_share=rt.opts.llm_share if llm is not None else 0.0,
+                    llm=asks or llm, llm_share=rt.opts.llm_share if llm is not None else 0.0,
                 )  # fmt: skip
                 end_session(span, result)  # --otel: the session's trace (no-op without)
             if llm is not None:  # the share of decisions counts the rules' baskets too
@@ -220,6 +222,8 @@ class AgentHours:
         finally:
             if pacer is not None:
                 pacer.close()
+            if asks is not None:
+                asks.close()
         rt.measure_graph(self._busy_ms(t0, pacer))
         return result, None
 

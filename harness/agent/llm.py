@@ -20,6 +20,13 @@ One ``LlmAdapter`` per process, shared by its users. It owns what the model cost
 - with OpenTelemetry on (Locust's ``--otel``), each model call a CLIENT span inside the
   session's trace (``llm basket`` / ``llm coupon`` / ``llm checkout``, under the node that
   asked), with the model, the prompt hash, tokens and the outcome.
+- time: in a paced session (``--pace on``) a question is asked in its own greenlet as soon
+  as it is known (``PacedAsks``; the basket before the views' dwell, ``behaviors.llm``) and
+  its answer waited for only until the paced moment of the session's next action
+  (``SessionPacer.until``) — no allowance past it. An answer not there by then is the
+  rules' decision (fallback ``late``); a call already sent goes on, its tokens count
+  (``late_calls``) and its answer is discarded; one not sent yet never is. A model call is
+  never a reason for slip or a missed hour. Unpaced, ``decide`` waits for the answer.
 
 The answer is constrained by ``response_format`` (a JSON schema from the pydantic answer
 model), then parsed, validated and checked against the question's reality
@@ -29,6 +36,7 @@ model), then parsed, validated and checked against the question's reality
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import math
@@ -44,6 +52,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from behaviors.events import action_offset
 from behaviors.llm import Decided, Fallback, Question
 from harness.agent.rate_limit import TokenBucket
 from harness.config.messages import LlmTokensAsk, LlmTokensGrant, Message
@@ -53,6 +62,7 @@ if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
     from opentelemetry.trace import Span, TracerProvider
 
+    from harness.agent.pacing import SessionPacer
     from harness.config.options import HarnessOptions
     from harness.config.wire import Sender
 
@@ -73,6 +83,18 @@ LEASE_CALLS = 4
 ASKS_PER_DECISION = 3
 """A decision that still does not fit after this many grants is the rules'
 (``budget_spent``): the budget's last tokens are too few for one more call in flight."""
+
+
+LATE = "late"
+"""The fallback reason of an answer not there when the session had to act."""
+NEXT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "basket": ("cart_add", "cart_clear"),
+    "coupon": ("view_coupon",),
+    "checkout": ("checkout", "cart_clear"),
+}
+"""The session's possible next actions after each question (an empty basket or an abandon
+clears the cart). Its answer is waited for until the earliest one's paced moment: never
+past the moment the rules would have acted."""
 
 
 RESPONSE_FORMATS = ("json_schema", "json_object")
@@ -166,8 +188,73 @@ def llm_granted(adapter: LlmAdapter | None, grant: LlmTokensGrant) -> None:
         adapter.lease.on_grant(grant)
 
 
+def _spawn(run: Callable[[], None]) -> None:
+    """``run`` in its own greenlet under Locust's monkey-patching, else in a thread."""
+    from gevent import monkey
+
+    if monkey.is_module_patched("socket"):
+        import gevent
+
+        gevent.spawn(run)
+        return
+    threading.Thread(target=run, daemon=True).start()
+
+
+class Ask:
+    """One question being answered in its own greenlet (``LlmAdapter.ask``): ``done`` is set
+    with ``got``. ``sent``: the request went out (the server works on it, its tokens will
+    count); ``given_up``: the session acted without it (not sent yet: it never is)."""
+
+    __slots__ = ("question", "prompt_hash", "t0", "done", "got", "sent", "given_up")
+
+    def __init__(self, question: Question) -> None:
+        self.question = question
+        self.prompt_hash = question.prompt_hash()
+        self.t0 = time.perf_counter()
+        self.done = threading.Event()
+        self.got: Decided | Fallback | None = None
+        self.sent = False
+        self.given_up = False
+
+    def finish(self, got: Decided | Fallback) -> None:
+        self.got = got
+        self.done.set()
+
+
+class PacedAsks:
+    """The model port (``behaviors.llm.DecisionPort``) of one paced session.
+
+    ``ahead(question)`` starts answering a question as soon as its inputs are known;
+    ``decide(question)`` waits for that answer (or asks now) only until the paced moment
+    of the session's next action (``NEXT_ACTIONS``): later is ``late``, the rules decide.
+    ``close()`` at the end of the session gives up what was asked ahead and never needed.
+    """
+
+    def __init__(self, adapter: LlmAdapter, pacer: SessionPacer) -> None:
+        self.adapter = adapter
+        self.pacer = pacer
+        self._asks: dict[tuple[str, str, str], Ask] = {}
+
+    def ahead(self, question: Question) -> None:
+        key = question.cache_key()
+        if key not in self._asks:
+            self._asks[key] = self.adapter.ask(question)
+
+    def decide(self, question: Question) -> Decided | Fallback:
+        ask = self._asks.pop(question.cache_key(), None) or self.adapter.ask(question)
+        action = min(NEXT_ACTIONS[question.kind], key=lambda a: action_offset(0, a))
+        in_time = ask.done.is_set() or self.pacer.until(action, ask.done.wait)
+        return self.adapter.answer(ask, in_time)
+
+    def close(self) -> None:
+        for ask in self._asks.values():
+            ask.given_up = True
+        self._asks.clear()
+
+
 class LlmAdapter:
-    """``decide(question) -> Decided | Fallback`` over an OpenAI-compatible endpoint."""
+    """``decide(question) -> Decided | Fallback`` over an OpenAI-compatible endpoint;
+    ``ask`` / ``answer`` the same in its own greenlet (``PacedAsks``)."""
 
     def __init__(
         self,
@@ -210,35 +297,94 @@ class LlmAdapter:
         self.tokens_out = 0
         self.cache_hits = 0
         self.cache_misses = 0
+        self.late_calls = 0  # calls sent whose answer came after the session acted
         self.decisions: Counter[str] = Counter()  # llm | fallback (asked sessions only)
         self.fallbacks: Counter[str] = Counter()
         self.latencies_ms: deque[float] = deque(maxlen=LATENCIES_KEPT)
 
     # ------------------------------------------------------------------ the port
     def decide(self, question: Question) -> Decided | Fallback:
-        got = self._decide(question)
+        """Ask and wait for the answer (as long as the call's own timeout)."""
+        got = self._cached(question.cache_key()) or self._decide(question)
+        self._count(got)
+        return got
+
+    def ask(self, question: Question) -> Ask:
+        """Start answering ``question`` in its own greenlet; ``answer`` collects it. A cache
+        hit, or a budget already spent, is answered at once."""
+        a = Ask(question)
+        now = self._cached(question.cache_key()) or self._spent_now(a.prompt_hash)
+        if now is not None:
+            a.finish(now)
+            return a
+        context = contextvars.copy_context()  # the session's span stays the call's parent
+        _spawn(lambda: context.run(self._answer_ask, a))
+        return a
+
+    def answer(self, ask: Ask, in_time: bool) -> Decided | Fallback:
+        """The decision of ``ask``: its answer when it came ``in_time``, else ``late`` (a call
+        already sent goes on and its tokens count; its answer is discarded)."""
+        got = ask.got if in_time else None
+        if got is None:
+            ask.given_up = True
+            if ask.sent:
+                self.late_calls += 1
+            waited_ms = (time.perf_counter() - ask.t0) * 1000
+            got = Fallback(LATE, self.model, ask.prompt_hash, latency_ms=waited_ms)
+        self._count(got)
+        return got
+
+    def _answer_ask(self, ask: Ask) -> None:
+        try:
+            got = self._decide(ask.question, ask)
+        except Exception:  # noqa: BLE001 — the model is optional: the rules decide
+            log.debug("model call failed", exc_info=True)
+            got = Fallback("error", self.model, ask.prompt_hash)
+        ask.finish(got)
+
+    def _count(self, got: Decided | Fallback) -> None:
         if isinstance(got, Decided):
             self.decisions["llm"] += 1
         else:
             self.decisions["fallback"] += 1
             self.fallbacks[got.reason] += 1
-        return got
 
-    def _decide(self, question: Question) -> Decided | Fallback:
-        key = question.cache_key()
+    def _cached(self, key: tuple[str, str, str]) -> Decided | None:
         hit = self._cache.get(key) if self._cache_size else None
-        if hit is not None:
-            self.cache_hits += 1
-            self._cache.move_to_end(key)
-            return Decided(hit.answer, hit.model, hit.prompt_hash, cached=True)
+        if hit is None:
+            return None
+        self.cache_hits += 1
+        self._cache.move_to_end(key)
+        return Decided(hit.answer, hit.model, hit.prompt_hash, cached=True)
+
+    def _spent_now(self, phash: str) -> Fallback | None:
+        """``budget_spent`` when it is known without waiting (the master said the budget is
+        spent, or this process's own allowance is)."""
+        if self.lease is not None:
+            if self.lease.exhausted and not self._fits(self.lease.granted):
+                return Fallback("budget_spent", self.model, phash)
+            return None
+        refused = self._budget_refuses()
+        return Fallback(refused, self.model, phash) if refused else None
+
+    def _decide(self, question: Question, ask: Ask | None = None) -> Decided | Fallback:
+        """One call, within the concurrency cap, the rate and the budget (for an ``ask``
+        given up before it is sent: none)."""
+        key = question.cache_key()
         self.cache_misses += 1
         phash = question.prompt_hash()
         with self._slots:
+            if ask is not None and ask.given_up:
+                return Fallback(LATE, self.model, phash)
             refused = self._budget_refuses()
             if refused:
                 return Fallback(refused, self.model, phash)
             if self._bucket is not None:
                 self._bucket.acquire()
+            if ask is not None:
+                if ask.given_up:
+                    return Fallback(LATE, self.model, phash)
+                ask.sent = True
             self._in_flight += 1
             try:
                 with self._span(question, phash) as span:
@@ -247,11 +393,16 @@ class LlmAdapter:
                         _end_span(span, got)
             finally:
                 self._in_flight -= 1
-        if isinstance(got, Decided) and self._cache_size:
+        late = ask is not None and ask.given_up  # discarded: not cached either
+        if isinstance(got, Decided) and self._cache_size and not late:
             self._cache[key] = got
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return got
+
+    def session(self, pacer: SessionPacer) -> PacedAsks:
+        """The model port of one paced session (``harness.agent.hour``)."""
+        return PacedAsks(self, pacer)
 
     # ------------------------------------------------------------------ budget
     def _per_call(self) -> float:
@@ -392,6 +543,7 @@ class LlmAdapter:
             "fallbacks": dict(self.fallbacks),
             "cache_hits": self.cache_hits,
             "cache_misses": self.cache_misses,
+            "late_calls": self.late_calls,
             "latencies_ms": lat,
         }
 
@@ -402,7 +554,7 @@ def summarise(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     decisions: Counter[str] = Counter()
     fallbacks: Counter[str] = Counter()
     lat: list[float] = []
-    hits = misses = t_in = t_out = 0
+    hits = misses = t_in = t_out = late = 0
     for b in blocks:
         decisions.update(b.get("decisions", {}))
         fallbacks.update(b.get("fallbacks", {}))
@@ -411,6 +563,7 @@ def summarise(blocks: list[dict[str, Any]]) -> dict[str, Any]:
         misses += b.get("cache_misses", 0)
         t_in += b.get("tokens_in", 0)
         t_out += b.get("tokens_out", 0)
+        late += b.get("late_calls", 0)
     total = sum(decisions.values())
     asked = decisions["llm"] + decisions["fallback"]
     p50, p95 = _percentile(lat, 0.5), _percentile(lat, 0.95)
@@ -426,6 +579,7 @@ def summarise(blocks: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms_p50": None if p50 is None else round(p50, 1),
         "latency_ms_p95": None if p95 is None else round(p95, 1),
         "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
+        "late_calls": late,
     }
 
 
@@ -433,7 +587,7 @@ REPORT_KEY = "loadsim_llm"
 """The key of a worker's report to the master that carries its ``LlmAdapter.drain``."""
 LLM_JSON = "llm.json"
 """The run directory's file with the run's ``llm`` block."""
-_COUNTS = ("calls", "tokens_in", "tokens_out", "cache_hits", "cache_misses")
+_COUNTS = ("calls", "tokens_in", "tokens_out", "cache_hits", "cache_misses", "late_calls")
 
 
 class TokenBook(Protocol):

@@ -129,6 +129,26 @@ class SessionPacer:
         self.waited_s += self._now() - t0
         return due
 
+    def until(self, action: str, ready: Callable[[float], bool]) -> bool:
+        """Wait for ``ready`` at most until ``action``'s moment (a model's answer,
+        ``harness.agent.llm.PacedAsks``): ``ready(s)`` blocks up to ``s`` real seconds and
+        says whether it is there. ``False``: the moment came first, or the user is stopping;
+        the session then acts on time without it."""
+        offset = max(self.reached, action_offset(self.offset, action))
+        due = self._slot + timedelta(seconds=offset)
+        t0 = self._now()
+        try:
+            while not self.unpaced and not self._stopping():
+                real = self._clock().real_time_at(due)
+                wait = PAUSED_POLL_S if real is None else real - self._now()
+                if wait <= 0:
+                    break
+                if ready(min(wait, MAX_STEP_S)):
+                    return True
+            return ready(0)
+        finally:
+            self.waited_s += self._now() - t0
+
     def _before(self, action: str) -> None:
         """Wait for the action's moment and stamp its request with it."""
         offset = action_offset(self.offset, action)

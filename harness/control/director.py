@@ -10,6 +10,15 @@ parts it composes, one job each:
 - :class:`~harness.control.hour_book.HourBook` — hours, counters, ``hours.csv`` rows;
 - :class:`~harness.control.offer_cycles.OfferCycles` — the target's clock, offer cycles.
 
+**Its step is the run's bookkeeping, so a step that keeps failing fails the run.** The loop
+runs five duties every 0.25 s, each on its own (one that raises does not stop the others):
+the workers' check, the hour book, the lease history's flush, the heartbeat and the stats
+sample. A duty that fails :data:`DUTY_FAILURES_IN_A_ROW` of its attempts in a row (the
+lease history refused by the database at every flush, say) makes the run end with exit 3
+and one ``[FAIL] run:`` line naming the duty and its error
+(:attr:`SimulationDirector.step_failure`, read by ``harness.control.finish``), however it
+went on afterwards: hours written late or not at all, leases the database never saw.
+
 The web UI, the run's end (``harness.control.finish``) and the status read it through the
 attributes below (``agg``, ``pool``, ``paused``, …), which delegate to the parts.
 """
@@ -19,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +66,47 @@ from offer_engine.calendar import start_of_hour
 
 log = logging.getLogger("loadsim")
 
+DUTY_FAILURES_IN_A_ROW = 5
+"""Attempts in a row a duty of the director's step may fail before the run fails (exit 3):
+1.25 s of the hour book or the workers' check (every step), 10 s of lease-history flushes
+(every 2 s), 25 s of heartbeats (every 5 s). Fewer would fail a run on one database blip
+the next attempt recovers from (the lease history keeps what a flush could not write)."""
+
+
+class StepDuties:
+    """The director's step, duty by duty: each runs on its own, and each counts the
+    attempts it failed in a row. A duty returns ``False`` when it had nothing to do this
+    step (not due yet): that neither fails nor clears its count."""
+
+    def __init__(self, in_a_row: int = DUTY_FAILURES_IN_A_ROW) -> None:
+        self.in_a_row = in_a_row
+        self.failing: dict[str, int] = {}
+        """Each duty's failed attempts in a row (0: its last attempt succeeded)."""
+        self.failure: str | None = None
+        """The first duty that failed :attr:`in_a_row` attempts in a row, and why."""
+
+    def run(self, name: str, duty: Callable[[], object]) -> None:
+        try:
+            attempted = duty()
+        except Exception as exc:  # noqa: BLE001 - counted; the other duties still run
+            n = self.failing[name] = self.failing.get(name, 0) + 1
+            if n == 1:
+                log.exception("director step: %s failed", name)
+            elif n % 100 == 0:
+                log.error("director step: %s failed %d times in a row: %s", name, n, exc)
+            if n == self.in_a_row and self.failure is None:
+                first = (str(exc).strip().splitlines() or [""])[0][:200]
+                self.failure = (
+                    f"the director's {name} failed {n} times in a row "
+                    f"({type(exc).__name__}: {first})"
+                )
+                log.error("the run will exit 3: %s", self.failure)
+            return
+        if attempted is not False and self.failing.get(name):
+            log.warning("director step: %s works again after %d failures in a row",
+                        name, self.failing[name])  # fmt: skip
+            self.failing[name] = 0
+
 
 class SimulationDirector:
     def __init__(
@@ -73,6 +124,8 @@ class SimulationDirector:
         self._probe: gevent.Greenlet | None = None
         self._known_workers: frozenset[str] = frozenset()
         self._beat_at = 0.0
+        self._sample_at = 0.0
+        self.duties = StepDuties()
         runner = rt.runner
         # --experiment: every persona's arm, decided now (an arm without personas: exit 2).
         self.experiment = experiment_for(self.opts, pool)
@@ -349,26 +402,49 @@ class SimulationDirector:
             try:
                 self._step()
             except Exception:  # noqa: BLE001 - the director must keep the run alive
-                log.exception("director step failed")
+                log.exception("director step failed")  # the duties catch their own
             gevent.sleep(0.25)
 
     def _step(self) -> None:
-        self._check_workers()
-        self.book.step()
+        """One step: each duty on its own, its failures counted (:class:`StepDuties`)."""
+        duty = self.duties.run
+        duty("workers' check", self._check_workers)
+        duty("hour book", self.book.step)
         if self.engine is not None:
-            self.leases.flush_due()
-            self._heartbeat()
+            duty("lease history", self.leases.flush_due)
+            duty("heartbeat", self._heartbeat)
         if self.files is not None:
-            self.files.sample_stats(self.env)
+            duty("stats sample", self._sample_stats)
 
-    def _heartbeat(self) -> None:
-        """Tell other runs' start-ups that this run is live (``run_record``)."""
+    @property
+    def step_failure(self) -> str | None:
+        """Why the run fails for its own bookkeeping: a duty of the director's step that
+        failed :data:`DUTY_FAILURES_IN_A_ROW` attempts in a row (``None``: none did)."""
+        return self.duties.failure
+
+    def _heartbeat(self) -> bool:
+        """Tell other runs' start-ups that this run is live (``run_record``); False when
+        not due."""
         from harness.control.run_record import HEARTBEAT_EVERY_S, heartbeat
 
         assert self.engine is not None  # called with an engine
-        if self.run is not None and time.time() >= self._beat_at:
-            self._beat_at = time.time() + HEARTBEAT_EVERY_S
-            heartbeat(self.engine, run_id=self.run.run_id)
+        if self.run is None or time.time() < self._beat_at:
+            return False
+        self._beat_at = time.time() + HEARTBEAT_EVERY_S
+        heartbeat(self.engine, run_id=self.run.run_id)
+        return True
+
+    def _sample_stats(self) -> bool:
+        """Locust's statistics history, every ``HISTORY_EVERY_S`` (False when not due)."""
+        files = self.files
+        assert files is not None  # called with the run's files
+        if time.time() < self._sample_at:
+            return False
+        try:
+            files.sample_stats(self.env)
+        finally:  # after the call: the files' own throttle has passed by then
+            self._sample_at = time.time() + files.HISTORY_EVERY_S
+        return True
 
     def _hour_written(self, h: int) -> None:
         """Hour ``h`` is reported: its progress line, its ``hours.csv`` row."""

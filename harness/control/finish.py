@@ -9,7 +9,10 @@ built fails every ``--threshold`` gate (exit 3 or 4, with the reason): CI must n
 pass on figures nobody computed. Nor on a run that did nothing: a run that went through
 its simulated hours without one agent-hour acted or counted missed (no user ever got a
 persona, say — every grant lost on the way) fails with exit 3 and one ``[FAIL] run:``
-line saying why (:func:`nothing_done`).
+line saying why (:func:`nothing_done`). Nor on one whose own bookkeeping failed: a duty of
+the director's step (the hour book, the lease history, the heartbeat…) that failed attempt
+after attempt (``SimulationDirector.step_failure``) fails it the same way
+(:func:`run_failure`).
 """
 
 from __future__ import annotations
@@ -279,7 +282,7 @@ def finish_run(director: SimulationDirector) -> int | None:
     stage("hours.csv", lambda: files.write_hours_csv(hours_rows(director)))
     stage("Locust stats", lambda: files.write_final_stats(env))
     exit_code = director.exit_code
-    nothing = None if exit_code is not None else stage("accounting", lambda: nothing_done(director))
+    nothing = None if exit_code is not None else stage("accounting", lambda: run_failure(director))
     status = "breaker" if exit_code == 5 else "completed"
     if director.stopped_early:
         status = "stopped"
@@ -333,6 +336,12 @@ def finish_run(director: SimulationDirector) -> int | None:
                                              end_errors=failed or None))  # fmt: skip
     log.info("run %s finished (%s); outputs in %s", run_id, status, files.dir)
     return exit_code
+
+
+def run_failure(director: SimulationDirector) -> str | None:
+    """Why a run nothing stopped still fails (exit 3): its director's step failed
+    (``SimulationDirector.step_failure``), or it did nothing (:func:`nothing_done`)."""
+    return getattr(director, "step_failure", None) or nothing_done(director)
 
 
 def nothing_done(director: SimulationDirector) -> str | None:

@@ -143,10 +143,13 @@ class LeaseBroker:
             self.lease_log[:0] = events  # keep them for the next flush: nothing lost
             raise
 
-    def flush_due(self) -> None:
-        if self.lease_log and time.time() >= self._flush_at:
-            self._flush_at = time.time() + 2.0
-            self.flush()
+    def flush_due(self) -> bool:
+        """Flush the history every 2 s; False when there was nothing due."""
+        if not self.lease_log or time.time() < self._flush_at:
+            return False
+        self._flush_at = time.time() + 2.0
+        self.flush()
+        return True
 
     # ---------------------------------------------------------------- messages
 

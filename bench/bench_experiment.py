@@ -38,28 +38,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._smoke import add_smoke  # noqa: E402
+from tests.experiment_files import AA, DEEPER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADSIM = ROOT / ".venv" / "bin" / "loadsim"
 PRIMARY = "orders_per_persona_week"
 REDEMPTION = ("redemption_rate_per_coupon", "redemption_rate_per_persona_cycle")
-AA = """seed = 1
-control = "a"
-stratify = ["income"]
-[arms.a]
-allocation = 0.5
-[arms.b]
-allocation = 0.5
-"""
-DEEP = """seed = 1
-control = "current"
-stratify = ["income"]
-[arms.current]
-allocation = 0.5
-[arms.deeper]
-allocation = 0.5
-discount_multiplier = 2.0
-"""
 
 
 def binomial_upper(n: int, p: float = 0.05, level: float = 0.95) -> int:
@@ -115,7 +99,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_experiment_") as tmp:
         d = Path(tmp)
         (d / "aa.toml").write_text(AA, encoding="utf-8")
-        (d / "deep.toml").write_text(DEEP, encoding="utf-8")
+        (d / "deep.toml").write_text(DEEPER, encoding="utf-8")
 
         if args.only != "aa":
             summary.update(planted(args, d, seeds))

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.test_reports_support import write_hours, write_locust_csvs, write_manifest
 
 CART_MS = [100 + i % 50 for i in range(200)]  # 100..149 ms
@@ -54,6 +56,15 @@ def write_locust_template(d: Path) -> None:
         for i, ms in enumerate(CHECKOUT_MS)
     ]
     write_locust_csvs(d, reqs, duration_s=60)
+
+
+@pytest.fixture(scope="module", name="locust_template")
+def locust_template_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``locust_template``: the template's Locust CSVs, written once per test module that
+    imports this fixture."""
+    d = tmp_path_factory.mktemp("locust") / "tpl"
+    write_locust_template(d)
+    return d
 
 
 def make_run(

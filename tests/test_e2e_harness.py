@@ -38,6 +38,7 @@ from tests.e2e_support import (
     stop,
     wait_for,
 )
+from tests.experiment_files import two_arms
 from tests.otlp_support import OtlpReceiver, otel_env, session_traces
 from tests.test_alerts import Receiver
 from tests.test_webui_support import free_port
@@ -179,18 +180,10 @@ def test_standalone_run(e2e_db, tmp_path):
     assert manifest["exit_code"] == 0
 
 
-TWO_ARMS = """\
-seed = 7
-control = "current"
-stratify = ["income"]
-[arms.current]
-allocation = 0.5
-[arms.small]
-allocation = 0.5
-wallet_capacity = 4
-frontstore_per_cycle = 1
-category_brand_per_cycle = 3
-"""
+TWO_ARMS = two_arms(
+    seed=7, treatment="small", wallet_capacity=4, frontstore_per_cycle=1,
+    category_brand_per_cycle=3,
+)  # fmt: skip
 
 
 def test_two_processes(e2e_db, tmp_path):

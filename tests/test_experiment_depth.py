@@ -20,6 +20,7 @@ from behaviors.shop import CartLine, WalletCoupon
 from harness.cli.commands.experiment import _population, simulate_outcomes
 from offer_engine.experiment import parse_experiment
 from reports.experiment import readout
+from tests.experiment_files import DEEPER
 
 LINES = (CartLine(1, 2, 450, "dairy", "b"), CartLine(2, 1, 1_200, "produce", "c"))
 PCT = WalletCoupon(1, 1, "frontstore", "percent", 10, 0)
@@ -85,24 +86,12 @@ def test_applying_is_exactly_todays_at_the_catalog_value_and_likelier_when_deepe
     assert p_apply[0.5] < p_apply[1.0] < p_apply[2.0] < p_apply[4.0] < 1.0
 
 
-PLANTED = """\
-seed = 1
-control = "current"
-stratify = ["income"]
-[arms.current]
-allocation = 0.5
-[arms.deeper]
-allocation = 0.5
-discount_multiplier = 2.0
-"""
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_planted_deeper_arm_reads_out_more_redemption(seed):
     """Offline (the calibrate rules and graph), 372 personas × 1 week: the readout's
     redemption rates and discount cost rise in the ×2 arm. The sign rate over 40 seeds is
     ``bench/bench_experiment.py``'s (BENCHMARKS.md)."""
-    exp = parse_experiment(PLANTED, path="planted.toml")
+    exp = parse_experiment(DEEPER, path="planted.toml")
     outcomes = simulate_outcomes(exp, _population(372), weeks=1, seed=seed)
     rows = {m["metric"]: m for m in readout(outcomes, control="current")["metrics"]}
     for metric in (

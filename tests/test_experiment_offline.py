@@ -10,18 +10,9 @@ from harness.cli.app import main
 from harness.cli.commands.experiment import _population, simulate_outcomes
 from offer_engine.experiment import parse_experiment
 from reports.experiment import OUTPUT_KEYS
+from tests.experiment_files import two_arms
 
-FILE = """\
-seed = 4
-control = "current"
-stratify = ["income"]
-[arms.current]
-allocation = 0.5
-[arms.small]
-allocation = 0.5
-wallet_capacity = 2
-discount_multiplier = 2.0
-"""
+FILE = two_arms(seed=4, treatment="small", wallet_capacity=2, discount_multiplier=2.0)
 
 
 def test_each_arm_gets_its_wallet_offline():

@@ -18,18 +18,10 @@ from offer_engine.scheduler import advance
 from personas.catalog import generate_catalog, seed_catalog
 from personas.seed import seed_personas
 from reports.experiment import OUTPUT_KEYS
+from tests.experiment_files import two_arms
 from tests.test_offer_engine_support import T0, make_settings
 
-FILE = """\
-seed = 3
-control = "current"
-stratify = ["income"]
-[arms.current]
-allocation = 0.5
-[arms.deeper]
-allocation = 0.5
-discount_multiplier = 2.0
-"""
+FILE = two_arms(seed=3, discount_multiplier=2.0)
 
 
 def _run(engine, tmp_path):

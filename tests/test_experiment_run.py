@@ -29,20 +29,11 @@ from harness.control.leases import LeasePool, PoolEntry
 from personas.catalog import generate_catalog, seed_catalog
 from personas.seed import seed_personas
 from reports.export import export_events
+from tests.experiment_files import two_arms
 
-FILE = """\
-seed = 7
-control = "current"
-stratify = ["income"]
-[arms.current]
-allocation = 0.5
-[arms.deeper]
-allocation = 0.5
-discount_multiplier = 2.0
-wallet_capacity = 4
-[arms.deeper.persona]
-price_consciousness = 0.95
-"""
+FILE = two_arms(
+    seed=7, discount_multiplier=2.0, wallet_capacity=4, persona={"price_consciousness": 0.95}
+)
 SAT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
 

@@ -17,13 +17,12 @@ from reports.console import render_console
 from reports.load import error_kind
 from reports.sources import read_run_files
 from reports.xlsx import NO_DATA, SHEETS
-from tests.report_fixture import CART_MS, CHECKOUT_MS, HOURS
+from tests.report_fixture import CART_MS, CHECKOUT_MS, HOURS, write_locust_template
 from tests.test_reports_support import (
     RunSpec,
     populate_run,
     population,
     write_hours,
-    write_locust_csvs,
     write_manifest,
 )
 
@@ -33,17 +32,7 @@ def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Locust CSVs written once by Locust's own writer: two HTTP endpoints (all Locust
     ever holds), plus the harness's own timings in their own CSV."""
     d = tmp_path_factory.mktemp("locust") / "tpl"
-    reqs = [("GET", "/api/cart", ms, None) for ms in CART_MS]
-    reqs += [
-        (
-            "POST",
-            "/api/orders/checkout",
-            ms,
-            "HTTPError('500 Server Error: Internal Server Error')" if i % 10 == 0 else None,
-        )
-        for i, ms in enumerate(CHECKOUT_MS)
-    ]
-    write_locust_csvs(d, reqs, duration_s=60)
+    write_locust_template(d)
     timings = HarnessTimings()
     for _ in range(40):
         timings.record(db_name("session_commit"), 5.0)

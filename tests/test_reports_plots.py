@@ -18,17 +18,10 @@ from tests.report_fixture import (
     HOURS,
     SESSIONS,
     SHOPPED,
+    locust_template_fixture,  # noqa: F401  (the locust_template fixture)
     make_run,
-    write_locust_template,
 )
 from tests.test_reports_support import write_hours
-
-
-@pytest.fixture(scope="module")
-def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("locust") / "tpl"
-    write_locust_template(d)
-    return d
 
 
 def _report(template: Path, d: Path, hours: list[dict] | None = None) -> RunReport:

@@ -15,17 +15,10 @@ from tests.report_fixture import (
     ORDERS,
     SESSIONS,
     SHOPPED,
+    locust_template_fixture,  # noqa: F401  (the locust_template fixture)
     make_run,
-    write_locust_template,
 )
 from tests.test_reports_support import write_manifest
-
-
-@pytest.fixture(scope="module")
-def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("locust") / "tpl"
-    write_locust_template(d)
-    return d
 
 
 @pytest.fixture()

@@ -17,18 +17,15 @@ from openpyxl.worksheet.worksheet import Worksheet
 import reports.xlsx as xlsx
 from reports.build import build_run_report, collect_report
 from reports.summary import RunReport
-from tests.report_fixture import HOURS, make_run, write_locust_template
+from tests.report_fixture import (  # noqa: F401  (the locust_template fixture)
+    HOURS,
+    locust_template_fixture,
+    make_run,
+)
 from tests.test_reports_support import write_hours, write_manifest
 
 GREEN, RED, GREY = "00C6EFCE", "00FFC7CE", "00E7E6E6"
 GATES = ["p95<800ms", "error_rate<1%", "slip_p99<5s"]
-
-
-@pytest.fixture(scope="module")
-def locust_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("locust") / "tpl"
-    write_locust_template(d)
-    return d
 
 
 @pytest.fixture(scope="module")

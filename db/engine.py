@@ -22,10 +22,13 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
@@ -73,6 +76,39 @@ def split_budget(total_budget: int, workers: int) -> tuple[int, int]:
     if master < 2 and total_budget >= workers + 2:
         master = 2
     return master, max(1, (total_budget - master) // workers)
+
+
+_NO_PRE_PING: ContextVar[bool] = ContextVar("loadsim_no_pre_ping", default=False)
+"""Set inside :func:`one_statement`: this greenlet's (or thread's) checkouts skip the ping."""
+
+
+@contextmanager
+def one_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for a unit of work that is one statement, run by a caller that retries
+    it on a disconnect error itself (``harness.agent.recorder``): one round trip instead of
+    four (the pool's pre-ping, ``BEGIN``, the statement, ``COMMIT``).
+
+    - No pre-ping: a connection that died while idle fails the statement with a disconnect
+      error, SQLAlchemy invalidates the pool's older connections, and the caller's retry
+      gets a new one. Every other checkout of the engine still pings.
+    - Autocommit: a single statement is atomic on its own, so it needs no transaction —
+      except where a transaction start carries a ``SET LOCAL`` the statement depends on (a
+      transaction pooler's ``statement_timeout``, an adopted database's ``search_path``):
+      there it runs in a transaction as before.
+    """
+    from db.search_path import has_harness_schema
+
+    token = _NO_PRE_PING.set(True)
+    try:
+        with engine.connect() as conn:
+            if getattr(engine, "info_pooler", True) or has_harness_schema(conn):
+                with conn.begin():
+                    yield conn
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+    finally:
+        _NO_PRE_PING.reset(token)
 
 
 # SQLAlchemy names a pool's logger after its class's module: keep this one as quiet as
@@ -175,7 +211,12 @@ class BudgetPool(Pool):
         with self._cond:
             while True:
                 if self._idle:
-                    return self._idle.popleft()
+                    record = self._idle.popleft()
+                    if _NO_PRE_PING.get():
+                        # SQLAlchemy pings at checkout unless the record is fresh (its own
+                        # flag, read and cleared right after this hook): see one_statement.
+                        record.fresh = True  # type: ignore[attr-defined]
+                    return record
                 if self._open < self._limit:
                     self._open += 1
                     break

@@ -28,6 +28,12 @@ _INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
 """The engines the listeners are on (nothing is hung on SQLAlchemy's object)."""
 
 
+def has_harness_schema(conn: Any) -> bool:
+    """Whether ``conn`` (a checked-out ``Connection``) is to a database with the harness's
+    schema, where each transaction starts with ``SET LOCAL search_path``."""
+    return bool(conn.connection.info.get(_KEY))
+
+
 def install_search_path(engine: Engine) -> None:
     """Issue ``SET LOCAL search_path`` at the start of every transaction of ``engine`` on a
     database that has the harness's schema (idempotent: installing twice does nothing more).

@@ -5,12 +5,15 @@ transactions, so one agent failing never loses another's data.
 
 - A *shopping* or *idle-browse* hour is **claimed** before anything is done against the
   API: ``agent_hours`` (primary key run × agent × sim hour) + an ``active`` session, in one
-  transaction. If the row already exists (a resumed run re-running the hour), the hour is
+  statement. If the row already exists (a resumed run re-running the hour), the hour is
   skipped: no agent shops twice for one simulated hour.
-- It is **finished** in one transaction: events (natural key session × seq, so a retry
+- It is **finished** in one statement: events (natural key session × seq, so a retry
   after a dropped connection cannot duplicate them), the session's status, the record's
   outcome and slip — as ``harness.agent.hour`` mapped them (the one outcome table); the
   decision is known at the claim and never rewritten.
+- Each of the two is one round trip (``db.engine.one_statement``: no pre-ping, and no
+  transaction around a statement that is atomic on its own, where the engine allows); a
+  connection that died while idle fails it, and the retry (``_retrying``) takes a new one.
 - Quiet hours (nothing to do) and missed hours are buffered and written in bulk every few
   seconds with ``ON CONFLICT DO NOTHING``: they shop nothing, so batching them is safe,
   and at 10,000 agents they are ~98 % of all agent-hours.
@@ -29,6 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import gevent
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from db.engine import one_statement
 
 if TYPE_CHECKING:
     from behaviors.run import HourResult
@@ -66,8 +71,13 @@ _CLAIM_ONE = text(
     """
 )
 _CLAIM_OWNER = text(
-    "SELECT worker, session_id FROM agent_hours WHERE run_id = :run_id AND agent_id = :agent_id "
-    "AND sim_hour = :sim_hour"
+    """
+    SELECT h.worker, h.session_id, s.id AS existing
+    FROM agent_hours h
+    LEFT JOIN shopping_sessions s
+        ON s.run_id = h.run_id AND s.agent_id = h.agent_id AND s.sim_hour = h.sim_hour
+    WHERE h.run_id = :run_id AND h.agent_id = :agent_id AND h.sim_hour = :sim_hour
+    """
 )
 _SESSION = text(
     """
@@ -196,20 +206,27 @@ class Recorder:
         )  # fmt: skip
 
         def work() -> int | None:
-            with self.engine.begin() as conn:
+            # The common case is the one statement alone (no transaction around it where
+            # the engine allows: db.engine.one_statement); the rest, rare, in a transaction.
+            with one_statement(self.engine) as conn:
                 new = conn.execute(_CLAIM_ONE, session).first()
-                if new is not None:
-                    if new.sid != new.drawn:  # a session of this hour existed: link that one
-                        conn.execute(_LINK, dict(params, sid=new.sid))
+            if new is not None and new.sid == new.drawn:
+                return int(new.sid)
+            with self.engine.begin() as conn:
+                if new is not None:  # a session of this hour existed: link that one
+                    conn.execute(_LINK, dict(params, sid=new.sid))
                     return int(new.sid)
-                # Ours after all if a reply was lost after commit (same owner token).
+                # Ours after all if a reply was lost after commit (same owner token). Its
+                # session is looked up by the hour, not trusted from the row: a lost link
+                # (the claim committed on its own) leaves the drawn id there.
                 row = conn.execute(_CLAIM_OWNER, params).first()
                 if row is None or row.worker != owner:
                     return None
-                if row.session_id is not None:
-                    return int(row.session_id)
-                sid = conn.execute(_SESSION, session).scalar_one()  # a row without a session
-                conn.execute(_LINK, dict(params, sid=sid))
+                sid = row.existing
+                if sid is None:  # a row without a session
+                    sid = conn.execute(_SESSION, session).scalar_one()
+                if sid != row.session_id:
+                    conn.execute(_LINK, dict(params, sid=sid))
                 return int(sid)
 
         return self._timed("claim_hour", work)
@@ -260,7 +277,7 @@ class Recorder:
         )  # fmt: skip
 
         def work() -> None:
-            with self.engine.begin() as conn:
+            with one_statement(self.engine) as conn:
                 conn.execute(_FINISH, params)
 
         self._timed("session_commit", work)

@@ -78,12 +78,12 @@ class RunFiles:
                     os.replace(self.dir / name, keep / name)
         write_json_atomic(self.manifest_path, merged)
 
-    def update_manifest(self, **fields: Any) -> None:
+    def update_manifest(self, **fields: object) -> None:
         data = self._read_manifest() or {}
         data.update(fields)
         write_json_atomic(self.manifest_path, data)
 
-    def end_segment(self, **fields: Any) -> None:
+    def end_segment(self, **fields: object) -> None:
         """Record how this segment ended, in the run's fields and in its segment entry."""
         fields = {k: v for k, v in fields.items() if v is not None or k != "end_errors"}
         data = self._read_manifest() or {}
@@ -100,7 +100,7 @@ class RunFiles:
             return None
         return data if isinstance(data, dict) else None
 
-    def log_event(self, event: str, **fields: Any) -> None:
+    def log_event(self, event: str, **fields: object) -> None:
         """One JSON line in ``simulation_runs.log`` (credentials redacted)."""
         rec = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
         with open(self.log_path, "a", encoding="utf-8") as fh:

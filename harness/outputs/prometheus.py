@@ -26,8 +26,11 @@ log = logging.getLogger("loadsim")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BREAKER_STATES = ("closed", "open")
 
+Reader = Callable[[dict[str, Any]], float | None]
+"""How a metric is read from the status dict (``None``: not known now, left out)."""
+
 # (name, type, help, how to read it from the status dict)
-_METRICS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
+_METRICS: list[tuple[str, str, str, Reader]] = [
     ("loadsim_sim_hour", "gauge", "Simulated hour the clock is in (0 = the run's start).",
      lambda s: s.get("sim_hour")),
     ("loadsim_sim_time_seconds", "gauge", "Simulated time, Unix seconds.",

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
 
     from behaviors.run import HourResult
+    from harness.outputs.prometheus import Reader
 
 log = logging.getLogger("loadsim")
 
@@ -253,7 +254,7 @@ def otel_name(prom_name: str, kind: str) -> str:
 
 def _observer(
     status: Callable[[], dict[str, Any]],
-    read: Callable[[dict[str, Any]], Any],
+    read: Reader,
     observation: type[Observation],
 ) -> Callable[[CallbackOptions], Iterator[Observation]]:
     import math

@@ -246,7 +246,7 @@ def _one_line(cls: type, errors: list[ErrorDetails], where: str) -> MessageError
     return MessageError(path, f"expected {' or '.join(expected)}, got {_show(first['input'])}")
 
 
-def _path(cls: type, loc: tuple[int | str, ...], where: str) -> tuple[str, Any]:
+def _path(cls: type, loc: tuple[int | str, ...], where: str) -> tuple[str, object]:
     """``loc`` as the field path (``grants[0].entry.user_id``), following the field types
     so that pydantic's union member tags (``int``, ``str``) are not read as fields."""
     path, tp = where, cls

@@ -19,7 +19,7 @@ from gevent.event import Event
 
 from harness.agent.budget import RunBudget
 from harness.agent.catalog_cache import CatalogCache
-from harness.agent.hourstats import HourCollector
+from harness.agent.hourstats import HourAggregate, HourCollector
 from harness.agent.http_shop import HttpCounters
 from harness.agent.lease_client import LeaseClient
 from harness.agent.rate_limit import TokenBucket
@@ -69,6 +69,10 @@ class Director(Protocol):
     def run(self) -> RunConfig | None: ...
     @property
     def stack(self) -> Stack | None: ...
+    @property
+    def agg(self) -> HourAggregate: ...  # the workers' hour counters, merged
+    @property
+    def current_hour(self) -> int: ...  # the hour the director's loop is in
     def check_target(self) -> None: ...
     def start_run(self) -> None: ...
     def finish_run(self) -> int | None: ...

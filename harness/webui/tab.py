@@ -24,7 +24,7 @@ import json
 import logging
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any
 
 from harness.agent.runtime import Director, director_of, runtime_of
 from harness.config.locust_compat import ENDPOINT_INDEX, ENDPOINT_REQUEST_STATS
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from locust.env import Environment
     from locust.web import WebUI
 
-    from harness.agent.hourstats import HourAggregate
-    from harness.config.messages import RunConfig
 
 log = logging.getLogger("loadsim")
 
@@ -314,23 +312,8 @@ def _status(environment: Environment) -> dict[str, Any]:
     return dict(director.status()) if director is not None else {}
 
 
-class _HourSource(Protocol):
-    """What the charts read of the master's director beyond :class:`Director`: the merged
-    hour counters and the hour the clock is in (``SimulationDirector.agg`` and
-    ``current_hour``, read as ``harness.control.status.metrics_status`` reads them)."""
-
-    @property
-    def run(self) -> RunConfig | None: ...
-    @property
-    def agg(self) -> HourAggregate: ...
-    @property
-    def current_hour(self) -> int: ...
-
-
 def _hours(environment: Environment) -> list[dict[str, Any]]:
-    # The runtime holds the director as a Director (``agent`` does not import ``control``);
-    # on the master it is the SimulationDirector, which has both.
-    director = cast("_HourSource | None", director_of(environment))
+    director = director_of(environment)
     if director is None or director.run is None:
         return []
     return hour_points(director.agg.hours, current=max(director.current_hour, 0))

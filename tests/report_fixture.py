@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,8 @@ def locust_template_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_run(
-    template: Path, d: Path, *, events: list[dict[str, Any]] = (), **manifest: Any
-) -> Path:  # type: ignore[assignment]
+    template: Path, d: Path, *, events: Sequence[dict[str, Any]] = (), **manifest: Any
+) -> Path:
     """A ``--mock-db`` run directory from the CSV template; ``manifest`` overrides keys."""
     shutil.copytree(template, d)
     write_manifest(d, **{"mock_db": True, **manifest})

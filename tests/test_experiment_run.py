@@ -7,16 +7,12 @@ and, without an experiment, writes exactly what it wrote before."""
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
 
-from behaviors.graph import compile_shopping_graph
-from behaviors.memory_shop import InMemoryShop
-from behaviors.run import run_agent_hour
-from behaviors.synthetic import make_catalog, random_personas, weekly_wallet
+from behaviors.synthetic import random_personas
 from db.errors import ConfigError
 from harness.agent.hour import ending_of
 from harness.agent.lease_client import LeaseClient
@@ -30,11 +26,11 @@ from personas.catalog import generate_catalog, seed_catalog
 from personas.seed import seed_personas
 from reports.export import export_events
 from tests.experiment_files import two_arms
+from tests.test_recorder_finish import a_shopping_session
 
 FILE = two_arms(
     seed=7, discount_multiplier=2.0, wallet_capacity=4, persona={"price_consciousness": 0.95}
 )
-SAT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
 
 def _ns(**kw):
@@ -117,21 +113,6 @@ def test_a_grant_without_an_experiment_carries_no_arm():
     assert entry.get("arm") is None
 
 
-def _a_session(personas):
-    graph = compile_shopping_graph()
-    products = make_catalog()
-    for h in range(200):
-        slot = SAT + timedelta(hours=h, minutes=17)
-        for p in personas:
-            r = run_agent_hour(
-                p, run_seed=1, sim_hour=h, slot_time=slot, graph=graph,
-                shop=InMemoryShop(products, weekly_wallet(p, 0)), checkout_key=f"k:{h}",
-            )  # fmt: skip
-            if r.decision == "shop" and len(r.events) > 3:
-                return p, h, slot, r
-    raise AssertionError("no shopping session in 200 hours")
-
-
 def test_assignments_and_the_arm_of_sessions_and_events_in_the_database(engine, clean_db, tmp_path):
     f = tmp_path / "two_arms.toml"
     f.write_text(FILE)
@@ -154,7 +135,7 @@ def test_assignments_and_the_arm_of_sessions_and_events_in_the_database(engine, 
     assert {r.agent_id: r.arm for r in stored} == arms.arm_of_agent
     assert all(r.stratum.startswith("income=") for r in stored)
 
-    p, h, slot, result = _a_session(personas)
+    p, h, slot, result = a_shopping_session(personas)
     agent_id = int(ids[p.persona_id])
     rec = Recorder(engine, run_id="r", worker="t")
     rec.arms[agent_id] = arms.arm_of_agent[agent_id]

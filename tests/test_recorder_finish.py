@@ -20,7 +20,9 @@ from personas.seed import seed_personas
 SAT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
 
-def _a_session(personas):
+def a_shopping_session(personas):
+    """The first hour (from Saturday 09:17) in which one of ``personas`` shops and its
+    session has more than three events: (persona, hour, slot, result), played offline."""
     graph = compile_shopping_graph()
     products = make_catalog()
     for h in range(200):
@@ -44,7 +46,7 @@ def test_finish_writes_events_session_and_hour_once(engine, clean_db):
             text("INSERT INTO simulation_runs (run_id, time_scale, seed) VALUES ('r', 96, 1)")
         )
         ids = dict(conn.execute(text("SELECT persona_id, id FROM agents")).all())
-    p, h, slot, result = _a_session(personas)
+    p, h, slot, result = a_shopping_session(personas)
     agent_id = int(ids[p.persona_id])
     rec = Recorder(engine, run_id="r", worker="t")
     sid = rec.claim(
@@ -107,7 +109,7 @@ def test_each_event_keeps_its_own_real_time(engine, clean_db):
             text("INSERT INTO simulation_runs (run_id, time_scale, seed) VALUES ('r', 96, 1)")
         )
         ids = dict(conn.execute(text("SELECT persona_id, id FROM agents")).all())
-    p, h, slot, result = _a_session(personas)
+    p, h, slot, result = a_shopping_session(personas)
     t0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC).timestamp()
     for i, e in enumerate(result.events):
         e.real_time = t0 + 1.5 * i

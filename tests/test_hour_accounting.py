@@ -318,8 +318,8 @@ def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch
                 by_user[i] = (AgentSlots(rt, _Hours(rt), offset, start), item.entry.agent_id)
             else:
                 slots, agent = by_user.pop(i)
-                slots.at_stop()
-                broker.on_release(Release(agent_id=agent), "local")
+                hour = slots.at_stop()  # the hour it stopped in: where the lease ends
+                broker.on_release(Release(agent_id=agent, hour=hour), "local")
         for slots, _ in by_user.values():
             slots.step()
         wall.t += tick

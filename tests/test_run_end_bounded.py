@@ -20,6 +20,7 @@ import pytest
 
 import harness.agent.schedule as schedule_mod
 import harness.control.finish as finish_mod
+from harness.agent.hourstats import HourCollector
 from harness.agent.schedule import MAX_SLEEP_S, AgentSlots, pending_hours
 from harness.config.messages import WorkerReport
 from harness.config.wire import MessageError
@@ -69,6 +70,7 @@ class FakeRuntime:
         self.sim_end = START + timedelta(hours=HOURS)
         self.opts = SimpleNamespace(drain_seconds=DRAIN)
         self.revoked: set[int] = set()
+        self.collector = HourCollector()  # the hours a stopping agent does not owe
 
     def slot_time(self, hour: int, offset_s: float) -> datetime:
         return calendar.slot_time(self.sim_start, hour, offset_s)
@@ -166,13 +168,22 @@ def test_stopped_after_the_end_a_user_counts_the_cut_hour_and_what_it_owed(world
     assert _pending(world) == {}
 
 
-def test_stopped_before_the_end_a_user_counts_nothing(world):
+def test_stopped_before_the_end_a_user_counts_the_slot_it_let_pass(world):
+    """Stopped inside the run (SIGTERM, a hand-over) an agent late for hour 3 counts it
+    missed — its slot passed and nobody acted it — and nothing after the hour it stopped
+    in: those hours are not its (the lease book ends its lease there)."""
     a = _agent(world, session_s=0.01)
     a.next_hour = 3
     world.wall.t = world.rt.clock.real_time_at(START + timedelta(hours=4))  # SIGTERM at hour 4
     assert _pending(world) is None  # not computed before the end
-    a.at_stop()
-    assert a.hours.missed_hours == []
+    assert a.at_stop() == 4
+    assert a.hours.missed_hours == [3]
+    assert a.next_hour == 5  # hour 4's slot still ahead: not owed by it
+    counted = {
+        h: {k: n for k, n in c["counts"].items() if n}
+        for h, c in world.rt.collector.drain().items()
+    }
+    assert counted == {"4": {"not_owed": 1}}
 
 
 # ------------------------------------------------------------------ the director's end

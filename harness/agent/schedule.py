@@ -235,25 +235,31 @@ class AgentSlots:
             n += 1
         return n
 
-    def at_stop(self) -> None:
-        """The user stops. Once the clock reached the simulated end, the hour a kill cut
-        and the slots still owed are counted missed, so the hours add up. Stopped earlier
-        (SIGTERM, breaker, a hand-over) its hours end where its clock stopped, the hour it
-        is in counted not owed when its slot there is still ahead."""
+    def at_stop(self) -> int | None:
+        """The user stops: every hour it held the persona in up to now is counted, so the
+        hours add up; returns the simulated hour it stopped in (the persona's last, where
+        the master's lease book ends the lease; ``None``: no clock yet). The hour a kill
+        cut is counted missed. Once the clock reached the simulated end, so are the slots
+        still owed. Stopped earlier (SIGTERM, breaker, a hand-over) its hours end where its
+        clock stopped: a slot that passed unacted (a late agent, a session that ran past
+        it) is missed, and the hour it is in is not owed when its slot there is still ahead."""
         rt = self.rt
         if rt.clock is None:
-            return
+            return None
         now = rt.clock.now()
-        if rt.sim_end is None or now < rt.sim_end:
-            # Stopped inside the run with this hour's slot still ahead: not owed by it.
-            hour = rt.hour_of(now)
-            if self.playing is None and self.next_hour == hour and self.slot(hour) > now:
-                self.not_owed(hour)
-                self.next_hour += 1
-            return
+        hour = rt.hour_of(now)
         if self.playing is not None:  # killed inside the hour: it was never counted
             log.warning("agent %s: hour %s cut by the stop, counted missed",
                         getattr(self.hours, "agent_id", "?"), self.playing)  # fmt: skip
             self.hours.missed(self.playing)
             self.playing = None
-        self.miss_owed()
+        if rt.sim_end is not None and now >= rt.sim_end:
+            self.miss_owed()
+            return hour
+        while self.next_hour <= hour and self.slot(self.next_hour) <= now:
+            self.hours.missed(self.next_hour)  # its slot passed, the agent never acted it
+            self.next_hour += 1
+        if self.next_hour == hour:  # its slot in this hour still ahead: not owed by it
+            self.not_owed(hour)
+            self.next_hour += 1
+        return hour

@@ -115,11 +115,12 @@ class PersonaUser(User):
         if self._settled:
             self._settled = False
             settler_of(self.rt).user_stopped()
-        if self.slots is not None:
-            self.slots.at_stop()  # after the simulated end: what is still owed is missed
+        # Every hour it held the persona in is counted; the master's book ends the lease
+        # in the hour it stopped in (None: it never took its grant).
+        hour = self.slots.at_stop() if self.slots is not None else None
         runner = self.environment.runner
         if self.entry is not None:
-            send(runner, Release(agent_id=int(self.entry["agent_id"])))
+            send(runner, Release(agent_id=int(self.entry["agent_id"]), hour=hour))
             self.entry = None
         elif self._req_id is not None:
             self.rt.leases.cancel(self._req_id)

@@ -194,11 +194,16 @@ class Release(Message):
 
     :param agent_id: the persona's agent, given back.
     :param req_id: a request still pending at the master, cancelled.
+    :param hour: with ``agent_id``: the simulated hour its user stopped in, the last one
+        it counted the persona in (acted, missed or not owed) — the master's lease book
+        ends the lease there, not in the hour the message happens to arrive in. ``None``:
+        a grant no user took (it came for a user already gone): the book forgets it.
     """
 
     NAME: ClassVar[str] = MSG_RELEASE
     agent_id: int | None = None
     req_id: str | None = None
+    hour: int | None = None
 
     def check(self) -> str | None:
         if (self.agent_id is None) == (self.req_id is None):

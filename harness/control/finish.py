@@ -12,7 +12,11 @@ persona, say — every grant lost on the way) fails with exit 3 and one ``[FAIL]
 line saying why (:func:`nothing_done`). Nor on one whose own bookkeeping failed: a duty of
 the director's step (the hour book, the lease history, the heartbeat…) that failed attempt
 after attempt (``SimulationDirector.step_failure``) fails it the same way
-(:func:`run_failure`).
+(:func:`run_failure`). Nor on one that reached its simulated end with live agent-hours
+nobody acted, counted missed nor named not owed: its ``hours.csv`` rows do not add up,
+and it fails the same way, naming the hours (:func:`unaccounted`). Agent-hours that
+failed on the run's own database (a connection refused, say) fail a run that would
+otherwise pass with exit 1, as a failed request to the target does (:func:`database_failures`).
 """
 
 from __future__ import annotations
@@ -325,6 +329,12 @@ def finish_run(director: SimulationDirector) -> int | None:
         print(f"[FAIL] run: {nothing}", flush=True)
         log.error("the run fails (exit 3): %s", nothing)
         exit_code = 3  # a load failure: it takes precedence over a behavior gate's 4
+    elif exit_code is None:  # nothing else failed it: hours the database refused do
+        nothing = stage("database failures", lambda: database_failures(director))
+        if nothing:
+            print(f"[FAIL] run: {nothing}", flush=True)
+            log.error("the run fails (exit 1): %s", nothing)
+            exit_code = 1
     # What this process exits with: the harness's code, or Locust's own rule's when the
     # harness leaves it — so the manifest and the run record say 0 for a clean run.
     final = exit_code if exit_code is not None else locust_exit_code(env)
@@ -340,8 +350,46 @@ def finish_run(director: SimulationDirector) -> int | None:
 
 def run_failure(director: SimulationDirector) -> str | None:
     """Why a run nothing stopped still fails (exit 3): its director's step failed
-    (``SimulationDirector.step_failure``), or it did nothing (:func:`nothing_done`)."""
-    return getattr(director, "step_failure", None) or nothing_done(director)
+    (``SimulationDirector.step_failure``), it did nothing (:func:`nothing_done`), or its
+    hours do not add up (:func:`unaccounted`)."""
+    return (
+        getattr(director, "step_failure", None) or nothing_done(director) or unaccounted(director)
+    )
+
+
+def database_failures(director: SimulationDirector) -> str | None:
+    """Why a run fails with exit 1 when nothing else failed it: agent-hours that failed on
+    the run's own database — error kind ``db``: a connection refused (a role's
+    ``CONNECTION LIMIT`` below ``--db-connections``, the server's ``max_connections``) or
+    lost, a statement timed out. They are failed hours in ``hours.csv``, but no failed
+    request in Locust's statistics, so Locust's own exit code would say 0. ``None``: none."""
+    failed = {h: b.errors.get("db", 0) for h, b in director.agg.hours.items()}
+    hours = sorted(h for h, n in failed.items() if n)
+    if not hours:
+        return None
+    span = f"hour {hours[0]}" if len(hours) == 1 else f"hours {hours[0]}-{hours[-1]}"
+    return (f"{sum(failed.values())} agent-hours failed on the run's database (error kind "
+            f"db, {span}): connections refused or lost, or statements timed out — see the "
+            "log")  # fmt: skip
+
+
+def unaccounted(director: SimulationDirector) -> str | None:
+    """Why a run that reached its simulated end fails although nothing stopped it: live
+    agent-hours of the lease book no process acted, counted missed nor named not owed
+    (``hours.csv``'s rows do not add up: figures nobody counted must not pass as a clean
+    run). ``None``: every hour adds up, or the run was stopped before its end."""
+    leases, book = getattr(director, "leases", None), getattr(director, "book", None)
+    if director.stopped_early or leases is None or book is None:
+        return None
+    if getattr(director, "sim_end_reached_at", None) is None:
+        return None  # ended before its simulated end: its last hours are partial
+    gaps = book.unaccounted(leases.live_at)
+    if not gaps:
+        return None
+    named = ", ".join(f"hour {h}: {n}" for h, n in list(gaps.items())[:5])
+    more = f" and {len(gaps) - 5} more hours" if len(gaps) > 5 else ""
+    return (f"{sum(gaps.values())} live agent-hours were neither acted, counted missed nor "
+            f"not owed ({named}{more}): hours.csv's rows do not add up")  # fmt: skip
 
 
 def nothing_done(director: SimulationDirector) -> str | None:

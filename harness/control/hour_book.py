@@ -226,6 +226,18 @@ class HourBook:
         gap = max(0, held - done)
         return gap if h in self.unheld_hours else min(gap, self.cut_owed[h])
 
+    def unaccounted(self, live_at: Callable[[int], int]) -> dict[int, int]:
+        """Agent-hours of each hour nobody acted, counted missed (a dead worker's unheld
+        hours included) nor named not owed: ``live_at(h)`` (the lease book's live
+        agent-hours) less those — the hours where ``hours.csv``'s row does not add up."""
+        gaps: dict[int, int] = {}
+        for h in sorted(self.agg.hours):
+            c = self.agg.get(h).counts
+            done = c.get("acted", 0) + c.get("missed", 0) + c.get("not_owed", 0) + self.unheld(h)
+            if live_at(h) > done:
+                gaps[h] = live_at(h) - done
+        return gaps
+
     def note_unheld(self, h: int) -> None:
         gap = self.unheld(h)
         if gap <= 0:

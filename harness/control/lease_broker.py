@@ -19,7 +19,11 @@ held in, from the hour of its grant to the hour of its release (reclaim): :meth:
 (the agent joined after its slot, or left before it — ``harness.agent.schedule``), so
 ``acted + missed + not_owed == live_users`` checks the agents' own counters against the
 master's book. A grant carries its instant (``Grant.at``): the agent starts its schedule
-there, so both sides put a grant near an hour's edge in the same hour.
+there, so both sides put a grant near an hour's edge in the same hour. A release carries
+the hour its user stopped in (``Release.hour``), the last one it counted: the lease ends
+there, not in the hour the message happens to be read in (a hand-over at an hour's edge
+read a moment late was one live agent-hour nobody counted). A grant its user never took
+(it came for a user already gone) leaves the book: nobody could count its hours.
 
 **A grant that never arrived.** A worker that waited too long for an answer gives its
 request up (``Release(req_id=…)``, ``harness.agent.lease_client``): queued here, it is
@@ -182,14 +186,24 @@ class LeaseBroker:
             return None
         return hour_of(rt.sim_start, rt.clock.now(real=real))
 
-    def _ended(self, agent_id: int, real: float) -> None:
-        """A lease ended (released or reclaimed) at real time ``real``."""
+    def _ended(
+        self, agent_id: int, real: float, *, hour: int | None = None, taken: bool = True
+    ) -> None:
+        """A lease ended (released or reclaimed) at real time ``real``: in simulated hour
+        ``hour`` when its user said which (default: the hour at ``real``); a grant never
+        ``taken`` by a user is taken out of the book instead."""
         req, granted = self._agent_req.pop(agent_id, (None, None))
         if req is not None:
             self._req_agent.pop(req, None)
-        hour = self._hour_now(real)
-        if hour is not None and granted is not None:
-            self.released_in[hour] = self.released_in.get(hour, 0) + 1
+        if granted is None:
+            return
+        if not taken:
+            self.granted_in[granted] -= 1
+            return
+        end = hour if hour is not None else self._hour_now(real)
+        if end is not None:
+            end = max(end, granted)  # never before its grant (another machine's clock)
+            self.released_in[end] = self.released_in.get(end, 0) + 1
 
     def live_at(self, hour: int) -> int:
         """Leases held at any time in simulated hour ``hour``: those granted before it and
@@ -216,7 +230,7 @@ class LeaseBroker:
             held = self.pool.holders.get(agent_id) == node
             if held:
                 now = time.time()
-                self._ended(agent_id, now)
+                self._ended(agent_id, now, hour=release.hour, taken=release.hour is not None)
                 # Logged before the persona's next lease (a queued request gets it at once):
                 # two open leases of one agent break the history's unique index.
                 self._log("release", agent_id, node, now)

@@ -5,8 +5,11 @@ Part of the master's (or standalone's) director. It sees **every process**:
 workers send a contract error at once (``ContractError``) and report their run of
 consecutive unavailable answers and their 429 count every 3 s (``WorkerReport``); the
 outage check takes the worst process, so a 5xx storm seen only by one worker pauses the
-clock for the whole run. The breaker counts every process's hours (the database's
-``agent_hours`` when there is one, else the merged counters). Throttling is reported per
+clock for the whole run. The breaker counts every process's hours: the database's
+``agent_hours`` when there is one (it keeps a dead worker's last seconds the counters
+lost) and the merged counters (they keep the hours the database refused: a claim that
+never got a connection has no row, only a failed hour of error kind ``db``), whichever
+counted more; without a database the counters alone. Throttling is reported per
 hour (``throttled`` run-log events); users that stay throttled past their retries fail
 their session and so reach the breaker.
 
@@ -158,17 +161,17 @@ class RunGuard:
         self.note_hour(h)
         if b.errors and files is not None:
             files.log_event("errors", sim_hour=h, **b.errors)
+        active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
         if self.engine is not None and run is not None:
             try:
                 since = datetime.fromtimestamp(self.state.started_real or 0, UTC)
-                active, failed = hour_flow_counts(
-                    self.engine, run_id=run.run_id, hour=h, since=since
-                )
-            except Exception:  # noqa: BLE001 - fall back to the live counters
+                in_db = hour_flow_counts(self.engine, run_id=run.run_id, hour=h, since=since)
+            except Exception:  # noqa: BLE001 - the live counters alone
                 log.exception("breaker: could not count hour %d from the database", h)
-                active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
-        else:
-            active, failed = b.counts["shopped"] + b.counts["idle"], b.counts["failed"]
+            else:  # hours the database refused are only in the counters (lease time-outs
+                # are failed hours of no session: not the breaker's)
+                sessions_failed = failed - b.errors.get("lease", 0)
+                active, failed = max(active, in_db[0]), max(sessions_failed, in_db[1])
         v = breaker_verdict(hour=h, active=active, failed=failed, threshold_pct=o.breaker_threshold)
         if v.tripped and not self.paused and self.target_down():
             return  # an outage, not a failure rate: target_down paused the run as such

@@ -2,8 +2,9 @@
 
 A share of sessions (``in_llm_share``: seeded by run seed, persona and hour, so the same
 sessions in every process and every rerun) lets a language model answer three questions
-of the graph: the basket of ``add_to_cart`` (which of the offered products, how many of
-each; ``BasketQuestion``), the coupon of ``view_coupons`` (which coupon of the wallet to
+of the graph: the basket of ``add_to_cart`` (the rules decide whether to buy and how many
+different products; the model which of the offered ones, how many of each;
+``BasketQuestion``), the coupon of ``view_coupons`` (which coupon of the wallet to
 apply, or none; ``CouponQuestion``) and the choice of ``decide_checkout`` (complete or
 abandon; ``CheckoutQuestion``). The rule node and the model answer the same question with
 the same answer type: the rule's answer is always drawn first, so the hour's random stream
@@ -11,7 +12,10 @@ is identical whether the model answers, falls back or is not asked, and the rule
 is the fallback.
 
 The model is reached through ``DecisionPort`` (the harness's adapter speaks HTTP; this
-module imports no HTTP client). Whatever the port returns is checked against reality here
+module imports no HTTP client). Each question is short plain text and
+sends its answer's JSON schema with the allowed values (``answer_schema``: the offered ids,
+the count of lines, the wallet's coupons), which a grammar-constrained server (llama.cpp)
+enforces. Whatever the port returns is checked against reality here
 (each question's ``check``): only product ids from the offered slice, at most ``max_items``
 items, within the persona's budget; only coupons of the wallet that discount this cart.
 Anything else is the rule's decision, recorded as ``decided_by: "fallback"`` with its reason
@@ -39,6 +43,8 @@ OFFERED_MAX = 40
 """At most this many viewed products (in viewing order) are offered to the model."""
 BASKET_SLACK = 2.0
 """The model may pick up to this many times the persona's average basket size."""
+QUANTITY_MAX = 9
+"""A basket line's largest quantity (one digit)."""
 
 FALLBACK_REASONS = (
     "timeout",
@@ -53,8 +59,14 @@ FALLBACK_REASONS = (
 )
 """Fallback reasons besides ``http_<status>``."""
 
-PERSONA_FIELDS_SKIPPED = frozenset({"persona_id", "name"})
-"""Persona attributes not shown to the model (an id and a name carry no preference)."""
+PERSONA_FIELDS_SHOWN = (
+    "age", "household_size", "income_band", "preferred_categories", "preferred_brands",
+    "brand_loyalty", "price_consciousness", "impulsivity", "coupon_affinity", "deal_seeking",
+    "discount_sensitivity", "cart_abandonment_rate",
+)  # fmt: skip
+"""The persona's attributes a question may show the model (each question shows the ones
+that bear on it: ``shopper_line``); the rhythm of the week, the store and the channel do
+not bear on what is bought once shopping."""
 
 
 class OfferedProduct(BaseModel):
@@ -85,7 +97,13 @@ class BasketAnswer(BaseModel):
 
 
 class _Question(BaseModel):
-    """What every question has: the persona, its chat messages, hash and cache key."""
+    """What every question has: the persona, its chat messages, schema, hash and cache key.
+
+    The prompt is short plain text (what a small model reads best): one line about the
+    shopper with only the attributes that bear on the question, the question's facts, and
+    the answer's JSON shape; the answer's allowed values (ids, counts) are in its schema
+    (``answer_schema``), which a grammar-constrained server enforces while generating.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -94,21 +112,23 @@ class _Question(BaseModel):
     persona: dict[str, Any]
 
     answer_type: ClassVar[type[BaseModel]]
+    traits: ClassVar[tuple[str, ...]] = ()
+    """The persona's 0-1 attributes this question shows (as low / medium / high)."""
 
     def _system(self) -> str:
         raise NotImplementedError
 
-    def _facts(self) -> dict[str, Any]:
+    def _facts(self) -> list[str]:
         raise NotImplementedError
 
     def messages(self) -> list[dict[str, str]]:
         """The chat messages (system + user), deterministic for the same question."""
-        user = json.dumps(
-            {"question": self.kind, "persona": self.persona, **self._facts()},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        user = "\n".join([shopper_line(self.persona, self.traits), *self._facts()])
         return [{"role": "system", "content": self._system()}, {"role": "user", "content": user}]
+
+    def answer_schema(self) -> dict[str, Any]:
+        """The JSON schema sent as ``response_format`` (the answer type's, by default)."""
+        return self.answer_type.model_json_schema()
 
     def prompt_hash(self) -> str:
         """A short hash of the exact prompt (recorded; the prompt itself is not)."""
@@ -125,31 +145,103 @@ class _Question(BaseModel):
         raise NotImplementedError
 
 
+def _level(value: Any) -> str:
+    v = float(value)
+    return "low" if v < 1 / 3 else "medium" if v < 2 / 3 else "high"
+
+
+def _dollars(cents: int) -> str:
+    return f"${cents / 100:.2f}"
+
+
+def shopper_line(persona: dict[str, Any], traits: tuple[str, ...] = ()) -> str:
+    """The persona in one line: age, household, income, liked categories and brands, and
+    ``traits`` (0-1 attributes) as low / medium / high. Attributes missing are left out."""
+    who = []
+    if "age" in persona:
+        who.append(f"age {persona['age']}")
+    if "household_size" in persona:
+        who.append(f"household of {persona['household_size']}")
+    if "income_band" in persona:
+        who.append(f"{str(persona['income_band']).replace('_', ' ')} income")
+    parts = ["Shopper: " + (", ".join(who) or "a grocery shopper")]
+    if persona.get("preferred_categories"):
+        parts.append("Likes " + ", ".join(persona["preferred_categories"]))
+    if persona.get("preferred_brands"):
+        parts.append("Favourite brands " + ", ".join(persona["preferred_brands"]))
+    levels = [f"{t.replace('_', ' ')} {_level(persona[t])}" for t in traits if t in persona]
+    if levels:
+        parts.append(", ".join(levels).capitalize())
+    return ". ".join(parts) + "."
+
+
 class BasketQuestion(_Question):
-    """What to put in the cart, given the persona, the budget and the offered slice."""
+    """Which of the offered products to put in the cart, and how many of each.
+
+    The rules decide *whether* to buy and *how many different products* (``lines``: the
+    rule's basket's lines, at least 1); the model decides *which* and the quantities. The
+    schema says so: exactly ``lines`` lines, each an offered id and a quantity of 1 to
+    ``max_quantity`` (so the items stay within ``max_items``); ``check`` holds the rest
+    (offered ids, distinct products, the count of lines and items, within ``budget_cents``),
+    for servers that do not enforce a schema.
+    """
 
     kind: Literal["basket"] = "basket"
     budget_cents: int
     max_items: int
+    lines: int = Field(ge=1)
     offered: tuple[OfferedProduct, ...]
 
     answer_type: ClassVar[type[BaseModel]] = BasketAnswer
+    traits: ClassVar[tuple[str, ...]] = ("brand_loyalty", "price_consciousness", "impulsivity")
+
+    @property
+    def max_quantity(self) -> int:
+        """A line's largest quantity: ``lines`` lines of it stay within ``max_items``."""
+        return max(1, min(QUANTITY_MAX, self.max_items // self.lines))
 
     def _system(self) -> str:
-        return (
-            "You are a grocery shopper described by the persona attributes given. Choose what "
-            "to put in your cart from the offered products only. Answer with JSON only: "
-            '{"lines": [{"product_id": <id from the offered list>, "quantity": <int >= 1>}]}. '
-            f"At most {self.max_items} items in total; the total price must not exceed "
-            f"{self.budget_cents} cents. An empty list means you buy nothing."
-        )
+        return "You are a grocery shopper choosing what to buy. Answer with JSON only."
 
-    def _facts(self) -> dict[str, Any]:
-        return {
-            "budget_cents": self.budget_cents,
-            "max_items": self.max_items,
-            "offered": [p.model_dump() for p in self.offered],
+    def _facts(self) -> list[str]:
+        out = ["Products on offer (id: name, brand, price), by category:"]
+        for category in dict.fromkeys(p.category for p in self.offered):
+            out.append(f"{category}:")
+            out.extend(
+                f"{p.id}: {p.name}, {p.brand}, {_dollars(p.price_cents)}"
+                for p in self.offered
+                if p.category == category
+            )
+        n = self.lines
+        out.append(
+            f"Put {n} different product{'s' if n > 1 else ''} from the list in your cart: "
+            f"the ones you would buy. Quantity is usually 1. Spend at most "
+            f"{_dollars(self.budget_cents)} in total."
+        )
+        out.append('Answer: {"lines": [{"product_id": <id>, "quantity": 1}, ...]}')
+        return out
+
+    def answer_schema(self) -> dict[str, Any]:
+        line = {
+            "type": "object",
+            "properties": {
+                "product_id": {"type": "integer", "enum": [p.id for p in self.offered]},
+                "quantity": {"type": "integer", "enum": list(range(1, self.max_quantity + 1))},
+            },
+            "required": ["product_id", "quantity"],
+            "additionalProperties": False,
         }
+        return {
+            "type": "object",
+            "properties": {
+                "lines": {
+                    "type": "array", "items": line, "minItems": self.lines,
+                    "maxItems": self.lines,
+                }
+            },
+            "required": ["lines"],
+            "additionalProperties": False,
+        }  # fmt: skip
 
     def check(self, answer: BasketAnswer) -> str | None:
         """``None`` when the answer is possible in reality, else the fallback reason."""
@@ -161,6 +253,8 @@ class BasketQuestion(_Question):
             items += line.quantity
             spend += line.quantity * prices[line.product_id]
         if len({line.product_id for line in answer.lines}) != len(answer.lines):
+            return "schema"
+        if len(answer.lines) != self.lines:
             return "schema"
         if items > self.max_items or spend > self.budget_cents:
             return "over_budget"
@@ -191,6 +285,16 @@ class WalletOffer(BaseModel):
     discount_cents: int
 
 
+def _cart_text(cart: tuple[CartItem, ...]) -> str:
+    """``5 items (dairy 2, produce 3)``: the cart's size and its categories."""
+    by_category: dict[str, int] = {}
+    for c in cart:
+        by_category[c.category] = by_category.get(c.category, 0) + c.quantity
+    items = sum(by_category.values())
+    kinds = ", ".join(f"{k} {n}" for k, n in by_category.items())
+    return f"{items} item{'s' if items != 1 else ''} ({kinds})"
+
+
 class CouponAnswer(BaseModel):
     """The coupon to apply (``null``: none)."""
 
@@ -208,20 +312,36 @@ class CouponQuestion(_Question):
     coupons: tuple[WalletOffer, ...]
 
     answer_type: ClassVar[type[BaseModel]] = CouponAnswer
+    traits: ClassVar[tuple[str, ...]] = (
+        "coupon_affinity", "deal_seeking", "discount_sensitivity", "price_consciousness",
+    )  # fmt: skip
 
     def _system(self) -> str:
-        return (
-            "You are a grocery shopper described by the persona attributes given, at the "
-            "checkout with the cart shown. Decide whether to apply one of the coupons offered "
-            "(each with the discount it gives on this cart) or none. Answer with JSON only: "
-            '{"user_coupon_id": <an id from the coupons offered, or null for none>}.'
-        )
+        return "You are a grocery shopper at the checkout. Answer with JSON only."
 
-    def _facts(self) -> dict[str, Any]:
+    def _facts(self) -> list[str]:
+        offers = []
+        for c in self.coupons:
+            on = ", ".join(x for x in (c.category, c.brand) if x)
+            offers.append(
+                f"{c.user_coupon_id}: {_dollars(c.discount_cents)} off" + (f" ({on})" if on else "")
+            )
+        return [
+            f"Cart: {_cart_text(self.cart)}; subtotal {_dollars(self.subtotal_cents)}.",
+            "Coupons you can apply (id: discount on this cart): " + "; ".join(offers) + ".",
+            "Apply one of them, or none.",
+            'Answer: {"user_coupon_id": <id>} or {"user_coupon_id": null}',
+        ]
+
+    def answer_schema(self) -> dict[str, Any]:
+        ids = [c.user_coupon_id for c in self.coupons]
         return {
-            "cart": [c.model_dump() for c in self.cart],
-            "subtotal_cents": self.subtotal_cents,
-            "coupons": [c.model_dump() for c in self.coupons],
+            "type": "object",
+            "properties": {
+                "user_coupon_id": {"anyOf": [{"type": "integer", "enum": ids}, {"type": "null"}]}
+            },
+            "required": ["user_coupon_id"],
+            "additionalProperties": False,
         }
 
     def check(self, answer: CouponAnswer) -> str | None:
@@ -252,24 +372,19 @@ class CheckoutQuestion(_Question):
     coupon_applied: bool
 
     answer_type: ClassVar[type[BaseModel]] = CheckoutAnswer
+    traits: ClassVar[tuple[str, ...]] = ("price_consciousness", "cart_abandonment_rate")
 
     def _system(self) -> str:
-        return (
-            "You are a grocery shopper described by the persona attributes given, at the "
-            "checkout with the cart shown. Decide whether to complete the purchase or abandon "
-            'the cart. Answer with JSON only: {"decision": "complete"} or '
-            '{"decision": "abandon"}.'
-        )
+        return "You are a grocery shopper at the checkout. Answer with JSON only."
 
-    def _facts(self) -> dict[str, Any]:
-        return {
-            "budget_cents": self.budget_cents,
-            "cart": [c.model_dump() for c in self.cart],
-            "subtotal_cents": self.subtotal_cents,
-            "discount_cents": self.discount_cents,
-            "total_cents": self.total_cents,
-            "coupon_applied": self.coupon_applied,
-        }
+    def _facts(self) -> list[str]:
+        coupon = f" after a {_dollars(self.discount_cents)} coupon" if self.discount_cents else ""
+        return [
+            f"Cart: {_cart_text(self.cart)}; total {_dollars(self.total_cents)}{coupon}; "
+            f"your budget for this trip {_dollars(self.budget_cents)}.",
+            "Complete the purchase, or abandon the cart?",
+            'Answer: {"decision": "complete"} or {"decision": "abandon"}',
+        ]
 
     def check(self, answer: CheckoutAnswer) -> str | None:
         return None
@@ -332,16 +447,16 @@ def in_llm_share(run_seed: int, persona_id: str, sim_hour: int, share: float) ->
 
 
 def persona_view(persona: Persona) -> dict[str, Any]:
-    """The persona's attributes as the model sees them (JSON values)."""
+    """The persona's attributes a question may show (``PERSONA_FIELDS_SHOWN``, JSON values)."""
     data = persona.model_dump(mode="json")
-    return {k: v for k, v in data.items() if k not in PERSONA_FIELDS_SKIPPED}
+    return {k: data[k] for k in PERSONA_FIELDS_SHOWN}
 
 
 def basket_question(
     persona: Persona, viewed: tuple[Product, ...], rule: BasketDecision
 ) -> BasketQuestion:
     """The basket question for this session (the offered slice: the first ``OFFERED_MAX``
-    viewed products)."""
+    viewed products; as many lines as the rule's basket has, at least 1)."""
     offered = tuple(
         OfferedProduct(
             id=p.id, name=p.name, category=p.category, brand=p.brand, price_cents=p.price_cents
@@ -354,6 +469,7 @@ def basket_question(
         persona=persona_view(persona),
         budget_cents=persona.budget_per_trip,
         max_items=max_items,
+        lines=max(1, min(len(rule.lines), len(offered))),
         offered=offered,
     )
 
@@ -410,11 +526,13 @@ def decide_basket(
 ) -> tuple[BasketDecision, dict[str, Any]]:
     """The session's basket and what decided it (merged into the node's event payloads).
 
-    Not chosen → the rule's basket, ``decided_by: "rules"``. Chosen → the model's basket
-    when it passes ``check``, else the rule's with ``decided_by: "fallback"`` and the reason.
-    A port that raises is a fallback too (``error``): a session never stops for the model.
+    Not chosen, or the rule buys nothing (nothing viewed, or not even the cheapest fits
+    the budget) → the rule's basket, ``decided_by: "rules"``: the rules decide whether to
+    buy. Chosen → the model's basket when it passes ``check``, else the rule's with
+    ``decided_by: "fallback"`` and the reason. A port that raises is a fallback too
+    (``error``): a session never stops for the model.
     """
-    if not seat.chosen or not viewed:
+    if not seat.chosen or not viewed or not rule.lines:
         return rule, {"decided_by": "rules"}
     question = basket_question(persona, viewed, rule)
     answer, meta = _ask(seat, question)

@@ -357,7 +357,10 @@ def abandon(state: HourState, runtime: Runtime[HourContext]) -> dict[str, Any]:
         reason = state.get("abandon_reason") or "decided"
         outcome = "abandoned"
     cd = state.get("checkout")
-    payload = {**(cd.as_payload() if cd else {}), **_wallet_inputs(state), "reason": reason}
+    payload = {
+        **(cd.as_payload() if cd else {}), **_wallet_inputs(state), **_basket_decider(state),
+        "reason": reason,
+    }  # fmt: skip
     cart = state.get("cart")
     value = cart.total_cents if cart else None
     decision = state.get("decision")
@@ -378,6 +381,13 @@ def _wallet_inputs(state: HourState) -> dict[str, Any]:
     # session's last event carries it so a model sees every input of the outcome.
     wd = state.get("steps", {}).get("open_wallet")
     return {"p_open_wallet": wd["p_open"], "wallet_opened": wd["open"]} if wd else {}
+
+
+def _basket_decider(state: HourState) -> dict[str, Any]:
+    # With a model (--llm-url) an empty basket has no cart_add_item to say who decided it:
+    # the abandon event does, so the basket is counted with 0 items (reports/llm_report.py).
+    step = state.get("steps", {}).get("add_to_cart", {})
+    return {"basket_decided_by": step["decided_by"]} if "decided_by" in step else {}
 
 
 def _clear(shop: Shop) -> None:

@@ -112,14 +112,20 @@ def main() -> int:
     ap.add_argument("--realism", type=int, default=0,
                     help="N shop sessions played twice (rules, model): the realism table")  # fmt: skip
     args = ap.parse_args()
-    if args.smoke:  # the scripted loopback server of the tests, 5 decisions
+    if args.smoke:  # the scripted loopback server of the tests: 5 decisions, one slip run
         from tests.llm_support import ScriptedLlmServer
 
         with ScriptedLlmServer(["valid", "invalid_json"]) as server:
             a = LlmAdapter(url=server.url, model="scripted", timeout_s=5, cache_size=0)
             for q in _questions(5):
                 a.decide(q)
-        print(json.dumps(summarise([a.to_json()])))
+            print(json.dumps(summarise([a.to_json()])))
+            if args.slip_agents:  # the Locust path: tiny, fast
+                tiny = argparse.Namespace(scale=3600.0, share=0.5, sim_hours=2, timeout=5.0)
+                row = _slip_row(int(args.slip_agents), server.url, tiny)
+                print(json.dumps(row))
+                if row["rc"] != 0 or not row["llm"]["calls"]:
+                    return 1
         return 0
     if not args.server_python:
         ap.error("--server-python is required (a python with llama_cpp[server])")
@@ -186,8 +192,10 @@ def main() -> int:
 def _realism(n: int, url: str, timeout: float) -> dict:
     """``n`` shop sessions of varied personas (their weekly wallet, the in-memory shop),
     each played twice from the same random stream: by the rules, and with the model asked
-    every question (share 1). Per decider: basket items, categories per basket, coupon
-    use, completion, order value — the same table as the report's ``llm.realism``."""
+    every question (share 1; its sessions also split by who decided the basket: the model,
+    a fallback, or the rules when they buy nothing). Per row: empty baskets, basket items,
+    categories per basket, coupon use, completion, order value — the figures of the
+    report's ``llm.realism`` table."""
     from datetime import UTC, datetime, timedelta
     from statistics import mean, median
 
@@ -209,23 +217,36 @@ def _realism(n: int, url: str, timeout: float) -> dict:
                 break
         if len(hours) >= n:
             break
-    table: dict[str, list[dict]] = {"rules": [], "llm": []}
+    # rows: the rules' play of every session, and the model's play of the same sessions,
+    # whole ("model") and by who decided its basket ("model:llm", "model:fallback", ...)
+    table: dict[str, list[dict]] = {"rules": [], "model": []}
     for persona, h in hours:
-        for who, port in (("rules", None), ("llm", adapter)):
+        for who, port in (("rules", None), ("model", adapter)):
             hd = decide_hour(persona, run_seed=9, sim_hour=h, slot_time=monday + timedelta(hours=h))
             shop = InMemoryShop(catalog, wallet=weekly_wallet(persona, 0))
             r = play_hour(hd, shop=shop, checkout_key=f"{persona.persona_id}:{h}", llm=port,
                           llm_share=1.0 if port else 0.0)  # fmt: skip
             adds = [e for e in r.events if e.event_type == "cart_add_item"]  # none: empty basket
             done = [e for e in r.events if e.event_type == "checkout_complete"]
-            table[who].append({
+            row = {
                 "items": sum(e.quantity or 0 for e in adds),
                 "categories": len({by_id[e.product_id].category for e in adds}),
                 "coupon": any(e.event_type == "apply_coupon" for e in r.events),
                 "completed": bool(done),
                 "order_cents": done[0].price_cents if done else None,
-            })  # fmt: skip
-    out: dict = {"sessions_asked": len(hours), "model_counts": summarise([adapter.to_json()])}
+            }  # fmt: skip
+            table[who].append(row)
+            if port is not None:
+                decider = r.steps.get("add_to_cart", {}).get("decided_by", "none")
+                table.setdefault(f"model:{decider}", []).append(row)
+    counts = adapter.to_json()
+    out: dict = {
+        "sessions_asked": len(hours), "model_counts": summarise([counts]),
+        "prompt_tokens_per_call": round(counts["tokens_in"] / counts["calls"], 1)
+        if counts["calls"] else None,
+        "completion_tokens_per_call": round(counts["tokens_out"] / counts["calls"], 1)
+        if counts["calls"] else None,
+    }  # fmt: skip
     for who, rows in table.items():
         orders = [x["order_cents"] for x in rows if x["order_cents"] is not None]
         out[who] = {

@@ -11,7 +11,8 @@ per 1,000 model decisions. A run without ``llm.json`` has no ``llm`` block and n
 With the database, the block also says how realistic each decider's sessions were, side by
 side for the same run (``realism``; :func:`add_decider_realism`): per who decided the
 session's basket (``rules`` — outside the share —, ``llm``, ``fallback``), the sessions,
-basket size (items, mean and median), distinct categories per basket, the share of
+the share with an empty basket, basket size (items, mean and median; an empty basket
+counts as 0), distinct categories per basket, the share of
 sessions that applied a coupon, that completed, and the mean order value. A better model
 plugged in shows its answer in the same table.
 """
@@ -117,8 +118,11 @@ def llm_summary(files: RunFiles) -> dict[str, Any] | None:
 _DECIDER_SQL = """
 WITH s AS (
   SELECT e.session_id,
-    max(e.payload->>'decided_by') FILTER (WHERE e.event_type = 'cart_add_item') AS decided_by,
-    sum(e.quantity) FILTER (WHERE e.event_type = 'cart_add_item') AS items,
+    coalesce(
+      max(e.payload->>'decided_by') FILTER (WHERE e.event_type = 'cart_add_item'),
+      max(e.payload->>'basket_decided_by') FILTER (WHERE e.event_type = 'abandon')
+    ) AS decided_by,
+    coalesce(sum(e.quantity) FILTER (WHERE e.event_type = 'cart_add_item'), 0) AS items,
     count(DISTINCT p.category) FILTER (WHERE e.event_type = 'cart_add_item') AS categories,
     bool_or(e.event_type = 'apply_coupon') AS coupon,
     bool_or(e.event_type = 'checkout_complete') AS completed,
@@ -129,6 +133,7 @@ WITH s AS (
   GROUP BY e.session_id
 )
 SELECT decided_by, count(*) AS sessions,
+  avg((items = 0)::int)::float8 AS empty_basket_rate,
   avg(items)::float8 AS basket_items_mean,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY items)::float8 AS basket_items_p50,
   avg(categories)::float8 AS categories_mean,
@@ -139,15 +144,20 @@ FROM s WHERE decided_by IS NOT NULL
 GROUP BY decided_by ORDER BY decided_by
 """
 DECIDER_METRICS = (
-    "sessions", "basket_items_mean", "basket_items_p50", "categories_mean", "coupon_rate",
-    "completed_rate", "order_value_mean_cents",
+    "sessions", "empty_basket_rate", "basket_items_mean", "basket_items_p50",
+    "categories_mean", "coupon_rate", "completed_rate", "order_value_mean_cents",
 )  # fmt: skip
 """The realism table's rows (each a column per decider)."""
 
 
 def decider_realism(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
-    """Per who decided the basket (``rules``, ``llm``, ``fallback``), the sessions with a
-    basket and how they shopped (``DECIDER_METRICS``)."""
+    """Per who decided the basket (``rules``, ``llm``, ``fallback``), the sessions that
+    reached the basket and how they shopped (``DECIDER_METRICS``).
+
+    Who decided is the ``decided_by`` of the session's ``cart_add_item`` events or, for a
+    basket that put nothing in the cart (the rules bought nothing, or the shop refused
+    every line), the ``basket_decided_by`` of its ``abandon`` event: such a session counts
+    with 0 items and 0 categories, never drops out of its decider's row."""
     from sqlalchemy import text
 
     out: dict[str, dict[str, Any]] = {}
@@ -210,7 +220,8 @@ def llm_sheet(wb: Workbook, title: str, report: RunReport) -> Worksheet | None:
         )
     rows.extend((f"fallbacks: {r}", n, INT) for r, n in sorted(llm["fallbacks"].items()))
     labels = {
-        "sessions": ("sessions with a basket", INT),
+        "sessions": ("sessions deciding a basket", INT),
+        "empty_basket_rate": ("sessions with an empty basket (%)", PCT),
         "basket_items_mean": ("basket items, mean", DEC),
         "basket_items_p50": ("basket items, median", DEC),
         "categories_mean": ("categories per basket, mean", DEC),

@@ -2,8 +2,8 @@
 answers, for the LLM adapter's tests (``tests/test_llm_adapter.py``).
 
 ``ScriptedLlmServer(script)``: each POST ``/v1/chat/completions`` takes the next mode from
-``script`` (the last one repeats): ``valid`` (the basket: the two cheapest offered products,
-one each; the coupon: the first offered; the checkout: complete), ``slow:<s>`` (``valid``
+``script`` (the last one repeats): ``valid`` (the basket: the cheapest offered products, one
+each, as many as the schema's lines; the coupon: the first offered; the checkout: complete), ``slow:<s>`` (``valid``
 after ``s`` seconds), ``invalid_json``, ``schema`` (JSON of the wrong shape), ``unknown`` (a
 product or coupon id not offered; a checkout answer that is neither), ``http_<status>``. It records every
 request body and the tokens it reported, so a test can compare what the harness counted
@@ -13,6 +13,7 @@ with what the server saw.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -65,9 +66,9 @@ class ScriptedLlmServer:
         if mode.startswith("slow:"):
             time.sleep(float(mode[5:]))
             mode = "valid"
-        asked = json.loads(body["messages"][-1]["content"])
+        asked = _asked(body)
         with self._lock:
-            self.questions[asked.get("question", "basket")] += 1
+            self.questions[asked["question"]] += 1
         content = {
             "valid": self._valid(asked),
             "invalid_json": '{"lines": [{"product_id": ',
@@ -87,18 +88,18 @@ class ScriptedLlmServer:
 
     @staticmethod
     def _valid(asked: dict[str, Any]) -> str:
-        if asked.get("question") == "coupon":  # the best coupon offered
-            return json.dumps({"user_coupon_id": asked["coupons"][0]["user_coupon_id"]})
-        if asked.get("question") == "checkout":
+        if asked["question"] == "coupon":  # the best coupon offered
+            return json.dumps({"user_coupon_id": asked["coupons"][0]})
+        if asked["question"] == "checkout":
             return json.dumps({"decision": "complete"})
-        cheap = sorted(asked["offered"], key=lambda p: p["price_cents"])[:2]
+        cheap = sorted(asked["offered"], key=lambda p: p["price_cents"])[: asked["lines"]]
         return json.dumps({"lines": [{"product_id": p["id"], "quantity": 1} for p in cheap]})
 
     @staticmethod
     def _unknown(asked: dict[str, Any]) -> str:
-        if asked.get("question") == "coupon":
+        if asked["question"] == "coupon":
             return json.dumps({"user_coupon_id": 987654321})
-        if asked.get("question") == "checkout":
+        if asked["question"] == "checkout":
             return json.dumps({"decision": "maybe"})
         return json.dumps({"lines": [{"product_id": 987654321, "quantity": 1}]})
 
@@ -110,3 +111,25 @@ class ScriptedLlmServer:
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
+
+
+PRODUCT_LINE = re.compile(r"^(\d+): .*, \$(\d+)\.(\d\d)$", re.MULTILINE)
+"""A product of the basket prompt (``behaviors.llm.BasketQuestion``): ``id: name, brand, $price``."""
+
+
+def _asked(body: dict[str, Any]) -> dict[str, Any]:
+    """The question of a request, read as a model would: its kind and allowed values from
+    the answer's schema (``response_format``), the offered prices from the prompt."""
+    fmt = body["response_format"]
+    schema = fmt["schema"] if fmt["type"] == "json_object" else fmt["json_schema"]["schema"]
+    props = schema["properties"]
+    if "user_coupon_id" in props:
+        return {"question": "coupon", "coupons": props["user_coupon_id"]["anyOf"][0]["enum"]}
+    if "decision" in props:
+        return {"question": "checkout"}
+    prompt = body["messages"][-1]["content"]
+    offered = [
+        {"id": int(m[1]), "price_cents": int(m[2]) * 100 + int(m[3])}
+        for m in PRODUCT_LINE.finditer(prompt)
+    ]
+    return {"question": "basket", "offered": offered, "lines": props["lines"]["minItems"]}

@@ -44,7 +44,7 @@ def test_a_valid_answer_is_decided_with_the_servers_tokens_and_a_json_schema():
         q = _question()
         got = a.decide(q)
     assert isinstance(got, Decided)
-    cheap = sorted(q.offered, key=lambda p: p.price_cents)[:2]
+    cheap = sorted(q.offered, key=lambda p: p.price_cents)[: q.lines]  # the scripted answer
     assert [(ln.product_id, ln.quantity) for ln in got.answer.lines] == [(p.id, 1) for p in cheap]
     assert (got.tokens_in, got.tokens_out, got.model) == (
         PROMPT_TOKENS,
@@ -257,10 +257,10 @@ def test_the_coupon_and_checkout_questions_are_answered_or_counted(mode, coupon_
 
     seen = [what(got[0], "user_coupon_id"), what(got[1], "decision")]
     assert seen == [coupon_got, checkout_got]
-    assert [json.loads(b["messages"][1]["content"])["question"] for b in bodies] == [
-        "coupon", "checkout"
-    ]  # fmt: skip
+    assert [b["messages"] for b in bodies] == [coupon.messages(), checkout.messages()]
     assert bodies[0]["response_format"]["json_schema"]["schema"]["required"] == ["user_coupon_id"]
+    offered = bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["user_coupon_id"]
+    assert offered == {"anyOf": [{"type": "integer", "enum": [7]}, {"type": "null"}]}
     assert bodies[1]["response_format"]["json_schema"]["schema"]["required"] == ["decision"]
 
 

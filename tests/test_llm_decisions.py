@@ -76,8 +76,19 @@ def _adds(result):
 
 
 def _cheapest_two(q: BasketQuestion) -> BasketAnswer:
-    two = sorted(q.offered, key=lambda p: p.price_cents)[:2]
-    return BasketAnswer(lines=[BasketLineAnswer(product_id=p.id, quantity=1) for p in two])
+    """The ``q.lines`` cheapest offered products, one each."""
+    cheap = sorted(q.offered, key=lambda p: p.price_cents)[: q.lines]
+    return BasketAnswer(lines=[BasketLineAnswer(product_id=p.id, quantity=1) for p in cheap])
+
+
+def _first(q: BasketQuestion, first_quantity: int) -> BasketAnswer:
+    """The first ``q.lines`` offered products, the first ``first_quantity`` times."""
+    return BasketAnswer(
+        lines=[
+            BasketLineAnswer(product_id=p.id, quantity=first_quantity if i == 0 else 1)
+            for i, p in enumerate(q.offered[: q.lines])
+        ]
+    )
 
 
 def test_a_valid_answer_is_the_basket_and_every_add_says_llm():
@@ -107,16 +118,7 @@ def test_a_valid_answer_is_the_basket_and_every_add_says_llm():
             ),
             "unknown_product",
         ),  # fmt: skip
-        (
-            lambda q: Decided(
-                BasketAnswer(
-                    lines=[BasketLineAnswer(product_id=q.offered[0].id, quantity=q.max_items + 1)]
-                ),
-                "m",
-                "h",
-            ),
-            "over_budget",
-        ),  # fmt: skip
+        (lambda q: Decided(_first(q, q.max_items + 1), "m", "h"), "over_budget"),
         (lambda q: Fallback("timeout", "m", "h", latency_ms=2000.0), "timeout"),
         (lambda q: Fallback("http_429", "m", "h"), "http_429"),
         (lambda q: 1 / 0, "error"),  # a port that raises never stops the session
@@ -159,13 +161,20 @@ def test_the_question_checks_budget_and_duplicates():
     port = ScriptedPort(lambda q: Fallback("timeout"))
     _play(port)
     (q,) = port.questions
+    rules_result, _ = _play(None)
+    assert q.lines == len(_adds(rules_result)) == 3  # as many products as the rule's basket
+    assert (q.max_items, q.max_quantity) == (16, 16 // 3)  # 3 lines of 5 stay within 16
     dear = max(q.offered, key=lambda p: p.price_cents)
     n = q.budget_cents // dear.price_cents + 1
-    over = BasketAnswer(lines=[BasketLineAnswer(product_id=dear.id, quantity=n)])
-    assert q.check(over) == ("over_budget")
+    others = [p for p in q.offered if p.id != dear.id][: q.lines - 1]
+    over = BasketAnswer(lines=[BasketLineAnswer(product_id=dear.id, quantity=n)]
+                        + [BasketLineAnswer(product_id=p.id, quantity=1) for p in others])  # fmt: skip
+    assert q.check(over) == "over_budget"
     dup = BasketAnswer(lines=[BasketLineAnswer(product_id=dear.id, quantity=1)] * 2)
     assert q.check(dup) == "schema"
-    assert q.check(BasketAnswer(lines=[])) is None
+    assert q.check(_first(q, 1)) is None
+    assert q.check(BasketAnswer(lines=[])) == "schema"  # the rules decided to buy 3 products
+    assert q.check(BasketAnswer(lines=_first(q, 1).lines[:1])) == "schema"
     assert q.cache_key() == ("p-llm", "basket", q.prompt_hash())
 
 

@@ -474,7 +474,7 @@ class LlmAdapter:
     def _call(self, question: Question, phash: str) -> Decided | Fallback:
         import openai
 
-        schema = question.answer_type.model_json_schema()
+        schema = question.answer_schema()  # the allowed ids and counts (behaviors.llm)
         t0 = time.perf_counter()
         self.calls += 1
         try:

@@ -207,6 +207,12 @@ PAYLOAD_KEYS: tuple[PayloadKey, ...] = (
     # The basket decided by a language model (--llm-*, behaviors.llm): null without one.
     _p("decided_by", "string", G, "Who decided the basket: rules, llm, or fallback (rules)."),
     _p("fallback_reason", "string", G, "Why the model's basket was not used."),
+    _p(
+        "basket_decided_by",
+        "string",
+        G,
+        "abandon: who decided the basket (an empty one has no cart_add_item to say it).",
+    ),
     _p("llm_model", "string", CONTEXT, "The model asked for the basket."),
     _p("prompt_hash", "string", CONTEXT, "Hash of the question put to the model."),
     _p("tokens_in", "number_int", CONTEXT, "Prompt tokens of the model call.", "tokens"),

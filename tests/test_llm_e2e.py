@@ -103,8 +103,25 @@ def test_a_two_process_run_with_a_model_deciding_half_the_baskets(e2e_db, tmp_pa
     # same sessions (in summary.json and on the LLM sheet).
     realism = summary["realism"]
     print(f"[figure] llm e2e realism by decider: {realism}")
-    assert {who: r["sessions"] for who, r in realism.items()} == by
-    assert cells["realism, basket decided by llm: sessions with a basket"] == by["llm"]
+    # (a basket that put nothing in the cart counts too: its abandon event says who decided)
+    empty = dict(
+        eng.connect()
+        .exec_driver_sql(
+            "SELECT payload->>'basket_decided_by', count(*) FROM shopping_session_events a "
+            "WHERE run_id = 'llm' AND event_type = 'abandon' AND payload ? 'basket_decided_by' "
+            "AND NOT EXISTS (SELECT 1 FROM shopping_session_events c WHERE c.session_id = "
+            "a.session_id AND c.event_type = 'cart_add_item') GROUP BY 1"
+        )
+        .all()
+    )
+    assert {who: r["sessions"] for who, r in realism.items()} == {
+        who: by.get(who, 0) + empty.get(who, 0) for who in set(by) | set(empty)
+    }
+    for who, r in realism.items():
+        assert r["empty_basket_rate"] == round(empty.get(who, 0) / r["sessions"], 4)
+    assert cells["realism, basket decided by llm: sessions deciding a basket"] == by["llm"] + (
+        empty.get("llm", 0)
+    )
     assert all(r["basket_items_mean"] > 0 and 0 <= r["coupon_rate"] <= 1 for r in realism.values())
     # The coupon and the checkout choice say who decided them too.
     ends = dict(

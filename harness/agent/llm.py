@@ -88,13 +88,12 @@ ASKS_PER_DECISION = 3
 LATE = "late"
 """The fallback reason of an answer not there when the session had to act."""
 NEXT_ACTIONS: dict[str, tuple[str, ...]] = {
-    "basket": ("cart_add", "cart_clear"),
+    "basket": ("cart_add",),  # asked only when the rule's basket has lines
     "coupon": ("view_coupon",),
-    "checkout": ("checkout", "cart_clear"),
+    "checkout": ("checkout", "cart_clear"),  # complete, or abandon (clears the cart)
 }
-"""The session's possible next actions after each question (an empty basket or an abandon
-clears the cart). Its answer is waited for until the earliest one's paced moment: never
-past the moment the rules would have acted."""
+"""The session's possible next actions after each question. Its answer is waited for until
+the earliest one's paced moment: never past the moment the rules would have acted."""
 
 
 RESPONSE_FORMATS = ("json_schema", "json_object")

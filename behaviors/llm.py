@@ -20,7 +20,7 @@ enforces. Whatever the port returns is checked against reality here
 items, within the persona's budget; only coupons of the wallet that discount this cart.
 Anything else is the rule's decision, recorded as ``decided_by: "fallback"`` with its reason
 (``timeout``, ``invalid_json``, ``schema``, ``unknown_product``, ``unknown_coupon``,
-``over_budget``, ``http_<status>``, ``budget_spent``, ``budget_wait``, ``error``).
+``over_budget``, ``http_<status>``, ``budget_spent``, ``budget_wait``, ``error``, ``late``).
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ FALLBACK_REASONS = (
     "budget_spent",
     "budget_wait",
     "error",
+    "late",
 )
-"""Fallback reasons besides ``http_<status>``."""
+"""Fallback reasons besides ``http_<status>`` (``late``: the answer was not there when the
+paced session had to act, ``harness.agent.llm.PacedAsks``)."""
 
 PERSONA_FIELDS_SHOWN = (
     "age", "household_size", "income_band", "preferred_categories", "preferred_brands",

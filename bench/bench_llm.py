@@ -28,6 +28,11 @@ hour's slip p99 (% of a simulated hour), missed sessions and the run's ``llm.jso
 
     flock /tmp/heavy.lock .venv/bin/python bench/bench_llm.py \
         --server-python ~/.cache/loadsim-llm/venv/bin/python --decisions 0 --slip-agents 500,2000
+
+``--smoke`` asks the tests' scripted loopback server 5 questions (no model, ~1 s);
+``--smoke --slip-agents N`` adds one tiny slip run through Locust against it (N agents,
+3600x, 2 simulated hours, every session model-decided; ~12 s), exit 1 if the run failed or
+asked nothing. The suite runs the first only.
 """
 
 from __future__ import annotations
@@ -121,7 +126,7 @@ def main() -> int:
                 a.decide(q)
             print(json.dumps(summarise([a.to_json()])))
             if args.slip_agents:  # the Locust path: tiny, fast
-                tiny = argparse.Namespace(scale=3600.0, share=0.5, sim_hours=2, timeout=5.0)
+                tiny = argparse.Namespace(scale=3600.0, share=1.0, sim_hours=2, timeout=5.0)
                 row = _slip_row(int(args.slip_agents), server.url, tiny)
                 print(json.dumps(row))
                 if row["rc"] != 0 or not row["llm"]["calls"]:

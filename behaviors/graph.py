@@ -12,14 +12,16 @@ per-invocation context (``HourContext``); every step returns its behavior events
 ``ShopUnavailable`` from any step stops the flow: the router sends it to ``abandon``, which
 clears the cart (ignoring errors of that clear) and records the outcome ``failed``.
 
-Compiled once per process (``compile_shopping_graph`` caches it), no checkpointer, invoked
-with ``{"recursion_limit": 25}``. LangSmith tracing is switched off unless the user opted in
-with ``LANGSMITH_TRACING=true`` (or the legacy ``LANGCHAIN_TRACING_V2``).
+Compiled once per process (``compile_shopping_graph`` caches it), no checkpointer, run by
+``run_graph`` (its values stream, ``GRAPH_CONFIG``). LangSmith tracing is switched off
+unless the user opted in with ``LANGSMITH_TRACING=true`` (or the legacy
+``LANGCHAIN_TRACING_V2``).
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal
@@ -50,10 +52,24 @@ __all__ = [
     "HourState",
     "build_shopping_graph",
     "compile_shopping_graph",
+    "run_graph",
 ]
 
-GRAPH_CONFIG: dict[str, Any] = {"recursion_limit": 25}
-"""Invoke config: a routing bug fails after 25 steps, not LangGraph's default 10,007."""
+GRAPH_CONFIG: dict[str, Any] = {"recursion_limit": 25, "max_concurrency": 1}
+"""Invoke config: a routing bug fails after 25 steps, not LangGraph's default 10,007; every
+step has one task, so one at a time (LangGraph's executor is then not sized by
+``os.cpu_count()`` — a system call — at every run)."""
+
+
+def run_graph(graph: Any, state: dict[str, Any], *, context: HourContext) -> dict[str, Any]:
+    """Run the compiled graph to its final state, as ``graph.invoke(state, GRAPH_CONFIG,
+    context=context)`` returns it, more cheaply: ``invoke`` streams every step's updates as
+    well as its values (for interrupts, which this graph has none of); the values alone
+    are one emission a step instead of two (each a queue put that yields to gevent's hub).
+    """
+    chunks = graph.stream(state, GRAPH_CONFIG, context=context, stream_mode="values")
+    final = deque(chunks, maxlen=1)  # the last; the input itself is the first
+    return final[0]
 
 
 # routers -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from behaviors.events import SessionPace, paced
-from behaviors.graph import GRAPH_CONFIG, HourContext, compile_shopping_graph
+from behaviors.graph import HourContext, compile_shopping_graph, run_graph
 from behaviors.llm import DecisionPort, LlmSeat, in_llm_share
 from behaviors.rhythm import ShopDecision, decide_shop
 from behaviors.sampling import KeyedRandom
@@ -167,7 +167,7 @@ def play_hour(
     g = graph if graph is not None else compile_shopping_graph()
     state = {"decision": hd.decision, "clock": 0, "events": [], "steps": {}}
     with paced(pace):
-        final = g.invoke(state, GRAPH_CONFIG, context=ctx)
+        final = run_graph(g, state, context=ctx)
     return _result(hd.kind, final)
 
 

@@ -6,6 +6,7 @@ user), both through :func:`offer_engine.scheduler.advance` with its default batc
 
     .venv/bin/python bench/bench_offer_cycle.py                 # 372 and 10000
     .venv/bin/python bench/bench_offer_cycle.py --users 372 --batch 500
+    .venv/bin/python bench/bench_offer_cycle.py --users 10000 --workers 1   # batches in turn
     .venv/bin/python bench/bench_offer_cycle.py --smoke        # 20 users: it runs, no figures
 
 Uses a scratch database on its own embedded server under a temporary directory (or
@@ -47,7 +48,7 @@ def _seed_coupons(conn, catalog: str) -> int:
     return conn.execute(text("SELECT count(*) FROM coupons WHERE is_active")).scalar_one()
 
 
-def _bench(url: str, users: int, batch: int, catalog: str) -> dict[str, float]:
+def _bench(url: str, users: int, batch: int, catalog: str, workers: int) -> dict[str, float]:
     from sqlalchemy import text
 
     from db import migrate
@@ -74,6 +75,7 @@ def _bench(url: str, users: int, batch: int, catalog: str) -> dict[str, float]:
                 to_sim_time=t0 + timedelta(days=7 * n),
                 settings=settings,
                 batch_users=batch,
+                workers=workers,
             )
             out[f"{label}_s"] = time.perf_counter() - start
             (cycle,) = rep.cycles
@@ -97,6 +99,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, action="append", help="repeatable; default 372, 10000")
     parser.add_argument("--batch", type=int, default=None, help="users per transaction")
     parser.add_argument(
+        "--workers", type=int, default=None, help="batches at once (default: the scheduler's)"
+    )
+    parser.add_argument(
         "--catalog", choices=("project", "small"), default="project", help="coupon catalog"
     )
     parser.add_argument("--home", type=Path, default=None, help="embedded server directory")
@@ -108,15 +113,16 @@ def main() -> None:
         parser.error("--db-url takes one --users (one database per population)")
 
     from db.embedded import EmbeddedPostgres
-    from offer_engine.scheduler import BATCH_USERS
+    from offer_engine.scheduler import BATCH_USERS, WORKERS
 
     batch = args.batch or BATCH_USERS
+    workers = args.workers or WORKERS
     home = args.home or Path(tempfile.mkdtemp(prefix="bench_offer_cycle_"))
     server = None if args.db_url else EmbeddedPostgres(home / "pg", database="postgres")
     print(
         f"# bench_offer_cycle  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
         f"{platform.machine()} cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}  "
-        f"batch={batch}  catalog={args.catalog}"
+        f"batch={batch}  workers={workers}  catalog={args.catalog}"
     )
     print(
         f"{'users':>7} {'coupons':>8} {'first cycle s':>14} {'steady cycle s':>15} "
@@ -125,7 +131,7 @@ def main() -> None:
     try:
         for users in args.users or [372, 10_000]:
             url = args.db_url or server.create_database(f"bench_{users}", drop_first=True)
-            r = _bench(url, users, batch, args.catalog)
+            r = _bench(url, users, batch, args.catalog, workers)
             print(
                 f"{users:>7} {r['coupons']:>8.0f} {r['first_s']:>14.2f} {r['steady_s']:>15.2f} "
                 f"{users / r['steady_s']:>15.0f} {os.getloadavg()[0]:>5.2f}"

@@ -183,7 +183,6 @@ class UserCoupon(Base):
             unique=True,
             postgresql_where=text("status = 'active'"),
         ),
-        Index("ix_user_coupons_user_status", "user_id", "status"),
         Index(
             "ix_user_coupons_active_expiry",
             "expires_sim_at",
@@ -196,7 +195,7 @@ class UserCoupon(Base):
     coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
     offer_cycle_id: Mapped[int | None] = mapped_column(
-        ForeignKey("offer_cycles.id", ondelete="SET NULL"), index=True
+        ForeignKey("offer_cycles.id", ondelete="SET NULL")
     )
     is_simulation: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     assigned_sim_at: Mapped[datetime | None] = mapped_column(TZ)

@@ -13,11 +13,12 @@ TARGETS = (
     " WHERE a.status = 'active' AND a.is_simulated AND u.is_simulated"
 )
 
-# Every per-wallet read walks the listed users one by one through the (user_id, status)
-# index (a LATERAL per user) instead of leaving the plan to the statistics: after a cycle
-# the table has changed by hundreds of thousands of rows that autovacuum has not analyzed
-# yet, and the planner then read the whole partial index of active coupons (dead entries
-# of the rows just replaced included) once per batch — time grew from cycle to cycle.
+# Every per-wallet read walks the listed users one by one through the index of active
+# coupons by user (uq_user_coupons_active_user_coupon, a LATERAL per user) instead of
+# leaving the plan to the statistics: after a cycle the table has changed by hundreds of
+# thousands of rows that autovacuum has not analyzed yet, and the planner then read a whole
+# index of active coupons (dead entries of the rows just replaced included) once per
+# batch — time grew from cycle to cycle.
 _USERS = "(SELECT DISTINCT unnest(CAST(:ids AS bigint[]))) d(user_id)"
 
 REPLACE_OLDEST = text(

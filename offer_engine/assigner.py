@@ -163,11 +163,6 @@ def assign_cycle(
     stats = AssignStats(cycle_id=cycle.id, cycle_number=cycle.cycle_number)
     whole_cycle = user_ids is None
     record = whole_cycle if record_stats is None else record_stats
-    previous: dict[str, Any] | None = None
-    if record:
-        # NO KEY UPDATE: serializes recording runs without blocking the FK (KEY SHARE)
-        # checks of concurrent per-user refreshes inserting rows that point at this cycle.
-        previous = conn.execute(sql_.LOCK_CYCLE, {"id": cycle.id}).scalar()
 
     stats.users_targeted, candidates = pending_users(conn, cycle=cycle, user_ids=user_ids)
     due: list[int] = []
@@ -189,8 +184,14 @@ def assign_cycle(
         for key in _SUMMED:
             setattr(stats, key, getattr(stats, key) + getattr(part, key))
     stats.duration_s = round(time.perf_counter() - t0, 4)
-    if record and (due or (whole_cycle and previous is None)):
-        _record(conn, cycle=cycle, previous=previous, stats=stats, settings=settings)
+    if record:
+        # NO KEY UPDATE: serializes recording runs without blocking the FK (KEY SHARE)
+        # checks of concurrent per-user refreshes inserting rows that point at this cycle.
+        # Taken last, so concurrent batches of one cycle (offer_engine.scheduler) wait on
+        # each other only for this read-modify-write, not for their whole assignment.
+        previous: dict[str, Any] | None = conn.execute(sql_.LOCK_CYCLE, {"id": cycle.id}).scalar()
+        if due or (whole_cycle and previous is None):
+            _record(conn, cycle=cycle, previous=previous, stats=stats, settings=settings)
     if whole_cycle:
         complete_cycle(conn, cycle_id=cycle.id)
     return stats

@@ -103,9 +103,10 @@ def test_crash_mid_cycle_then_rerun_finishes_without_repeating(clean_db, monkeyp
 
     monkeypatch.setattr(scheduler_mod, "assign_cycle", crashing)
     with pytest.raises(ConnectionError):
-        advance(
-            clean_db, run_id="r", sim_start=T0, to_sim_time=T0 + 15 * DAY, settings=S, batch_users=4
-        )
+        advance(  # batches in turn: the third never starts (in parallel: test_offer_cycle_parallel)
+            clean_db, run_id="r", sim_start=T0, to_sim_time=T0 + 15 * DAY, settings=S,
+            batch_users=4, workers=1,
+        )  # fmt: skip
     monkeypatch.setattr(scheduler_mod, "assign_cycle", real_assign)
     statuses = [(c.cycle_number, c.status) for c in _cycle_rows(clean_db, "r")]
     assert statuses == [(0, "completed"), (1, "completed"), (2, "created")]

@@ -314,6 +314,12 @@ def report(cpu: dict[str, float], *, n_sessions: int, n_requests: int, a: Any) -
             ms = 1000 * cpu[name] / n_sessions
             print(f"| {name} | {ms:.2f} | {ms / plain_ms:.2f} | {plain_ms / ms:.3f} |")
     print(f"plain: {1000 * cpu['plain'] / n_requests:.3f} CPU ms per request")
+    ms = {k: 1000 * v / n_sessions for k, v in cpu.items()}
+    if "mock" in ms and "http" in ms:  # what each layer adds, against the ≤ 3× budget
+        parts = [f"graph + in-memory shop {ms['mock']:.2f}", f"HTTP {ms['http'] - ms['mock']:.2f}"]
+        if "http+db" in ms:
+            parts.append(f"DB writes {ms['http+db'] - ms['http']:.2f}")
+        print(f"per layer (CPU ms / session): {', '.join(parts)}; ≤ 3× is {3 * plain_ms:.2f}")
 
 
 if __name__ == "__main__":

@@ -184,11 +184,12 @@ def test_a_slow_answer_is_late_the_session_acts_on_time_and_its_tokens_count(sho
     assert (basket["decided_by"], basket["fallback_reason"]) == ("fallback", LATE)
     assert _rows(result) == _rows(rules_only)  # the rules decided: the same session
     # every action went out at its paced moment (the pacer's own slips, in ms) ...
-    assert slips and max(slips) < 250  # ms
+    assert slips and max(slips) < 500  # ms
     # ... the first cart_add too, although the basket question was still unanswered
     first_add = next(e for e in result.events if e.event_type == "cart_add_item")
     moment = clock.real_time_at(datetime.fromisoformat(first_add.sim_time))
-    assert first_add.real_time is not None and 0 <= first_add.real_time - moment < 0.25
+    assert first_add.real_time is not None and 0 <= first_add.real_time - moment < 0.5
+    assert first_add.real_time < t0 + slow  # before the answer could have come
     # the one call sent (the basket, asked ahead) is late: its tokens count, its answer
     # is discarded; the coupon/checkout questions waited for the busy slot and were
     # given up before being sent (no tokens)
@@ -214,7 +215,7 @@ def test_a_fast_answer_asked_before_the_views_decides_the_basket(shopping_hour):
 
         server._answer = note  # type: ignore[method-assign]
         adapter = LlmAdapter(url=server.url, model="scripted", timeout_s=10, concurrency=1)
-        result, clock, shop, slips = _paced_hour(persona, hour, adapter, scale=1000.0)
+        result, clock, shop, slips = _paced_hour(persona, hour, adapter, scale=500.0)
         questions = dict(server.questions)
     basket = result.steps["add_to_cart"]
     assert basket["decided_by"] == "llm", basket
@@ -223,9 +224,9 @@ def test_a_fast_answer_asked_before_the_views_decides_the_basket(shopping_hour):
     views = [e for e in result.events if e.event_type == "view_product"]
     assert arrived and arrived[0] < views[0].real_time  # asked before the views' dwell
     assert questions["basket"] == 1
-    assert slips and max(slips) < 250  # ms: nothing waited past its moment
+    assert slips and max(slips) < 500  # ms: nothing waited past its moment
     # the coupon and checkout questions are known only 5-15 simulated seconds before
-    # their action (5-15 ms here): whichever did not make it is late, the rules' choice
+    # their action (10-30 ms here): whichever did not make it is late, the rules' choice
     for step in ("choose_coupon", "decide_checkout"):
         got = result.steps.get(step, {})
         assert got.get("decided_by") in (None, "llm") or got.get("fallback_reason") == LATE

@@ -245,7 +245,10 @@ def _run_cycle(
 
 
 def _workers(target: Engine | Connection, wanted: int) -> int:
-    """Concurrent batches: 1 in the caller's transaction, else at most the pool's size."""
+    """Concurrent batches: 1 in the caller's transaction, else at most the pool's size —
+    its connections kept open, not its overflow: with ``db.engine.plan_pool``'s three
+    quarters kept, a pool of two or more connections always has one left for the rest of
+    the process (the master's lease log and checkpoints) while a cycle runs."""
     if isinstance(target, Connection) or wanted <= 1:
         return 1
     size = getattr(target.pool, "size", None)

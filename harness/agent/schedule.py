@@ -50,18 +50,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("loadsim.user")
 
 
-class SlotClock(Protocol):
-    """What a schedule reads of its process's runtime (``ProcessRuntime``; tests give a
-    stand-in on a fake wall clock)."""
+class EndClock(Protocol):
+    """What the drain deadline reads of a runtime (``ProcessRuntime``): the clock, the
+    simulated end and the options (``--drain-seconds``)."""
 
     @property
     def clock(self) -> SimClock | None: ...
     @property
-    def sim_start(self) -> datetime | None: ...
-    @property
     def sim_end(self) -> datetime | None: ...
     @property
     def opts(self) -> HarnessOptions: ...
+
+
+class SlotClock(EndClock, Protocol):
+    """What a schedule reads of its process's runtime (``ProcessRuntime``; tests give a
+    stand-in on a fake wall clock)."""
+
+    @property
+    def sim_start(self) -> datetime | None: ...
     @property
     def collector(self) -> HourCollector: ...
     def hour_of(self, t: datetime) -> int: ...
@@ -79,7 +85,7 @@ MAX_SLEEP_S = 30.0  # re-check the clock at least this often (a pause/resume re-
 PAUSED_POLL_S = 1.0
 
 
-def drain_deadline(rt: SlotClock) -> float | None:
+def drain_deadline(rt: EndClock) -> float | None:
     """Epoch seconds after which the run's end stops waiting for late slots: the simulated
     end's real time plus ``--drain-seconds`` (``None``: open-ended run, or paused clock).
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from sqlalchemy import Engine
@@ -64,6 +64,9 @@ from harness.outputs.run_files import RunFiles
 from offer_engine.calendar import HOUR as _HOUR
 from offer_engine.calendar import start_of_hour
 
+if TYPE_CHECKING:
+    from locust.runners import Runner
+
 log = logging.getLogger("loadsim")
 
 DUTY_FAILURES_IN_A_ROW = 5
@@ -71,6 +74,13 @@ DUTY_FAILURES_IN_A_ROW = 5
 1.25 s of the hour book or the workers' check (every step), 10 s of lease-history flushes
 (every 2 s), 25 s of heartbeats (every 5 s). Fewer would fail a run on one database blip
 the next attempt recovers from (the lease history keeps what a flush could not write)."""
+
+
+def _own_owing(runner: Runner) -> dict[int, int] | None:
+    """This process's users still owing an hour after the simulated end, by hour."""
+    from harness.agent.user import process_pending  # Locust's users: imported in a run only
+
+    return process_pending(runner)
 
 
 class StepDuties:
@@ -155,7 +165,7 @@ class SimulationDirector:
         )  # fmt: skip
         self.end = RunEnd(
             rt=rt, book=self.book, live_workers=self._live_workers,
-            stopped=lambda: self.exit_code is not None,
+            stopped=lambda: self.exit_code is not None, local=lambda: _own_owing(runner),
         )  # fmt: skip
         listen(runner, Hello, self._on_hello)
         listen(runner, LeaseRequest, self.leases.on_lease)

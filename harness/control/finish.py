@@ -36,7 +36,7 @@ from offer_engine.calendar import cycle_of_hour, start_of_hour
 from reports.hour_table import hour_row
 
 if TYPE_CHECKING:
-    from harness.agent.runtime import ProcessRuntime
+    from harness.agent.schedule import EndClock
     from harness.control.director import SimulationDirector
     from harness.control.hour_book import HourBook
     from offer_engine.clock import SimClock
@@ -67,26 +67,27 @@ class RunEnd:
     def __init__(
         self,
         *,
-        rt: ProcessRuntime,
+        rt: EndClock,
         book: HourBook,
         live_workers: Callable[[], Iterable[str]],
         stopped: Callable[[], bool],
-        local: Callable[[], dict[int, int] | None] | None = None,
+        local: Callable[[], dict[int, int] | None],
     ) -> None:
         """
         Args:
-            rt: the process's runtime (its clock, the simulated end, the drain deadline).
+            rt: the run's clock, simulated end and ``--drain-seconds`` (the process's
+                runtime: its clock is replaced on pause/resume, so it is read there).
             book: the hour book (the current hour; owed hours topped up as missed).
             live_workers: the ids of the workers still connected.
             stopped: True once the run was stopped otherwise (a trip, a stop: end at once).
             local: this process's own users still owing, by hour (standalone: all of the
-                run's); default: read from Locust's runner.
+                run's; ``harness.agent.user.process_pending`` of Locust's runner).
         """
         self.rt = rt
         self.book = book
         self._live_workers = live_workers
         self._stopped = stopped
-        self._local = local or self._own_users
+        self._local = local
         self._reports: dict[str, dict[int, int] | None] = {}
         self.ended: str | None = None
         """Why the run ended: "complete" (nothing owed) or "cut" (the bound)."""
@@ -99,11 +100,6 @@ class RunEnd:
         self._reports[client_id] = (
             None if pending is None else {int(h): int(n) for h, n in pending.items()}
         )
-
-    def _own_users(self) -> dict[int, int] | None:
-        from harness.agent.user import process_pending  # Locust's side: only in a run
-
-        return process_pending(self.rt.runner)
 
     def pending(self) -> dict[int, int] | None:
         """Users still owing an hour, by hour, over every live process (``None``: a

@@ -39,11 +39,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from harness.agent.hourstats import HourAggregate, HourBucket
+from harness.agent.hourstats import HourAggregate, HourBucket, HourCollector
+from harness.agent.schedule import EndClock
 from harness.config.options import ramp_fraction
 from harness.control.run_state import RunState
 from offer_engine.calendar import cycle_of_hour, hour_of, start_of_hour
@@ -51,13 +52,23 @@ from offer_engine.calendar import cycle_of_hour, hour_of, start_of_hour
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from harness.agent.runtime import ProcessRuntime
     from harness.control.leases import LeasePool
 
 log = logging.getLogger("loadsim")
 
 REPORT_DELAY_S = 4.0
 """Hour H is written this many real seconds after it ended (worker reports come every 3 s)."""
+
+
+class BookClock(EndClock, Protocol):
+    """What the hour book reads of its process's runtime (``ProcessRuntime``): the clock
+    (replaced on pause/resume, so read there each time), the simulated start and end, the
+    options and this process's own hour counters."""
+
+    @property
+    def sim_start(self) -> datetime | None: ...
+    @property
+    def collector(self) -> HourCollector: ...
 
 
 def _nothing(_hour: int) -> None:
@@ -69,7 +80,7 @@ class HourBook:
 
     def __init__(
         self,
-        rt: ProcessRuntime,
+        rt: BookClock,
         state: RunState,
         *,
         engine: Engine | None = None,
@@ -82,7 +93,8 @@ class HourBook:
     ) -> None:
         """
         Args:
-            rt: the process's runtime (its clock, collector, options).
+            rt: the run's clock, simulated start and end, options and this process's
+                counters (the process's runtime).
             state: the run (its config and output files, once started).
             engine: the run database (``simulation_state`` with each checkpoint), if any.
             pool: the persona pool (the ramp's current limit: agents expected per hour).

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
 from harness.config.messages import (
     Grant,
@@ -56,9 +57,9 @@ from offer_engine.calendar import hour_of
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from harness.agent.runtime import ProcessRuntime
     from harness.control.experiment_arms import ExperimentArms
     from harness.control.hour_book import HourBook
+    from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim")
 
@@ -67,6 +68,16 @@ LOOKBACK_S = 10.0
 report (every 3 s) plus Locust's heartbeat timeout, with a margin."""
 LEASE_LOG_MAX = 100_000
 """Lease events kept while the database cannot take them (beyond: dropped and counted)."""
+
+
+class GrantClock(Protocol):
+    """What the broker reads of its process's runtime (``ProcessRuntime``): the run's
+    clock (replaced on pause/resume) and simulated start — the hour of a grant."""
+
+    @property
+    def clock(self) -> SimClock | None: ...
+    @property
+    def sim_start(self) -> datetime | None: ...
 
 
 class LeaseBroker:
@@ -82,7 +93,7 @@ class LeaseBroker:
         pool: LeasePool,
         *,
         runner: Sender,
-        rt: ProcessRuntime | None = None,
+        rt: GrantClock | None = None,
         state: RunState | None = None,
         engine: Engine | None = None,
         book: HourBook | None = None,
@@ -92,7 +103,8 @@ class LeaseBroker:
         Args:
             pool: the personas and who holds each.
             runner: Locust's runner (grants and revokes go out through it).
-            rt: the process's runtime (its clock: the hour of a grant; ``None``: no clock).
+            rt: the run's clock and simulated start (the process's runtime): the hour of
+                a grant; ``None``: no clock.
             state: the run (its config and output files, once started).
             engine: the run database (the lease history goes there), if any.
             book: the hour book (the current hour; hours a dead holder held, counted missed).

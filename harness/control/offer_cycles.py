@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 
@@ -22,9 +22,13 @@ from harness.control.run_state import RunState
 from offer_engine.calendar import cycle_of_hour, start_of_hour
 
 if TYPE_CHECKING:
+    from locust.env import Environment
     from sqlalchemy import Engine
 
-    from harness.agent.runtime import ProcessRuntime
+    from db.settings import SimSettings
+    from harness.agent.rate_limit import TokenBucket
+    from harness.agent.timings import HarnessTimings
+    from harness.config.options import HarnessOptions
     from harness.control.experiment_arms import ExperimentArms
     from harness.control.leases import LeasePool
     from harness.control.target import TargetControl, TargetPlan
@@ -33,12 +37,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("loadsim")
 
 
+class CycleRuntime(Protocol):
+    """What the offer cycles use of their process's runtime (``ProcessRuntime``): the
+    options, the environment's settings (read once, in ``init``), the harness's own
+    timings, and Locust's environment and token bucket (the control calls to the target
+    go through them, in Locust's statistics)."""
+
+    @property
+    def opts(self) -> HarnessOptions: ...
+    @property
+    def settings(self) -> SimSettings | None: ...
+    @property
+    def timings(self) -> HarnessTimings: ...
+    @property
+    def environment(self) -> Environment: ...
+    @property
+    def bucket(self) -> TokenBucket: ...
+
+
 class OfferCycles:
     """The offer engine / target-cycle jobs of one run."""
 
     def __init__(
         self,
-        rt: ProcessRuntime,
+        rt: CycleRuntime,
         state: RunState,
         *,
         engine: Engine | None,
@@ -49,7 +71,8 @@ class OfferCycles:
     ) -> None:
         """
         Args:
-            rt: the process's runtime (options, settings, timings, Locust's environment).
+            rt: the options, settings, timings, Locust's environment and token bucket
+                (the process's runtime).
             state: the run (its config, output files and offer cycle length).
             engine: the run database (``local`` cycles run there), if any.
             pool: the persona pool (the users whose wallets a target cycle refreshes).

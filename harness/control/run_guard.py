@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import gevent
 
@@ -36,8 +36,10 @@ from harness.control.run_state import RunState
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from harness.agent.runtime import ProcessRuntime
+    from harness.agent.http_shop import HttpCounters
+    from harness.config.options import HarnessOptions
     from harness.control.hour_book import HourBook
+    from offer_engine.clock import SimClock
 
 log = logging.getLogger("loadsim")
 
@@ -48,12 +50,27 @@ REPORT_FRESH_S = 10.0
 """A worker's reported state older than this is ignored (it is gone, or it recovered)."""
 
 
+class GuardClock(Protocol):
+    """What the guard uses of its process's runtime (``ProcessRuntime``): the run's clock,
+    which a pause or resume replaces there (every reader of the runtime sees the new one),
+    the options, and this process's own HTTP counters and name."""
+
+    clock: SimClock | None
+
+    @property
+    def opts(self) -> HarnessOptions: ...
+    @property
+    def counters(self) -> HttpCounters: ...
+    @property
+    def worker_name(self) -> str: ...
+
+
 class RunGuard:
     """Pause, resume, breaker and outage detection for one run."""
 
     def __init__(
         self,
-        rt: ProcessRuntime,
+        rt: GuardClock,
         state: RunState,
         *,
         book: HourBook,
@@ -66,7 +83,8 @@ class RunGuard:
     ) -> None:
         """
         Args:
-            rt: the process's runtime (its clock, options, own counters).
+            rt: the run's clock (paused and resumed there), the options and this
+                process's own counters and name (the process's runtime).
             state: the run (its config, output files; the exit code a stop sets).
             book: the hour book (each hour's counters; the hour the clock is in).
             engine: the run database (the breaker's counts, the run's status), if any.

@@ -19,6 +19,8 @@ session pooler, or directly (``db.engine`` explains the difference)."""
 
 POOLER_MODES: tuple[str, ...] = get_args(PoolerMode)
 POOLER_ENV = "LOADSIM_DB_POOLER"
+MASTER_SILENCE_S = 30.0
+"""``$LOADSIM_MASTER_SILENCE_S`` unset or blank (:attr:`SimSettings.master_silence_s`)."""
 
 
 def parse_pooler(text: str) -> PoolerMode:
@@ -86,6 +88,13 @@ class SimSettings(BaseSettings):
     """``transaction`` / ``session`` / ``none``; unset → guessed from the URL (port 6543 →
     transaction). ``transaction`` turns prepared statements off (``db.engine``)."""
 
+    master_silence_s: float = Field(
+        default=MASTER_SILENCE_S, alias="LOADSIM_MASTER_SILENCE_S", gt=0
+    )
+    """Seconds without a master heartbeat before a hand-started worker gives up
+    (``harness.wiring.lifecycle.watch_master``). The master sends one a second; it can be
+    busy for a few seconds (start-up, reports), not for this."""
+
     @field_validator("db_pooler", mode="before")
     @classmethod
     def _pooler(cls, v: object) -> object:
@@ -95,6 +104,11 @@ class SimSettings(BaseSettings):
         if mode not in POOLER_MODES:
             raise ValueError(f"expected one of {', '.join(POOLER_MODES)}, got {v!r}")
         return mode
+
+    @field_validator("master_silence_s", mode="before")
+    @classmethod
+    def _blank_is_default(cls, v: object) -> object:
+        return MASTER_SILENCE_S if isinstance(v, str) and not v.strip() else v
 
     @field_validator("offer_cycle_days", "offer_expiration_days")
     @classmethod

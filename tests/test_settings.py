@@ -41,6 +41,8 @@ def test_environment_names_are_read(settings_env):
         ({"OFFER_CYCLE_DAYS": "0"}, "> 0 simulated days"),
         ({"WALLET_FULL_POLICY": "drop"}, "WALLET_FULL_POLICY"),
         ({"FRONTSTORE_PER_CYCLE": "x"}, "FRONTSTORE_PER_CYCLE"),
+        ({"LOADSIM_MASTER_SILENCE_S": "0"}, "LOADSIM_MASTER_SILENCE_S: Input should be greater"),
+        ({"LOADSIM_MASTER_SILENCE_S": "soon"}, "LOADSIM_MASTER_SILENCE_S: Input should be a valid"),
     ],
 )
 def test_bad_values_are_one_clear_config_error(settings_env, env, fragment):
@@ -50,6 +52,17 @@ def test_bad_values_are_one_clear_config_error(settings_env, env, fragment):
         load_settings()
     assert fragment in str(exc.value)
     assert exc.value.exit_code == 2
+
+
+def test_master_silence_is_read_with_the_settings(settings_env):
+    """A hand-started worker's patience with a silent master (``watch_master``): 30 s
+    unset or blank, else the owner's number."""
+    settings_env.delenv("LOADSIM_MASTER_SILENCE_S", raising=False)
+    assert load_settings().master_silence_s == 30.0
+    settings_env.setenv("LOADSIM_MASTER_SILENCE_S", " ")
+    assert load_settings().master_silence_s == 30.0
+    settings_env.setenv("LOADSIM_MASTER_SILENCE_S", "5")
+    assert load_settings().master_silence_s == 5.0
 
 
 def test_cli_exits_2_on_bad_settings(settings_env, tmp_path):

@@ -119,7 +119,7 @@ def _on_init(
         listen(runner, Revoke, lambda revoke, _node: rt.revoked.update(revoke.agent_ids))
         listen(runner, LlmTokensGrant, lambda grant, _node: llm_granted(rt.llm, grant))
     if role == "worker":
-        lifecycle.watch_master(environment, runner)
+        lifecycle.watch_master(environment, runner, silence_s=settings.master_silence_s)
         # A contract error trips the master's breaker at once (not at the next report).
         rt.counters.on_contract = lambda info: _forward_contract(runner, info)
         from locust.runners import WorkerRunner

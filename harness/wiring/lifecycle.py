@@ -8,7 +8,8 @@
   (``PR_SET_PDEATHSIG``), and exits at once if the parent is already gone.
 - **A worker whose master is gone says so and exits.** A forked child checks its parent
   every second; a worker started by hand watches the master's heartbeats (one a second)
-  and gives up after :data:`MASTER_SILENCE_S` of silence — Locust's own check waits 60 s,
+  and gives up after ``$LOADSIM_MASTER_SILENCE_S`` of silence (30 s; read with the other
+  settings, ``db.settings.SimSettings.master_silence_s``) — Locust's own check waits 60 s,
   and never fires if no heartbeat ever arrived.
 
 Linux only (``prctl``); elsewhere the hook does nothing and the heartbeat watch remains.
@@ -28,11 +29,6 @@ if TYPE_CHECKING:
     from locust.runners import Runner
 
 log = logging.getLogger("loadsim")
-
-MASTER_SILENCE_S = float(os.environ.get("LOADSIM_MASTER_SILENCE_S") or 30.0)
-"""Seconds without a master heartbeat before a hand-started worker gives up (default 30;
-``$LOADSIM_MASTER_SILENCE_S``). The master sends one a second; it can be busy for a few
-seconds (start-up, reports), not for this."""
 
 _forking_pid: int | None = None
 _parent_at_fork: int | None = None
@@ -77,8 +73,9 @@ def parent_gone() -> bool:
     return _parent_at_fork is not None and os.getppid() != _parent_at_fork
 
 
-def watch_master(environment: Environment, runner: Runner) -> None:
-    """Worker, at ``init``: stop with one clear line when the master is gone."""
+def watch_master(environment: Environment, runner: Runner, *, silence_s: float) -> None:
+    """Worker, at ``init``: stop with one clear line when the master is gone — its
+    process exited (a forked child), or ``silence_s`` seconds without its heartbeat."""
     import gevent
 
     last = [time.monotonic()]
@@ -107,8 +104,8 @@ def watch_master(environment: Environment, runner: Runner) -> None:
             gevent.sleep(1.0)
             if parent_gone():
                 why = f"the master process (pid {_parent_at_fork}) is gone"
-            elif not stopping[0] and time.monotonic() - last[0] > MASTER_SILENCE_S:
-                why = f"no heartbeat from the master at {where} for {MASTER_SILENCE_S:.0f} s"
+            elif not stopping[0] and time.monotonic() - last[0] > silence_s:
+                why = f"no heartbeat from the master at {where} for {silence_s:.0f} s"
             else:
                 continue
             master_gone(environment, runner, why)

@@ -14,6 +14,29 @@ from collections.abc import Iterator
 import pytest
 
 warnings.filterwarnings("ignore", module="platformdirs")
+
+
+def _import_schemathesis_report_writers_now() -> None:
+    """Import now what schemathesis' pytest plugin imports at session end.
+
+    Its ``pytest_sessionfinish`` imports its report writers, and pytest's assertion rewriter
+    compiles them then. By that time tests that switch greenlets in this process have run,
+    and on CPython 3.11 the compile can fail with ``SystemError: AST constructor recursion
+    depth mismatch`` after every test passed (the run exits 1). Imported here they are
+    compiled at start-up; the optional Allure writer, absent unless ``allure-pytest`` is
+    installed, is marked missing so the late import fails fast instead of compiling."""
+    import importlib
+    import sys
+
+    for name in ("schemathesis.reporting.html.writer", "schemathesis.reporting.junitxml"):
+        importlib.import_module(name)
+    try:
+        importlib.import_module("schemathesis.reporting.allure")
+    except ImportError:
+        sys.modules["schemathesis.reporting.allure"] = None  # type: ignore[assignment]  # marks it missing
+
+
+_import_schemathesis_report_writers_now()
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 

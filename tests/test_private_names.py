@@ -1,14 +1,16 @@
 """No module of the harness reads another's ``_private`` names.
 
 A ``_name`` is private to the module that defines it: a part that needs something of the
-director's gets it at construction (``harness.control.finish.RunEnd`` takes the runtime, the
-hour book, the live workers and a "stopped" test — not the director). The check: every
+director's gets it at construction (``harness.control.finish.RunEnd`` takes the clock it reads
+(an ``EndClock``), the hour book, the live workers, a "stopped" test and this process's users
+still owing — not the director nor the whole runtime). The check: every
 ``x._name`` (and ``getattr(x, "_name")``) in ``harness/`` and ``locustfile.py`` where ``x`` is
 not ``self``/``cls`` and the module's own classes do not define ``_name``.
 
 None is left. Nor does any class of ``harness/control`` hold the director: the hour book,
 the lease broker, the run guard, the offer cycles and the run's end are each built with
-what they use (the runtime, the run's state, the hour book, a broadcast…).
+what they use (a small protocol of the runtime's fields each reads, the run's state, the hour
+book, a broadcast…).
 Locust's private names have their own module and test (``harness/config/locust_compat.py``,
 ``tests/test_locust_compat.py``).
 """

@@ -22,9 +22,11 @@ one JSON line and stops the server.
 The agents one process sustains at 168x is derived from that (the server answers one call
 at a time, so it keeps up while the calls asked per real second stay below 1 / mean
 latency) and measured with ``--slip-agents N[,M...]``: for each N, one real headless run
-(``--mock-api --mock-db``, N generated personas, 168x, ``--llm-share 0.1``, 3 simulated
-hours, hour 0 not counted) against the same model server; each row prints the worst counted
-hour's slip p99 (% of a simulated hour), missed sessions and the run's ``llm.json``::
+(``--mock-api --mock-db``, N generated personas, 168x or ``--scale``, ``--llm-share 0.1``,
+3 simulated hours, hour 0 not counted) against the same model server; each row prints the
+worst counted hour's slip p99 (% of a simulated hour), missed sessions, the run's
+``llm.json`` (decisions by who decided, fallbacks by reason, ``late_calls``: calls sent whose
+answer came after the session acted) and the 1-minute load average before and after::
 
     flock /tmp/heavy.lock .venv/bin/python bench/bench_llm.py \
         --server-python ~/.cache/loadsim-llm/venv/bin/python --decisions 0 --slip-agents 500,2000
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import socket
 import subprocess
@@ -288,6 +291,7 @@ def _slip_row(agents: int, url: str, args: argparse.Namespace) -> dict:
         "--llm-concurrency", "1",
     ]  # fmt: skip
     sim_real_s = args.sim_hours * 3600 / args.scale
+    load_before = round(os.getloadavg()[0], 2)
     run = run_locust(run_args, run_id=run_id, runs_dir=runs_dir, timeout_s=sim_real_s + 240)
     llm_json = runs_dir / run_id / "llm.json"
     block = json.loads(llm_json.read_text()) if llm_json.exists() else {}
@@ -297,8 +301,10 @@ def _slip_row(agents: int, url: str, args: argparse.Namespace) -> dict:
         "slip_by_hour": [h["slip_p99_pct_hour"] for h in run.steady_hours()],
         "acted": run.total("acted"), "shopped": run.total("shopped"),
         "missed": run.total("missed"), "wall_s": round(run.wall_s, 1),
-        "llm": {k: block.get(k) for k in ("calls", "decisions", "fallbacks", "tokens_in",
-                                          "tokens_out", "latency_ms_p50", "latency_ms_p95")},
+        "llm": {k: block.get(k) for k in ("calls", "late_calls", "decisions", "fallbacks",
+                                          "tokens_in", "tokens_out", "latency_ms_p50",
+                                          "latency_ms_p95")},
+        "load_avg_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
     }  # fmt: skip
     shutil.rmtree(runs_dir / run_id, ignore_errors=True)
     return row

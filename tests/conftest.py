@@ -57,24 +57,25 @@ with other work)."""
 E2E_SPLIT: dict[str, str] = {
     # Three groups, one per xdist worker (``make test``'s ``-n 3``): a locust run mostly waits
     # on its simulated clock, so three share the 2 cores. Balanced by serial seconds per module
-    # (setup + call + teardown) from one whole-suite run under /tmp/heavy.lock with
-    # --durations=0: ~334, ~339 and ~306 s; the other tests (~393 s) fill in.
+    # (setup + call + teardown) from one whole-suite run of a fresh clone with
+    # --durations=0: a 276, b 343, c 133 s before test_e2e_reports moved from b to c
+    # (a 276, b 275, c 201; the bench smokes' 34 s are their own group); the rest fill in.
     # Every module with an e2e test is listed (tests/test_suite_rules.py checks it).
-    "test_e2e_distributed.py": "e2e-a",  # 175 s
-    "test_e2e_control.py": "e2e-a",  # 97
-    "test_owner_db_run.py": "e2e-a",  # 58
+    "test_e2e_distributed.py": "e2e-a",  # 148 s
+    "test_e2e_control.py": "e2e-a",  # 84
+    "test_owner_db_run.py": "e2e-a",  # 44
     "test_webui_auth.py": "e2e-a",  # 4
-    "test_e2e_resilience.py": "e2e-b",  # 174
-    "test_e2e_reports.py": "e2e-b",  # 71
-    "test_e2e_pacing.py": "e2e-b",  # 63
-    "test_e2e_demo.py": "e2e-b",  # 16
-    "test_e2e_pooler.py": "e2e-b",  # 15
-    "test_e2e_target.py": "e2e-c",  # 64
-    "test_e2e_harness.py": "e2e-c",  # 58
-    "test_e2e_run_end.py": "e2e-c",  # 58
-    "test_bench_smoke.py": "e2e-c",  # 40 (its four Locust-starting benches in --smoke mode)
+    "test_e2e_resilience.py": "e2e-b",  # 193
+    "test_e2e_pacing.py": "e2e-b",  # 40
+    "test_e2e_demo.py": "e2e-b",  # 21
+    "test_e2e_pooler.py": "e2e-b",  # 22
+    "test_e2e_reports.py": "e2e-c",  # 68
+    "test_e2e_target.py": "e2e-c",  # 43
+    "test_e2e_harness.py": "e2e-c",  # 46
+    "test_e2e_run_end.py": "e2e-c",  # 18
+    "test_bench_smoke.py": "e2e-c",  # 34 (its four Locust-starting benches in --smoke mode)
     "test_webui_live.py": "e2e-c",  # 33
-    "test_llm_e2e.py": "e2e-c",  # 23 (--processes 2, a loopback model server)
+    "test_llm_e2e.py": "e2e-c",  # 25 (--processes 2, a loopback model server)
     "test_owner_db_second.py": "e2e-c",  # 19 (its module fixture's 10 s + one 10-s locust run)
     "test_db_connect.py": "e2e-c",  # 11
 }

@@ -41,6 +41,7 @@ from harness.control.run_state import RunState
 from offer_engine import calendar
 from offer_engine.clock import SimClock
 from reports.timing import agent_hours_account, time_metrics
+from tests.fake_wall import CountingHours, Wall, WallRuntime
 
 SCALE = 1800.0  # one simulated hour = 2 real seconds
 START = datetime(2026, 1, 10, 9, tzinfo=UTC)
@@ -227,57 +228,6 @@ def test_a_headless_pause_whose_checkpoint_raises_still_exits_5(monkeypatch):
 # ------------------------------------------------------------------ the agent-hours add up
 
 
-class Wall:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def time(self) -> float:
-        return self.t
-
-
-class _Rt:
-    """What the schedule and the broker read of a process's runtime, on a fake wall."""
-
-    def __init__(self, wall: Wall, hours: int) -> None:
-        self.wall = wall
-        self.clock = SimClock.start(sim_start=START, scale=SCALE, real=wall.t)
-        self.sim_start = START
-        self.sim_end = START + timedelta(hours=hours)
-        self.opts = SimpleNamespace(drain_seconds=3.0)
-        self.collector = HourCollector()
-
-    def slot_time(self, hour: int, offset_s: float) -> datetime:
-        return calendar.slot_time(self.sim_start, hour, offset_s)
-
-    def hour_of(self, t: datetime) -> int:
-        return calendar.hour_of(self.sim_start, t)
-
-
-class _Clock:
-    """The runtime's clock read at the fake wall time (as ``SimClock.now()`` reads now)."""
-
-    def __init__(self, inner: SimClock, wall: Wall) -> None:
-        self.inner, self.wall, self.paused = inner, wall, False
-
-    def now(self, real: float | None = None) -> datetime:
-        return self.inner.now(real=self.wall.t if real is None else real)
-
-    def real_time_at(self, sim: datetime) -> float | None:
-        return self.inner.real_time_at(sim)
-
-
-class _Hours:
-    def __init__(self, rt: _Rt) -> None:
-        self.rt, self.agent_id = rt, 0
-
-    def run(self, hour, slot, slip):
-        self.rt.collector.count(hour, ("acted", "none"))
-        return "none"
-
-    def missed(self, hour):
-        self.rt.collector.count(hour, ("missed",))
-
-
 def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch):
     """A 6-hour ramp (4, 10, 16, 20 agents): users join at seeded instants, before and after
     their slots; some are stopped mid-run (a hand-over). The agents count into a real
@@ -288,8 +238,7 @@ def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch
     wall = Wall()
     monkeypatch.setattr(schedule_mod, "time", wall)
     monkeypatch.setattr(broker_mod, "time", wall)
-    rt = _Rt(wall, hours)
-    rt.clock = _Clock(rt.clock, wall)
+    rt = WallRuntime(wall, START, SCALE, hours)
     runner = _Runner()
     broker = LeaseBroker(LeasePool(_entries(40), seed=3), runner=runner, rt=rt)
     rng = random.Random(7)
@@ -315,7 +264,7 @@ def test_every_live_agent_hour_of_a_ramp_is_acted_missed_or_not_owed(monkeypatch
                 wall.t += 0.004  # the grant's trip to the worker
                 start = rt.clock.now(real=grant.at)
                 offset = rng.uniform(0, 3600)
-                by_user[i] = (AgentSlots(rt, _Hours(rt), offset, start), item.entry.agent_id)
+                by_user[i] = (AgentSlots(rt, CountingHours(rt), offset, start), item.entry.agent_id)
             else:
                 slots, agent = by_user.pop(i)
                 hour = slots.at_stop()  # the hour it stopped in: where the lease ends
@@ -361,8 +310,7 @@ def test_an_hour_no_process_counted_in_still_has_its_row(monkeypatch, tmp_path):
     wall = Wall()
     monkeypatch.setattr(book_mod, "time", wall)
     monkeypatch.setattr(broker_mod, "time", wall)
-    rt = _Rt(wall, hours)
-    rt.clock = _Clock(rt.clock, wall)
+    rt = WallRuntime(wall, START, SCALE, hours)
     rt.opts = SimpleNamespace(sim_start=START, time_scale=SCALE, ramp=((0, 1.0),))
     broker = LeaseBroker(LeasePool(_entries(4), seed=3), runner=_Runner(), rt=rt)
     files = RunFiles(tmp_path / "run")

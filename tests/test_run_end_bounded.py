@@ -20,15 +20,13 @@ import pytest
 
 import harness.agent.schedule as schedule_mod
 import harness.control.finish as finish_mod
-from harness.agent.hourstats import HourCollector
 from harness.agent.schedule import MAX_SLEEP_S, AgentSlots, pending_hours
 from harness.config.messages import WorkerReport
 from harness.config.wire import MessageError
 from harness.control.finish import CLOSE_S, RunEnd, hours_rows
 from harness.control.hour_book import HourBook
 from harness.control.run_state import RunState
-from offer_engine import calendar
-from offer_engine.clock import SimClock
+from tests.fake_wall import Wall, WallRuntime
 
 SCALE = 1800.0  # a simulated hour = 2 real seconds
 HOUR_S = 3600 / SCALE
@@ -37,46 +35,10 @@ HOURS = 8
 DRAIN = 3.0
 
 
-class Wall:
-    """The fake real time every module under test reads (``time.time``)."""
-
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def time(self) -> float:
-        return self.t
-
-
-class FakeClock:
-    """A ``SimClock`` read at the fake wall time."""
-
+class FakeRuntime(WallRuntime):
     def __init__(self, wall: Wall) -> None:
-        self.wall = wall
-        self.inner = SimClock.start(sim_start=START, scale=SCALE, real=wall.t)
-        self.paused = False
-
-    def now(self) -> datetime:
-        return self.inner.now(real=self.wall.t)
-
-    def real_time_at(self, sim: datetime) -> float | None:
-        return self.inner.real_time_at(sim)
-
-
-class FakeRuntime:
-    def __init__(self, wall: Wall) -> None:
-        self.wall = wall
-        self.clock = FakeClock(wall)
-        self.sim_start = START
-        self.sim_end = START + timedelta(hours=HOURS)
-        self.opts = SimpleNamespace(drain_seconds=DRAIN)
+        super().__init__(wall, START, SCALE, HOURS, drain_s=DRAIN)
         self.revoked: set[int] = set()
-        self.collector = HourCollector()  # the hours a stopping agent does not owe
-
-    def slot_time(self, hour: int, offset_s: float) -> datetime:
-        return calendar.slot_time(self.sim_start, hour, offset_s)
-
-    def hour_of(self, t: datetime) -> int:
-        return calendar.hour_of(self.sim_start, t)
 
 
 class FakeHours:

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 
 import harness.agent.schedule as schedule_mod
 import harness.control.lease_broker as broker_mod
-from harness.agent.hourstats import HourAggregate, HourCollector
+from harness.agent.hourstats import HourAggregate
 from harness.agent.schedule import AgentSlots
 from harness.config.messages import Grant, LeaseRequest, Release
 from harness.control import finish
@@ -37,63 +37,12 @@ from harness.control.lease_broker import LeaseBroker
 from harness.control.leases import LeasePool, PoolEntry
 from harness.control.run_state import RunState
 from harness.outputs.run_files import RunFiles
-from offer_engine import calendar
-from offer_engine.clock import SimClock
+from tests.fake_wall import CountingHours, Wall, WallRuntime
 
 SCALE = 1800.0  # one simulated hour = 2 real seconds
 HOUR_S = 3600 / SCALE
 START = datetime(2026, 1, 10, 9, tzinfo=UTC)
 HOURS = 4
-
-
-class Wall:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def time(self) -> float:
-        return self.t
-
-
-class Clock:
-    """A ``SimClock`` read at the fake wall time."""
-
-    def __init__(self, wall: Wall) -> None:
-        self.inner = SimClock.start(sim_start=START, scale=SCALE, real=wall.t)
-        self.wall, self.paused = wall, False
-
-    def now(self, real: float | None = None) -> datetime:
-        return self.inner.now(real=self.wall.t if real is None else real)
-
-    def real_time_at(self, sim: datetime) -> float | None:
-        return self.inner.real_time_at(sim)
-
-
-class Runtime:
-    def __init__(self, wall: Wall) -> None:
-        self.clock = Clock(wall)
-        self.sim_start, self.sim_end = START, START + timedelta(hours=HOURS)
-        self.opts = SimpleNamespace(drain_seconds=3.0)
-        self.collector = HourCollector()
-
-    def slot_time(self, hour: int, offset_s: float) -> datetime:
-        return calendar.slot_time(self.sim_start, hour, offset_s)
-
-    def hour_of(self, t: datetime) -> int:
-        return calendar.hour_of(self.sim_start, t)
-
-
-class Hours:
-    """An agent's hours: each acted hour counts at once."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt, self.agent_id = rt, 0
-
-    def run(self, hour, slot, slip):
-        self.rt.collector.count(hour, ("acted", "none"))
-        return "none"
-
-    def missed(self, hour):
-        self.rt.collector.count(hour, ("missed",))
 
 
 class World:
@@ -103,7 +52,7 @@ class World:
         self.wall = Wall()
         monkeypatch.setattr(schedule_mod, "time", self.wall)
         monkeypatch.setattr(broker_mod, "time", self.wall)
-        self.rt = Runtime(self.wall)
+        self.rt = WallRuntime(self.wall, START, SCALE, HOURS)
         self.sent: list[tuple[str, dict, str | None]] = []
         runner = SimpleNamespace(send_message=lambda k, d, client_id=None: self.sent.append((k, d, client_id)))  # fmt: skip
         pool = LeasePool([PoolEntry(0, 100, "P000", "s", {"persona_id": "P000"})], seed=1)
@@ -120,7 +69,9 @@ class World:
     def granted(self, offset_s: float) -> AgentSlots:
         """The last grant, taken by its user: its schedule starts at the grant's instant."""
         grant = Grant.from_msg(self.sent[-1][1])
-        return AgentSlots(self.rt, Hours(self.rt), offset_s, self.rt.clock.now(real=grant.at))
+        return AgentSlots(
+            self.rt, CountingHours(self.rt), offset_s, self.rt.clock.now(real=grant.at)
+        )
 
     def rows(self) -> list[dict]:
         agg = HourAggregate()

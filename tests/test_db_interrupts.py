@@ -46,9 +46,11 @@ SCRIPT = textwrap.dedent(
             gevent.sleep(30)  # a user that survived the kill keeps going
 
     g = gevent.spawn(user)
-    gevent.sleep(0.5)
-    g.kill(block=True, timeout=5)
-    os.kill(pid, signal.SIGCONT)
+    try:
+        gevent.sleep(0.5)
+        g.kill(block=True, timeout=5)
+    finally:  # never leave the server's backend stopped
+        os.kill(pid, signal.SIGCONT)
     print(json.dumps({"dead": g.dead, "killed": type(g.value).__name__, **seen}))
     """
 )
